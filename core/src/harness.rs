@@ -1,0 +1,385 @@
+//! A small multi-node test harness (in the spirit of quinn-proto's test `Pair`): it steps several
+//! core nodes against a virtual clock, delivers their messages after a configurable latency and
+//! plays the data plane (a fetch asks the source node's core, then completes after latency plus
+//! transfer time). Failures are injected by taking nodes down or cutting links.
+//!
+//! It is pure and deterministic like the core itself, so core tests use it without sockets.
+
+use crate::event::Event;
+use crate::ids::{NodeId, ObjectId};
+use crate::node::Node;
+use crate::protocol::{
+    Failure, FetchError, FetchId, FetchResult, Input, ObjectRef, Output, Request, RequestId,
+    RequestKind, Response,
+};
+use crate::units::{BitRate, Duration, Time};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+/// One thing a node said, with when: the harness's full record of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub at: Time,
+    pub node: NodeId,
+    pub output: Output,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    /// Deliver an input to a node.
+    Deliver(NodeId, DeliverKey),
+    /// A transfer's last byte arrives.
+    TransferDone(u64),
+}
+
+/// Inputs are not `Ord`; the queue orders by (time, sequence) and keeps inputs aside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct DeliverKey(u64);
+
+#[derive(Debug)]
+struct Transfer {
+    requester: NodeId,
+    fetch: FetchId,
+    source: NodeId,
+    source_request: RequestId,
+    size: u64,
+}
+
+/// How long a message takes between two nodes.
+pub type LatencyFn = Box<dyn Fn(NodeId, NodeId) -> Duration>;
+
+pub struct Harness {
+    pub nodes: BTreeMap<NodeId, Node>,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(Time, u64, Action)>>,
+    inputs: HashMap<u64, Input>,
+    latency: LatencyFn,
+    bandwidth: BitRate,
+    down: BTreeSet<NodeId>,
+    cut: BTreeSet<(NodeId, NodeId)>,
+    next_request: u64,
+    /// Requests the harness made on another node's behalf, to play a fetch.
+    peer_requests: HashMap<(NodeId, RequestId), (NodeId, FetchId)>,
+    transfers: BTreeMap<u64, Transfer>,
+    cancelled: BTreeSet<(NodeId, FetchId)>,
+    /// Every output of every node, in order.
+    pub log: Vec<Record>,
+    /// Client responses: (when, node, request, response).
+    pub responses: Vec<(Time, NodeId, RequestId, Response)>,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+impl Harness {
+    /// A harness with a uniform one-way latency and link bandwidth.
+    pub fn new(
+        nodes: impl IntoIterator<Item = Node>,
+        latency: Duration,
+        bandwidth: BitRate,
+    ) -> Harness {
+        Self::with_latency(nodes, Box::new(move |_, _| latency), bandwidth)
+    }
+
+    pub fn with_latency(
+        nodes: impl IntoIterator<Item = Node>,
+        latency: LatencyFn,
+        bandwidth: BitRate,
+    ) -> Harness {
+        let mut h = Harness {
+            nodes: nodes.into_iter().map(|n| (n.id(), n)).collect(),
+            now: Time::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            inputs: HashMap::new(),
+            latency,
+            bandwidth,
+            down: BTreeSet::new(),
+            cut: BTreeSet::new(),
+            next_request: 1 << 32,
+            peer_requests: HashMap::new(),
+            transfers: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            log: Vec::new(),
+            responses: Vec::new(),
+        };
+        let ids: Vec<NodeId> = h.nodes.keys().copied().collect();
+        for id in ids {
+            h.schedule_tick(id);
+        }
+        h
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[&id]
+    }
+
+    /// A client request to `node` at time `at`; returns its id.
+    pub fn request(&mut self, at: Time, node: NodeId, object: ObjectRef) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let input = Input::Request(Request {
+            id,
+            object,
+            kind: RequestKind::Client,
+            client_site: None,
+        });
+        self.push_input(at.max(self.now), node, input);
+        id
+    }
+
+    /// Takes a node down now: it receives nothing, and transfers it was sending break.
+    pub fn kill(&mut self, id: NodeId) {
+        self.down.insert(id);
+        let broken: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.source == id)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in broken {
+            let t = self.transfers.remove(&k).expect("listed transfer");
+            let done = Input::FetchDone {
+                fetch: t.fetch,
+                result: FetchResult::Failed(FetchError::Broken),
+            };
+            self.push_input(self.now, t.requester, done);
+        }
+    }
+
+    /// Brings a node back (with the state it had: a process restart that kept its store).
+    pub fn revive(&mut self, id: NodeId) {
+        self.down.remove(&id);
+        self.schedule_tick(id);
+    }
+
+    /// Cuts (or heals) the path between two nodes, both ways.
+    pub fn set_cut(&mut self, a: NodeId, b: NodeId, cut: bool) {
+        for pair in [(a, b), (b, a)] {
+            if cut {
+                self.cut.insert(pair);
+            } else {
+                self.cut.remove(&pair);
+            }
+        }
+    }
+
+    fn reachable(&self, from: NodeId, to: NodeId) -> bool {
+        !self.down.contains(&to) && !self.down.contains(&from) && !self.cut.contains(&(from, to))
+    }
+
+    fn push(&mut self, at: Time, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, action)));
+    }
+
+    fn push_input(&mut self, at: Time, node: NodeId, input: Input) {
+        self.seq += 1;
+        let key = self.seq;
+        self.inputs.insert(key, input);
+        self.push(at, Action::Deliver(node, DeliverKey(key)));
+    }
+
+    fn schedule_tick(&mut self, id: NodeId) {
+        if let Some(at) = self.nodes[&id].poll_timeout() {
+            self.push_input(at.max(self.now), id, Input::Tick);
+        }
+    }
+
+    /// Runs until nothing is left to do before `until`; the clock ends at `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > until {
+                break;
+            }
+            let Reverse((at, _, action)) = self.queue.pop().expect("peeked");
+            self.now = at;
+            self.step(action);
+        }
+        self.now = until;
+    }
+
+    /// Runs `d` more virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    fn step(&mut self, action: Action) {
+        match action {
+            Action::Deliver(node, DeliverKey(key)) => {
+                let input = self.inputs.remove(&key).expect("queued input");
+                if self.down.contains(&node) {
+                    return;
+                }
+                let is_tick = matches!(input, Input::Tick);
+                self.nodes
+                    .get_mut(&node)
+                    .expect("known node")
+                    .handle(self.now, input);
+                self.drain(node);
+                if !is_tick || self.nodes[&node].poll_timeout().is_some() {
+                    self.schedule_tick(node);
+                }
+            }
+            Action::TransferDone(k) => {
+                let Some(t) = self.transfers.remove(&k) else {
+                    return;
+                };
+                self.push_input(
+                    self.now,
+                    t.source,
+                    Input::ServeDone {
+                        request: t.source_request,
+                    },
+                );
+                if !self.cancelled.remove(&(t.requester, t.fetch)) {
+                    let done = Input::FetchDone {
+                        fetch: t.fetch,
+                        result: FetchResult::Complete { size: t.size },
+                    };
+                    self.push_input(self.now, t.requester, done);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, node: NodeId) {
+        while let Some(output) = self.nodes.get_mut(&node).expect("known node").poll() {
+            self.log.push(Record {
+                at: self.now,
+                node,
+                output: output.clone(),
+            });
+            match output {
+                Output::Send { to, msg } => {
+                    if self.reachable(node, to) {
+                        let at = self.now + (self.latency)(node, to);
+                        self.push_input(at, to, Input::Message { from: node, msg });
+                    } else {
+                        let at = self.now + (self.latency)(node, to);
+                        self.push_input(at, node, Input::PeerUnreachable { peer: to });
+                    }
+                }
+                Output::Fetch {
+                    fetch,
+                    object,
+                    from,
+                } => self.start_fetch(node, fetch, object, from),
+                Output::CancelFetch { fetch } => {
+                    self.cancelled.insert((node, fetch));
+                }
+                Output::Respond { request, response } => self.on_respond(node, request, response),
+                Output::Commit { .. }
+                | Output::Discard { .. }
+                | Output::Evict { .. }
+                | Output::Event(_) => {}
+            }
+        }
+    }
+
+    fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId) {
+        let one_way = (self.latency)(node, from);
+        if !self.reachable(node, from) {
+            let done = Input::FetchDone {
+                fetch,
+                result: FetchResult::Failed(FetchError::Unreachable),
+            };
+            self.push_input(self.now + one_way + one_way, node, done);
+            return;
+        }
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        self.peer_requests.insert((from, id), (node, fetch));
+        let input = Input::Request(Request {
+            id,
+            object,
+            kind: RequestKind::Peer { from: node },
+            client_site: None,
+        });
+        self.push_input(self.now + one_way, from, input);
+    }
+
+    fn on_respond(&mut self, node: NodeId, request: RequestId, response: Response) {
+        let Some((requester, fetch)) = self.peer_requests.remove(&(node, request)) else {
+            self.responses.push((self.now, node, request, response));
+            return;
+        };
+        let one_way = (self.latency)(node, requester);
+        match response {
+            Response::Serve { size, .. } => {
+                let size = size.unwrap_or(1);
+                let at = self.now + one_way + self.bandwidth.transfer_time(size);
+                self.seq += 1;
+                let k = self.seq;
+                self.transfers.insert(
+                    k,
+                    Transfer {
+                        requester,
+                        fetch,
+                        source: node,
+                        source_request: request,
+                        size,
+                    },
+                );
+                self.push(at, Action::TransferDone(k));
+            }
+            Response::Fail(failure) => {
+                let reason = match failure {
+                    Failure::NotFound => FetchError::NotFound,
+                    Failure::Unauthorized => FetchError::Unauthorized,
+                    _ => FetchError::Refused,
+                };
+                let done = Input::FetchDone {
+                    fetch,
+                    result: FetchResult::Failed(reason),
+                };
+                self.push_input(self.now + one_way, requester, done);
+            }
+            Response::Redirect { .. } => {
+                let done = Input::FetchDone {
+                    fetch,
+                    result: FetchResult::Failed(FetchError::Refused),
+                };
+                self.push_input(self.now + one_way, requester, done);
+            }
+        }
+    }
+
+    /// The response a client request got, if any yet.
+    pub fn response(&self, request: RequestId) -> Option<(Time, Response)> {
+        self.responses
+            .iter()
+            .find(|(_, _, r, _)| *r == request)
+            .map(|(t, _, _, resp)| (*t, *resp))
+    }
+
+    /// All metrics events of one node, in order.
+    pub fn events(&self, node: NodeId) -> impl Iterator<Item = &Event> {
+        self.log
+            .iter()
+            .filter(move |r| r.node == node)
+            .filter_map(|r| match &r.output {
+                Output::Event(e) => Some(e),
+                _ => None,
+            })
+    }
+
+    /// How many fetches of `object` any node asked of `source`.
+    pub fn fetches_from(&self, source: NodeId, object: ObjectId) -> usize {
+        self.log
+            .iter()
+            .filter(|r| matches!(&r.output, Output::Fetch { object: o, from, .. } if o.id == object && *from == source))
+            .count()
+    }
+}

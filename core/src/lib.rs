@@ -1,0 +1,22 @@
+//! reef-core: every decision a Reef node makes (caching, peer discovery, origin fallback),
+//! as sans-IO state machines. No sockets, files, threads, async runtime, wall clock or global
+//! randomness: time is an argument, randomness comes from a seeded generator each node owns.
+//! reef-sim and reef-node drive the very same code.
+
+pub mod cache;
+pub mod event;
+pub mod harness;
+pub mod ids;
+pub mod node;
+pub mod protocol;
+pub mod timers;
+pub mod units;
+
+pub use event::Event;
+pub use ids::{NamespaceId, NodeId, ObjectId, ObjectName, SiteId, Tier};
+pub use node::{Node, NodeConfig, PeerInfo, Role};
+pub use protocol::{
+    Failure, FetchError, FetchId, FetchResult, Input, Message, ObjectRef, Output, Request,
+    RequestId, RequestKind, Response, Source,
+};
+pub use units::{BitRate, Duration, Time};

@@ -1,0 +1,1 @@
+//! reef-sim: a deterministic discrete-event driver of reef-core.
