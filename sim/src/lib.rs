@@ -1,1 +1,3 @@
 //! reef-sim: a deterministic discrete-event driver of reef-core.
+
+pub mod replay;

@@ -1,1 +1,21 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+
+/// Reef simulator: run scenario files against the same core that reef-node deploys.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay a cache trace against one cache, for every policy and size given.
+    Replay(reef_sim::replay::ReplayArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Replay(args) => reef_sim::replay::execute(&args),
+    }
+}
