@@ -1,0 +1,1 @@
+//! Trace formats read by `reef-sim replay` (and the workload generator).
