@@ -8,39 +8,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// A request was served from the local store.
-    Hit {
-        request: RequestId,
-        object: ObjectId,
-    },
+    Hit { request: RequestId, object: ObjectId },
     /// A miss that joined a fetch already in flight for the same object.
-    Coalesced {
-        request: RequestId,
-        object: ObjectId,
-    },
+    Coalesced { request: RequestId, object: ObjectId },
     /// A fetch started from a peer or an origin.
     FetchStarted { object: ObjectId, source: Source },
     /// A source failed and the next one is tried.
-    Failover {
-        object: ObjectId,
-        from: NodeId,
-        reason: FetchError,
-    },
+    Failover { object: ObjectId, from: NodeId, reason: FetchError },
     /// A request ended: served from `source`, or failed.
-    Completed {
-        request: RequestId,
-        object: ObjectId,
-        outcome: Result<Source, Failure>,
-    },
+    Completed { request: RequestId, object: ObjectId, outcome: Result<Source, Failure> },
     /// A fill became a cached object.
     Admitted { object: ObjectId, size: u64 },
     /// A fill was not kept (too big, or no room).
     NotAdmitted { object: ObjectId, size: u64 },
     /// An object left the cache.
-    Evicted {
-        object: ObjectId,
-        size: u64,
-        reason: EvictReason,
-    },
+    Evicted { object: ObjectId, size: u64, reason: EvictReason },
     /// A peer stopped answering probes.
     PeerDown { peer: NodeId },
     /// A peer answered again.

@@ -9,8 +9,8 @@ use crate::event::Event;
 use crate::ids::{NodeId, ObjectId};
 use crate::node::Node;
 use crate::protocol::{
-    Failure, FetchError, FetchId, FetchResult, Input, ObjectRef, Output, Request, RequestId,
-    RequestKind, Response,
+    Failure, FetchError, FetchId, FetchKind, FetchResult, Input, ObjectRef, Output, Request, RequestId, RequestKind,
+    Response,
 };
 use crate::units::{BitRate, Duration, Time};
 use std::cmp::Reverse;
@@ -71,28 +71,17 @@ pub struct Harness {
 
 impl std::fmt::Debug for Harness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Harness")
-            .field("now", &self.now)
-            .field("nodes", &self.nodes.len())
-            .finish()
+        f.debug_struct("Harness").field("now", &self.now).field("nodes", &self.nodes.len()).finish()
     }
 }
 
 impl Harness {
     /// A harness with a uniform one-way latency and link bandwidth.
-    pub fn new(
-        nodes: impl IntoIterator<Item = Node>,
-        latency: Duration,
-        bandwidth: BitRate,
-    ) -> Harness {
+    pub fn new(nodes: impl IntoIterator<Item = Node>, latency: Duration, bandwidth: BitRate) -> Harness {
         Self::with_latency(nodes, Box::new(move |_, _| latency), bandwidth)
     }
 
-    pub fn with_latency(
-        nodes: impl IntoIterator<Item = Node>,
-        latency: LatencyFn,
-        bandwidth: BitRate,
-    ) -> Harness {
+    pub fn with_latency(nodes: impl IntoIterator<Item = Node>, latency: LatencyFn, bandwidth: BitRate) -> Harness {
         let mut h = Harness {
             nodes: nodes.into_iter().map(|n| (n.id(), n)).collect(),
             now: Time::ZERO,
@@ -129,12 +118,7 @@ impl Harness {
     pub fn request(&mut self, at: Time, node: NodeId, object: ObjectRef) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let input = Input::Request(Request {
-            id,
-            object,
-            kind: RequestKind::Client,
-            client_site: None,
-        });
+        let input = Input::Request(Request { id, object, kind: RequestKind::Client, client_site: None });
         self.push_input(at.max(self.now), node, input);
         id
     }
@@ -142,18 +126,10 @@ impl Harness {
     /// Takes a node down now: it receives nothing, and transfers it was sending break.
     pub fn kill(&mut self, id: NodeId) {
         self.down.insert(id);
-        let broken: Vec<u64> = self
-            .transfers
-            .iter()
-            .filter(|(_, t)| t.source == id)
-            .map(|(&k, _)| k)
-            .collect();
+        let broken: Vec<u64> = self.transfers.iter().filter(|(_, t)| t.source == id).map(|(&k, _)| k).collect();
         for k in broken {
             let t = self.transfers.remove(&k).expect("listed transfer");
-            let done = Input::FetchDone {
-                fetch: t.fetch,
-                result: FetchResult::Failed(FetchError::Broken),
-            };
+            let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Failed(FetchError::Broken) };
             self.push_input(self.now, t.requester, done);
         }
     }
@@ -223,10 +199,7 @@ impl Harness {
                     return;
                 }
                 let is_tick = matches!(input, Input::Tick);
-                self.nodes
-                    .get_mut(&node)
-                    .expect("known node")
-                    .handle(self.now, input);
+                self.nodes.get_mut(&node).expect("known node").handle(self.now, input);
                 self.drain(node);
                 if !is_tick || self.nodes[&node].poll_timeout().is_some() {
                     self.schedule_tick(node);
@@ -236,18 +209,9 @@ impl Harness {
                 let Some(t) = self.transfers.remove(&k) else {
                     return;
                 };
-                self.push_input(
-                    self.now,
-                    t.source,
-                    Input::ServeDone {
-                        request: t.source_request,
-                    },
-                );
+                self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
                 if !self.cancelled.remove(&(t.requester, t.fetch)) {
-                    let done = Input::FetchDone {
-                        fetch: t.fetch,
-                        result: FetchResult::Complete { size: t.size },
-                    };
+                    let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
                     self.push_input(self.now, t.requester, done);
                 }
             }
@@ -256,11 +220,7 @@ impl Harness {
 
     fn drain(&mut self, node: NodeId) {
         while let Some(output) = self.nodes.get_mut(&node).expect("known node").poll() {
-            self.log.push(Record {
-                at: self.now,
-                node,
-                output: output.clone(),
-            });
+            self.log.push(Record { at: self.now, node, output: output.clone() });
             match output {
                 Output::Send { to, msg } => {
                     if self.reachable(node, to) {
@@ -271,42 +231,31 @@ impl Harness {
                         self.push_input(at, node, Input::PeerUnreachable { peer: to });
                     }
                 }
-                Output::Fetch {
-                    fetch,
-                    object,
-                    from,
-                } => self.start_fetch(node, fetch, object, from),
+                Output::Fetch { fetch, object, from, kind } => self.start_fetch(node, fetch, object, from, kind),
                 Output::CancelFetch { fetch } => {
                     self.cancelled.insert((node, fetch));
                 }
                 Output::Respond { request, response } => self.on_respond(node, request, response),
-                Output::Commit { .. }
-                | Output::Discard { .. }
-                | Output::Evict { .. }
-                | Output::Event(_) => {}
+                Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } | Output::Event(_) => {}
             }
         }
     }
 
-    fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId) {
+    fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind) {
         let one_way = (self.latency)(node, from);
         if !self.reachable(node, from) {
-            let done = Input::FetchDone {
-                fetch,
-                result: FetchResult::Failed(FetchError::Unreachable),
-            };
+            let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Unreachable) };
             self.push_input(self.now + one_way + one_way, node, done);
             return;
         }
         let id = RequestId(self.next_request);
         self.next_request += 1;
         self.peer_requests.insert((from, id), (node, fetch));
-        let input = Input::Request(Request {
-            id,
-            object,
-            kind: RequestKind::Peer { from: node },
-            client_site: None,
-        });
+        let kind = match kind {
+            FetchKind::Parent => RequestKind::Child { from: node },
+            FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from: node },
+        };
+        let input = Input::Request(Request { id, object, kind, client_site: None });
         self.push_input(self.now + one_way, from, input);
     }
 
@@ -322,16 +271,7 @@ impl Harness {
                 let at = self.now + one_way + self.bandwidth.transfer_time(size);
                 self.seq += 1;
                 let k = self.seq;
-                self.transfers.insert(
-                    k,
-                    Transfer {
-                        requester,
-                        fetch,
-                        source: node,
-                        source_request: request,
-                        size,
-                    },
-                );
+                self.transfers.insert(k, Transfer { requester, fetch, source: node, source_request: request, size });
                 self.push(at, Action::TransferDone(k));
             }
             Response::Fail(failure) => {
@@ -340,17 +280,11 @@ impl Harness {
                     Failure::Unauthorized => FetchError::Unauthorized,
                     _ => FetchError::Refused,
                 };
-                let done = Input::FetchDone {
-                    fetch,
-                    result: FetchResult::Failed(reason),
-                };
+                let done = Input::FetchDone { fetch, result: FetchResult::Failed(reason) };
                 self.push_input(self.now + one_way, requester, done);
             }
             Response::Redirect { .. } => {
-                let done = Input::FetchDone {
-                    fetch,
-                    result: FetchResult::Failed(FetchError::Refused),
-                };
+                let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Refused) };
                 self.push_input(self.now + one_way, requester, done);
             }
         }
@@ -358,21 +292,15 @@ impl Harness {
 
     /// The response a client request got, if any yet.
     pub fn response(&self, request: RequestId) -> Option<(Time, Response)> {
-        self.responses
-            .iter()
-            .find(|(_, _, r, _)| *r == request)
-            .map(|(t, _, _, resp)| (*t, *resp))
+        self.responses.iter().find(|(_, _, r, _)| *r == request).map(|(t, _, _, resp)| (*t, *resp))
     }
 
     /// All metrics events of one node, in order.
     pub fn events(&self, node: NodeId) -> impl Iterator<Item = &Event> {
-        self.log
-            .iter()
-            .filter(move |r| r.node == node)
-            .filter_map(|r| match &r.output {
-                Output::Event(e) => Some(e),
-                _ => None,
-            })
+        self.log.iter().filter(move |r| r.node == node).filter_map(|r| match &r.output {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
     }
 
     /// How many fetches of `object` any node asked of `source`.

@@ -13,16 +13,12 @@ pub struct SiteId(pub u32);
 
 /// A namespace (an experiment or project: `atlas`, `cms`), by its index in the deployment's
 /// namespace table. Names live in configuration; the hot path carries the small index.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamespaceId(pub u16);
 
 /// An object's identity: a stable 64-bit hash of its namespace and exact name. Object names are
 /// exact byte strings (no case folding), so `A.root` and `a.root` are different objects.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ObjectId(pub u64);
 
 impl ObjectId {
@@ -125,10 +121,7 @@ pub struct ObjectName {
 
 impl ObjectName {
     pub fn new(namespace: impl Into<String>, path: impl Into<String>) -> Self {
-        ObjectName {
-            namespace: namespace.into(),
-            path: path.into(),
-        }
+        ObjectName { namespace: namespace.into(), path: path.into() }
     }
     pub fn id(&self) -> ObjectId {
         ObjectId::of(&self.namespace, &self.path)
@@ -137,12 +130,7 @@ impl ObjectName {
 
 impl fmt::Display for ObjectName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "/{}/{}",
-            self.namespace,
-            self.path.trim_start_matches('/')
-        )
+        write!(f, "/{}/{}", self.namespace, self.path.trim_start_matches('/'))
     }
 }
 
@@ -153,18 +141,9 @@ mod tests {
     #[test]
     fn object_ids_are_stable_and_exact() {
         // FNV-1a of "" is the offset basis; pin one real value so a changed hash is caught.
-        assert_eq!(
-            ObjectId::of("atlas", "a.root"),
-            ObjectId::of("atlas", "a.root")
-        );
-        assert_ne!(
-            ObjectId::of("atlas", "a.root"),
-            ObjectId::of("atlas", "A.root")
-        );
-        assert_ne!(
-            ObjectId::of("atlas", "xa.root"),
-            ObjectId::of("atlasx", "a.root")
-        );
+        assert_eq!(ObjectId::of("atlas", "a.root"), ObjectId::of("atlas", "a.root"));
+        assert_ne!(ObjectId::of("atlas", "a.root"), ObjectId::of("atlas", "A.root"));
+        assert_ne!(ObjectId::of("atlas", "xa.root"), ObjectId::of("atlasx", "a.root"));
         let mut h = Fnv1a::new();
         h.write(b"a");
         assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);

@@ -16,7 +16,7 @@ pub use event::Event;
 pub use ids::{NamespaceId, NodeId, ObjectId, ObjectName, SiteId, Tier};
 pub use node::{Node, NodeConfig, PeerInfo, Role};
 pub use protocol::{
-    Failure, FetchError, FetchId, FetchResult, Input, Message, ObjectRef, Output, Request,
-    RequestId, RequestKind, Response, Source,
+    Failure, FetchError, FetchId, FetchKind, FetchResult, Input, Message, ObjectRef, Output, Request, RequestId,
+    RequestKind, Response, Source,
 };
 pub use units::{BitRate, Duration, Time};

@@ -8,8 +8,8 @@ use crate::cache::{Cache, CacheConfig, InsertOutcome};
 use crate::event::Event;
 use crate::ids::{NamespaceId, NodeId, ObjectId, SiteId};
 use crate::protocol::{
-    Failure, FetchError, FetchId, FetchResult, Input, Message, ObjectRef, Output, Request,
-    RequestId, RequestKind, Response, Source,
+    Failure, FetchError, FetchId, FetchKind, FetchResult, Input, Message, ObjectRef, Output, Request, RequestId, RequestKind,
+    Response, Source,
 };
 use crate::timers::Timers;
 use crate::units::{Duration, Time};
@@ -132,19 +132,7 @@ impl Node {
     pub fn new(config: NodeConfig) -> Node {
         let rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let cache = config.cache.clone().map(Cache::new);
-        let peers = config
-            .peers
-            .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    PeerHealth {
-                        alive: true,
-                        awaiting: None,
-                    },
-                )
-            })
-            .collect();
+        let peers = config.peers.iter().map(|p| (p.id, PeerHealth { alive: true, awaiting: None })).collect();
         let mut node = Node {
             config,
             rng,
@@ -188,9 +176,7 @@ impl Node {
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
             Input::ServeDone { request } => {
-                if let (Some(object), Some(cache)) =
-                    (self.serving.remove(&request), self.cache.as_mut())
-                {
+                if let (Some(object), Some(cache)) = (self.serving.remove(&request), self.cache.as_mut()) {
                     cache.unpin(object);
                 }
             }
@@ -219,13 +205,8 @@ impl Node {
             Response::Fail(f) => Err(f),
             Response::Redirect { to } => Ok(Source::Peer { node: to, level: 0 }),
         };
-        self.outputs
-            .push_back(Output::Respond { request, response });
-        self.emit(Event::Completed {
-            request,
-            object,
-            outcome,
-        });
+        self.outputs.push_back(Output::Respond { request, response });
+        self.emit(Event::Completed { request, object, outcome });
     }
 
     fn on_request(&mut self, now: Time, req: Request) {
@@ -233,11 +214,7 @@ impl Node {
         match self.config.role {
             Role::Origin => {
                 let response = if self.config.serves.contains(&req.object.namespace) {
-                    Response::Serve {
-                        source: Source::Local,
-                        size: req.object.size,
-                        fetch: None,
-                    }
+                    Response::Serve { source: Source::Local, size: req.object.size, fetch: None }
                 } else {
                     Response::Fail(Failure::NotFound)
                 };
@@ -256,19 +233,8 @@ impl Node {
             cache.pin(object);
             let size = cache.size_of(object);
             self.serving.insert(req.id, object);
-            self.emit(Event::Hit {
-                request: req.id,
-                object,
-            });
-            self.respond(
-                req.id,
-                object,
-                Response::Serve {
-                    source: Source::Local,
-                    size,
-                    fetch: None,
-                },
-            );
+            self.emit(Event::Hit { request: req.id, object });
+            self.respond(req.id, object, Response::Serve { source: Source::Local, size, fetch: None });
             return;
         }
         if let RequestKind::Peer { .. } = req.kind {
@@ -276,25 +242,12 @@ impl Node {
             return;
         }
         if let Some(&fetch) = self.fill_of_object.get(&object) {
-            self.fills
-                .get_mut(&fetch)
-                .expect("indexed fill exists")
-                .waiters
-                .push(req.id);
-            self.emit(Event::Coalesced {
-                request: req.id,
-                object,
-            });
+            self.fills.get_mut(&fetch).expect("indexed fill exists").waiters.push(req.id);
+            self.emit(Event::Coalesced { request: req.id, object });
             return;
         }
-        let sources: VecDeque<NodeId> = self
-            .config
-            .origins
-            .get(&req.object.namespace)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let sources: VecDeque<NodeId> =
+            self.config.origins.get(&req.object.namespace).into_iter().flatten().copied().collect();
         let Some(first) = sources.front().copied() else {
             self.respond(req.id, object, Response::Fail(Failure::NoOrigin));
             return;
@@ -303,16 +256,8 @@ impl Node {
         self.next_fetch += 1;
         let mut remaining = sources;
         remaining.pop_front();
-        self.fills.insert(
-            fetch,
-            Fill {
-                object: req.object,
-                remaining,
-                current: first,
-                attempt: 0,
-                waiters: vec![req.id],
-            },
-        );
+        self.fills
+            .insert(fetch, Fill { object: req.object, remaining, current: first, attempt: 0, waiters: vec![req.id] });
         self.fill_of_object.insert(object, fetch);
         self.start_attempt(now, fetch);
     }
@@ -320,19 +265,9 @@ impl Node {
     fn start_attempt(&mut self, now: Time, fetch: FetchId) {
         let fill = &self.fills[&fetch];
         let (object, from, attempt) = (fill.object, fill.current, fill.attempt);
-        self.outputs.push_back(Output::Fetch {
-            fetch,
-            object,
-            from,
-        });
-        self.emit(Event::FetchStarted {
-            object: object.id,
-            source: Source::Origin { node: from },
-        });
-        self.timers.set(
-            now + self.config.fetch_timeout,
-            Timer::Fetch { fetch, attempt },
-        );
+        self.outputs.push_back(Output::Fetch { fetch, object, from, kind: FetchKind::Origin });
+        self.emit(Event::FetchStarted { object: object.id, source: Source::Origin { node: from } });
+        self.timers.set(now + self.config.fetch_timeout, Timer::Fetch { fetch, attempt });
     }
 
     fn on_fetch_done(&mut self, now: Time, fetch: FetchId, result: FetchResult) {
@@ -342,9 +277,7 @@ impl Node {
         match result {
             FetchResult::Complete { size } => self.finish_fill(fetch, size),
             FetchResult::Failed(FetchError::NotFound) => self.fail_fill(fetch, Failure::NotFound),
-            FetchResult::Failed(FetchError::Unauthorized) => {
-                self.fail_fill(fetch, Failure::Unauthorized)
-            }
+            FetchResult::Failed(FetchError::Unauthorized) => self.fail_fill(fetch, Failure::Unauthorized),
             FetchResult::Failed(reason) => self.failover(now, fetch, reason),
         }
     }
@@ -356,19 +289,11 @@ impl Node {
             Some(next) => {
                 fill.current = next;
                 fill.attempt += 1;
-                self.emit(Event::Failover {
-                    object,
-                    from,
-                    reason,
-                });
+                self.emit(Event::Failover { object, from, reason });
                 self.start_attempt(now, fetch);
             }
             None => {
-                self.emit(Event::Failover {
-                    object,
-                    from,
-                    reason,
-                });
+                self.emit(Event::Failover { object, from, reason });
                 self.fail_fill(fetch, Failure::AllSourcesDown);
             }
         }
@@ -384,11 +309,7 @@ impl Node {
         };
         for ev in std::mem::take(&mut self.evicted) {
             self.outputs.push_back(Output::Evict { object: ev.id });
-            self.emit(Event::Evicted {
-                object: ev.id,
-                size: ev.size,
-                reason: ev.reason,
-            });
+            self.emit(Event::Evicted { object: ev.id, size: ev.size, reason: ev.reason });
         }
         if admitted == InsertOutcome::Inserted {
             self.outputs.push_back(Output::Commit { fetch, object });
@@ -398,11 +319,7 @@ impl Node {
             self.emit(Event::NotAdmitted { object, size });
         }
         for request in fill.waiters {
-            let response = Response::Serve {
-                source,
-                size: Some(size),
-                fetch: Some(fetch),
-            };
+            let response = Response::Serve { source, size: Some(size), fetch: Some(fetch) };
             self.respond(request, object, response);
         }
     }
@@ -422,11 +339,10 @@ impl Node {
 
     fn on_message(&mut self, from: NodeId, msg: Message) {
         match msg {
-            Message::Ping { seq } => self.outputs.push_back(Output::Send {
-                to: from,
-                msg: Message::Ack { seq },
-            }),
-            Message::Ack { seq } => {
+            Message::Ping { seq, .. } => {
+                self.outputs.push_back(Output::Send { to: from, msg: Message::Ack { seq, gossip: Vec::new() } })
+            }
+            Message::Ack { seq, .. } => {
                 if let Some(p) = self.peers.get_mut(&from)
                     && p.awaiting == Some(seq)
                 {
@@ -434,6 +350,7 @@ impl Node {
                 }
                 self.mark_peer(from, true);
             }
+            _ => {}
         }
     }
 
@@ -443,11 +360,7 @@ impl Node {
         };
         if p.alive != alive {
             p.alive = alive;
-            self.emit(if alive {
-                Event::PeerUp { peer }
-            } else {
-                Event::PeerDown { peer }
-            });
+            self.emit(if alive { Event::PeerUp { peer } } else { Event::PeerDown { peer } });
         }
     }
 
@@ -462,11 +375,7 @@ impl Node {
                 }
                 Timer::Probe => self.probe(now),
                 Timer::ProbeDeadline { peer, seq } => {
-                    if self
-                        .peers
-                        .get(&peer)
-                        .is_some_and(|p| p.awaiting == Some(seq))
-                    {
+                    if self.peers.get(&peer).is_some_and(|p| p.awaiting == Some(seq)) {
                         self.mark_peer(peer, false);
                     }
                 }
@@ -483,14 +392,8 @@ impl Node {
             self.next_probe_seq += 1;
             let seq = self.next_probe_seq;
             self.peers.get_mut(&peer).expect("known peer").awaiting = Some(seq);
-            self.outputs.push_back(Output::Send {
-                to: peer,
-                msg: Message::Ping { seq },
-            });
-            self.timers.set(
-                now + self.config.fetch_timeout.min(every),
-                Timer::ProbeDeadline { peer, seq },
-            );
+            self.outputs.push_back(Output::Send { to: peer, msg: Message::Ping { seq, gossip: Vec::new() } });
+            self.timers.set(now + self.config.fetch_timeout.min(every), Timer::ProbeDeadline { peer, seq });
         }
         self.timers.set(now + every, Timer::Probe);
     }

@@ -6,6 +6,8 @@
 
 use crate::event::Event;
 use crate::ids::{NamespaceId, NodeId, ObjectId, SiteId};
+use crate::node::PeerInfo;
+use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A request, numbered by the driver; unique per node while it is open.
@@ -30,8 +32,23 @@ pub struct ObjectRef {
 pub enum RequestKind {
     /// A user or job: the full request path runs.
     Client,
-    /// Another Reef node fetching from us: serve only what is here, never cascade (stops loops).
+    /// Another Reef node fetching from us: serve only what is here (or already being filled
+    /// here), never cascade to other sources (stops loops).
     Peer { from: NodeId },
+    /// A child in a hierarchy (a worker node below its site cache, a cache asking an object's
+    /// rendezvous home): run the request path, but never hand the request back down to `from`.
+    Child { from: NodeId },
+}
+
+/// How a fetch asks its source, which decides the `RequestKind` the source's core sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FetchKind {
+    /// Only-if-cached from a peer cache (`RequestKind::Peer`).
+    Peer,
+    /// From a parent or home cache that fetches upstream if it must (`RequestKind::Child`).
+    Parent,
+    /// From the object's origin (`RequestKind::Peer`: the origin serves its own namespace).
+    Origin,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,15 +170,57 @@ pub enum Response {
 }
 
 /// A control-plane message between core nodes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
-    /// Liveness probe; the receiver answers with `Ack` carrying the same sequence number.
+    /// Liveness probe, with a little membership gossip; answered by `Ack` with the same `seq`.
     Ping {
         seq: u64,
+        gossip: Vec<PeerInfo>,
     },
     Ack {
         seq: u64,
+        gossip: Vec<PeerInfo>,
     },
+    /// Probe `target` for me (SWIM's indirect probe); answered by `IndirectAck`.
+    PingReq {
+        seq: u64,
+        target: NodeId,
+    },
+    IndirectAck {
+        seq: u64,
+        target: NodeId,
+    },
+    /// The Coral-style distributed sloppy hash table.
+    Dsht(DshtMessage),
+    /// The directory (catalogue) strategy.
+    Directory(DirectoryMessage),
+}
+
+/// A pointer to a node that holds an object (`complete`) or is fetching it right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub holder: NodeId,
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DshtMessage {
+    /// Who holds `key`? Asked of nodes ever closer to the key in the `level` cluster. With
+    /// `claim`, the key's root records the asker as the fetcher when nobody holds it yet.
+    FindValue { lookup: u64, key: ObjectId, level: u8, claim: bool },
+    /// Pointers known for the key, or contacts closer to it; `full` if this node stores as many
+    /// pointers for the key as it keeps (sloppy insertion then stops one hop earlier).
+    Value { lookup: u64, key: ObjectId, pointers: Vec<Pointer>, closer: Vec<NodeId>, full: bool, claimed: bool },
+    /// Store (ttl > 0) or withdraw (ttl = 0) a pointer to `pointer.holder` for `key`.
+    Store { key: ObjectId, pointer: Pointer, ttl: Duration },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DirectoryMessage {
+    Query { object: ObjectId },
+    Holders { object: ObjectId, holders: Vec<NodeId> },
+    Register { object: ObjectId },
+    Unregister { object: ObjectId },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,11 +228,7 @@ pub enum Output {
     /// Send a control-plane message.
     Send { to: NodeId, msg: Message },
     /// Fetch an object from another node into a temporary fill, then report `FetchDone`.
-    Fetch {
-        fetch: FetchId,
-        object: ObjectRef,
-        from: NodeId,
-    },
+    Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind },
     /// Abandon a fetch (its result, if any arrives, is ignored).
     CancelFetch { fetch: FetchId },
     /// The completed fill becomes a cached object (rename the temporary into the store).
@@ -183,10 +238,7 @@ pub enum Output {
     /// Delete a cached object from the store.
     Evict { object: ObjectId },
     /// Answer a request.
-    Respond {
-        request: RequestId,
-        response: Response,
-    },
+    Respond { request: RequestId, response: Response },
     /// A metrics event: one for every decision.
     Event(Event),
 }

@@ -14,10 +14,7 @@ pub struct Timers<T> {
 
 impl<T: Ord> Default for Timers<T> {
     fn default() -> Self {
-        Timers {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
+        Timers { heap: BinaryHeap::new(), seq: 0 }
     }
 }
 

@@ -7,15 +7,11 @@ use std::ops::{Add, AddAssign, Sub};
 
 /// A point in (virtual or real) time, in integer nanoseconds since an epoch the driver picks.
 /// The core never reads a clock: every `handle` call is told what time it is.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Time(pub u64);
 
 /// A span of time in integer nanoseconds.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Duration(pub u64);
 
 impl Time {
@@ -50,11 +46,7 @@ impl Duration {
     }
     /// Rounds to the nearest nanosecond; negative or NaN inputs give zero.
     pub fn from_secs_f64(s: f64) -> Self {
-        if s.is_nan() || s <= 0.0 {
-            Duration(0)
-        } else {
-            Duration((s * 1e9).round().min(u64::MAX as f64) as u64)
-        }
+        if s.is_nan() || s <= 0.0 { Duration(0) } else { Duration((s * 1e9).round().min(u64::MAX as f64) as u64) }
     }
     pub fn as_nanos(self) -> u64 {
         self.0
@@ -110,9 +102,7 @@ impl fmt::Display for Duration {
 }
 
 /// A link or transfer rate in bits per second.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BitRate(pub u64);
 
 impl BitRate {
@@ -148,16 +138,9 @@ pub enum UnitError {
     #[error("empty value: expected a number with an optional unit, e.g. {example}")]
     Empty { example: &'static str },
     #[error("`{input}` does not start with a number (e.g. {example})")]
-    NoNumber {
-        input: String,
-        example: &'static str,
-    },
+    NoNumber { input: String, example: &'static str },
     #[error("`{input}`: unknown unit `{unit}`; expected one of {expected}")]
-    UnknownUnit {
-        input: String,
-        unit: String,
-        expected: &'static str,
-    },
+    UnknownUnit { input: String, unit: String, expected: &'static str },
     #[error("`{input}` is too large")]
     Overflow { input: String },
     #[error("`{input}` is negative")]
@@ -202,8 +185,7 @@ const RATE_UNITS: &[(&str, u64)] = &[
     ("MiB/s", 8 << 20),
     ("GiB/s", 8 << 30),
 ];
-const RATE_EXPECTED: &str =
-    "bit/s, Kbit/s, Mbit/s, Gbit/s, Tbit/s, Mbps, Gbps, B/s, MB/s, GB/s, MiB/s, GiB/s";
+const RATE_EXPECTED: &str = "bit/s, Kbit/s, Mbit/s, Gbit/s, Tbit/s, Mbps, Gbps, B/s, MB/s, GB/s, MiB/s, GiB/s";
 
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("ns", 1),
@@ -229,66 +211,41 @@ fn parse_scaled(
         return Err(UnitError::Empty { example });
     }
     if s.starts_with('-') {
-        return Err(UnitError::Negative {
-            input: s.to_string(),
-        });
+        return Err(UnitError::Negative { input: s.to_string() });
     }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num: String = num.chars().filter(|&c| c != '_').collect();
     let unit = unit.trim();
-    let value: f64 = num.parse().map_err(|_| UnitError::NoNumber {
-        input: s.to_string(),
-        example,
-    })?;
+    let value: f64 = num.parse().map_err(|_| UnitError::NoNumber { input: s.to_string(), example })?;
     let factor = if unit.is_empty() {
         match default_unit {
             Some(f) => f,
             None => {
-                return Err(UnitError::UnknownUnit {
-                    input: s.to_string(),
-                    unit: String::new(),
-                    expected,
-                });
+                return Err(UnitError::UnknownUnit { input: s.to_string(), unit: String::new(), expected });
             }
         }
     } else {
-        units
-            .iter()
-            .find(|(u, _)| *u == unit)
-            .map(|&(_, f)| f)
-            .ok_or_else(|| UnitError::UnknownUnit {
-                input: s.to_string(),
-                unit: unit.to_string(),
-                expected,
-            })?
+        units.iter().find(|(u, _)| *u == unit).map(|&(_, f)| f).ok_or_else(|| UnitError::UnknownUnit {
+            input: s.to_string(),
+            unit: unit.to_string(),
+            expected,
+        })?
     };
     // Integers stay exact; fractions go through f64.
     if let Ok(int) = num.parse::<u64>() {
-        return int.checked_mul(factor).ok_or(UnitError::Overflow {
-            input: s.to_string(),
-        });
+        return int.checked_mul(factor).ok_or(UnitError::Overflow { input: s.to_string() });
     }
     let scaled = value * factor as f64;
     if scaled >= u64::MAX as f64 {
-        return Err(UnitError::Overflow {
-            input: s.to_string(),
-        });
+        return Err(UnitError::Overflow { input: s.to_string() });
     }
     Ok(scaled.round() as u64)
 }
 
 /// Parses a byte size: `4096`, `500MB`, `10GiB`, `1.5 TB` (decimal and binary units).
 pub fn parse_size(input: &str) -> Result<u64, UnitError> {
-    parse_scaled(
-        input,
-        SIZE_UNITS,
-        SIZE_EXPECTED,
-        "`10GiB` or `500MB`",
-        Some(1),
-    )
+    parse_scaled(input, SIZE_UNITS, SIZE_EXPECTED, "`10GiB` or `500MB`", Some(1))
 }
 
 /// Parses a rate: `10Gbit/s`, `100 Mbps`, `1.25GB/s`. A unit is required: bits and bytes are
@@ -299,14 +256,7 @@ pub fn parse_rate(input: &str) -> Result<BitRate, UnitError> {
 
 /// Parses a duration: `20ms`, `1.5s`, `15min`, `1h`. A unit is required.
 pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
-    parse_scaled(
-        input,
-        DURATION_UNITS,
-        DURATION_EXPECTED,
-        "`20ms` or `15min`",
-        None,
-    )
-    .map(Duration)
+    parse_scaled(input, DURATION_UNITS, DURATION_EXPECTED, "`20ms` or `15min`", None).map(Duration)
 }
 
 /// Formats bytes with a binary unit for humans (`1.50 GiB`).
@@ -318,11 +268,7 @@ pub fn format_size(bytes: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[i])
-    }
+    if i == 0 { format!("{bytes} B") } else { format!("{v:.2} {}", UNITS[i]) }
 }
 
 #[cfg(test)]
@@ -336,17 +282,11 @@ mod tests {
         assert_eq!(parse_size("10GiB"), Ok(10 << 30));
         assert_eq!(parse_size(" 1.5 TB "), Ok(1_500_000_000_000));
         assert_eq!(parse_size("1_000"), Ok(1000));
-        assert!(matches!(
-            parse_size("10 GIB"),
-            Err(UnitError::UnknownUnit { .. })
-        ));
+        assert!(matches!(parse_size("10 GIB"), Err(UnitError::UnknownUnit { .. })));
         assert!(matches!(parse_size("GiB"), Err(UnitError::NoNumber { .. })));
         assert!(matches!(parse_size(""), Err(UnitError::Empty { .. })));
         assert!(matches!(parse_size("-1"), Err(UnitError::Negative { .. })));
-        assert!(matches!(
-            parse_size("99999999PiB"),
-            Err(UnitError::Overflow { .. })
-        ));
+        assert!(matches!(parse_size("99999999PiB"), Err(UnitError::Overflow { .. })));
     }
 
     #[test]
@@ -354,10 +294,7 @@ mod tests {
         assert_eq!(parse_rate("10Gbit/s"), Ok(BitRate(10_000_000_000)));
         assert_eq!(parse_rate("100 Mbps"), Ok(BitRate(100_000_000)));
         assert_eq!(parse_rate("1GB/s"), Ok(BitRate(8_000_000_000)));
-        assert!(
-            parse_rate("10").is_err(),
-            "a bare number is ambiguous for a rate"
-        );
+        assert!(parse_rate("10").is_err(), "a bare number is ambiguous for a rate");
         assert_eq!(parse_duration("20ms"), Ok(Duration::from_millis(20)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("15min"), Ok(Duration::from_secs(900)));
@@ -368,10 +305,7 @@ mod tests {
     #[test]
     fn transfer_time_rounds_up() {
         // 1 GB at 8 Gbit/s is exactly one second.
-        assert_eq!(
-            BitRate(8_000_000_000).transfer_time(1_000_000_000),
-            Duration::from_secs(1)
-        );
+        assert_eq!(BitRate(8_000_000_000).transfer_time(1_000_000_000), Duration::from_secs(1));
         assert_eq!(BitRate(3).transfer_time(1), Duration(2_666_666_667));
     }
 }

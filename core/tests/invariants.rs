@@ -68,10 +68,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 fn violations(text: &str) -> Vec<String> {
     code_lines(text)
         .flat_map(|(n, line)| {
-            FORBIDDEN_IN_SOURCE
-                .iter()
-                .filter(move |p| line.contains(*p))
-                .map(move |p| format!("line {n}: `{p}`"))
+            FORBIDDEN_IN_SOURCE.iter().filter(move |p| line.contains(*p)).map(move |p| format!("line {n}: `{p}`"))
         })
         .collect()
 }
@@ -81,12 +78,7 @@ fn core_sources_do_no_io_and_read_no_clock_or_global_randomness() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    assert!(
-        files.len() >= 5,
-        "found only {} source files under {}",
-        files.len(),
-        src.display()
-    );
+    assert!(files.len() >= 5, "found only {} source files under {}", files.len(), src.display());
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read source");
@@ -94,25 +86,16 @@ fn core_sources_do_no_io_and_read_no_clock_or_global_randomness() {
             found.push(format!("{}: {v}", file.display()));
         }
     }
-    assert!(
-        found.is_empty(),
-        "reef-core must stay sans-IO and deterministic:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "reef-core must stay sans-IO and deterministic:\n{}", found.join("\n"));
 }
 
 #[test]
 fn the_source_check_catches_a_clock_read() {
     // The check above must be able to fail: a planted clock read and socket are found.
-    let planted = "fn f() {\n    let t = std::time::Instant::now();\n    let s = std::net::TcpStream::connect(\"x\");\n}\n";
+    let planted =
+        "fn f() {\n    let t = std::time::Instant::now();\n    let s = std::net::TcpStream::connect(\"x\");\n}\n";
     let v = violations(planted);
-    assert_eq!(
-        v,
-        vec![
-            "line 2: `Instant::now`".to_string(),
-            "line 3: `std::net`".to_string()
-        ]
-    );
+    assert_eq!(v, vec!["line 2: `Instant::now`".to_string(), "line 3: `std::net`".to_string()]);
     assert!(violations("// Instant::now is forbidden here\n").is_empty());
 }
 
@@ -120,40 +103,14 @@ fn the_source_check_catches_a_clock_read() {
 fn core_depends_on_no_runtime_or_network_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args([
-            "tree",
-            "-p",
-            "reef-core",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ])
+        .args(["tree", "-p", "reef-core", "-e", "normal", "--prefix", "none", "--format", "{p}"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8(out.stdout).expect("utf-8 tree");
-    let crates: Vec<&str> = tree
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert!(
-        crates.contains(&"reef-core") && crates.contains(&"serde"),
-        "unexpected tree:\n{tree}"
-    );
-    let bad: Vec<&&str> = crates
-        .iter()
-        .filter(|c| FORBIDDEN_DEPENDENCIES.contains(c))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "reef-core must not depend on {bad:?}:\n{tree}"
-    );
+    let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(crates.contains(&"reef-core") && crates.contains(&"serde"), "unexpected tree:\n{tree}");
+    let bad: Vec<&&str> = crates.iter().filter(|c| FORBIDDEN_DEPENDENCIES.contains(c)).collect();
+    assert!(bad.is_empty(), "reef-core must not depend on {bad:?}:\n{tree}");
 }

@@ -4,8 +4,8 @@
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::harness::Harness;
 use reef_core::{
-    BitRate, Duration, Event, Failure, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef,
-    Output, PeerInfo, Response, Role, SiteId, Source, Time,
+    BitRate, Duration, Event, Failure, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef, Output, PeerInfo,
+    Response, Role, SiteId, Source, Time,
 };
 
 const NS: NamespaceId = NamespaceId(0);
@@ -14,11 +14,7 @@ const BACKUP: NodeId = NodeId(1);
 const CACHE: NodeId = NodeId(2);
 
 fn object(n: u64, size: u64) -> ObjectRef {
-    ObjectRef {
-        id: ObjectId(n),
-        namespace: NS,
-        size: Some(size),
-    }
+    ObjectRef { id: ObjectId(n), namespace: NS, size: Some(size) }
 }
 
 fn world(seed: u64, origins: &[NodeId]) -> Harness {
@@ -33,14 +29,7 @@ fn world(seed: u64, origins: &[NodeId]) -> Harness {
     c.origins.insert(NS, origins.to_vec());
     c.fetch_timeout = Duration::from_secs(2);
     c.probe_interval = Some(Duration::from_secs(1));
-    c.peers = origins
-        .iter()
-        .map(|&id| PeerInfo {
-            id,
-            site: SiteId(0),
-            role: Role::Origin,
-        })
-        .collect();
+    c.peers = origins.iter().map(|&id| PeerInfo { id, site: SiteId(0), role: Role::Origin }).collect();
     nodes.push(Node::new(c));
     // 10 ms one way, 8 Mbit/s: 1000 bytes take 1 ms on the wire.
     Harness::new(nodes, Duration::from_millis(10), BitRate(8_000_000))
@@ -72,18 +61,13 @@ fn miss_goes_to_origin_then_hits_locally() {
 #[test]
 fn concurrent_misses_share_one_fetch() {
     let mut h = world(7, &[ORIGIN]);
-    let reqs: Vec<_> = (0..20)
-        .map(|i| h.request(Time(i * 1000), CACHE, object(9, 500)))
-        .collect();
+    let reqs: Vec<_> = (0..20).map(|i| h.request(Time(i * 1000), CACHE, object(9, 500))).collect();
     h.run_for(Duration::from_secs(1));
     for r in &reqs {
         assert_eq!(served_from(&h, *r), Source::Origin { node: ORIGIN });
     }
     assert_eq!(h.fetches_from(ORIGIN, ObjectId(9)), 1);
-    let coalesced = h
-        .events(CACHE)
-        .filter(|e| matches!(e, Event::Coalesced { .. }))
-        .count();
+    let coalesced = h.events(CACHE).filter(|e| matches!(e, Event::Coalesced { .. })).count();
     assert_eq!(coalesced, 19);
 }
 
@@ -104,16 +88,8 @@ fn failover_to_the_next_origin_and_clear_failure_when_all_are_down() {
     assert_eq!(served_from(&h, cached), Source::Local);
     let (at, resp) = h.response(uncached).expect("uncached request answered");
     assert_eq!(resp, Response::Fail(Failure::AllSourcesDown));
-    assert!(
-        at - start <= Duration::from_secs(4),
-        "failed after {}",
-        at - start
-    );
-    assert_eq!(
-        h.node(CACHE).peer_alive(ORIGIN),
-        Some(false),
-        "probes noticed the dead origin"
-    );
+    assert!(at - start <= Duration::from_secs(4), "failed after {}", at - start);
+    assert_eq!(h.node(CACHE).peer_alive(ORIGIN), Some(false), "probes noticed the dead origin");
 }
 
 #[test]
@@ -122,35 +98,21 @@ fn a_fetch_that_never_answers_times_out() {
     h.set_cut(CACHE, ORIGIN, true);
     let r = h.request(Time::ZERO, CACHE, object(5, 100));
     h.run_for(Duration::from_secs(10));
-    assert_eq!(
-        h.response(r).unwrap().1,
-        Response::Fail(Failure::AllSourcesDown)
-    );
-    assert_eq!(
-        h.node(CACHE).cache().unwrap().len(),
-        0,
-        "a failed fill is never cached"
-    );
+    assert_eq!(h.response(r).unwrap().1, Response::Fail(Failure::AllSourcesDown));
+    assert_eq!(h.node(CACHE).cache().unwrap().len(), 0, "a failed fill is never cached");
 }
 
 fn run_log(seed: u64) -> Vec<(Time, NodeId, Output)> {
     let mut h = world(seed, &[ORIGIN, BACKUP]);
     for i in 0..200u64 {
-        h.request(
-            Time(i * 7_000_000),
-            CACHE,
-            object(i % 23, 300 + (i * 37) % 900),
-        );
+        h.request(Time(i * 7_000_000), CACHE, object(i % 23, 300 + (i * 37) % 900));
         if i == 100 {
             h.run_until(Time(i * 7_000_000));
             h.kill(ORIGIN);
         }
     }
     h.run_for(Duration::from_secs(30));
-    h.log
-        .into_iter()
-        .map(|r| (r.at, r.node, r.output))
-        .collect()
+    h.log.into_iter().map(|r| (r.at, r.node, r.output)).collect()
 }
 
 #[test]
