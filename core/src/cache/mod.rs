@@ -1,59 +1,49 @@
-//! The cache engine: a size-aware index of cached objects with a pluggable eviction policy.
+//! The cache engine: a size-aware index of cached objects, an eviction policy, admission rules
+//! and per-namespace shares. Every Reef cache, simulated or deployed, decides with this code.
 //!
-//! This first version is a plain, obviously-correct LRU: the public API below is the contract the
-//! request path and the drivers use; the fast index and the full policy zoo replace the internals.
+//! Layout (all O(1) amortised per operation except the heap policies' O(log n)):
+//! - `slab`: 40-byte entries addressed by `u32`, with intrusive list links;
+//! - `table`: id -> entry through an 8-byte-per-slot fingerprint table;
+//! - `policy/*`: the policies, dispatched by `match`;
+//! - `admission`, `quota`: admission rules and namespace shares;
+//! - `ghost`, `heap`: shared building blocks of the policies.
+//!
+//! Pinned objects (being served or filled) are detached from their policy, so no policy ever
+//! picks one; they re-enter as recently used when the last pin goes.
+
+mod admission;
+mod config;
+mod ghost;
+mod heap;
+mod policy;
+mod quota;
+mod slab;
+mod table;
+
+pub use admission::Admission;
+pub use config::{CacheConfig, ConfigError, PolicyKind};
+pub use quota::NamespaceShare;
 
 use crate::ids::{NamespaceId, ObjectId};
+use admission::AdmissionFilter;
+use policy::Policy;
+use quota::Quotas;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use slab::Slab;
+use table::{FpTable, fingerprint, hash_id};
 
-/// Eviction policy, selectable by name (`lru`, `fifo`, ...).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyKind {
-    #[default]
-    Lru,
-}
-
-impl PolicyKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PolicyKind::Lru => "lru",
-        }
-    }
-}
-
-impl std::str::FromStr for PolicyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lru" => Ok(PolicyKind::Lru),
-            _ => Err(format!(
-                "unknown eviction policy `{s}`; expected one of: lru"
-            )),
-        }
-    }
-}
-
-/// How a cache is sized and which policy it runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CacheConfig {
-    /// Capacity in bytes.
-    pub capacity: u64,
-    pub policy: PolicyKind,
-}
-
-impl CacheConfig {
-    pub fn new(capacity: u64, policy: PolicyKind) -> Self {
-        CacheConfig { capacity, policy }
-    }
-}
+/// "Not accessed again": the next-access time to pass when it is unknown.
+pub const NEVER: u64 = u64::MAX;
 
 /// Why an object left the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EvictReason {
-    /// Chosen by the policy to make room.
+    /// Chosen by the policy to make room (bytes over the high watermark).
     Capacity,
+    /// Chosen from its namespace's partition because that namespace was over its share.
+    Quota,
+    /// Chosen to stay within the maximum number of objects.
+    ObjectLimit,
     /// Removed on request (an operator, an invalidation).
     Removed,
 }
@@ -72,38 +62,82 @@ pub struct Eviction {
 pub enum InsertOutcome {
     Inserted,
     AlreadyPresent,
-    /// Not admitted: too large for the cache, or no room because everything is pinned.
+    /// Refused by an admission rule (or, for Belady, not worth an eviction).
+    NotAdmitted,
+    /// Cannot fit: larger than the cache, or no room because what remains is pinned.
     Rejected,
 }
 
-#[derive(Debug, Clone)]
-struct Entry {
-    size: u64,
-    namespace: NamespaceId,
-    stamp: u64,
-    pins: u32,
+/// What `access` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessOutcome {
+    Hit,
+    /// A miss; the object is now cached.
+    Inserted,
+    /// A miss; the object was not admitted.
+    NotAdmitted,
+    /// A miss; the object cannot fit.
+    Rejected,
 }
 
-/// A size-aware object index with an eviction policy.
+/// Memory the cache uses for bookkeeping (not the cached data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Entries and the id table.
+    pub index: usize,
+    /// Policy state besides the entries (heaps, ghosts, sketches) and admission filters.
+    pub policy: usize,
+}
+
+/// A size-aware object index with an eviction policy, admission rules and namespace shares.
 #[derive(Debug)]
 pub struct Cache {
     config: CacheConfig,
-    entries: HashMap<ObjectId, Entry>,
-    order: BTreeMap<u64, ObjectId>,
-    clock: u64,
+    slab: Slab,
+    table: FpTable,
+    /// One policy per partition (see `quota`); a single one without shares.
+    policies: Vec<Policy>,
+    quotas: Quotas,
+    admission: AdmissionFilter,
     used: u64,
+    high: u64,
+    low: u64,
+    max_objects: u64,
+    pinned_bytes: u64,
+    pinned_count: u64,
 }
 
 impl Cache {
+    /// A cache for a valid configuration.
+    ///
+    /// # Panics
+    /// If the configuration is invalid; check untrusted ones with [`CacheConfig::validate`] or
+    /// use [`Cache::try_new`].
     pub fn new(config: CacheConfig) -> Cache {
-        Cache {
-            config,
-            entries: HashMap::new(),
-            order: BTreeMap::new(),
-            clock: 0,
-            used: 0,
-        }
+        Cache::try_new(config).unwrap_or_else(|e| panic!("invalid cache configuration: {e}"))
     }
+
+    pub fn try_new(config: CacheConfig) -> Result<Cache, ConfigError> {
+        config.validate()?;
+        let quotas = Quotas::new(config.capacity, &config.quotas);
+        let policies = quotas.parts.iter().map(|p| Policy::new(config.policy, p.share)).collect();
+        let fraction = |f: f64| (config.capacity as f64 * f).round() as u64;
+        Ok(Cache {
+            slab: Slab::default(),
+            table: FpTable::default(),
+            policies,
+            quotas,
+            admission: AdmissionFilter::new(&config.admission, config.seed),
+            used: 0,
+            high: fraction(config.high_watermark).min(config.capacity),
+            low: fraction(config.low_watermark).min(config.capacity),
+            max_objects: config.max_objects.unwrap_or(u64::MAX),
+            pinned_bytes: 0,
+            pinned_count: 0,
+            config,
+        })
+    }
+
     pub fn config(&self) -> &CacheConfig {
         &self.config
     }
@@ -114,33 +148,89 @@ impl Cache {
         self.used
     }
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.table.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.table.len() == 0
     }
-    /// Whether `id` is cached, without counting an access.
-    pub fn contains(&self, id: ObjectId) -> bool {
-        self.entries.contains_key(&id)
-    }
-    /// Size of a cached object.
-    pub fn size_of(&self, id: ObjectId) -> Option<u64> {
-        self.entries.get(&id).map(|e| e.size)
-    }
-    /// Looks `id` up and, if present, records an access (a hit).
-    pub fn get(&mut self, id: ObjectId) -> bool {
-        self.clock += 1;
-        let clock = self.clock;
-        match self.entries.get_mut(&id) {
-            Some(e) => {
-                self.order.remove(&e.stamp);
-                e.stamp = clock;
-                self.order.insert(clock, id);
-                true
-            }
-            None => false,
+
+    /// Bookkeeping memory in use.
+    pub fn memory(&self) -> MemoryUse {
+        MemoryUse {
+            index: self.slab.memory_bytes() + self.table.memory_bytes(),
+            policy: self.policies.iter().map(Policy::memory_bytes).sum::<usize>() + self.admission.memory_bytes(),
         }
     }
+
+    #[inline]
+    fn lookup(&self, id: ObjectId, hash: u64) -> Option<u32> {
+        let entries = &self.slab.entries;
+        self.table.find(fingerprint(hash), |i| entries[i as usize].id == id).map(|pos| self.table.payload(pos))
+    }
+
+    fn find(&self, id: ObjectId) -> Option<u32> {
+        self.lookup(id, hash_id(id))
+    }
+
+    /// Whether `id` is cached, without counting an access.
+    pub fn contains(&self, id: ObjectId) -> bool {
+        self.find(id).is_some()
+    }
+
+    /// Size of a cached object.
+    pub fn size_of(&self, id: ObjectId) -> Option<u64> {
+        self.find(id).map(|i| self.slab.entries[i as usize].size)
+    }
+
+    /// Looks `id` up and, if present, records an access (a hit).
+    pub fn get(&mut self, id: ObjectId) -> bool {
+        let hash = hash_id(id);
+        match self.lookup(id, hash) {
+            Some(i) => {
+                self.hit(i, NEVER);
+                true
+            }
+            None => {
+                for p in &mut self.policies {
+                    p.on_miss(fingerprint(hash));
+                }
+                false
+            }
+        }
+    }
+
+    #[inline]
+    fn hit(&mut self, i: u32, next: u64) {
+        let part = self.quotas.partition_of(self.slab.entries[i as usize].namespace);
+        self.policies[part].on_hit(&mut self.slab.entries, i, next);
+    }
+
+    /// One request, as a trace replays it: a lookup and, on a miss, an insert, with a single
+    /// hash. `next_access` is when the object is requested next (any monotonic clock, such as
+    /// the request's position in the trace; [`NEVER`] if not again): only Belady uses it.
+    #[inline]
+    pub fn access(
+        &mut self,
+        id: ObjectId,
+        size: u64,
+        namespace: NamespaceId,
+        next_access: u64,
+        evicted: &mut Vec<Eviction>,
+    ) -> AccessOutcome {
+        let hash = hash_id(id);
+        if let Some(i) = self.lookup(id, hash) {
+            self.hit(i, next_access);
+            return AccessOutcome::Hit;
+        }
+        let part = self.quotas.partition_of(namespace);
+        self.policies[part].on_miss(fingerprint(hash));
+        match self.insert_new(id, hash, size, namespace, next_access, evicted) {
+            InsertOutcome::NotAdmitted => AccessOutcome::NotAdmitted,
+            InsertOutcome::Rejected => AccessOutcome::Rejected,
+            InsertOutcome::Inserted | InsertOutcome::AlreadyPresent => AccessOutcome::Inserted,
+        }
+    }
+
     /// Inserts an object, evicting as needed; the evicted objects are appended to `evicted`.
     pub fn insert(
         &mut self,
@@ -149,78 +239,140 @@ impl Cache {
         namespace: NamespaceId,
         evicted: &mut Vec<Eviction>,
     ) -> InsertOutcome {
-        if self.entries.contains_key(&id) {
+        let hash = hash_id(id);
+        if self.lookup(id, hash).is_some() {
             return InsertOutcome::AlreadyPresent;
         }
+        self.insert_new(id, hash, size, namespace, NEVER, evicted)
+    }
+
+    fn insert_new(
+        &mut self,
+        id: ObjectId,
+        hash: u64,
+        size: u64,
+        namespace: NamespaceId,
+        next: u64,
+        evicted: &mut Vec<Eviction>,
+    ) -> InsertOutcome {
         if size > self.config.capacity {
             return InsertOutcome::Rejected;
         }
-        let pinned: u64 = self
-            .entries
-            .values()
-            .filter(|e| e.pins > 0)
-            .map(|e| e.size)
-            .sum();
-        if pinned + size > self.config.capacity {
-            return InsertOutcome::Rejected;
+        if !self.admission.admit(hash, size) {
+            return InsertOutcome::NotAdmitted;
         }
-        while self.used + size > self.config.capacity {
-            let victim = self
-                .order
-                .values()
-                .copied()
-                .find(|v| self.entries[v].pins == 0)
-                .expect("unpinned bytes exceed the shortfall");
-            self.evict(victim, EvictReason::Capacity, evicted);
+        let part = self.quotas.partition_of(namespace);
+        let over_bytes = self.used + size > self.high;
+        let needs_room = over_bytes || self.len() as u64 + 1 > self.max_objects;
+        if needs_room {
+            // Everything unpinned can go; if that is not enough, refuse before evicting.
+            if self.pinned_bytes + size > self.config.capacity || self.pinned_count + 1 > self.max_objects {
+                return InsertOutcome::Rejected;
+            }
+            if !self.policies[part].admits(next) {
+                return InsertOutcome::NotAdmitted;
+            }
         }
-        self.clock += 1;
-        self.order.insert(self.clock, id);
-        self.entries.insert(
-            id,
-            Entry {
-                size,
-                namespace,
-                stamp: self.clock,
-                pins: 0,
-            },
-        );
+        self.policies[part].prepare(fingerprint(hash));
+        if needs_room {
+            let byte_target = if over_bytes { self.low } else { u64::MAX };
+            self.make_room(size, byte_target, evicted);
+        }
+        let i = self.slab.alloc(id, size, namespace);
+        self.table.insert(fingerprint(hash), i);
         self.used += size;
+        self.quotas.parts[part].used += size;
+        self.policies[part].on_insert(&mut self.slab.entries, i, next);
         InsertOutcome::Inserted
     }
+
+    /// Evicts until `size` more bytes fit under `byte_target` and one more object fits.
+    fn make_room(&mut self, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) {
+        loop {
+            let bytes_over = self.used + size > byte_target;
+            if !bytes_over && (self.len() as u64) < self.max_objects {
+                return;
+            }
+            let policies = &self.policies;
+            let Some((part, over_share)) = self.quotas.pick(|p| !policies[p].is_empty()) else {
+                return;
+            };
+            let Some(victim) = self.policies[part].victim(&mut self.slab.entries) else {
+                return;
+            };
+            let reason = if over_share {
+                EvictReason::Quota
+            } else if bytes_over {
+                EvictReason::Capacity
+            } else {
+                EvictReason::ObjectLimit
+            };
+            self.drop_entry(victim, reason, evicted);
+        }
+    }
+
+    /// Forgets entry `i`, which its policy no longer tracks.
+    fn drop_entry(&mut self, i: u32, reason: EvictReason, evicted: &mut Vec<Eviction>) {
+        let e = &self.slab.entries[i as usize];
+        let (id, size, namespace) = (e.id, e.size, e.namespace);
+        let pos = self.table.find(fingerprint(hash_id(id)), |p| p == i).expect("a cached entry is in the table");
+        self.table.remove_at(pos);
+        self.used -= size;
+        let part = self.quotas.partition_of(namespace);
+        self.quotas.parts[part].used -= size;
+        self.slab.release(i);
+        evicted.push(Eviction { id, size, namespace, reason });
+    }
+
     /// Removes an object (an operator's request); pinned objects stay. Returns whether it left.
     pub fn remove(&mut self, id: ObjectId, evicted: &mut Vec<Eviction>) -> bool {
-        match self.entries.get(&id) {
-            Some(e) if e.pins == 0 => {
-                self.evict(id, EvictReason::Removed, evicted);
+        match self.find(id) {
+            Some(i) if self.slab.entries[i as usize].attached() => {
+                let entries = &mut self.slab.entries;
+                let part = self.quotas.partition_of(entries[i as usize].namespace);
+                self.policies[part].detach(entries, i);
+                self.drop_entry(i, EvictReason::Removed, evicted);
                 true
             }
             _ => false,
         }
     }
-    /// Pins an object so that it is not evicted while it is served or filled.
+
+    /// Pins an object so that it is not evicted while it is served or filled. Pins nest; false
+    /// if the object is not cached (or already holds 65535 pins).
     pub fn pin(&mut self, id: ObjectId) -> bool {
-        match self.entries.get_mut(&id) {
-            Some(e) => {
-                e.pins += 1;
-                true
-            }
-            None => false,
+        let Some(i) = self.find(id) else {
+            return false;
+        };
+        let e = &self.slab.entries[i as usize];
+        if e.pins == u16::MAX {
+            return false;
         }
+        if e.pins == 0 {
+            self.pinned_bytes += e.size;
+            self.pinned_count += 1;
+            let part = self.quotas.partition_of(self.slab.entries[i as usize].namespace);
+            self.policies[part].detach(&mut self.slab.entries, i);
+        }
+        self.slab.entries[i as usize].pins += 1;
+        true
     }
+
+    /// Releases one pin; the object is evictable again once its last pin is gone.
     pub fn unpin(&mut self, id: ObjectId) {
-        if let Some(e) = self.entries.get_mut(&id) {
-            e.pins = e.pins.saturating_sub(1);
+        let Some(i) = self.find(id) else {
+            return;
+        };
+        let e = &mut self.slab.entries[i as usize];
+        if e.pins == 0 {
+            return;
         }
-    }
-    fn evict(&mut self, id: ObjectId, reason: EvictReason, evicted: &mut Vec<Eviction>) {
-        let e = self.entries.remove(&id).expect("evicting a cached object");
-        self.order.remove(&e.stamp);
-        self.used -= e.size;
-        evicted.push(Eviction {
-            id,
-            size: e.size,
-            namespace: e.namespace,
-            reason,
-        });
+        e.pins -= 1;
+        if e.pins == 0 {
+            self.pinned_bytes -= e.size;
+            self.pinned_count -= 1;
+            let part = self.quotas.partition_of(e.namespace);
+            self.policies[part].reattach(&mut self.slab.entries, i);
+        }
     }
 }

@@ -1,0 +1,151 @@
+//! Eviction policies. Each works on entry indices in the shared slab; `Policy` dispatches over
+//! them with a `match` (no trait objects on the hot path).
+//!
+//! The contract every policy keeps: it tracks exactly the unpinned entries of its partition
+//! (`detach` on pin, `reattach` on unpin); `victim` unlinks and returns the entry to evict,
+//! possibly reordering others first (CLOCK's second chances, S3-FIFO's promotions).
+
+mod arc;
+mod clock;
+mod lru;
+mod priority;
+mod s3fifo;
+mod sieve;
+mod twoq;
+mod wtinylfu;
+
+use super::PolicyKind;
+use super::slab::Entry;
+use priority::{Priority, Rule};
+
+#[derive(Debug)]
+pub(crate) enum Policy {
+    Recency(lru::Recency),
+    Clock(clock::Clock),
+    Sieve(sieve::Sieve),
+    Priority(Priority),
+    S3Fifo(s3fifo::S3Fifo),
+    TwoQ(twoq::TwoQ),
+    Arc(arc::Arc),
+    WTinyLfu(wtinylfu::WTinyLfu),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            Policy::Recency($p) => $body,
+            Policy::Clock($p) => $body,
+            Policy::Sieve($p) => $body,
+            Policy::Priority($p) => $body,
+            Policy::S3Fifo($p) => $body,
+            Policy::TwoQ($p) => $body,
+            Policy::Arc($p) => $body,
+            Policy::WTinyLfu($p) => $body,
+        }
+    };
+}
+
+impl Policy {
+    /// A policy managing `capacity` bytes (the size-relative targets of S3-FIFO, 2Q, ARC and
+    /// W-TinyLFU derive from it).
+    pub fn new(kind: PolicyKind, capacity: u64) -> Policy {
+        match kind {
+            PolicyKind::Lru => Policy::Recency(lru::Recency::new(true)),
+            PolicyKind::Fifo => Policy::Recency(lru::Recency::new(false)),
+            PolicyKind::Clock => Policy::Clock(clock::Clock::default()),
+            PolicyKind::Sieve => Policy::Sieve(sieve::Sieve::default()),
+            PolicyKind::Lfu => Policy::Priority(Priority::new(Rule::LfuAging)),
+            PolicyKind::Gdsf => Policy::Priority(Priority::new(Rule::Gdsf)),
+            PolicyKind::Belady => Policy::Priority(Priority::new(Rule::Belady)),
+            PolicyKind::S3Fifo => Policy::S3Fifo(s3fifo::S3Fifo::new(capacity)),
+            PolicyKind::TwoQ => Policy::TwoQ(twoq::TwoQ::new(capacity)),
+            PolicyKind::Arc => Policy::Arc(arc::Arc::new(capacity)),
+            PolicyKind::WTinyLfu => Policy::WTinyLfu(wtinylfu::WTinyLfu::new(capacity)),
+        }
+    }
+
+    /// Whether there is anything to evict.
+    pub fn is_empty(&self) -> bool {
+        dispatch!(self, p => p.is_empty())
+    }
+
+    /// A lookup missed (W-TinyLFU counts every request, hit or miss).
+    #[inline]
+    pub fn on_miss(&mut self, fp: u32) {
+        if let Policy::WTinyLfu(p) = self {
+            p.on_miss(fp);
+        }
+    }
+
+    /// An object with fingerprint `fp` is about to be inserted: ghost-based policies look it up
+    /// now, before the evictions that make room for it.
+    pub fn prepare(&mut self, fp: u32) {
+        match self {
+            Policy::S3Fifo(p) => p.prepare(fp),
+            Policy::TwoQ(p) => p.prepare(fp),
+            Policy::Arc(p) => p.prepare(fp),
+            _ => {}
+        }
+    }
+
+    /// Whether an object next needed at `next` is worth caching at the price of an eviction
+    /// (only Belady declines).
+    pub fn admits(&self, next: u64) -> bool {
+        match self {
+            Policy::Priority(p) => p.admits(next),
+            _ => true,
+        }
+    }
+
+    pub fn on_insert(&mut self, s: &mut [Entry], i: u32, next: u64) {
+        match self {
+            Policy::Priority(p) => p.on_insert(s, i, next),
+            Policy::Recency(p) => p.on_insert(s, i),
+            Policy::Clock(p) => p.on_insert(s, i),
+            Policy::Sieve(p) => p.on_insert(s, i),
+            Policy::S3Fifo(p) => p.on_insert(s, i),
+            Policy::TwoQ(p) => p.on_insert(s, i),
+            Policy::Arc(p) => p.on_insert(s, i),
+            Policy::WTinyLfu(p) => p.on_insert(s, i),
+        }
+    }
+
+    /// A hit on entry `i` (which may be pinned, hence detached: policies then only count it).
+    #[inline]
+    pub fn on_hit(&mut self, s: &mut [Entry], i: u32, next: u64) {
+        match self {
+            Policy::Priority(p) => p.on_hit(s, i, next),
+            Policy::Recency(p) => p.on_hit(s, i),
+            Policy::Clock(p) => p.on_hit(s, i),
+            Policy::Sieve(p) => p.on_hit(s, i),
+            Policy::S3Fifo(p) => p.on_hit(s, i),
+            Policy::TwoQ(p) => p.on_hit(s, i),
+            Policy::Arc(p) => p.on_hit(s, i),
+            Policy::WTinyLfu(p) => p.on_hit(s, i),
+        }
+    }
+
+    pub fn detach(&mut self, s: &mut [Entry], i: u32) {
+        dispatch!(self, p => p.detach(s, i))
+    }
+
+    pub fn reattach(&mut self, s: &mut [Entry], i: u32) {
+        dispatch!(self, p => p.reattach(s, i))
+    }
+
+    pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
+        dispatch!(self, p => p.victim(s))
+    }
+
+    /// Memory the policy keeps besides the entries (heaps, ghosts, sketches).
+    pub fn memory_bytes(&self) -> usize {
+        match self {
+            Policy::Priority(p) => p.memory_bytes(),
+            Policy::S3Fifo(p) => p.memory_bytes(),
+            Policy::TwoQ(p) => p.memory_bytes(),
+            Policy::Arc(p) => p.memory_bytes(),
+            Policy::WTinyLfu(p) => p.memory_bytes(),
+            Policy::Recency(_) | Policy::Clock(_) | Policy::Sieve(_) => 0,
+        }
+    }
+}

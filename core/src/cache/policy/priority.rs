@@ -1,0 +1,110 @@
+//! The priority policies, one indexed min-heap each: the lowest priority leaves first, ties go
+//! to the least recently used.
+//!
+//! - LFU with dynamic aging (LFU-DA): priority = L + hits, where L is the priority of the last
+//!   victim, so objects that were popular long ago age out.
+//! - GDSF (Greedy-Dual-Size-Frequency): priority = L + hits * cost / size with cost 1, which
+//!   favours small popular objects (it maximises the object hit ratio).
+//! - Belady: the object whose next access is farthest leaves; a new object that is needed later
+//!   than everything cached is not admitted at all (optimal for equal sizes).
+
+use crate::cache::heap::Heap;
+use crate::cache::slab::Entry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rule {
+    LfuAging,
+    Gdsf,
+    Belady,
+}
+
+#[derive(Debug)]
+pub(crate) struct Priority {
+    rule: Rule,
+    heap: Heap,
+    /// LFU-DA and GDSF's inflation value L (GDSF's is an f64 in its bit pattern).
+    age: u64,
+    /// Recency stamp for tie-breaking (wrapping: only orders equal priorities).
+    stamp: u32,
+}
+
+/// Order-preserving encoding of a non-negative f64 as a u64.
+fn f64_key(x: f64) -> u64 {
+    x.max(0.0).to_bits()
+}
+
+impl Priority {
+    pub fn new(rule: Rule) -> Self {
+        Priority { rule, heap: Heap::default(), age: 0, stamp: 0 }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// The entry's priority after an access; `next` is Belady's next access time.
+    fn key(&self, e: &Entry, next: u64) -> u64 {
+        match self.rule {
+            Rule::LfuAging => self.age + u64::from(e.freq),
+            Rule::Gdsf => {
+                let l = f64::from_bits(self.age);
+                f64_key(l + f64::from(e.freq) / e.size.max(1) as f64)
+            }
+            // Farthest next access = smallest key.
+            Rule::Belady => !next,
+        }
+    }
+
+    fn tick(&mut self) -> u32 {
+        self.stamp = self.stamp.wrapping_add(1);
+        self.stamp
+    }
+
+    pub fn on_insert(&mut self, s: &mut [Entry], i: u32, next: u64) {
+        let e = &mut s[i as usize];
+        e.freq = 1;
+        e.key = self.key(e, next);
+        let (key, tie) = (e.key, self.tick());
+        self.heap.push(s, i, key, tie);
+    }
+
+    pub fn on_hit(&mut self, s: &mut [Entry], i: u32, next: u64) {
+        let e = &mut s[i as usize];
+        e.freq = e.freq.saturating_add(1);
+        e.key = self.key(e, next);
+        if e.attached() {
+            let key = e.key;
+            let tie = self.tick();
+            self.heap.update(s, i, key, tie);
+        }
+    }
+
+    pub fn detach(&mut self, s: &mut [Entry], i: u32) {
+        self.heap.remove(s, i);
+    }
+
+    pub fn reattach(&mut self, s: &mut [Entry], i: u32) {
+        let key = s[i as usize].key;
+        let tie = self.tick();
+        self.heap.push(s, i, key, tie);
+    }
+
+    pub fn admits(&self, next: u64) -> bool {
+        match (self.rule, self.heap.peek()) {
+            (Rule::Belady, Some((farthest, _))) => next < !farthest,
+            _ => true,
+        }
+    }
+
+    pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
+        let (key, i) = self.heap.peek()?;
+        self.heap.remove(s, i);
+        if self.rule != Rule::Belady {
+            self.age = key;
+        }
+        Some(i)
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.heap.memory_bytes()
+    }
+}

@@ -1,0 +1,76 @@
+//! 2Q (Johnson and Shasha, VLDB 1994), full version: new objects enter a FIFO `A1in` (a quarter
+//! of the bytes); those evicted from it are remembered in the ghost FIFO `A1out`; an object
+//! requested again while a ghost enters the LRU `Am`, where hits count.
+
+use crate::cache::ghost::GhostList;
+use crate::cache::slab::{Entry, List};
+use crate::cache::table::{fingerprint, hash_id};
+
+const A1IN: u8 = 0;
+const AM: u8 = 1;
+
+#[derive(Debug)]
+pub(crate) struct TwoQ {
+    a1in: List,
+    am: List,
+    a1out: GhostList,
+    a1in_target: u64,
+    to_am: bool,
+}
+
+impl TwoQ {
+    pub fn new(capacity: u64) -> Self {
+        TwoQ {
+            a1in: List::default(),
+            am: List::default(),
+            a1out: GhostList::default(),
+            a1in_target: capacity / 4,
+            to_am: false,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.a1in.is_empty() && self.am.is_empty()
+    }
+    fn list(&mut self, tag: u8) -> &mut List {
+        if tag == AM { &mut self.am } else { &mut self.a1in }
+    }
+    pub fn prepare(&mut self, fp: u32) {
+        self.to_am = self.a1out.take(fp).is_some();
+    }
+    pub fn on_insert(&mut self, s: &mut [Entry], i: u32) {
+        let tag = if std::mem::take(&mut self.to_am) { AM } else { A1IN };
+        s[i as usize].list = tag;
+        self.list(tag).push_front(s, i);
+    }
+    pub fn on_hit(&mut self, s: &mut [Entry], i: u32) {
+        let e = &s[i as usize];
+        if e.list == AM && e.attached() {
+            self.am.move_to_front(s, i);
+        }
+    }
+    pub fn detach(&mut self, s: &mut [Entry], i: u32) {
+        let tag = s[i as usize].list;
+        self.list(tag).unlink(s, i);
+    }
+    pub fn reattach(&mut self, s: &mut [Entry], i: u32) {
+        let tag = s[i as usize].list;
+        self.list(tag).push_front(s, i);
+    }
+    pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
+        if !self.a1in.is_empty() && (self.a1in.bytes > self.a1in_target || self.am.is_empty()) {
+            let t = self.a1in.pop_back(s)?;
+            let e = &s[t as usize];
+            self.a1out.push(fingerprint(hash_id(e.id)), e.size);
+            // A1out remembers as many objects as half the cache holds.
+            let limit = ((self.a1in.len + self.am.len) as usize / 2).max(1);
+            while self.a1out.len() > limit {
+                self.a1out.pop_oldest();
+            }
+            return Some(t);
+        }
+        self.am.pop_back(s)
+    }
+    pub fn memory_bytes(&self) -> usize {
+        self.a1out.memory_bytes()
+    }
+}
