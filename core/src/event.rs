@@ -23,6 +23,8 @@ pub enum Event {
     NotAdmitted { object: ObjectId, size: u64 },
     /// An object left the cache.
     Evicted { object: ObjectId, size: u64, reason: EvictReason },
+    /// Discovery answered: `found` sources besides the origins, after `hops` sequential messages.
+    Lookup { object: ObjectId, hops: u32, found: u32 },
     /// A peer stopped answering probes.
     PeerDown { peer: NodeId },
     /// A peer answered again.

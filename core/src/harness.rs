@@ -262,6 +262,10 @@ impl Harness {
     fn on_respond(&mut self, node: NodeId, request: RequestId, response: Response) {
         let Some((requester, fetch)) = self.peer_requests.remove(&(node, request)) else {
             self.responses.push((self.now, node, request, response));
+            if let Response::Serve { .. } = response {
+                // A client takes its bytes at once here: release the object's pin.
+                self.push_input(self.now, node, Input::ServeDone { request });
+            }
             return;
         };
         let one_way = (self.latency)(node, requester);

@@ -4,9 +4,11 @@
 //! reef-sim and reef-node drive the very same code.
 
 pub mod cache;
+pub mod discovery;
 pub mod event;
 pub mod harness;
 pub mod ids;
+pub mod membership;
 pub mod node;
 pub mod protocol;
 pub mod timers;

@@ -206,7 +206,7 @@ pub struct Pointer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DshtMessage {
     /// Who holds `key`? Asked of nodes ever closer to the key in the `level` cluster. With
-    /// `claim`, the key's root records the asker as the fetcher when nobody holds it yet.
+    /// `claim`, the key's global root records the asker as the fetcher when nobody holds it.
     FindValue { lookup: u64, key: ObjectId, level: u8, claim: bool },
     /// Pointers known for the key, or contacts closer to it; `full` if this node stores as many
     /// pointers for the key as it keeps (sloppy insertion then stops one hop earlier).

@@ -28,8 +28,8 @@ fn world(seed: u64, origins: &[NodeId]) -> Harness {
     c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
     c.origins.insert(NS, origins.to_vec());
     c.fetch_timeout = Duration::from_secs(2);
-    c.probe_interval = Some(Duration::from_secs(1));
-    c.peers = origins.iter().map(|&id| PeerInfo { id, site: SiteId(0), role: Role::Origin }).collect();
+    c.membership.probe_interval = Some(Duration::from_secs(1));
+    c.peers = origins.iter().map(|&id| PeerInfo::new(id, SiteId(0), Role::Origin)).collect();
     nodes.push(Node::new(c));
     // 10 ms one way, 8 Mbit/s: 1000 bytes take 1 ms on the wire.
     Harness::new(nodes, Duration::from_millis(10), BitRate(8_000_000))

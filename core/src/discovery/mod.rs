@@ -1,0 +1,228 @@
+//! Peer discovery: where, besides the origin, can a cache get an object? Every strategy answers
+//! a lookup with candidate sources in order of preference; the request path then tries them in
+//! turn and falls back to the origins. Strategies are selected by name per deployment.
+
+mod directory;
+mod dsht;
+mod hashing;
+mod routing;
+
+pub use directory::{Catalogue, Directory};
+pub use dsht::{Dsht, DshtConfig};
+pub use hashing::weight;
+
+use crate::ids::{NodeId, ObjectId};
+use crate::membership::Membership;
+use crate::node::Role;
+use crate::protocol::{FetchKind, Message, Output};
+use crate::units::{Duration, Time};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// A source to try before the origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub node: NodeId,
+    pub kind: FetchKind,
+    /// Proximity level of the source as this node sees it (0 = closest cluster).
+    pub level: u8,
+}
+
+/// The answer to one lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub object: ObjectId,
+    pub candidates: Vec<Candidate>,
+    /// Messages sent one after another to find the answer (0 for local decisions).
+    pub hops: u32,
+}
+
+/// Which strategy, with its parameters, as written in configuration and scenario files.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "lowercase")]
+pub enum DiscoveryConfig {
+    /// Straight to the origin: the baseline.
+    #[default]
+    None,
+    /// A static hierarchy (worker node, site cache, Tier-1 cache), tried in order; a parent
+    /// fetches upstream itself, as Squid and XCache parents do.
+    Parent { parents: Vec<NodeId> },
+    /// Coral-style distributed sloppy hash table of pointers to holders.
+    Dsht(DshtConfig),
+    /// Each object has a home cache among the caches up to `max_level` (highest random weight).
+    Rendezvous { max_level: u8 },
+    /// A directory node tracks which caches hold what.
+    Directory { directory: NodeId, timeout: Duration },
+}
+
+impl DiscoveryConfig {
+    pub const NAMES: &'static str = "none, parent, dsht, rendezvous, directory";
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            DiscoveryConfig::None => "none",
+            DiscoveryConfig::Parent { .. } => "parent",
+            DiscoveryConfig::Dsht(_) => "dsht",
+            DiscoveryConfig::Rendezvous { .. } => "rendezvous",
+            DiscoveryConfig::Directory { .. } => "directory",
+        }
+    }
+
+    /// The strategy `name` with default parameters; parents and the directory node come from
+    /// the deployment (`with_parents`, `with_directory`).
+    pub fn by_name(name: &str) -> Result<DiscoveryConfig, String> {
+        Ok(match name {
+            "none" => DiscoveryConfig::None,
+            "parent" => DiscoveryConfig::Parent { parents: Vec::new() },
+            "dsht" => DiscoveryConfig::Dsht(DshtConfig::default()),
+            "rendezvous" => DiscoveryConfig::Rendezvous { max_level: 0 },
+            "directory" => DiscoveryConfig::Directory { directory: NodeId(0), timeout: Duration::from_secs(1) },
+            _ => return Err(format!("unknown discovery strategy `{name}`; expected one of: {}", Self::NAMES)),
+        })
+    }
+}
+
+/// What a strategy may touch while it works.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub now: Time,
+    pub me: NodeId,
+    pub members: &'a Membership,
+    pub out: &'a mut VecDeque<Output>,
+    pub rng: &'a mut Xoshiro256PlusPlus,
+    /// Finished lookups, for the request path to pick up.
+    pub found: &'a mut Vec<Found>,
+}
+
+impl Ctx<'_> {
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.out.push_back(Output::Send { to, msg });
+    }
+}
+
+/// The running strategy of one node.
+#[derive(Debug)]
+pub enum Discovery {
+    None,
+    Parent(Vec<NodeId>),
+    Dsht(Box<Dsht>),
+    Rendezvous(u8),
+    Directory(Directory),
+}
+
+impl Discovery {
+    pub fn new(config: &DiscoveryConfig, me: NodeId) -> Discovery {
+        match config {
+            DiscoveryConfig::None => Discovery::None,
+            DiscoveryConfig::Parent { parents } => Discovery::Parent(parents.clone()),
+            DiscoveryConfig::Dsht(c) => Discovery::Dsht(Box::new(Dsht::new(c.clone(), me))),
+            DiscoveryConfig::Rendezvous { max_level } => Discovery::Rendezvous(*max_level),
+            DiscoveryConfig::Directory { directory, timeout } => {
+                Discovery::Directory(Directory::new(*directory, *timeout))
+            }
+        }
+    }
+
+    /// Whether a request from a child runs discovery again. Hierarchies cascade upwards; a
+    /// rendezvous home must not pass the request on (views of membership may differ).
+    pub fn cascades(&self) -> bool {
+        matches!(self, Discovery::Parent(_))
+    }
+
+    /// Starts looking for `object`; the answer lands in `ctx.found`, now or later.
+    pub fn lookup(&mut self, ctx: &mut Ctx, object: ObjectId) {
+        let candidates = match self {
+            Discovery::None => Vec::new(),
+            Discovery::Parent(parents) => parents
+                .iter()
+                .map(|&node| Candidate { node, kind: FetchKind::Parent, level: ctx.members.level(node) })
+                .collect(),
+            Discovery::Rendezvous(max_level) => rendezvous_home(ctx, object, *max_level)
+                .map(|node| Candidate { node, kind: FetchKind::Parent, level: ctx.members.level(node) })
+                .into_iter()
+                .collect(),
+            Discovery::Dsht(d) => return d.lookup(ctx, object),
+            Discovery::Directory(d) => return d.lookup(ctx, object),
+        };
+        ctx.found.push(Found { object, candidates, hops: 0 });
+    }
+
+    /// This node now holds `object` (a fill was committed).
+    pub fn holding(&mut self, ctx: &mut Ctx, object: ObjectId) {
+        match self {
+            Discovery::Dsht(d) => d.announce(ctx, object, true),
+            Discovery::Directory(d) => d.register(ctx, object, true),
+            _ => {}
+        }
+    }
+
+    /// This node started fetching `object` from its origin (others may come to us for it).
+    pub fn fetching(&mut self, ctx: &mut Ctx, object: ObjectId) {
+        if let Discovery::Dsht(d) = self {
+            d.announce(ctx, object, false);
+        }
+    }
+
+    /// This node served `object` from its store (keeps popular pointers fresh).
+    pub fn served(&mut self, ctx: &mut Ctx, object: ObjectId) {
+        if let Discovery::Dsht(d) = self {
+            d.refresh(ctx, object);
+        }
+    }
+
+    /// This node no longer holds `object` (evicted) or gave up fetching it.
+    pub fn dropped(&mut self, ctx: &mut Ctx, object: ObjectId) {
+        match self {
+            Discovery::Dsht(d) => d.withdraw(ctx, object),
+            Discovery::Directory(d) => d.register(ctx, object, false),
+            _ => {}
+        }
+    }
+
+    /// A member came back (a partition healed): make what we hold findable again.
+    pub fn peer_up(&mut self, ctx: &mut Ctx, _peer: NodeId) {
+        if let Discovery::Dsht(d) = self {
+            d.reannounce_all(ctx);
+        }
+    }
+
+    /// Handles a discovery message; returns false if `msg` is not one.
+    pub fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: &Message) -> bool {
+        match (self, msg) {
+            (Discovery::Dsht(d), Message::Dsht(m)) => d.on_message(ctx, from, m),
+            (Discovery::Directory(d), Message::Directory(m)) => d.on_message(ctx, from, m),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn on_tick(&mut self, ctx: &mut Ctx) {
+        match self {
+            Discovery::Dsht(d) => d.on_tick(ctx),
+            Discovery::Directory(d) => d.on_tick(ctx),
+            _ => {}
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match self {
+            Discovery::Dsht(d) => d.poll_timeout(),
+            Discovery::Directory(d) => d.poll_timeout(),
+            _ => None,
+        }
+    }
+}
+
+/// The object's home among usable caches up to `max_level` (this node included): highest
+/// random weight, so each object has one home and few move when caches come and go.
+fn rendezvous_home(ctx: &Ctx, object: ObjectId, max_level: u8) -> Option<NodeId> {
+    let members = ctx.members;
+    let home = members
+        .members()
+        .filter(|p| p.role == Role::Cache && members.usable(p.id) && members.level(p.id) <= max_level)
+        .map(|p| p.id)
+        .chain(std::iter::once(ctx.me))
+        .max_by_key(|&n| (hashing::weight(object, n), n))?;
+    (home != ctx.me).then_some(home)
+}

@@ -1,0 +1,107 @@
+//! A core node's configuration: role, store, origins, peers, discovery and timers.
+
+use crate::cache::CacheConfig;
+use crate::discovery::DiscoveryConfig;
+use crate::ids::{NamespaceId, NodeId, SiteId};
+use crate::membership::MembershipConfig;
+use crate::units::Duration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a node does for the deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Holds the master copy of its namespaces.
+    Origin,
+    /// A site's caching proxy.
+    Cache,
+    /// Sends each client to a close, healthy cache; keeps the directory's catalogue.
+    Director,
+    /// A small cache on a worker node that shares with the other workers of its site.
+    WorkerPeer,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "origin" => Ok(Role::Origin),
+            "cache" => Ok(Role::Cache),
+            "director" => Ok(Role::Director),
+            "worker_peer" | "worker-peer" => Ok(Role::WorkerPeer),
+            _ => Err(format!("unknown role `{s}`; expected origin, cache, director or worker_peer")),
+        }
+    }
+}
+
+/// Another node, as this one knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub id: NodeId,
+    pub site: SiteId,
+    pub role: Role,
+    /// Expected round-trip time, used for proximity until probes have measured it.
+    #[serde(default)]
+    pub rtt_hint: Option<Duration>,
+}
+
+impl PeerInfo {
+    pub fn new(id: NodeId, site: SiteId, role: Role) -> Self {
+        PeerInfo { id, site, role, rtt_hint: None }
+    }
+    pub fn with_rtt(mut self, rtt: Duration) -> Self {
+        self.rtt_hint = Some(rtt);
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub site: SiteId,
+    pub role: Role,
+    /// Seed of this node's own random generator.
+    pub seed: u64,
+    /// The local store (caches and worker-node peers).
+    pub cache: Option<CacheConfig>,
+    /// Namespaces an origin serves.
+    pub serves: Vec<NamespaceId>,
+    /// For each namespace, its origins in order of preference.
+    pub origins: BTreeMap<NamespaceId, Vec<NodeId>>,
+    /// Peers known at start (the seed list); membership gossip finds the rest.
+    pub peers: Vec<PeerInfo>,
+    pub discovery: DiscoveryConfig,
+    pub membership: MembershipConfig,
+    /// A fetch that has not completed by then is abandoned and the next source is tried.
+    pub fetch_timeout: Duration,
+    /// How long an origin's "not found" is remembered (CoralCDN caches negative results).
+    pub negative_ttl: Duration,
+    /// Director: for a client site, the other sites in order of preference (after its own).
+    pub site_preference: BTreeMap<SiteId, Vec<SiteId>>,
+}
+
+impl NodeConfig {
+    /// A node with no store, no peers, no discovery and default timers.
+    pub fn new(id: NodeId, site: SiteId, role: Role, seed: u64) -> Self {
+        NodeConfig {
+            id,
+            site,
+            role,
+            seed,
+            cache: None,
+            serves: Vec::new(),
+            origins: BTreeMap::new(),
+            peers: Vec::new(),
+            discovery: DiscoveryConfig::None,
+            membership: MembershipConfig::default(),
+            fetch_timeout: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(60),
+            site_preference: BTreeMap::new(),
+        }
+    }
+
+    pub fn info(&self) -> PeerInfo {
+        PeerInfo::new(self.id, self.site, self.role)
+    }
+}

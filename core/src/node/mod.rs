@@ -1,0 +1,186 @@
+//! The core node: one sans-IO state machine per origin, cache, director or worker-node peer.
+//!
+//! `handle(now, input)` feeds it, `poll()` drains what it decided, `poll_timeout()` says when it
+//! next needs a `Tick`. It owns its random generator, seeded from its configuration, so a run is
+//! a pure function of the seed and the inputs.
+
+mod config;
+mod director;
+mod request_path;
+
+pub use config::{NodeConfig, PeerInfo, Role};
+
+use crate::cache::{Cache, Eviction};
+use crate::discovery::{Catalogue, Ctx, Discovery, Found};
+use crate::event::Event;
+use crate::ids::{NodeId, ObjectId};
+use crate::membership::{Health, Membership};
+use crate::protocol::{FetchId, Input, Message, Output, RequestId};
+use crate::timers::Timers;
+use crate::units::Time;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use request_path::Fill;
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Attempt `attempt` of a fetch is overdue.
+    Fetch { fetch: FetchId, attempt: u32 },
+}
+
+#[derive(Debug)]
+pub struct Node {
+    config: NodeConfig,
+    rng: Xoshiro256PlusPlus,
+    cache: Option<Cache>,
+    membership: Membership,
+    discovery: Discovery,
+    catalogue: Catalogue,
+    outputs: VecDeque<Output>,
+    timers: Timers<Timer>,
+    fills: HashMap<FetchId, Fill>,
+    fill_of_object: HashMap<ObjectId, FetchId>,
+    /// Requests being served from the store: the object stays pinned until `ServeDone`.
+    serving: HashMap<RequestId, ObjectId>,
+    /// Objects the origin said do not exist, until when.
+    negative: HashMap<ObjectId, Time>,
+    next_fetch: u64,
+    /// Scratch buffers reused across calls, so the hot path does not allocate.
+    evicted: Vec<Eviction>,
+    found: Vec<Found>,
+}
+
+impl Node {
+    pub fn new(config: NodeConfig) -> Node {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
+        let cache = config.cache.clone().map(Cache::new);
+        let membership = Membership::new(config.info(), &config.peers, config.membership.clone(), &mut rng);
+        let discovery = Discovery::new(&config.discovery, config.id);
+        Node {
+            config,
+            rng,
+            cache,
+            membership,
+            discovery,
+            catalogue: Catalogue::default(),
+            outputs: VecDeque::new(),
+            timers: Timers::default(),
+            fills: HashMap::new(),
+            fill_of_object: HashMap::new(),
+            serving: HashMap::new(),
+            negative: HashMap::new(),
+            next_fetch: 0,
+            evicted: Vec::new(),
+            found: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+    /// Whether this node believes `peer` is alive (`None` if it does not know it).
+    pub fn peer_alive(&self, peer: NodeId) -> Option<bool> {
+        self.membership.health(peer).map(|h| h != Health::Dead)
+    }
+
+    /// Feeds one input at time `now`.
+    pub fn handle(&mut self, now: Time, input: Input) {
+        let before = self.outputs.len();
+        match input {
+            Input::Request(req) => self.on_request(now, req),
+            Input::Message { from, msg } => self.on_message(now, from, msg),
+            Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
+            Input::ServeDone { request } => {
+                if let (Some(object), Some(cache)) = (self.serving.remove(&request), self.cache.as_mut()) {
+                    cache.unpin(object);
+                }
+            }
+            Input::PeerUnreachable { peer } => self.membership.unreachable(now, peer, &mut self.outputs),
+            Input::Tick => self.on_tick(now),
+        }
+        self.after_discovery(now);
+        self.after_health_changes(now, before);
+    }
+
+    /// Reacts to members that died or came back during this step: a dead node is dropped from
+    /// the catalogue (nobody is sent to it); one that returns after a partition gets our
+    /// pointers again, so discovery converges.
+    fn after_health_changes(&mut self, now: Time, from: usize) {
+        let changes: Vec<(NodeId, bool)> = self
+            .outputs
+            .range(from..)
+            .filter_map(|o| match o {
+                Output::Event(Event::PeerDown { peer }) => Some((*peer, false)),
+                Output::Event(Event::PeerUp { peer }) => Some((*peer, true)),
+                _ => None,
+            })
+            .collect();
+        for (peer, up) in changes {
+            if up {
+                self.with_discovery(now, |d, ctx| d.peer_up(ctx, peer));
+            } else {
+                self.catalogue.forget(peer);
+            }
+        }
+    }
+
+    /// The next decision, until `None`.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the node next needs a `Tick`.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        [self.timers.next(), self.membership.poll_timeout(), self.discovery.poll_timeout()].into_iter().flatten().min()
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Runs `f` on the discovery strategy with everything it may touch.
+    fn with_discovery<R>(&mut self, now: Time, f: impl FnOnce(&mut Discovery, &mut Ctx) -> R) -> R {
+        let mut ctx = Ctx {
+            now,
+            me: self.config.id,
+            members: &self.membership,
+            out: &mut self.outputs,
+            rng: &mut self.rng,
+            found: &mut self.found,
+        };
+        f(&mut self.discovery, &mut ctx)
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message) {
+        if self.membership.on_message(now, from, &msg, &mut self.outputs, &mut self.rng) {
+            return;
+        }
+        if let Message::Directory(m) = &msg
+            && let Some(reply) = self.catalogue.handle(from, m)
+        {
+            self.outputs.push_back(Output::Send { to: from, msg: Message::Directory(reply) });
+            return;
+        }
+        self.with_discovery(now, |d, ctx| d.on_message(ctx, from, &msg));
+    }
+
+    fn on_tick(&mut self, now: Time) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Fetch { fetch, attempt } => self.fetch_overdue(now, fetch, attempt),
+            }
+        }
+        self.membership.on_tick(now, &mut self.outputs, &mut self.rng);
+        self.with_discovery(now, |d, ctx| d.on_tick(ctx));
+    }
+}

@@ -1,0 +1,281 @@
+//! The request path of a cache: local store, then nearby holders in order of proximity, then
+//! the object's origins, with failover at every step and one upstream fetch per object however
+//! many clients miss on it at once.
+//!
+//! Per object in flight there is one `Fill`: first it waits for discovery (`sources` empty,
+//! `current` none), then it tries its sources in turn. A fill that fails or breaks half way
+//! never becomes a cached object; only a complete, verified one is committed.
+
+use super::{Node, Role, Timer};
+use crate::cache::InsertOutcome;
+use crate::discovery::Candidate;
+use crate::event::Event;
+use crate::ids::{NodeId, ObjectId};
+use crate::membership::Health;
+use crate::protocol::{
+    Failure, FetchError, FetchId, FetchKind, FetchResult, ObjectRef, Output, Request, RequestId, RequestKind, Response,
+    Source,
+};
+use crate::units::Time;
+use std::collections::VecDeque;
+
+/// An upstream fetch and the requests waiting on it (coalesced misses).
+#[derive(Debug)]
+pub(super) struct Fill {
+    object: ObjectRef,
+    /// Sources still to try, in order.
+    sources: VecDeque<Candidate>,
+    /// The source being tried; `None` while discovery runs.
+    current: Option<Candidate>,
+    attempt: u32,
+    waiters: Vec<RequestId>,
+    /// A child that asked us: never fetch from it (that would loop).
+    exclude: Option<NodeId>,
+    /// Whether discovery is consulted (not for a rendezvous home's own children).
+    discover: bool,
+}
+
+impl Fill {
+    /// A peer may join this fill unless it is itself fed by a peer: discovery only points at
+    /// holders and origin fetchers, so chains of waiting caches stay one link long and no two
+    /// caches can ever wait on each other.
+    fn joinable_by_peer(&self) -> bool {
+        self.current.is_none_or(|c| c.kind != FetchKind::Peer)
+    }
+}
+
+fn source_of(c: Candidate) -> Source {
+    match c.kind {
+        FetchKind::Origin => Source::Origin { node: c.node },
+        FetchKind::Peer | FetchKind::Parent => Source::Peer { node: c.node, level: c.level },
+    }
+}
+
+impl Node {
+    pub(super) fn respond(&mut self, request: RequestId, object: ObjectId, response: Response) {
+        let outcome = match response {
+            Response::Serve { source, .. } => Ok(source),
+            Response::Fail(f) => Err(f),
+            Response::Redirect { to } => Ok(Source::Peer { node: to, level: self.membership.level(to) }),
+        };
+        self.outputs.push_back(Output::Respond { request, response });
+        self.emit(Event::Completed { request, object, outcome });
+    }
+
+    pub(super) fn on_request(&mut self, now: Time, req: Request) {
+        let object = req.object.id;
+        match self.config.role {
+            Role::Origin => {
+                let response = if self.config.serves.contains(&req.object.namespace) {
+                    Response::Serve { source: Source::Local, size: req.object.size, fetch: None }
+                } else {
+                    Response::Fail(Failure::NotFound)
+                };
+                self.respond(req.id, object, response);
+            }
+            Role::Director => self.direct(req),
+            Role::Cache | Role::WorkerPeer => self.cache_request(now, req),
+        }
+    }
+
+    fn cache_request(&mut self, now: Time, req: Request) {
+        let object = req.object.id;
+        if self.negative.get(&object).is_some_and(|&until| until > now) {
+            return self.respond(req.id, object, Response::Fail(Failure::NotFound));
+        }
+        if self.serve_local(now, req.id, object) {
+            return;
+        }
+        let fill = self.fill_of_object.get(&object).map(|&f| (f, self.fills[&f].joinable_by_peer()));
+        match (req.kind, fill) {
+            (RequestKind::Peer { .. }, Some((fetch, true)))
+            | (RequestKind::Client | RequestKind::Child { .. }, Some((fetch, _))) => {
+                self.fills.get_mut(&fetch).expect("indexed fill").waiters.push(req.id);
+                self.emit(Event::Coalesced { request: req.id, object });
+            }
+            (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
+            (RequestKind::Client, None) => self.start_fill(now, req, None),
+            (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from)),
+        }
+    }
+
+    /// Serves a hit from the store, pinning the object until the driver says it is sent.
+    fn serve_local(&mut self, now: Time, request: RequestId, object: ObjectId) -> bool {
+        let Some(cache) = self.cache.as_mut() else { return false };
+        if !cache.get(object) {
+            return false;
+        }
+        cache.pin(object);
+        let size = cache.size_of(object);
+        self.serving.insert(request, object);
+        self.emit(Event::Hit { request, object });
+        self.respond(request, object, Response::Serve { source: Source::Local, size, fetch: None });
+        self.with_discovery(now, |d, ctx| d.served(ctx, object));
+        true
+    }
+
+    fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
+        let fetch = FetchId(self.next_fetch);
+        self.next_fetch += 1;
+        let discover = exclude.is_none() || self.discovery.cascades();
+        let fill = Fill {
+            object: req.object,
+            sources: VecDeque::new(),
+            current: None,
+            attempt: 0,
+            waiters: vec![req.id],
+            exclude,
+            discover,
+        };
+        self.fills.insert(fetch, fill);
+        self.fill_of_object.insert(req.object.id, fetch);
+        if discover {
+            self.with_discovery(now, |d, ctx| d.lookup(ctx, req.object.id));
+        } else {
+            self.sources_found(now, fetch, Vec::new(), 0);
+        }
+    }
+
+    /// Picks up lookups that discovery finished (now or in reply to messages).
+    pub(super) fn after_discovery(&mut self, now: Time) {
+        while let Some(found) = self.found.pop() {
+            let Some(&fetch) = self.fill_of_object.get(&found.object) else { continue };
+            if self.fills[&fetch].current.is_none() && self.fills[&fetch].sources.is_empty() {
+                self.sources_found(now, fetch, found.candidates, found.hops);
+            }
+        }
+    }
+
+    /// Orders the sources: discovered holders (usable ones) first, then the origins, usable
+    /// ones first and dead ones only as a last resort.
+    fn sources_found(&mut self, now: Time, fetch: FetchId, candidates: Vec<Candidate>, hops: u32) {
+        let fill = &self.fills[&fetch];
+        let (object, exclude) = (fill.object, fill.exclude);
+        let me = self.config.id;
+        let members = &self.membership;
+        let mut sources: VecDeque<Candidate> = candidates
+            .into_iter()
+            .filter(|c| c.node != me && Some(c.node) != exclude && members.usable(c.node))
+            .collect();
+        if fill.discover {
+            self.outputs.push_back(Output::Event(Event::Lookup {
+                object: object.id,
+                hops,
+                found: sources.len() as u32,
+            }));
+        }
+        let mut origins: Vec<NodeId> = self.config.origins.get(&object.namespace).cloned().unwrap_or_default();
+        origins.sort_by_key(|&o| self.membership.health(o) == Some(Health::Dead)); // stable: order kept
+        sources.extend(origins.into_iter().map(|node| Candidate { node, kind: FetchKind::Origin, level: u8::MAX }));
+        if sources.is_empty() {
+            let failure = if self.config.origins.contains_key(&object.namespace) {
+                Failure::AllSourcesDown
+            } else {
+                Failure::NoOrigin
+            };
+            return self.fail_fill(fetch, failure);
+        }
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        fill.sources = sources;
+        self.next_source(now, fetch);
+    }
+
+    /// Tries the next source, or fails the fill if none is left.
+    fn next_source(&mut self, now: Time, fetch: FetchId) {
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        let Some(source) = fill.sources.pop_front() else {
+            return self.fail_fill(fetch, Failure::AllSourcesDown);
+        };
+        fill.current = Some(source);
+        fill.attempt += 1;
+        let (object, attempt) = (fill.object, fill.attempt);
+        self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind });
+        self.emit(Event::FetchStarted { object: object.id, source: source_of(source) });
+        self.timers.set(now + self.config.fetch_timeout, Timer::Fetch { fetch, attempt });
+        if source.kind == FetchKind::Origin {
+            // Others may fetch from us while we fetch (CoralCDN's short-lived "fetching" pointer).
+            self.with_discovery(now, |d, ctx| d.fetching(ctx, object.id));
+        }
+    }
+
+    pub(super) fn fetch_overdue(&mut self, now: Time, fetch: FetchId, attempt: u32) {
+        if self.fills.get(&fetch).is_some_and(|f| f.attempt == attempt && f.current.is_some()) {
+            self.outputs.push_back(Output::CancelFetch { fetch });
+            self.failover(now, fetch, FetchError::TimedOut);
+        }
+    }
+
+    pub(super) fn on_fetch_done(&mut self, now: Time, fetch: FetchId, result: FetchResult) {
+        if self.fills.get(&fetch).is_none_or(|f| f.current.is_none()) {
+            return; // cancelled or timed out earlier: late results are ignored
+        }
+        match result {
+            FetchResult::Complete { size } => self.finish_fill(now, fetch, size),
+            FetchResult::Failed(FetchError::NotFound) => {
+                let object = self.fills[&fetch].object.id;
+                self.negative.insert(object, now + self.config.negative_ttl);
+                self.fail_fill(fetch, Failure::NotFound)
+            }
+            FetchResult::Failed(FetchError::Unauthorized) => self.fail_fill(fetch, Failure::Unauthorized),
+            FetchResult::Failed(reason) => self.failover(now, fetch, reason),
+        }
+    }
+
+    fn failover(&mut self, now: Time, fetch: FetchId, reason: FetchError) {
+        let fill = &self.fills[&fetch];
+        let (object, from) = (fill.object.id, fill.current.expect("an attempt in progress").node);
+        if matches!(reason, FetchError::Unreachable | FetchError::TimedOut) {
+            self.membership.unreachable(now, from, &mut self.outputs);
+        }
+        self.emit(Event::Failover { object, from, reason });
+        self.next_source(now, fetch);
+    }
+
+    fn finish_fill(&mut self, now: Time, fetch: FetchId, size: u64) {
+        let fill = self.take_fill(fetch);
+        let object = fill.object.id;
+        let source = source_of(fill.current.expect("a completed attempt"));
+        let admitted = match self.cache.as_mut() {
+            Some(cache) => cache.insert(object, size, fill.object.namespace, &mut self.evicted),
+            None => InsertOutcome::Rejected,
+        };
+        for ev in std::mem::take(&mut self.evicted) {
+            self.outputs.push_back(Output::Evict { object: ev.id });
+            self.emit(Event::Evicted { object: ev.id, size: ev.size, reason: ev.reason });
+            self.with_discovery(now, |d, ctx| d.dropped(ctx, ev.id));
+        }
+        let kept = admitted == InsertOutcome::Inserted;
+        if kept {
+            self.outputs.push_back(Output::Commit { fetch, object });
+            self.emit(Event::Admitted { object, size });
+            self.with_discovery(now, |d, ctx| d.holding(ctx, object));
+        } else {
+            self.outputs.push_back(Output::Discard { fetch });
+            self.emit(Event::NotAdmitted { object, size });
+            self.with_discovery(now, |d, ctx| d.dropped(ctx, object));
+        }
+        for request in fill.waiters {
+            if kept {
+                // Each reader pins the new object until the driver has sent it.
+                let cache = self.cache.as_mut().expect("kept in a cache");
+                cache.pin(object);
+                self.serving.insert(request, object);
+            }
+            let response = Response::Serve { source, size: Some(size), fetch: Some(fetch) };
+            self.respond(request, object, response);
+        }
+    }
+
+    fn fail_fill(&mut self, fetch: FetchId, failure: Failure) {
+        let fill = self.take_fill(fetch);
+        for request in fill.waiters {
+            self.respond(request, fill.object.id, Response::Fail(failure));
+        }
+    }
+
+    fn take_fill(&mut self, fetch: FetchId) -> Fill {
+        let fill = self.fills.remove(&fetch).expect("taking a live fill");
+        self.fill_of_object.remove(&fill.object.id);
+        fill
+    }
+}

@@ -1,0 +1,338 @@
+//! The cooperative request path on the multi-node harness: every discovery strategy, flash
+//! crowds, peers dying mid-transfer, origin outages, partitions, lookup cost and determinism.
+
+use reef_core::cache::{CacheConfig, PolicyKind};
+use reef_core::discovery::DiscoveryConfig;
+use reef_core::harness::Harness;
+use reef_core::{
+    BitRate, Duration, Event, Failure, FetchError, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef,
+    PeerInfo, RequestId, Response, Role, SiteId, Source, Time,
+};
+
+const NS: NamespaceId = NamespaceId(0);
+const ORIGIN: NodeId = NodeId(0);
+const DIRECTORY: NodeId = NodeId(1);
+/// One-way latencies: inside a cluster, between clusters, to the origin.
+const NEAR: Duration = Duration::from_millis(2);
+const FAR: Duration = Duration::from_millis(20);
+const ORIGIN_LATENCY: Duration = Duration::from_millis(60);
+
+fn object(n: u64, size: u64) -> ObjectRef {
+    ObjectRef { id: ObjectId(n), namespace: NS, size: Some(size) }
+}
+
+/// Caches in clusters (cluster `c` holds caches `cache(c, i)`), one origin far from all, and a
+/// directory node next to the first cluster.
+struct World {
+    h: Harness,
+    clusters: Vec<Vec<NodeId>>,
+}
+
+fn cluster_of(clusters: &[Vec<NodeId>], n: NodeId) -> Option<usize> {
+    clusters.iter().position(|c| c.contains(&n))
+}
+
+fn world(seed: u64, sizes: &[usize], discovery: DiscoveryConfig, probe: Option<Duration>) -> World {
+    let mut next = 2u32;
+    let clusters: Vec<Vec<NodeId>> = sizes
+        .iter()
+        .map(|&n| {
+            let ids = (next..next + n as u32).map(NodeId).collect();
+            next += n as u32;
+            ids
+        })
+        .collect();
+    let one_way = {
+        let clusters = clusters.clone();
+        move |a: NodeId, b: NodeId| -> Duration {
+            if a == ORIGIN || b == ORIGIN {
+                return ORIGIN_LATENCY;
+            }
+            let ca = cluster_of(&clusters, a).unwrap_or(0);
+            let cb = cluster_of(&clusters, b).unwrap_or(0);
+            if ca == cb { NEAR } else { FAR }
+        }
+    };
+    let all_caches: Vec<NodeId> = clusters.iter().flatten().copied().collect();
+    let mut nodes = Vec::new();
+    let mut origin = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, seed);
+    origin.serves = vec![NS];
+    nodes.push(Node::new(origin));
+    let mut directory = NodeConfig::new(DIRECTORY, SiteId(1), Role::Director, seed + 1);
+    directory.peers = all_caches.iter().map(|&c| PeerInfo::new(c, SiteId(1), Role::Cache)).collect();
+    nodes.push(Node::new(directory));
+    for &me in &all_caches {
+        let site = SiteId(10 + cluster_of(&clusters, me).expect("a cache") as u32);
+        let mut c = NodeConfig::new(me, site, Role::Cache, seed ^ u64::from(me.0) << 8);
+        c.cache = Some(CacheConfig::new(100_000_000, PolicyKind::Lru));
+        c.origins.insert(NS, vec![ORIGIN]);
+        c.discovery = discovery.clone();
+        c.fetch_timeout = Duration::from_secs(5);
+        c.membership.probe_interval = probe;
+        c.membership.probe_timeout = Duration::from_millis(200);
+        c.peers = all_caches
+            .iter()
+            .filter(|&&p| p != me)
+            .map(|&p| {
+                let s = SiteId(10 + cluster_of(&clusters, p).expect("a cache") as u32);
+                PeerInfo::new(p, s, Role::Cache).with_rtt(Duration(2 * one_way(me, p).as_nanos()))
+            })
+            .chain([PeerInfo::new(ORIGIN, SiteId(0), Role::Origin).with_rtt(Duration(2 * ORIGIN_LATENCY.as_nanos()))])
+            .chain([PeerInfo::new(DIRECTORY, SiteId(1), Role::Director)
+                .with_rtt(Duration(2 * one_way(me, DIRECTORY).as_nanos()))])
+            .collect();
+        nodes.push(Node::new(c));
+    }
+    // 80 Mbit/s: 1 MB takes 100 ms on the wire.
+    let h = Harness::with_latency(nodes, Box::new(one_way), BitRate(80_000_000));
+    World { h, clusters }
+}
+
+fn source(h: &Harness, r: RequestId) -> Source {
+    match h.response(r) {
+        Some((_, Response::Serve { source, .. })) => source,
+        other => panic!("request {r:?} not served: {other:?}"),
+    }
+}
+
+fn read(w: &mut World, at: NodeId, n: u64) -> Source {
+    let r = w.h.request(w.h.now(), at, object(n, 1_000_000));
+    w.h.run_for(Duration::from_secs(10));
+    source(&w.h, r)
+}
+
+fn peer_node(s: Source) -> NodeId {
+    match s {
+        Source::Peer { node, .. } => node,
+        other => panic!("expected a peer, got {other:?}"),
+    }
+}
+
+#[test]
+fn dsht_finds_the_closest_holder_first() {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(1, &[3, 3], dsht, None);
+    let (a, b) = (w.clusters[0].clone(), w.clusters[1].clone());
+    assert_eq!(read(&mut w, a[0], 7), Source::Origin { node: ORIGIN });
+    // A second cache of the same cluster gets it from the first, at level 0, not the origin.
+    assert_eq!(read(&mut w, a[1], 7), Source::Peer { node: a[0], level: 0 });
+    // The other cluster gets it from a holder in the first (level 1), not the origin...
+    let from = read(&mut w, b[0], 7);
+    assert!(matches!(from, Source::Peer { level: 1, .. }) && a.contains(&peer_node(from)), "{from:?}");
+    // ...and from then on from inside its own cluster.
+    assert_eq!(read(&mut w, b[1], 7), Source::Peer { node: b[0], level: 0 });
+    assert_eq!(w.h.fetches_from(ORIGIN, ObjectId(7)), 1);
+}
+
+#[test]
+fn parent_hierarchy_cascades_up_and_serves_siblings() {
+    // Worker nodes below a site cache: the parent fetches from the origin once for all.
+    let mut nodes = Vec::new();
+    let mut origin = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 1);
+    origin.serves = vec![NS];
+    nodes.push(Node::new(origin));
+    let site_cache = NodeId(2);
+    let mut c = NodeConfig::new(site_cache, SiteId(1), Role::Cache, 2);
+    c.cache = Some(CacheConfig::new(10_000_000, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ORIGIN]);
+    c.discovery = DiscoveryConfig::Parent { parents: Vec::new() };
+    nodes.push(Node::new(c));
+    for wn in [3, 4] {
+        let mut c = NodeConfig::new(NodeId(wn), SiteId(1), Role::WorkerPeer, u64::from(wn));
+        c.cache = Some(CacheConfig::new(10_000_000, PolicyKind::Lru));
+        c.origins.insert(NS, vec![ORIGIN]);
+        c.discovery = DiscoveryConfig::Parent { parents: vec![site_cache] };
+        nodes.push(Node::new(c));
+    }
+    let mut h = Harness::new(nodes, Duration::from_millis(1), BitRate(80_000_000));
+    let first = h.request(Time::ZERO, NodeId(3), object(5, 1000));
+    h.run_for(Duration::from_secs(1));
+    let second = h.request(h.now(), NodeId(4), object(5, 1000));
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(source(&h, first), Source::Peer { node: site_cache, level: 2 });
+    assert_eq!(source(&h, second), Source::Peer { node: site_cache, level: 2 });
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(5)), 1);
+    assert_eq!(h.fetches_from(site_cache, ObjectId(5)), 2);
+}
+
+#[test]
+fn rendezvous_gives_each_object_one_home() {
+    let mut w = world(3, &[4], DiscoveryConfig::Rendezvous { max_level: 0 }, None);
+    let caches = w.clusters[0].clone();
+    let sources: Vec<(NodeId, Source)> = caches.iter().map(|&c| (c, read(&mut w, c, 11))).collect();
+    // The first reader got it through the home, which fetched it from the origin once; every
+    // other cache came to the same home, and the home itself serves it locally.
+    let home = peer_node(sources[0].1);
+    for &(cache, s) in &sources {
+        let expected = if cache == home { Source::Local } else { Source::Peer { node: home, level: 0 } };
+        assert_eq!(s, expected, "{sources:?}");
+    }
+    assert_eq!(w.h.fetches_from(ORIGIN, ObjectId(11)), 1);
+    assert_eq!(w.h.fetches_from(home, ObjectId(11)), 3);
+}
+
+#[test]
+fn directory_points_to_a_registered_holder() {
+    let dir = DiscoveryConfig::Directory { directory: DIRECTORY, timeout: Duration::from_secs(1) };
+    let mut w = world(4, &[2, 2], dir, None);
+    let (a, b) = (w.clusters[0].clone(), w.clusters[1].clone());
+    assert_eq!(read(&mut w, b[0], 21), Source::Origin { node: ORIGIN });
+    assert_eq!(read(&mut w, a[0], 21), Source::Peer { node: b[0], level: 1 });
+    // Two holders now; the closest one is chosen.
+    assert_eq!(read(&mut w, a[1], 21), Source::Peer { node: a[0], level: 0 });
+    assert_eq!(w.h.fetches_from(ORIGIN, ObjectId(21)), 1);
+}
+
+#[test]
+fn a_flash_crowd_hits_the_origin_a_bounded_number_of_times() {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(5, &[25, 25, 25, 25], dsht, None);
+    let caches: Vec<NodeId> = w.clusters.iter().flatten().copied().collect();
+    let reqs: Vec<(NodeId, RequestId)> =
+        caches.iter().map(|&c| (c, w.h.request(Time::ZERO, c, object(99, 1_000_000)))).collect();
+    w.h.run_for(Duration::from_secs(60));
+    for &(c, r) in &reqs {
+        let s = source(&w.h, r);
+        assert_ne!(s, Source::Local, "{c} cannot have it locally");
+    }
+    let origin_fetches = w.h.fetches_from(ORIGIN, ObjectId(99));
+    // The bound, 4: every lookup walks to the key's global root, which records the first
+    // asker as the fetcher (a claim) and points every later asker at it (or at the first
+    // copies); the fetcher lets peers join its fill. A cache goes to the origin itself only if
+    // its lookup ends at a node that wrongly believes it is the root, which in the worst case
+    // happens once per cluster (4 here) when a cluster's nodes know nothing closer to the key.
+    eprintln!("flash crowd of {}: origin served the object {origin_fetches} time(s)", caches.len());
+    assert!((1..=4).contains(&origin_fetches), "origin served {origin_fetches} times for 100 caches");
+}
+
+#[test]
+fn a_peer_dying_mid_transfer_fails_over_and_records_the_real_source() {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(6, &[3], dsht, None);
+    let c = w.clusters[0].clone();
+    // 10 MB: one second on the wire.
+    let big = |n| object(n, 10_000_000);
+    let r = w.h.request(Time::ZERO, c[0], big(42));
+    w.h.run_for(Duration::from_secs(5));
+    assert_eq!(source(&w.h, r), Source::Origin { node: ORIGIN });
+    let start = w.h.now();
+    let r = w.h.request(start, c[1], big(42));
+    w.h.run_until(start + Duration::from_millis(500));
+    assert!(w.h.response(r).is_none(), "still transferring");
+    w.h.kill(c[0]);
+    w.h.run_for(Duration::from_secs(10));
+    assert_eq!(source(&w.h, r), Source::Origin { node: ORIGIN });
+    let failovers: Vec<&Event> =
+        w.h.events(c[1]).filter(|e| matches!(e, Event::Failover { reason: FetchError::Broken, .. })).collect();
+    assert_eq!(failovers.len(), 1, "one broken transfer: {failovers:?}");
+    assert_eq!(w.h.node(c[1]).cache().unwrap().size_of(ObjectId(42)), Some(10_000_000));
+}
+
+#[test]
+fn with_the_origin_down_cached_objects_are_served_and_others_fail_in_time() {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(7, &[3], dsht, None);
+    let c = w.clusters[0].clone();
+    assert_eq!(read(&mut w, c[0], 1), Source::Origin { node: ORIGIN });
+    w.h.kill(ORIGIN);
+    assert_eq!(read(&mut w, c[0], 1), Source::Local);
+    assert_eq!(read(&mut w, c[1], 1), Source::Peer { node: c[0], level: 0 });
+    let start = w.h.now();
+    let r = w.h.request(start, c[2], object(2, 1000));
+    w.h.run_for(Duration::from_secs(30));
+    let (at, response) = w.h.response(r).expect("answered");
+    assert_eq!(response, Response::Fail(Failure::AllSourcesDown));
+    let fetch_timeout = Duration::from_secs(5);
+    assert!(at - start <= fetch_timeout, "failed after {}", at - start);
+}
+
+#[test]
+fn membership_and_pointers_converge_after_a_partition_heals() {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(8, &[3, 3], dsht, Some(Duration::from_millis(200)));
+    let (a, b) = (w.clusters[0].clone(), w.clusters[1].clone());
+    w.h.run_for(Duration::from_secs(2));
+    for (&x, &y) in a.iter().zip(&b) {
+        assert_eq!(w.h.node(x).peer_alive(y), Some(true));
+    }
+    // Region B is cut off from everything else (SWIM's indirect probes would otherwise vouch
+    // for B's caches through any node that still reaches both sides).
+    let rest: Vec<NodeId> = a.iter().copied().chain([ORIGIN, DIRECTORY]).collect();
+    let cut = |w: &mut World, on: bool| {
+        for &x in &rest {
+            for &y in &b {
+                w.h.set_cut(x, y, on);
+            }
+        }
+    };
+    cut(&mut w, true);
+    w.h.run_for(Duration::from_secs(10));
+    for &x in &a {
+        for &y in &b {
+            assert_eq!(w.h.node(x).peer_alive(y), Some(false), "{x} sees {y} dead during the partition");
+            assert_eq!(w.h.node(y).peer_alive(x), Some(false));
+        }
+    }
+    // Fetched during the partition: only cluster A knows.
+    assert_eq!(read(&mut w, a[0], 77), Source::Origin { node: ORIGIN });
+    cut(&mut w, false);
+    w.h.run_for(Duration::from_secs(10));
+    for &x in &a {
+        for &y in &b {
+            assert_eq!(w.h.node(x).peer_alive(y), Some(true), "{x} sees {y} alive again");
+            assert_eq!(w.h.node(y).peer_alive(x), Some(true));
+        }
+    }
+    let from = read(&mut w, b[0], 77);
+    assert_eq!(from, Source::Peer { node: a[0], level: 1 }, "B finds A's copy after the heal");
+    assert_eq!(w.h.fetches_from(ORIGIN, ObjectId(77)), 1);
+}
+
+#[test]
+fn dsht_lookups_take_logarithmic_hops() {
+    let n = 1000;
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(9, &[n], dsht, None);
+    let caches = w.clusters[0].clone();
+    for i in 0..300u64 {
+        let at = caches[(i as usize * 7919) % n];
+        w.h.request(Time(i * 50_000_000), at, object(1_000 + i, 1000));
+    }
+    w.h.run_for(Duration::from_secs(60));
+    let hops: Vec<u32> =
+        w.h.log
+            .iter()
+            .filter_map(|r| match &r.output {
+                reef_core::Output::Event(Event::Lookup { hops, .. }) => Some(*hops),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(hops.len(), 300);
+    let mean = hops.iter().sum::<u32>() as f64 / hops.len() as f64;
+    let max = *hops.iter().max().unwrap();
+    let log2n = (n as f64).log2();
+    eprintln!("dsht over {n} nodes: mean {mean:.2} hops, max {max} (log2 n = {log2n:.1})");
+    assert!(mean <= log2n, "mean {mean} hops exceeds log2(n) = {log2n}");
+    assert!(f64::from(max) <= 2.0 * log2n, "max {max} hops");
+    assert!(mean >= 1.0, "lookups must actually walk the table");
+}
+
+fn flash_log(seed: u64) -> Vec<reef_core::harness::Record> {
+    let dsht = DiscoveryConfig::by_name("dsht").unwrap();
+    let mut w = world(seed, &[5, 5], dsht, Some(Duration::from_millis(300)));
+    let caches: Vec<NodeId> = w.clusters.iter().flatten().copied().collect();
+    for i in 0..200u64 {
+        let at = caches[(i * 13 % caches.len() as u64) as usize];
+        w.h.request(Time(i * 20_000_000), at, object(i % 17, 50_000 + i * 1000));
+    }
+    w.h.run_for(Duration::from_secs(30));
+    w.h.log
+}
+
+#[test]
+fn the_same_seed_gives_the_same_outputs() {
+    let a = flash_log(11);
+    assert!(a.len() > 1000, "{} outputs", a.len());
+    assert_eq!(a, flash_log(11));
+    assert_ne!(a, flash_log(12));
+}
