@@ -123,6 +123,11 @@ impl Harness {
         id
     }
 
+    /// Delivers any input to a node now (for requests with fields `request` does not set).
+    pub fn deliver(&mut self, node: NodeId, input: Input) {
+        self.push_input(self.now, node, input);
+    }
+
     /// Takes a node down now: it receives nothing, and transfers it was sending break.
     pub fn kill(&mut self, id: NodeId) {
         self.down.insert(id);
