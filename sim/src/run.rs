@@ -1,0 +1,289 @@
+//! `reef-sim run`: load a scenario, simulate it, report and write the results.
+//!
+//! The summary file holds only what the scenario and seed determine, so two runs of the same
+//! scenario and seed write identical files; wall-clock figures go to a separate `run.json`.
+
+use crate::scenario::{self, Scenario};
+use crate::stats::{Counters, Stats};
+use crate::world::World;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use reef_core::units::format_size;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// The scenario file (TOML; see scenarios/README.md).
+    pub scenario: PathBuf,
+    /// Seed of every random choice (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Directory for the result files (default: results/SCENARIO-NAME).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a scenario key, e.g. `--set policy.eviction=lru` or `--set workload.requests=1000`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print one JSON object with the results on stdout instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TierSummary {
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub served_local: u64,
+    pub served_peer: u64,
+    pub served_origin: u64,
+    pub object_hit_ratio: f64,
+    pub byte_hit_ratio: f64,
+}
+
+impl From<&Counters> for TierSummary {
+    fn from(c: &Counters) -> Self {
+        TierSummary {
+            requests: c.requests,
+            completed: c.completed,
+            failed: c.failed,
+            served_local: c.served_local,
+            served_peer: c.served_peer,
+            served_origin: c.served_origin,
+            object_hit_ratio: c.object_hit_ratio(),
+            byte_hit_ratio: c.byte_hit_ratio(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkSummary {
+    pub a: String,
+    pub b: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OutageSummary {
+    pub what: String,
+    pub at_s: f64,
+    pub duration_s: f64,
+}
+
+/// The results of one run: a pure function of the scenario and the seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub policy: BTreeMap<&'static str, String>,
+    pub sites: usize,
+    pub nodes: usize,
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub served_local: u64,
+    pub served_peer: u64,
+    pub served_origin: u64,
+    pub origin_fetches: u64,
+    pub peer_fetches: u64,
+    pub bytes_requested: u64,
+    pub bytes_served: u64,
+    pub bytes_from_origin: u64,
+    pub bytes_wan: u64,
+    pub bytes_lan: u64,
+    pub object_hit_ratio: f64,
+    pub byte_hit_ratio: f64,
+    /// Time to first byte of served requests, in milliseconds.
+    pub latency_ms: Latency,
+    pub failures: BTreeMap<&'static str, u64>,
+    pub failovers: u64,
+    pub coalesced: u64,
+    pub admitted: u64,
+    pub not_admitted: u64,
+    pub evicted: u64,
+    pub peer_down_events: u64,
+    pub transfers: u64,
+    pub transfers_broken: u64,
+    pub events: u64,
+    pub simulated_seconds: f64,
+    pub tiers: BTreeMap<String, TierSummary>,
+    pub outages: Vec<OutageSummary>,
+    pub wan_links: Vec<LinkSummary>,
+}
+
+/// Simulates a scenario with `seed`; `progress` is called now and then with the world.
+pub fn simulate(scenario: &Scenario, seed: u64, progress: &mut dyn FnMut(&World)) -> anyhow::Result<Summary> {
+    let mut world = World::new(scenario, seed).map_err(anyhow::Error::msg).context("building the scenario")?;
+    world.run(1 << 16, progress);
+    Ok(summarize(scenario, seed, &world))
+}
+
+fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
+    let s: &Stats = &world.stats;
+    let ms = |q| s.latency.quantile(q) as f64 / 1e6;
+    let p = &scenario.policy;
+    let policy = BTreeMap::from([
+        ("eviction", p.eviction.1.clone()),
+        ("admission", p.admission.1.clone()),
+        ("discovery", p.discovery.1.clone()),
+    ]);
+    let topo = &world.topo;
+    Summary {
+        scenario: scenario.name.clone().unwrap_or_default(),
+        seed,
+        policy,
+        sites: topo.sites.len(),
+        nodes: world.node_count(),
+        requests: s.all.requests,
+        completed: s.all.completed,
+        failed: s.all.failed,
+        served_local: s.all.served_local,
+        served_peer: s.all.served_peer,
+        served_origin: s.all.served_origin,
+        origin_fetches: s.origin_fetches,
+        peer_fetches: s.peer_fetches,
+        bytes_requested: s.all.bytes_requested,
+        bytes_served: s.all.bytes_served,
+        bytes_from_origin: s.bytes_from_origin,
+        bytes_wan: s.bytes_wan,
+        bytes_lan: s.bytes_lan,
+        object_hit_ratio: s.all.object_hit_ratio(),
+        byte_hit_ratio: s.all.byte_hit_ratio(),
+        latency_ms: Latency { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) },
+        failures: s.failures.clone(),
+        failovers: s.failovers,
+        coalesced: s.coalesced,
+        admitted: s.admitted,
+        not_admitted: s.not_admitted,
+        evicted: s.evicted,
+        peer_down_events: s.peer_down,
+        transfers: s.transfers,
+        transfers_broken: s.transfers_broken,
+        events: world.events(),
+        simulated_seconds: world.now().as_secs_f64(),
+        tiers: s.per_tier().map(|(t, c)| (t.to_string(), TierSummary::from(c))).collect(),
+        outages: world
+            .outages
+            .iter()
+            .map(|o| OutageSummary {
+                what: o.label.clone(),
+                at_s: o.at.as_secs_f64(),
+                duration_s: o.duration.as_secs_f64(),
+            })
+            .collect(),
+        wan_links: topo
+            .links
+            .iter()
+            .zip(world.wan_link_bytes())
+            .map(|(l, bytes)| LinkSummary {
+                a: topo.sites[l.a as usize].name.clone(),
+                b: topo.sites[l.b as usize].name.clone(),
+                bytes,
+            })
+            .collect(),
+    }
+}
+
+/// Writes `summary.json` (deterministic) and `run.json` (wall-clock figures) into `dir`.
+pub fn write_results(dir: &Path, summary: &Summary, wall_seconds: f64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut text = serde_json::to_string_pretty(summary)?;
+    text.push('\n');
+    let path = dir.join("summary.json");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    let run = serde_json::json!({
+        "wall_seconds": wall_seconds,
+        "events_per_second": summary.events as f64 / wall_seconds.max(1e-9),
+    });
+    let path = dir.join("run.json");
+    std::fs::write(&path, format!("{run:#}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The `run` command.
+pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
+    let scenario = scenario::load(&args.scenario, &args.overrides)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let name = scenario.name.clone().unwrap_or_default();
+    let total = scenario.workload.requests;
+    let bar =
+        if args.quiet || !std::io::stderr().is_terminal() { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} requests issued  {msg}").expect("valid template"));
+    let started = std::time::Instant::now();
+    let mut progress = |w: &World| {
+        let wall = started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_position(total - w.requests_left());
+        bar.set_message(format!("sim {:.0}s  {:.1}M events/s", w.now().as_secs_f64(), w.events() as f64 / wall / 1e6));
+    };
+    let summary = simulate(&scenario, seed, &mut progress)?;
+    bar.finish_and_clear();
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&name));
+    write_results(&out, &summary, wall_seconds)?;
+    if args.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["wall_seconds"] = serde_json::json!(wall_seconds);
+        println!("{v}");
+    } else {
+        print_summary(&summary, wall_seconds, &out);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary, wall: f64, out: &Path) {
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let share = |n: u64| pct(if s.requests == 0 { 0.0 } else { n as f64 / s.requests as f64 });
+    println!("scenario {} (seed {}): {} sites, {} nodes", s.scenario, s.seed, s.sites, s.nodes);
+    println!(
+        "policy: eviction {}, admission {}, discovery {}",
+        s.policy["eviction"], s.policy["admission"], s.policy["discovery"]
+    );
+    println!("requests      {:>12}   simulated {:.0} s", s.requests, s.simulated_seconds);
+    println!("  completed   {:>12}   {}", s.completed, share(s.completed));
+    println!("  failed      {:>12}   {}", s.failed, share(s.failed));
+    for (reason, n) in &s.failures {
+        println!("    {reason:<20}{n:>8}");
+    }
+    println!("  local       {:>12}   {}", s.served_local, share(s.served_local));
+    println!("  peer        {:>12}   {}", s.served_peer, share(s.served_peer));
+    println!("  origin      {:>12}   {}", s.served_origin, share(s.served_origin));
+    println!("hit ratio     objects {}   bytes {}", pct(s.object_hit_ratio), pct(s.byte_hit_ratio));
+    println!(
+        "bytes         requested {}   from origin {}   over WAN {}",
+        format_size(s.bytes_requested),
+        format_size(s.bytes_from_origin),
+        format_size(s.bytes_wan)
+    );
+    println!("origin fetches {}   failovers {}   coalesced {}", s.origin_fetches, s.failovers, s.coalesced);
+    println!(
+        "latency (time to first byte)  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms",
+        s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99
+    );
+    for (tier, t) in &s.tiers {
+        println!(
+            "  {tier}: {} requests, hit ratio objects {} bytes {}, failed {}",
+            t.requests,
+            pct(t.object_hit_ratio),
+            pct(t.byte_hit_ratio),
+            t.failed
+        );
+    }
+    for o in &s.outages {
+        println!("outage: {} at {:.0} s for {:.0} s", o.what, o.at_s, o.duration_s);
+    }
+    println!("{} events in {:.2} s ({:.1}M events/s)", s.events, wall, s.events as f64 / wall.max(1e-9) / 1e6);
+    println!("results in {}", out.display());
+}

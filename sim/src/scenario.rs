@@ -1,0 +1,556 @@
+//! Scenario files: the TOML schema, `--set` overrides, and errors that say where.
+//!
+//! A file is parsed into toml's spanned tree, overrides are written into that tree, and the tree
+//! is deserialized with the key path tracked (serde_path_to_error). A bad value therefore gets
+//! `file:line:column`, its key path and what was expected; a bad `--set` value is reported as
+//! coming from the command line.
+
+use crate::units::{Parsed, Rate, Size, Span};
+use reef_core::cache::PolicyKind;
+use reef_core::{BitRate, Duration, Tier};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// A whole scenario. Every section has defaults except the workload and a topology.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Shown in reports; defaults to the file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seed of every random choice; `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub policy: Policy,
+    pub topology: TopologySpec,
+    #[serde(default, rename = "namespace")]
+    pub namespaces: Vec<NamespaceSpec>,
+    pub workload: WorkloadSpec,
+    #[serde(default, rename = "outage")]
+    pub outages: Vec<OutageSpec>,
+    #[serde(default, rename = "random_outage")]
+    pub random_outages: Vec<RandomOutageSpec>,
+    #[serde(default)]
+    pub run: RunSpec,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The core's policy knobs, the same for every cache of the scenario.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Eviction policy, by the name reef-core knows it (`lru`, ...).
+    pub eviction: Parsed<PolicyKind>,
+    /// Admission filter.
+    pub admission: Parsed<AdmissionName>,
+    /// Peer discovery strategy.
+    pub discovery: Parsed<DiscoveryName>,
+    /// A fetch not finished by then is abandoned and the next source tried.
+    pub fetch_timeout: Span,
+    /// Period of liveness probes between peers; absent: no probing.
+    pub probe_interval: Option<Span>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            eviction: Parsed::known(PolicyKind::default().name()),
+            admission: Parsed::known("always"),
+            discovery: Parsed::known("none"),
+            fetch_timeout: Span(Duration::from_secs(600)),
+            probe_interval: None,
+        }
+    }
+}
+
+/// Admission filters the core offers today (it admits every object that fits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdmissionName {
+    Always,
+}
+
+impl std::str::FromStr for AdmissionName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(AdmissionName::Always),
+            _ => Err(format!("unknown admission filter `{s}`; expected one of: always")),
+        }
+    }
+}
+
+/// Discovery strategies the core offers today (caches go to the origins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscoveryName {
+    None,
+}
+
+impl std::str::FromStr for DiscoveryName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(DiscoveryName::None),
+            _ => Err(format!("unknown discovery strategy `{s}`; expected one of: none")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySpec {
+    /// A WLCG-like topology made from a few parameters; explicit sites and links are added to it.
+    #[serde(default)]
+    pub generate: Option<GenerateSpec>,
+    #[serde(default, rename = "site")]
+    pub sites: Vec<SiteSpec>,
+    #[serde(default, rename = "link")]
+    pub links: Vec<LinkSpec>,
+    /// One-way latency between two nodes of one site.
+    #[serde(default = "default_lan_latency")]
+    pub lan_latency: Span,
+}
+
+fn default_lan_latency() -> Span {
+    Span(Duration::from_micros(100))
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSpec {
+    pub name: String,
+    pub tier: Parsed<Tier>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Site cache capacity.
+    #[serde(default)]
+    pub cache: Size,
+    #[serde(default)]
+    pub worker_nodes: u32,
+    /// Cache capacity of each worker node (0: worker nodes do not cache).
+    #[serde(default)]
+    pub wn_cache: Size,
+    #[serde(default = "default_lan")]
+    pub lan: Rate,
+    /// Relative share of client requests; defaults to the tier's `workload.tier_weights`.
+    #[serde(default)]
+    pub weight: Option<f64>,
+}
+
+fn default_region() -> String {
+    "default".into()
+}
+fn default_lan() -> Rate {
+    Rate(BitRate(400_000_000_000))
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub a: String,
+    pub b: String,
+    pub bandwidth: Rate,
+    pub latency: Span,
+}
+
+/// Parameters of the WLCG-like generator (see `generate.rs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateSpec {
+    pub t1: u32,
+    pub t2: u32,
+    /// Region names; the Tier-0 is in the first. Sites are spread over regions round-robin.
+    pub regions: Vec<String>,
+    pub t0_cache: Size,
+    pub t1_cache: Size,
+    pub t2_cache: Size,
+    pub t1_worker_nodes: u32,
+    pub t2_worker_nodes: u32,
+    pub wn_cache: Size,
+    /// Link classes: each link of a class gets one of the listed bandwidths (picked by the seed).
+    pub t0_t1: Vec<Rate>,
+    pub t1_t1: Vec<Rate>,
+    pub t1_t2: Vec<Rate>,
+    pub lan: Rate,
+    pub same_region_latency: Span,
+    pub cross_region_latency: Span,
+    /// Each link's latency is the class latency times a factor in [1 - spread, 1 + spread].
+    pub latency_spread: f64,
+}
+
+impl Default for GenerateSpec {
+    fn default() -> Self {
+        let g = |n: u64| Rate(BitRate(n * 1_000_000_000));
+        GenerateSpec {
+            t1: 12,
+            t2: 155,
+            regions: vec!["europe".into(), "north-america".into(), "asia".into()],
+            t0_cache: Size(1 << 50),
+            t1_cache: Size(500 << 40),
+            t2_cache: Size(100 << 40),
+            t1_worker_nodes: 0,
+            t2_worker_nodes: 0,
+            wn_cache: Size(0),
+            t0_t1: vec![g(100)],
+            t1_t1: vec![g(100)],
+            t1_t2: vec![g(10), g(40), g(100)],
+            lan: g(400),
+            same_region_latency: Span(Duration::from_millis(10)),
+            cross_region_latency: Span(Duration::from_millis(100)),
+            latency_spread: 0.5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    pub name: String,
+    /// Sites holding an origin of the namespace, in order of preference; default: the Tier-0.
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Client requests in the run.
+    pub requests: u64,
+    /// Arrivals are spread over this much simulated time.
+    pub duration: Span,
+    /// Objects in the catalog.
+    pub objects: u64,
+    /// Files per dataset (datasets are contiguous runs of the catalog).
+    #[serde(default = "default_dataset_files")]
+    pub dataset_files: u64,
+    #[serde(default)]
+    pub size: SizeDist,
+    /// Zipf exponent of object (and dataset) popularity.
+    #[serde(default = "default_zipf")]
+    pub zipf: f64,
+    /// Fraction of single requests for objects requested only this once.
+    #[serde(default)]
+    pub one_timers: f64,
+    /// Rate at which one client receives a response (client downloads do not share links).
+    #[serde(default = "default_client_bandwidth")]
+    pub client_bandwidth: Rate,
+    #[serde(default)]
+    pub tier_weights: TierWeights,
+    #[serde(default)]
+    pub jobs: Option<JobsSpec>,
+    #[serde(default)]
+    pub diurnal: Option<DiurnalSpec>,
+    #[serde(default)]
+    pub churn: Option<ChurnSpec>,
+    #[serde(default, rename = "flash_crowd")]
+    pub flash_crowds: Vec<FlashCrowdSpec>,
+}
+
+fn default_dataset_files() -> u64 {
+    1000
+}
+fn default_zipf() -> f64 {
+    1.0
+}
+fn default_client_bandwidth() -> Rate {
+    Rate(BitRate(10_000_000_000))
+}
+
+/// Object sizes.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SizeDist {
+    Fixed {
+        value: Size,
+    },
+    /// Lognormal with the given median and shape, clamped to [min, max].
+    Lognormal {
+        median: Size,
+        sigma: f64,
+        #[serde(default = "default_min_size")]
+        min: Size,
+        #[serde(default = "default_max_size")]
+        max: Size,
+    },
+    /// Bins of (upper bound, weight): a size is uniform between the previous bound and this one.
+    Histogram {
+        bins: Vec<(Size, f64)>,
+    },
+}
+
+fn default_min_size() -> Size {
+    Size(1)
+}
+fn default_max_size() -> Size {
+    Size(4_000_000_000)
+}
+
+impl Default for SizeDist {
+    fn default() -> Self {
+        SizeDist::Lognormal { median: Size(1_700_000_000), sigma: 0.7, min: Size(10_000_000), max: default_max_size() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierWeights {
+    #[serde(rename = "T0")]
+    pub t0: f64,
+    #[serde(rename = "T1")]
+    pub t1: f64,
+    #[serde(rename = "T2")]
+    pub t2: f64,
+    #[serde(rename = "T3")]
+    pub t3: f64,
+}
+
+impl Default for TierWeights {
+    fn default() -> Self {
+        TierWeights { t0: 0.0, t1: 2.0, t2: 1.0, t3: 1.0 }
+    }
+}
+
+impl TierWeights {
+    pub fn of(&self, tier: Tier) -> f64 {
+        match tier {
+            Tier::T0 => self.t0,
+            Tier::T1 => self.t1,
+            Tier::T2 => self.t2,
+            Tier::T3 => self.t3,
+        }
+    }
+}
+
+/// Dataset-level jobs: each reads a contiguous slice of one dataset, file after file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSpec {
+    /// Fraction of all requests that come from jobs.
+    pub share: f64,
+    /// Files each job reads.
+    #[serde(default = "default_job_files")]
+    pub files: u64,
+    /// Pause between one file's arrival and the next request.
+    #[serde(default)]
+    pub think: Span,
+}
+
+fn default_job_files() -> u64 {
+    10
+}
+
+/// Request rate over the day: `rate * (1 + amplitude * cos(2π (t - peak) / 1 day))`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiurnalSpec {
+    pub amplitude: f64,
+    #[serde(default = "default_peak")]
+    pub peak: Span,
+}
+
+fn default_peak() -> Span {
+    Span(Duration::from_secs(15 * 3600))
+}
+
+/// Popularity churn: every `every`, the popularity ranking moves `shift` objects further into
+/// the catalog, so newer datasets become the hot ones.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSpec {
+    pub every: Span,
+    pub shift: u64,
+}
+
+/// A flash crowd: from `at` for `duration`, a `share` of requests (at `sites`, or everywhere)
+/// go to `objects` objects that were cold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlashCrowdSpec {
+    pub at: Span,
+    pub duration: Span,
+    pub share: f64,
+    #[serde(default = "default_flash_objects")]
+    pub objects: u64,
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+fn default_flash_objects() -> u64 {
+    10
+}
+
+/// A scheduled outage or degradation, from `at` for `duration`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OutageSpec {
+    /// Every node of a site.
+    Site { site: String, at: Span, duration: Span },
+    /// One node: `SITE/cache`, `SITE/wnN` or `SITE/origin/NAMESPACE`.
+    Node { node: String, at: Span, duration: Span },
+    /// A WAN link.
+    Link { a: String, b: String, at: Span, duration: Span },
+    /// The origins of a namespace (or its origin at one site).
+    Origin {
+        namespace: String,
+        #[serde(default)]
+        site: Option<String>,
+        at: Span,
+        duration: Span,
+    },
+    /// No traffic between two regions.
+    Partition { regions: (String, String), at: Span, duration: Span },
+    /// A link at a fraction of its bandwidth.
+    Degrade { a: String, b: String, factor: f64, at: Span, duration: Span },
+}
+
+/// Random failures of every site of a tier: up times and repair times are exponential.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomOutageSpec {
+    pub tier: Parsed<Tier>,
+    pub mtbf: Span,
+    pub mttr: Span,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSpec {
+    /// Hard stop: requests still open then are counted as failed (`unfinished`). Default: the
+    /// workload duration plus a day.
+    pub max_time: Option<Span>,
+}
+
+/// A scenario error that says where.
+#[derive(Debug)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the error is in the file.
+    pub position: Option<(usize, usize)>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Reads and checks a scenario file, applying `overrides` (`key.path=value`).
+pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        position: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text, overrides)
+}
+
+/// Parses scenario text (`path` only names it in errors).
+pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<Scenario, ScenarioError> {
+    let err = |span: Option<std::ops::Range<usize>>, key: Option<String>, message: String| ScenarioError {
+        file: path.to_owned(),
+        position: span.map(|s| line_col(text, s.start)),
+        key,
+        message,
+    };
+    let mut root = DeTable::parse(text).map_err(|e| err(e.span(), None, e.message().to_string()))?;
+    // Overridden values get an empty span past the end of the text, so that errors in them can
+    // be told apart from errors in the file.
+    let marker = text.len() + 1..text.len() + 1;
+    for (i, o) in overrides.iter().enumerate() {
+        apply_override(root.get_mut(), o, marker.start + i).map_err(|m| err(None, None, m))?;
+    }
+    let de = toml::de::Deserializer::from(root);
+    let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let span = inner.span();
+        let message = inner.message().to_string();
+        match span {
+            Some(s) if s.start > text.len() => {
+                let o = &overrides[s.start - marker.start];
+                ScenarioError {
+                    file: path.to_owned(),
+                    position: None,
+                    key: Some(key),
+                    message: format!("{message} (in `--set {o}`)"),
+                }
+            }
+            _ => err(span, (key != ".").then_some(key), message),
+        }
+    })?;
+    if scenario.name.is_none() {
+        scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    }
+    Ok(scenario)
+}
+
+/// Writes `key.path=value` into the spanned tree. The value is read as TOML (`3`, `"1GiB"`,
+/// `true`, `[1, 2]`), or else taken as a bare string (`--set policy.eviction=lru`).
+fn apply_override<'a>(root: &mut DeTable<'a>, o: &'a str, at: usize) -> Result<(), String> {
+    let (key, value) = o.split_once('=').ok_or_else(|| format!("`--set {o}`: expected key=value"))?;
+    let keys: Vec<&str> = key.trim().split('.').map(str::trim).collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(format!("`--set {o}`: empty key in `{key}`"));
+    }
+    let value = value.trim();
+    let parsed = DeValue::parse(value)
+        .map(|v| {
+            let mut v = v.into_inner();
+            v.make_owned();
+            v
+        })
+        .unwrap_or_else(|_| DeValue::String(value.to_owned().into()));
+    let spanned = |v| Spanned::new(at..at, v);
+    let mut table = root;
+    for (i, k) in keys.iter().enumerate() {
+        let name = Spanned::new(at..at, std::borrow::Cow::Owned(k.to_string()));
+        if i + 1 == keys.len() {
+            table.insert(name, spanned(parsed));
+            return Ok(());
+        }
+        let entry = table.entry(name).or_insert_with(|| spanned(DeValue::Table(DeTable::new())));
+        match entry.get_mut() {
+            DeValue::Table(t) => table = t,
+            _ => return Err(format!("`--set {o}`: `{}` is not a table", keys[..=i].join("."))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

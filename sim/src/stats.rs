@@ -1,0 +1,224 @@
+//! Statistics of a run, counted from the core's metrics events (so the simulator measures what
+//! the core decided) and from the data plane the simulator plays (bytes moved, and failures of
+//! requests the core never saw because their node was down).
+
+use reef_core::{Failure, Source, Tier};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A log-linear histogram of nanosecond values: 64 sub-buckets per power of two (about 1.6%
+/// relative precision), constant memory whatever the number of samples.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+const SUB_BITS: u32 = 6;
+const SUB: u64 = 1 << SUB_BITS;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { counts: vec![0; (SUB * 60) as usize], total: 0 }
+    }
+}
+
+impl Histogram {
+    fn bucket(v: u64) -> usize {
+        if v < SUB {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros();
+        let sub = (v >> (e - SUB_BITS)) & (SUB - 1);
+        ((u64::from(e - SUB_BITS) + 1) * SUB + sub) as usize
+    }
+
+    /// Smallest and largest value of a bucket.
+    fn bounds(b: usize) -> (u64, u64) {
+        let b = b as u64;
+        if b < SUB {
+            return (b, b);
+        }
+        let e = b / SUB - 1 + u64::from(SUB_BITS);
+        let lo = (1 << e) | ((b % SUB) << (e - u64::from(SUB_BITS)));
+        (lo, lo + (1 << (e - u64::from(SUB_BITS))) - 1)
+    }
+
+    pub fn record(&mut self, v: u64) {
+        let b = Self::bucket(v).min(self.counts.len() - 1);
+        self.counts[b] += 1;
+        self.total += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The value at quantile `q` (0..=1): the middle of the bucket holding it; 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (b, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                let (lo, hi) = Self::bounds(b);
+                return lo + (hi - lo) / 2;
+            }
+        }
+        unreachable!("rank is at most the total")
+    }
+}
+
+/// Counters of one group of requests (all, or one tier's).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub served_local: u64,
+    pub served_peer: u64,
+    pub served_origin: u64,
+    pub bytes_requested: u64,
+    pub bytes_served: u64,
+    /// Bytes of requests served from an origin.
+    pub bytes_served_origin: u64,
+}
+
+impl Counters {
+    fn outcome(&mut self, outcome: Result<Source, ()>, size: u64) {
+        match outcome {
+            Ok(source) => {
+                self.completed += 1;
+                self.bytes_served += size;
+                match source {
+                    Source::Local => self.served_local += 1,
+                    Source::Peer { .. } => self.served_peer += 1,
+                    Source::Origin { .. } => {
+                        self.served_origin += 1;
+                        self.bytes_served_origin += size;
+                    }
+                }
+            }
+            Err(()) => self.failed += 1,
+        }
+    }
+
+    /// Requests not served from an origin, over requests served.
+    pub fn object_hit_ratio(&self) -> f64 {
+        ratio(self.completed - self.served_origin, self.completed)
+    }
+
+    pub fn byte_hit_ratio(&self) -> f64 {
+        ratio(self.bytes_served - self.bytes_served_origin, self.bytes_served)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Everything counted during a run.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub all: Counters,
+    pub tiers: [Counters; 4],
+    /// Failed requests by reason (the core's `Failure` names, plus the simulator's own:
+    /// `node_down` for a request whose node was down, `unfinished` at the hard stop).
+    pub failures: BTreeMap<&'static str, u64>,
+    pub origin_fetches: u64,
+    pub peer_fetches: u64,
+    pub failovers: u64,
+    pub coalesced: u64,
+    pub admitted: u64,
+    pub not_admitted: u64,
+    pub evicted: u64,
+    pub peer_down: u64,
+    pub bytes_from_origin: u64,
+    pub bytes_wan: u64,
+    pub bytes_lan: u64,
+    pub transfers: u64,
+    pub transfers_broken: u64,
+    /// Time to first byte of served requests, in nanoseconds.
+    pub latency: Histogram,
+}
+
+fn tier_index(t: Tier) -> usize {
+    match t {
+        Tier::T0 => 0,
+        Tier::T1 => 1,
+        Tier::T2 => 2,
+        Tier::T3 => 3,
+    }
+}
+
+impl Stats {
+    pub fn issued(&mut self, tier: Tier, size: u64) {
+        for c in [&mut self.all, &mut self.tiers[tier_index(tier)]] {
+            c.requests += 1;
+            c.bytes_requested += size;
+        }
+    }
+
+    /// A client request ended with the core's outcome.
+    pub fn completed(&mut self, tier: Tier, size: u64, outcome: Result<Source, Failure>, latency_ns: u64) {
+        match outcome {
+            Ok(_) => self.latency.record(latency_ns),
+            Err(f) => *self.failures.entry(f.name()).or_default() += 1,
+        }
+        let o = outcome.map_err(|_| ());
+        self.all.outcome(o, size);
+        self.tiers[tier_index(tier)].outcome(o, size);
+    }
+
+    /// A client request the core could not answer (its node was down, or the run stopped).
+    pub fn failed_in_driver(&mut self, tier: Tier, reason: &'static str) {
+        *self.failures.entry(reason).or_default() += 1;
+        self.all.outcome(Err(()), 0);
+        self.tiers[tier_index(tier)].outcome(Err(()), 0);
+    }
+
+    pub fn per_tier(&self) -> impl Iterator<Item = (Tier, &Counters)> {
+        Tier::ALL.into_iter().map(|t| (t, &self.tiers[tier_index(t)])).filter(|(_, c)| c.requests > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_are_within_its_precision() {
+        let mut h = Histogram::default();
+        for v in 1..=100_000u64 {
+            h.record(v * 1000);
+        }
+        for (q, want) in [(0.5, 50_000_000.0), (0.9, 90_000_000.0), (0.99, 99_000_000.0)] {
+            let got = h.quantile(q) as f64;
+            assert!((got - want).abs() / want < 0.02, "q{q}: {got} vs {want}");
+        }
+        assert_eq!(h.quantile(0.5), h.quantile(0.5));
+        for v in [0, 1, 63, 64, 65, 1000, 1 << 40, u64::MAX >> 5] {
+            let (lo, hi) = Histogram::bounds(Histogram::bucket(v));
+            assert!(lo <= v && v <= hi, "{v} not in [{lo}, {hi}]");
+        }
+    }
+
+    #[test]
+    fn hit_ratios_count_origin_serves_as_misses() {
+        let mut s = Stats::default();
+        for _ in 0..4 {
+            s.issued(Tier::T2, 100);
+        }
+        s.completed(Tier::T2, 100, Ok(Source::Local), 1);
+        s.completed(Tier::T2, 100, Ok(Source::Origin { node: reef_core::NodeId(0) }), 1);
+        s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1);
+        s.failed_in_driver(Tier::T2, "node_down");
+        assert_eq!((s.all.completed, s.all.failed), (2, 2));
+        assert_eq!(s.all.object_hit_ratio(), 0.5);
+        assert_eq!(s.failures["all_sources_down"], 1);
+        assert_eq!(s.failures["node_down"], 1);
+    }
+}

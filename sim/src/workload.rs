@@ -1,0 +1,313 @@
+//! Synthetic workloads: a catalog of objects grouped into datasets, Zipf popularity with a
+//! one-timer tail, popularity churn, flash crowds, dataset-level jobs, and per-site arrivals
+//! with a diurnal shape.
+//!
+//! Object sizes and ids are pure functions of the object's index and the seed, so the catalog
+//! costs no memory however large it is, and one-timers (indices past the catalog) get sizes
+//! from the same distribution.
+
+use crate::scenario::{SizeDist, WorkloadSpec};
+use crate::topology::Topology;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal, Zipf};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use reef_core::{Duration, ObjectId, Time};
+
+/// Mixes a 64-bit value (SplitMix64's finaliser): index to id, index to per-object seed.
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The objects: sizes and identities by index.
+#[derive(Debug)]
+pub struct Catalog {
+    pub objects: u64,
+    pub dataset_files: u64,
+    namespaces: u16,
+    salt: u64,
+    size: SizeSampler,
+}
+
+#[derive(Debug)]
+enum SizeSampler {
+    Fixed(u64),
+    Lognormal {
+        dist: LogNormal<f64>,
+        min: u64,
+        max: u64,
+    },
+    /// Cumulative weights and bin bounds.
+    Histogram {
+        cumulative: Vec<f64>,
+        bounds: Vec<u64>,
+    },
+}
+
+impl Catalog {
+    pub fn new(spec: &WorkloadSpec, namespaces: u16, seed: u64) -> Result<Catalog, String> {
+        let size = match &spec.size {
+            SizeDist::Fixed { value } => SizeSampler::Fixed(value.0),
+            SizeDist::Lognormal { median, sigma, min, max } => {
+                if median.0 == 0 || min > max {
+                    return Err("workload.size: need median > 0 and min <= max".into());
+                }
+                let dist =
+                    LogNormal::new((median.0 as f64).ln(), *sigma).map_err(|e| format!("workload.size.sigma: {e}"))?;
+                SizeSampler::Lognormal { dist, min: min.0, max: max.0 }
+            }
+            SizeDist::Histogram { bins } => {
+                if bins.is_empty() || bins.iter().any(|(_, w)| w.is_nan() || *w < 0.0) {
+                    return Err("workload.size.bins: need at least one bin and weights >= 0".into());
+                }
+                if bins.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err("workload.size.bins: upper bounds must increase".into());
+                }
+                let mut total = 0.0;
+                let cumulative = bins
+                    .iter()
+                    .map(|(_, w)| {
+                        total += w;
+                        total
+                    })
+                    .collect();
+                if total <= 0.0 {
+                    return Err("workload.size.bins: weights add up to 0".into());
+                }
+                SizeSampler::Histogram { cumulative, bounds: bins.iter().map(|(b, _)| b.0).collect() }
+            }
+        };
+        if spec.objects == 0 || spec.dataset_files == 0 {
+            return Err("workload: objects and dataset_files must be at least 1".into());
+        }
+        Ok(Catalog { objects: spec.objects, dataset_files: spec.dataset_files, namespaces, salt: mix64(seed), size })
+    }
+
+    pub fn datasets(&self) -> u64 {
+        self.objects.div_ceil(self.dataset_files)
+    }
+
+    pub fn id(&self, index: u64) -> ObjectId {
+        ObjectId(mix64(index ^ self.salt))
+    }
+
+    /// Datasets are spread over the namespaces round-robin; one-timers too.
+    pub fn namespace(&self, index: u64) -> u16 {
+        ((index / self.dataset_files) % u64::from(self.namespaces)) as u16
+    }
+
+    pub fn size(&self, index: u64) -> u64 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix64(index.wrapping_add(self.salt)));
+        match &self.size {
+            SizeSampler::Fixed(v) => *v,
+            SizeSampler::Lognormal { dist, min, max } => (dist.sample(&mut rng) as u64).clamp(*min, *max),
+            SizeSampler::Histogram { cumulative, bounds } => {
+                let total = *cumulative.last().expect("at least one bin");
+                let x = rng.random_range(0.0..total);
+                let bin = cumulative.partition_point(|&c| c <= x).min(bounds.len() - 1);
+                let lo = if bin == 0 { 1 } else { bounds[bin - 1] + 1 };
+                rng.random_range(lo..=bounds[bin].max(lo))
+            }
+        }
+    }
+}
+
+/// What arrives: one request, or a job reading `files` consecutive objects from `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demand {
+    Object(u64),
+    Job { first: u64, files: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub site: u32,
+    pub demand: Demand,
+    /// A random number the driver uses to pick a worker node.
+    pub pick: u32,
+}
+
+#[derive(Debug)]
+struct Flash {
+    start: Time,
+    end: Time,
+    share: f64,
+    first: u64,
+    objects: u64,
+    sites: Vec<u32>,
+}
+
+/// The arrival process: when the next arrival comes and what it asks for.
+#[derive(Debug)]
+pub struct Workload {
+    pub catalog: Catalog,
+    rng: Xoshiro256PlusPlus,
+    objects_zipf: Zipf<f64>,
+    datasets_zipf: Zipf<f64>,
+    one_timers: f64,
+    next_one_timer: u64,
+    /// Cumulative site weights.
+    site_cumulative: Vec<f64>,
+    /// Mean arrivals per second, before the diurnal shape.
+    rate: f64,
+    diurnal: Option<(f64, Duration)>,
+    churn: Option<(Duration, u64)>,
+    job_probability: f64,
+    job_files: u64,
+    flashes: Vec<Flash>,
+    /// Requests not yet handed out.
+    left: u64,
+    next_at: Time,
+}
+
+const DAY: f64 = 86_400.0;
+
+impl Workload {
+    pub fn new(spec: &WorkloadSpec, topo: &Topology, namespaces: u16, seed: u64) -> Result<Workload, String> {
+        let catalog = Catalog::new(spec, namespaces, seed)?;
+        let zipf = |n: u64| Zipf::new(n as f64, spec.zipf).map_err(|e| format!("workload.zipf: {e}"));
+        let objects_zipf = zipf(catalog.objects)?;
+        let datasets_zipf = zipf(catalog.datasets())?;
+        let mut total = 0.0;
+        let site_cumulative = topo
+            .sites
+            .iter()
+            .map(|s| {
+                total += s.weight.max(0.0);
+                total
+            })
+            .collect();
+        let (share, files) = match &spec.jobs {
+            Some(j) => (j.share.clamp(0.0, 1.0), j.files.clamp(1, spec.dataset_files)),
+            None => (0.0, 1),
+        };
+        // A job arrival brings `files` requests, a single arrival one: solve for the arrival mix
+        // that gives the requested share of job requests.
+        let job_arrivals = share / files as f64;
+        let single_arrivals = 1.0 - share;
+        let job_probability = job_arrivals / (job_arrivals + single_arrivals);
+        let arrivals = spec.requests as f64 * (job_arrivals + single_arrivals);
+        let secs = spec.duration.0.as_secs_f64();
+        if secs <= 0.0 {
+            return Err("workload.duration must be positive".into());
+        }
+        let mut flashes = Vec::new();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xf1a5);
+        for f in &spec.flash_crowds {
+            let sites = f
+                .sites
+                .iter()
+                .map(|n| topo.site_index(n).ok_or_else(|| format!("flash_crowd names unknown site `{n}`")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let objects = f.objects.clamp(1, catalog.objects);
+            // Start somewhere in the cold second half of the ranking.
+            let first =
+                catalog.objects / 2 + rng.random_range(0..=catalog.objects / 2 - objects.min(catalog.objects / 2));
+            flashes.push(Flash {
+                start: Time::ZERO + f.at.0,
+                end: Time::ZERO + f.at.0 + f.duration.0,
+                share: f.share,
+                first,
+                objects,
+                sites,
+            });
+        }
+        let mut w = Workload {
+            catalog,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x3012_c0ad),
+            objects_zipf,
+            datasets_zipf,
+            one_timers: spec.one_timers.clamp(0.0, 1.0),
+            next_one_timer: spec.objects,
+            site_cumulative,
+            rate: arrivals / secs,
+            diurnal: spec.diurnal.as_ref().map(|d| (d.amplitude.clamp(0.0, 1.0), d.peak.0)),
+            churn: spec.churn.as_ref().filter(|c| c.every.0 > Duration::ZERO).map(|c| (c.every.0, c.shift)),
+            job_probability,
+            job_files: files,
+            flashes,
+            left: spec.requests,
+            next_at: Time::ZERO,
+        };
+        w.next_at = w.draw_gap(Time::ZERO);
+        Ok(w)
+    }
+
+    /// Requests not yet handed out.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// When the next arrival comes, if any is left.
+    pub fn next_time(&self) -> Option<Time> {
+        (self.left > 0).then_some(self.next_at)
+    }
+
+    /// Exponential gaps at the peak rate, thinned by the diurnal shape (Lewis-Shedler).
+    fn draw_gap(&mut self, from: Time) -> Time {
+        let peak = self.rate * (1.0 + self.diurnal.map_or(0.0, |(a, _)| a));
+        let mut t = from;
+        loop {
+            let u: f64 = self.rng.random_range(f64::EPSILON..1.0);
+            t += Duration::from_secs_f64(-u.ln() / peak);
+            let Some((a, at)) = self.diurnal else {
+                return t;
+            };
+            let phase = (t.as_secs_f64() - at.as_secs_f64()) / DAY * std::f64::consts::TAU;
+            let rate = self.rate * (1.0 + a * phase.cos());
+            if self.rng.random_range(0.0..peak) < rate {
+                return t;
+            }
+        }
+    }
+
+    /// Takes the next arrival (call at `next_time`).
+    pub fn take(&mut self, now: Time) -> Arrival {
+        let x = self.rng.random_range(0.0..*self.site_cumulative.last().expect("sites"));
+        let site = self.site_cumulative.partition_point(|&c| c <= x) as u32;
+        let pick = self.rng.random::<u32>();
+        let demand = self.demand(now, site);
+        let n = match demand {
+            Demand::Object(_) => 1,
+            Demand::Job { files, .. } => files,
+        };
+        self.left -= n;
+        self.next_at = self.draw_gap(now);
+        Arrival { site, demand, pick }
+    }
+
+    fn shift(&self, now: Time) -> u64 {
+        self.churn.map_or(0, |(every, shift)| (now.as_nanos() / every.as_nanos()).wrapping_mul(shift))
+    }
+
+    fn demand(&mut self, now: Time, site: u32) -> Demand {
+        let n = self.catalog.objects;
+        for f in &self.flashes {
+            if now >= f.start
+                && now < f.end
+                && (f.sites.is_empty() || f.sites.contains(&site))
+                && self.rng.random_range(0.0..1.0) < f.share
+            {
+                return Demand::Object(f.first + self.rng.random_range(0..f.objects));
+            }
+        }
+        let shift = self.shift(now);
+        if self.rng.random_range(0.0..1.0) < self.job_probability {
+            let k = self.catalog.dataset_files;
+            let rank = self.datasets_zipf.sample(&mut self.rng) as u64 - 1;
+            let dataset = (rank + shift / k) % self.catalog.datasets();
+            let in_dataset = (n - dataset * k).min(k);
+            let files = self.job_files.min(in_dataset).min(self.left);
+            let first = dataset * k + self.rng.random_range(0..=in_dataset - files);
+            return Demand::Job { first, files };
+        }
+        if self.rng.random_range(0.0..1.0) < self.one_timers {
+            self.next_one_timer += 1;
+            return Demand::Object(self.next_one_timer - 1);
+        }
+        let rank = self.objects_zipf.sample(&mut self.rng) as u64 - 1;
+        Demand::Object((rank + shift) % n)
+    }
+}

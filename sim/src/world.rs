@@ -1,0 +1,752 @@
+//! The simulated world: one reef-core node per cache, worker node and origin, driven through
+//! its sans-IO interface, with the data plane played on the flow network.
+//!
+//! A node's `Fetch` becomes a request to the source node's core (after the one-way latency);
+//! the source's `Serve` becomes a flow on the route between them; the flow's end becomes
+//! `ServeDone` at the source and `FetchDone` at the requester (after the latency). Messages
+//! travel with the route's latency. Nothing here decides what to cache or where to fetch from:
+//! that is the core's job; the world only moves bytes and messages and fails what breaks.
+
+use crate::engine::Engine;
+use crate::layout::Layout;
+use crate::network::{Ended, FlowId, LinkIdx, Network, Wakeup};
+use crate::outage::{self, Outage, Target};
+use crate::scenario::Scenario;
+use crate::stats::Stats;
+use crate::topology::Topology;
+use crate::workload::{Demand, Workload};
+use reef_core::{
+    BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, NodeId, ObjectRef, Output,
+    Request, RequestId, RequestKind, Response, Role, SiteId, Tier, Time,
+};
+use std::collections::HashMap;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// How long a sender waits before it learns that a peer with no route is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const NO_JOB: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    /// Hand the input in this slot to its node.
+    Deliver(u32),
+    /// The node asked for a tick at this time.
+    Tick(u32),
+    Net(Wakeup),
+    Arrival,
+    /// The job reads its next file.
+    JobNext(u32),
+    Outage {
+        index: u32,
+        start: bool,
+    },
+}
+
+#[derive(Debug)]
+struct SimNode {
+    core: reef_core::Node,
+    site: u32,
+    role: Role,
+    /// Outages holding this node down (they may overlap).
+    down: u32,
+    /// When the pending `Tick` is due (`Time::MAX`: none pending).
+    tick_at: Time,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ClientReq {
+    node: u32,
+    tier: Tier,
+    size: u64,
+    issued: Time,
+    job: u32,
+}
+
+/// A request the world made to a source node on behalf of a fetch.
+#[derive(Clone, Copy, Debug)]
+struct PeerReq {
+    requester: u32,
+    fetch: FetchId,
+    size: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FetchState {
+    source: u32,
+    request: RequestId,
+    flow: Option<FlowId>,
+}
+
+/// What a flow carries: one fetch's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    requester: u32,
+    fetch: FetchId,
+    source: u32,
+    request: RequestId,
+    size: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    site: u32,
+    node: u32,
+    next: u64,
+    left: u64,
+}
+
+#[derive(Debug)]
+pub struct World {
+    engine: Engine<Ev>,
+    pub topo: Topology,
+    pub layout: Layout,
+    net: Network<Transfer>,
+    nodes: Vec<SimNode>,
+    inputs: Vec<Option<(u32, Input)>>,
+    free_inputs: Vec<u32>,
+    workload: Workload,
+    pub stats: Stats,
+    clients: FastMap<u64, ClientReq>,
+    peer_reqs: FastMap<u64, PeerReq>,
+    fetches: FastMap<(u32, u64), FetchState>,
+    jobs: Vec<Job>,
+    free_jobs: Vec<u32>,
+    active_jobs: usize,
+    next_request: u64,
+    pub outages: Vec<Outage>,
+    link_down: Vec<u32>,
+    link_factor: Vec<f64>,
+    /// Active partitions between each pair of regions.
+    cuts: Vec<u32>,
+    client_rate: BitRate,
+    job_think: Duration,
+    max_time: Time,
+    // Scratch buffers.
+    route: Vec<LinkIdx>,
+    wakeups: Vec<(Time, Wakeup)>,
+    ended: Vec<Ended<Transfer>>,
+}
+
+impl World {
+    /// Builds the world of a scenario run with `seed`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Result<World, String> {
+        let w = &scenario.workload;
+        let topo = crate::generate::build(&scenario.topology, &w.tier_weights, seed)?;
+        let layout = Layout::new(&topo, &scenario.namespaces)?;
+        let workload = Workload::new(w, &topo, layout.namespaces.len() as u16, seed)?;
+        let horizon = Time::ZERO + w.duration.0;
+        let max_time = scenario.run.max_time.map_or(horizon + Duration::from_secs(86_400), |s| Time::ZERO + s.0);
+        let outages = outage::plan(&scenario.outages, &scenario.random_outages, &topo, &layout, max_time, seed)?;
+        let mut net = Network::new();
+        for l in &topo.links {
+            net.add_link(l.bandwidth.bytes_per_sec());
+        }
+        for s in &topo.sites {
+            net.add_link(s.lan.bytes_per_sec());
+        }
+        let nodes = layout
+            .configs(&topo, &scenario.policy, seed)
+            .into_iter()
+            .zip(&layout.nodes)
+            .map(|(config, spec)| SimNode {
+                core: reef_core::Node::new(config),
+                site: spec.site,
+                role: spec.role,
+                down: 0,
+                tick_at: Time::MAX,
+            })
+            .collect();
+        let regions = topo.regions.len();
+        let mut world = World {
+            engine: Engine::new(),
+            net,
+            nodes,
+            inputs: Vec::new(),
+            free_inputs: Vec::new(),
+            workload,
+            stats: Stats::default(),
+            clients: FastMap::default(),
+            peer_reqs: FastMap::default(),
+            fetches: FastMap::default(),
+            jobs: Vec::new(),
+            free_jobs: Vec::new(),
+            active_jobs: 0,
+            next_request: 0,
+            outages,
+            link_down: vec![0; topo.links.len()],
+            link_factor: vec![1.0; topo.links.len()],
+            cuts: vec![0; regions * regions],
+            client_rate: w.client_bandwidth.0,
+            job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
+            max_time,
+            route: Vec::new(),
+            wakeups: Vec::new(),
+            ended: Vec::new(),
+            topo,
+            layout,
+        };
+        for n in 0..world.nodes.len() as u32 {
+            world.reschedule_tick(n);
+        }
+        if let Some(t) = world.workload.next_time() {
+            world.engine.schedule(t, Ev::Arrival);
+        }
+        for (i, o) in world.outages.iter().enumerate() {
+            world.engine.schedule(o.at, Ev::Outage { index: i as u32, start: true });
+            world.engine.schedule(o.at + o.duration, Ev::Outage { index: i as u32, start: false });
+        }
+        Ok(world)
+    }
+
+    pub fn now(&self) -> Time {
+        self.engine.now()
+    }
+
+    pub fn events(&self) -> u64 {
+        self.engine.processed()
+    }
+
+    /// Requests not yet issued.
+    pub fn requests_left(&self) -> u64 {
+        self.workload.left()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Bytes of completed transfers that crossed each WAN link.
+    pub fn wan_link_bytes(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.topo.links.len() as u32).map(|l| self.net.link_bytes(l))
+    }
+
+    fn finished(&self) -> bool {
+        self.workload.left() == 0 && self.clients.is_empty() && self.active_jobs == 0
+    }
+
+    /// Runs to the end, calling `progress` every `every` events.
+    pub fn run(&mut self, every: u64, progress: &mut dyn FnMut(&World)) {
+        let every = every.max(1);
+        while !self.finished() {
+            let Some((now, ev)) = self.engine.pop() else { break };
+            if now > self.max_time {
+                break;
+            }
+            self.dispatch(ev);
+            if self.engine.processed() % every == 0 {
+                progress(self);
+            }
+        }
+        // Requests still open at the hard stop are counted, never dropped.
+        let mut open: Vec<(u64, ClientReq)> = self.clients.drain().collect();
+        open.sort_unstable_by_key(|(id, _)| *id);
+        for (_, c) in open {
+            self.stats.failed_in_driver(c.tier, "unfinished");
+        }
+        let unissued = self.workload.left();
+        for _ in 0..unissued {
+            self.stats.all.requests += 1;
+            *self.stats.failures.entry("never_issued").or_default() += 1;
+            self.stats.all.failed += 1;
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver(slot) => {
+                let (node, input) = self.inputs[slot as usize].take().expect("queued input");
+                self.free_inputs.push(slot);
+                if self.nodes[node as usize].down > 0 && !matches!(input, Input::ServeDone { .. }) {
+                    self.undeliverable(node, input);
+                } else {
+                    self.feed(node, input);
+                }
+            }
+            Ev::Tick(n) => {
+                let node = &mut self.nodes[n as usize];
+                if node.tick_at != self.engine.now() {
+                    return; // superseded by an earlier tick
+                }
+                node.tick_at = Time::MAX;
+                if node.down == 0 {
+                    self.feed(n, Input::Tick);
+                }
+            }
+            Ev::Net(w) => {
+                let now = self.now();
+                let mut ended = std::mem::take(&mut self.ended);
+                self.net.wake(now, w, &mut ended, &mut self.wakeups);
+                self.flush_wakeups();
+                for e in ended.drain(..) {
+                    self.transfer_done(e.tag);
+                }
+                self.ended = ended;
+            }
+            Ev::Arrival => self.arrival(),
+            Ev::JobNext(j) => {
+                let job = &mut self.jobs[j as usize];
+                let (site, node, index) = (job.site, job.node, job.next);
+                job.next += 1;
+                job.left -= 1;
+                self.issue(node, site, index, j);
+            }
+            Ev::Outage { index, start } => self.outage(index as usize, start),
+        }
+    }
+
+    /// Queues `input` for `node` at `at`.
+    fn deliver(&mut self, at: Time, node: u32, input: Input) {
+        let slot = match self.free_inputs.pop() {
+            Some(s) => {
+                self.inputs[s as usize] = Some((node, input));
+                s
+            }
+            None => {
+                self.inputs.push(Some((node, input)));
+                (self.inputs.len() - 1) as u32
+            }
+        };
+        self.engine.schedule(at, Ev::Deliver(slot));
+    }
+
+    fn feed(&mut self, n: u32, input: Input) {
+        let now = self.now();
+        self.nodes[n as usize].core.handle(now, input);
+        while let Some(out) = self.nodes[n as usize].core.poll() {
+            self.output(n, out);
+        }
+        self.reschedule_tick(n);
+    }
+
+    fn reschedule_tick(&mut self, n: u32) {
+        let now = self.now();
+        let node = &mut self.nodes[n as usize];
+        if let Some(t) = node.core.poll_timeout() {
+            let t = t.max(now);
+            if t < node.tick_at {
+                node.tick_at = t;
+                self.engine.schedule(t, Ev::Tick(n));
+            }
+        }
+    }
+
+    fn flush_wakeups(&mut self) {
+        for (t, w) in self.wakeups.drain(..) {
+            self.engine.schedule(t, Ev::Net(w));
+        }
+    }
+
+    fn site_of(&self, n: u32) -> u32 {
+        self.nodes[n as usize].site
+    }
+
+    fn reachable(&self, a: u32, b: u32) -> bool {
+        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        if sa == sb {
+            return true;
+        }
+        let regions = self.topo.regions.len();
+        let (ra, rb) = (self.topo.sites[sa as usize].region as usize, self.topo.sites[sb as usize].region as usize);
+        self.cuts[ra * regions + rb] == 0 && self.topo.route(sa, sb).is_some()
+    }
+
+    /// One-way latency between two nodes.
+    fn latency(&self, a: u32, b: u32) -> Duration {
+        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        if sa == sb {
+            return self.topo.lan_latency;
+        }
+        self.topo.route(sa, sb).map_or(CONNECT_TIMEOUT, |(d, _)| d)
+    }
+
+    /// Fills `self.route` with the links a transfer from `a` to `b` crosses: the site LAN inside
+    /// a site; between sites the WAN route, plus the LAN of an end that is a worker node.
+    fn fill_route(&mut self, a: u32, b: u32) -> bool {
+        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        let lan = |s: u32| (self.topo.links.len() as u32) + s;
+        self.route.clear();
+        if sa == sb {
+            self.route.push(lan(sa));
+            return true;
+        }
+        let Some((_, links)) = self.topo.route(sa, sb) else { return false };
+        self.route.extend_from_slice(links);
+        for (n, s) in [(a, sa), (b, sb)] {
+            if self.nodes[n as usize].role == Role::WorkerPeer {
+                self.route.push(lan(s));
+            }
+        }
+        true
+    }
+
+    fn output(&mut self, n: u32, out: Output) {
+        let now = self.now();
+        match out {
+            Output::Send { to, msg } => {
+                let to = to.0;
+                let lat = self.latency(n, to);
+                if self.reachable(n, to) {
+                    self.deliver(now + lat, to, Input::Message { from: NodeId(n), msg });
+                } else {
+                    self.deliver(now + lat, n, Input::PeerUnreachable { peer: NodeId(to) });
+                }
+            }
+            Output::Fetch { fetch, object, from, kind } => self.start_fetch(n, fetch, object, from.0, kind),
+            Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
+            Output::Respond { request, response } => self.respond(n, request, response),
+            Output::Event(e) => self.on_event(n, e),
+            // The store is virtual: what it holds is the core's cache index.
+            Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } => {}
+        }
+    }
+
+    fn start_fetch(&mut self, n: u32, fetch: FetchId, object: ObjectRef, src: u32, kind: FetchKind) {
+        let now = self.now();
+        let lat = self.latency(n, src);
+        if !self.reachable(n, src) {
+            let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Unreachable) };
+            self.deliver(now + lat + lat, n, done);
+            return;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size });
+        self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None });
+        let from = NodeId(n);
+        let kind = match kind {
+            FetchKind::Parent => RequestKind::Child { from },
+            FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from },
+        };
+        let request = Request { id: RequestId(id), object, kind, client_site: None };
+        self.deliver(now + lat, src, Input::Request(request));
+    }
+
+    fn cancel_fetch(&mut self, n: u32, fetch: FetchId) {
+        // Not answered yet: the answer will find no fetch and be released then.
+        if let Some(FetchState { source, request, flow: Some(flow) }) = self.fetches.remove(&(n, fetch.0)) {
+            let now = self.now();
+            self.net.stop(now, flow, &mut self.wakeups);
+            self.flush_wakeups();
+            self.deliver(now, source, Input::ServeDone { request });
+        }
+    }
+
+    fn respond(&mut self, n: u32, request: RequestId, response: Response) {
+        let now = self.now();
+        let Some(pr) = self.peer_reqs.remove(&request.0) else {
+            // A client's response: its download ties up the node (the pin) for the transfer time.
+            if let Response::Serve { size, .. } = response {
+                let size = size.or_else(|| self.clients.get(&request.0).map(|c| c.size)).unwrap_or(0);
+                let at = now + self.topo.lan_latency + self.client_rate.transfer_time(size);
+                self.deliver(at, n, Input::ServeDone { request });
+            }
+            return;
+        };
+        let key = (pr.requester, pr.fetch.0);
+        if !self.fetches.contains_key(&key) {
+            if let Response::Serve { .. } = response {
+                self.deliver(now, n, Input::ServeDone { request });
+            }
+            return;
+        }
+        let lat = self.latency(n, pr.requester);
+        let reason = match response {
+            Response::Serve { size, .. } => {
+                if self.fill_route(n, pr.requester) {
+                    let size = size.or(pr.size).unwrap_or(0);
+                    let tag = Transfer { requester: pr.requester, fetch: pr.fetch, source: n, request, size };
+                    let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
+                    self.flush_wakeups();
+                    self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
+                    return;
+                }
+                self.deliver(now, n, Input::ServeDone { request });
+                FetchError::Unreachable
+            }
+            Response::Fail(Failure::NotFound) => FetchError::NotFound,
+            Response::Fail(Failure::Unauthorized) => FetchError::Unauthorized,
+            Response::Fail(_) | Response::Redirect { .. } => FetchError::Refused,
+        };
+        self.fetches.remove(&key);
+        self.deliver(
+            now + lat,
+            pr.requester,
+            Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(reason) },
+        );
+    }
+
+    fn transfer_done(&mut self, t: Transfer) {
+        let now = self.now();
+        self.fetches.remove(&(t.requester, t.fetch.0));
+        self.deliver(now, t.source, Input::ServeDone { request: t.request });
+        let lat = self.latency(t.source, t.requester);
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
+        self.deliver(now + lat, t.requester, done);
+        let s = &mut self.stats;
+        s.transfers += 1;
+        if self.nodes[t.source as usize].role == Role::Origin {
+            s.bytes_from_origin += t.size;
+        }
+        if self.nodes[t.source as usize].site == self.nodes[t.requester as usize].site {
+            s.bytes_lan += t.size;
+        } else {
+            s.bytes_wan += t.size;
+        }
+    }
+
+    /// A transfer that broke (an end went down, its link was cut): both ends are told.
+    fn break_transfer(&mut self, t: Transfer) {
+        let now = self.now();
+        self.fetches.remove(&(t.requester, t.fetch.0));
+        self.stats.transfers_broken += 1;
+        self.deliver(now, t.source, Input::ServeDone { request: t.request });
+        let lat = self.latency(t.source, t.requester);
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Failed(FetchError::Broken) };
+        self.deliver(now + lat, t.requester, done);
+    }
+
+    fn on_event(&mut self, _n: u32, e: Event) {
+        let s = &mut self.stats;
+        match e {
+            Event::Completed { request, outcome, .. } => {
+                if let Some(c) = self.clients.remove(&request.0) {
+                    let now = self.engine.now();
+                    let latency = (now - c.issued) + self.topo.lan_latency;
+                    s.completed(c.tier, c.size, outcome, latency.as_nanos());
+                    self.job_step(c.job);
+                }
+            }
+            Event::FetchStarted { source, .. } => match source {
+                reef_core::Source::Origin { .. } => s.origin_fetches += 1,
+                reef_core::Source::Peer { .. } => s.peer_fetches += 1,
+                reef_core::Source::Local => {}
+            },
+            Event::Failover { .. } => s.failovers += 1,
+            Event::Coalesced { .. } => s.coalesced += 1,
+            Event::Admitted { .. } => s.admitted += 1,
+            Event::NotAdmitted { .. } => s.not_admitted += 1,
+            Event::Evicted { .. } => s.evicted += 1,
+            Event::PeerDown { .. } => s.peer_down += 1,
+            _ => {}
+        }
+    }
+
+    /// The input reached a node that is down.
+    fn undeliverable(&mut self, n: u32, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Request(r) => {
+                if let Some(c) = self.clients.remove(&r.id.0) {
+                    self.stats.failed_in_driver(c.tier, "node_down");
+                    self.job_step(c.job);
+                } else if let Some(pr) = self.peer_reqs.remove(&r.id.0)
+                    && self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some()
+                {
+                    let lat = self.latency(n, pr.requester);
+                    let done =
+                        Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(FetchError::Unreachable) };
+                    self.deliver(now + lat, pr.requester, done);
+                }
+            }
+            Input::Message { from, .. } => {
+                let lat = self.latency(n, from.0);
+                self.deliver(now + lat, from.0, Input::PeerUnreachable { peer: NodeId(n) });
+            }
+            // Results and timers of a down node are lost with it; when it comes back, its own
+            // fetch timeouts fail over.
+            _ => {}
+        }
+    }
+
+    fn arrival(&mut self) {
+        let now = self.now();
+        let a = self.workload.take(now);
+        if let Some(t) = self.workload.next_time() {
+            self.engine.schedule(t, Ev::Arrival);
+        }
+        let workers = self.layout.site_workers[a.site as usize].clone();
+        let node = if workers.is_empty() {
+            self.layout.site_cache[a.site as usize]
+        } else {
+            workers.start + a.pick % (workers.end - workers.start)
+        };
+        match a.demand {
+            Demand::Object(index) => self.issue(node, a.site, index, NO_JOB),
+            Demand::Job { first, files } => {
+                let job = Job { site: a.site, node, next: first + 1, left: files - 1 };
+                let j = match self.free_jobs.pop() {
+                    Some(j) => {
+                        self.jobs[j as usize] = job;
+                        j
+                    }
+                    None => {
+                        self.jobs.push(job);
+                        (self.jobs.len() - 1) as u32
+                    }
+                };
+                self.active_jobs += 1;
+                self.issue(node, a.site, first, j);
+            }
+        }
+    }
+
+    /// A client at `site` asks `node` for object `index`.
+    fn issue(&mut self, node: u32, site: u32, index: u64, job: u32) {
+        let now = self.now();
+        let catalog = &self.workload.catalog;
+        let size = catalog.size(index);
+        let object = ObjectRef {
+            id: catalog.id(index),
+            namespace: reef_core::NamespaceId(catalog.namespace(index)),
+            size: Some(size),
+        };
+        let tier = self.topo.sites[site as usize].tier;
+        let id = self.next_request;
+        self.next_request += 1;
+        self.stats.issued(tier, size);
+        self.clients.insert(id, ClientReq { node, tier, size, issued: now, job });
+        let request = Request { id: RequestId(id), object, kind: RequestKind::Client, client_site: Some(SiteId(site)) };
+        self.deliver(now + self.topo.lan_latency, node, Input::Request(request));
+    }
+
+    /// A job's read ended: read the next file after the think time, or finish.
+    fn job_step(&mut self, j: u32) {
+        if j == NO_JOB {
+            return;
+        }
+        if self.jobs[j as usize].left > 0 {
+            self.engine.schedule_in(self.job_think, Ev::JobNext(j));
+        } else {
+            self.free_jobs.push(j);
+            self.active_jobs -= 1;
+        }
+    }
+
+    fn outage(&mut self, index: usize, start: bool) {
+        let target = self.outages[index].target.clone();
+        match target {
+            Target::Nodes(nodes) => {
+                for n in nodes {
+                    self.set_node_down(n, start);
+                }
+            }
+            Target::Link(l) => self.set_link_down(l, start),
+            Target::Partition(a, b) => self.set_partition(a, b, start),
+            Target::Degrade(l, factor) => {
+                self.link_factor[l as usize] = if start { factor } else { 1.0 };
+                if self.link_down[l as usize] == 0 {
+                    let now = self.now();
+                    self.net.set_factor(now, l, self.link_factor[l as usize], &mut self.wakeups);
+                    self.flush_wakeups();
+                }
+            }
+        }
+    }
+
+    fn set_node_down(&mut self, n: u32, start: bool) {
+        let node = &mut self.nodes[n as usize];
+        if !start {
+            node.down -= 1;
+            if node.down == 0 {
+                node.tick_at = Time::MAX;
+                self.reschedule_tick(n);
+            }
+            return;
+        }
+        node.down += 1;
+        if node.down > 1 {
+            return;
+        }
+        let mut lost: Vec<(u64, ClientReq)> =
+            self.clients.iter().filter(|(_, c)| c.node == n).map(|(&k, &c)| (k, c)).collect();
+        lost.sort_unstable_by_key(|(id, _)| *id);
+        for (id, c) in lost {
+            self.clients.remove(&id);
+            self.stats.failed_in_driver(c.tier, "node_down");
+            self.job_step(c.job);
+        }
+        let mut touched: Vec<((u32, u64), FetchState)> = self
+            .fetches
+            .iter()
+            .filter(|((requester, _), f)| *requester == n || f.source == n)
+            .map(|(&k, &f)| (k, f))
+            .collect();
+        touched.sort_unstable_by_key(|(k, _)| *k);
+        let now = self.now();
+        for ((requester, fetch), f) in touched {
+            let tag = f.flow.and_then(|flow| self.net.stop(now, flow, &mut self.wakeups));
+            self.flush_wakeups();
+            match tag {
+                Some(t) => self.break_transfer(t),
+                None if f.source == n => {
+                    // Asked but not answered: the requester learns that its source died.
+                    self.fetches.remove(&(requester, fetch));
+                    let lat = self.latency(n, requester);
+                    let done =
+                        Input::FetchDone { fetch: FetchId(fetch), result: FetchResult::Failed(FetchError::Broken) };
+                    self.deliver(now + lat, requester, done);
+                }
+                None => {
+                    self.fetches.remove(&(requester, fetch));
+                }
+            }
+        }
+    }
+
+    fn set_link_down(&mut self, l: u32, start: bool) {
+        let now = self.now();
+        let count = &mut self.link_down[l as usize];
+        if start {
+            *count += 1;
+            if *count > 1 {
+                return;
+            }
+            self.net.set_factor(now, l, 0.0, &mut self.wakeups);
+            for flow in self.net.flows_on(l) {
+                if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+                    self.break_transfer(t);
+                }
+            }
+        } else {
+            *count -= 1;
+            if *count > 0 {
+                return;
+            }
+            self.net.set_factor(now, l, self.link_factor[l as usize], &mut self.wakeups);
+        }
+        self.flush_wakeups();
+        let down = &self.link_down;
+        self.topo.compute_routes(&|link| down[link as usize] == 0);
+    }
+
+    fn set_partition(&mut self, a: u16, b: u16, start: bool) {
+        let regions = self.topo.regions.len();
+        for (x, y) in [(a, b), (b, a)] {
+            let c = &mut self.cuts[x as usize * regions + y as usize];
+            if start { *c += 1 } else { *c -= 1 }
+        }
+        if !start {
+            return;
+        }
+        let now = self.now();
+        let region = |w: &World, n: u32| w.topo.sites[w.site_of(n) as usize].region;
+        let mut cut: Vec<((u32, u64), FlowId)> = self
+            .fetches
+            .iter()
+            .filter_map(|(&k, f)| f.flow.map(|flow| (k, f.source, flow)))
+            .filter(|&((requester, _), source, _)| {
+                let (r1, r2) = (region(self, requester), region(self, source));
+                (r1, r2) == (a, b) || (r1, r2) == (b, a)
+            })
+            .map(|(k, _, flow)| (k, flow))
+            .collect();
+        cut.sort_unstable_by_key(|(k, _)| *k);
+        for (_, flow) in cut {
+            if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+                self.break_transfer(t);
+            }
+        }
+        self.flush_wakeups();
+    }
+}
