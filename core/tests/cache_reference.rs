@@ -431,7 +431,10 @@ impl Model {
                 }
                 let pick = (0..self.parts.len())
                     .filter(|&q| self.attached(q).next().is_some())
-                    .map(|q| (q, i128::from(self.parts[q].used) - i128::from(self.parts[q].share)))
+                    .map(|q| {
+                        let incoming = if q == p { size } else { 0 };
+                        (q, i128::from(self.parts[q].used + incoming) - i128::from(self.parts[q].share))
+                    })
                     .fold(None, |best: Option<(usize, i128)>, (q, over)| match best {
                         Some((_, b)) if b >= over => best,
                         _ => Some((q, over)),

@@ -51,8 +51,10 @@ impl Heap {
         }
     }
 
-    pub fn remove(&mut self, s: &mut [Entry], idx: u32) {
+    /// Removes an entry, returning its key.
+    pub fn remove(&mut self, s: &mut [Entry], idx: u32) -> u64 {
         let pos = s[idx as usize].prev as usize;
+        let key = self.items[pos].key;
         let last = self.items.len() - 1;
         self.items.swap(pos, last);
         self.items.pop();
@@ -62,6 +64,7 @@ impl Heap {
             self.sift_down(s, pos);
             self.sift_up(s, pos);
         }
+        key
     }
 
     pub fn memory_bytes(&self) -> usize {

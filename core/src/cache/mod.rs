@@ -276,7 +276,7 @@ impl Cache {
         self.policies[part].prepare(fingerprint(hash));
         if needs_room {
             let byte_target = if over_bytes { self.low } else { u64::MAX };
-            self.make_room(size, byte_target, evicted);
+            self.make_room(part, size, byte_target, evicted);
         }
         let i = self.slab.alloc(id, size, namespace);
         self.table.insert(fingerprint(hash), i);
@@ -286,15 +286,16 @@ impl Cache {
         InsertOutcome::Inserted
     }
 
-    /// Evicts until `size` more bytes fit under `byte_target` and one more object fits.
-    fn make_room(&mut self, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) {
+    /// Evicts until `size` more bytes (for partition `into`) fit under `byte_target` and one more
+    /// object fits.
+    fn make_room(&mut self, into: usize, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) {
         loop {
             let bytes_over = self.used + size > byte_target;
             if !bytes_over && (self.len() as u64) < self.max_objects {
                 return;
             }
             let policies = &self.policies;
-            let Some((part, over_share)) = self.quotas.pick(|p| !policies[p].is_empty()) else {
+            let Some((part, over_share)) = self.quotas.pick(into, size, |p| !policies[p].is_empty()) else {
                 return;
             };
             let Some(victim) = self.policies[part].victim(&mut self.slab.entries) else {

@@ -48,9 +48,10 @@ impl Quotas {
         self.by_namespace.get(usize::from(ns.0)).map_or(0, |&p| usize::from(p))
     }
 
-    /// The partition to evict from: the one furthest over its share among those with something
-    /// evictable, and whether it is over its share at all.
-    pub fn pick(&self, evictable: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
+    /// The partition to evict from: the one furthest over its share, counting the `incoming`
+    /// bytes about to join partition `into`, among those with something evictable; and whether it
+    /// is over its share at all. Ties go to the lower partition.
+    pub fn pick(&self, into: usize, incoming: u64, evictable: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
         if self.parts.len() == 1 {
             return evictable(0).then_some((0, false));
         }
@@ -58,7 +59,10 @@ impl Quotas {
             .iter()
             .enumerate()
             .filter(|&(p, _)| evictable(p))
-            .map(|(p, part)| (p, i128::from(part.used) - i128::from(part.share)))
+            .map(|(p, part)| {
+                let used = part.used + if p == into { incoming } else { 0 };
+                (p, i128::from(used) - i128::from(part.share))
+            })
             .max_by_key(|&(p, over)| (over, std::cmp::Reverse(p)))
             .map(|(p, over)| (p, over > 0))
     }

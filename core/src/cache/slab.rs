@@ -6,14 +6,11 @@ use crate::ids::{NamespaceId, ObjectId};
 /// "No entry": the end of a list, or an empty slot.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// One cached object. 40 bytes: the index's memory budget per object is 64 bytes in all.
+/// One cached object. 32 bytes: the index's memory budget per object is 64 bytes in all.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub id: ObjectId,
     pub size: u64,
-    /// The policy's priority (LFU, GDSF) or next access time (Belady). Kept in the entry so that
-    /// an object re-enters its policy with it when unpinned.
-    pub key: u64,
     /// Towards the list head (newer); for heap policies, the position in the heap.
     pub prev: u32,
     /// Towards the list tail (older); the free-list link while the slot is unused.
@@ -33,6 +30,16 @@ impl Entry {
     pub fn attached(&self) -> bool {
         self.pins == 0
     }
+
+    /// A heap policy's key, kept in the link fields while the entry is out of the heap (pinned),
+    /// where neither link is in use.
+    pub fn parked_key(&self) -> u64 {
+        (u64::from(self.prev) << 32) | u64::from(self.next)
+    }
+    pub fn park_key(&mut self, key: u64) {
+        self.prev = (key >> 32) as u32;
+        self.next = key as u32;
+    }
 }
 
 /// The entries of one cache, with a free list of unused slots.
@@ -44,7 +51,7 @@ pub(crate) struct Slab {
 
 impl Slab {
     pub fn alloc(&mut self, id: ObjectId, size: u64, namespace: NamespaceId) -> u32 {
-        let entry = Entry { id, size, key: 0, prev: NIL, next: NIL, freq: 0, namespace, pins: 0, list: 0, flags: 0 };
+        let entry = Entry { id, size, prev: NIL, next: NIL, freq: 0, namespace, pins: 0, list: 0, flags: 0 };
         match self.free {
             Some(i) => {
                 let slot = &mut self.entries[i as usize];
@@ -53,6 +60,10 @@ impl Slab {
                 i
             }
             None => {
+                // Grow by an eighth, not double: the slab is most of the index's memory.
+                if self.entries.len() == self.entries.capacity() {
+                    self.entries.reserve_exact((self.entries.len() / 8).max(64));
+                }
                 let i = u32::try_from(self.entries.len())
                     .ok()
                     .filter(|&i| i != NIL)

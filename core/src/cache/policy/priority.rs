@@ -60,30 +60,31 @@ impl Priority {
     }
 
     pub fn on_insert(&mut self, s: &mut [Entry], i: u32, next: u64) {
-        let e = &mut s[i as usize];
-        e.freq = 1;
-        e.key = self.key(e, next);
-        let (key, tie) = (e.key, self.tick());
+        s[i as usize].freq = 1;
+        let key = self.key(&s[i as usize], next);
+        let tie = self.tick();
         self.heap.push(s, i, key, tie);
     }
 
     pub fn on_hit(&mut self, s: &mut [Entry], i: u32, next: u64) {
         let e = &mut s[i as usize];
         e.freq = e.freq.saturating_add(1);
-        e.key = self.key(e, next);
+        let key = self.key(e, next);
         if e.attached() {
-            let key = e.key;
             let tie = self.tick();
             self.heap.update(s, i, key, tie);
+        } else {
+            e.park_key(key);
         }
     }
 
     pub fn detach(&mut self, s: &mut [Entry], i: u32) {
-        self.heap.remove(s, i);
+        let key = self.heap.remove(s, i);
+        s[i as usize].park_key(key);
     }
 
     pub fn reattach(&mut self, s: &mut [Entry], i: u32) {
-        let key = s[i as usize].key;
+        let key = s[i as usize].parked_key();
         let tie = self.tick();
         self.heap.push(s, i, key, tie);
     }
