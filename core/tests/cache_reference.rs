@@ -140,7 +140,7 @@ impl Model {
         let o = self.entries[i].order;
         self.members(p, 0).filter(|&j| self.entries[j].order > o).min_by_key(|&j| self.entries[j].order)
     }
-    fn to_front(&mut self, i: usize) {
+    fn move_to_head(&mut self, i: usize) {
         self.t += 1;
         self.entries[i].order = self.t;
     }
@@ -177,7 +177,7 @@ impl Model {
     fn on_insert(&mut self, i: usize, next: u64) {
         let p = self.part(self.entries[i].ns);
         let cap = self.parts[p].share;
-        self.to_front(i);
+        self.move_to_head(i);
         match self.kind {
             PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady => {
                 self.entries[i].freq = 1;
@@ -212,7 +212,7 @@ impl Model {
                 while self.bytes(p, 0) > cap / 100 {
                     let Some(t) = self.tail(p, 0) else { break };
                     self.entries[t].list = 1;
-                    self.to_front(t);
+                    self.move_to_head(t);
                 }
             }
             _ => {}
@@ -223,7 +223,7 @@ impl Model {
         let p = self.part(self.entries[i].ns);
         let attached = self.entries[i].pins == 0;
         match self.kind {
-            PolicyKind::Lru if attached => self.to_front(i),
+            PolicyKind::Lru if attached => self.move_to_head(i),
             PolicyKind::Clock | PolicyKind::Sieve => self.entries[i].flag = true,
             PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady => {
                 self.entries[i].freq = (self.entries[i].freq + 1).min(u32::from(u16::MAX));
@@ -233,24 +233,24 @@ impl Model {
                 }
             }
             PolicyKind::S3Fifo => self.entries[i].freq = (self.entries[i].freq + 1).min(3),
-            PolicyKind::TwoQ if attached && self.entries[i].list == 1 => self.to_front(i),
+            PolicyKind::TwoQ if attached && self.entries[i].list == 1 => self.move_to_head(i),
             PolicyKind::Arc => {
                 self.entries[i].list = 1;
                 if attached {
-                    self.to_front(i);
+                    self.move_to_head(i);
                 }
             }
             PolicyKind::WTinyLfu => {
                 self.sketch_add(p, self.entries[i].id);
                 if attached {
-                    self.to_front(i);
+                    self.move_to_head(i);
                     if self.entries[i].list == 1 {
                         self.entries[i].list = 2;
                         let target = (self.parts[p].share - self.parts[p].share / 100) / 10 * 8;
                         while self.bytes(p, 2) > target {
                             let Some(t) = self.tail(p, 2) else { break };
                             self.entries[t].list = 1;
-                            self.to_front(t);
+                            self.move_to_head(t);
                         }
                     }
                 }
@@ -297,7 +297,7 @@ impl Model {
 
     fn reattach(&mut self, i: usize) {
         let p = self.part(self.entries[i].ns);
-        self.to_front(i);
+        self.move_to_head(i);
         if self.is_priority() {
             self.entries[i].tie = self.tick(p);
         }
@@ -314,7 +314,7 @@ impl Model {
                     break t;
                 }
                 self.entries[t].flag = false;
-                self.to_front(t);
+                self.move_to_head(t);
             },
             PolicyKind::Sieve => {
                 let tail = self.tail(p, 0)?;
@@ -340,7 +340,7 @@ impl Model {
                     if self.entries[t].freq > 0 {
                         self.entries[t].freq = 0;
                         self.entries[t].list = 1;
-                        self.to_front(t);
+                        self.move_to_head(t);
                         continue;
                     }
                     let (id, size) = (self.entries[t].id, self.entries[t].size);
@@ -355,7 +355,7 @@ impl Model {
                 let t = self.tail(p, 1)?;
                 if self.entries[t].freq > 0 {
                     self.entries[t].freq -= 1;
-                    self.to_front(t);
+                    self.move_to_head(t);
                 } else {
                     break t;
                 }
