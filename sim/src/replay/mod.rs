@@ -1,13 +1,113 @@
 //! `reef-sim replay`: one cache, one trace, many (policy, size) pairs.
+//!
+//! The trace is loaded once into memory; then every pair replays it on its own thread (as many
+//! at once as there are cores, or `--threads`), through the same `reef_core::cache::Cache` that
+//! Reef's nodes run.
+
+mod report;
+mod simulate;
+
+pub use simulate::{PairResult, simulate};
+
+use crate::trace::{self, CsvColumns, Format};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use reef_core::cache::PolicyKind;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// Arguments of `reef-sim replay`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  reef-sim replay --trace cdn.oracleGeneral.zst --format oracle-general \\\n      \
+                      --policy lru,s3fifo,belady --cache-size 1GiB,10GiB --warmup 1000000")]
 pub struct ReplayArgs {
-    /// The trace file.
+    /// The trace file (zstd-compressed files are recognised).
     #[arg(long)]
-    pub trace: std::path::PathBuf,
+    pub trace: PathBuf,
+    /// The trace's format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Eviction policies, comma-separated: lru, fifo, clock, lfu, s3fifo, sieve, arc, 2q, gdsf,
+    /// wtinylfu, belady.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub policy: Vec<PolicyKind>,
+    /// Cache sizes, comma-separated: bytes or human units (10000000, 10MB, 4GiB).
+    #[arg(long = "cache-size", value_delimiter = ',', required = true, value_parser = parse_cache_size)]
+    pub cache_size: Vec<u64>,
+    /// Requests that warm the cache up without counting in the ratios.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Print a JSON array (one object per pair) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no load report.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Pairs replayed at once (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub columns: CsvColumns,
+}
+
+fn parse_cache_size(s: &str) -> Result<u64, String> {
+    match reef_core::units::parse_size(s) {
+        Ok(0) => Err("a cache size must be above zero".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn execute(args: &ReplayArgs) -> anyhow::Result<()> {
-    anyhow::bail!("{}: trace replay is not built yet", args.trace.display())
+    let started = Instant::now();
+    let trace = trace::load(&args.trace, args.format, &args.columns)?;
+    anyhow::ensure!(!trace.requests.is_empty(), "{}: the trace has no requests", args.trace.display());
+    let next = args.policy.contains(&PolicyKind::Belady).then(|| trace.next_accesses());
+    let load_seconds = started.elapsed().as_secs_f64();
+    if !args.quiet {
+        eprintln!("loaded {} requests from {} in {load_seconds:.2} s", trace.requests.len(), args.trace.display());
+    }
+
+    let pairs: Vec<(PolicyKind, u64)> =
+        args.policy.iter().flat_map(|&p| args.cache_size.iter().map(move |&s| (p, s))).collect();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, pairs.len());
+    let total = (pairs.len() * trace.requests.len()) as u64;
+    let progress = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total).with_style(
+            ProgressStyle::with_template("{bar:40} {percent}% {human_pos}/{human_len} requests, eta {eta}")
+                .context("progress bar template")?,
+        )
+    };
+
+    // Workers claim pairs in order; results are put back in that order.
+    let cursor = AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = cursor.fetch_add(1, Ordering::Relaxed);
+            let Some(&(policy, size)) = pairs.get(i) else { break done };
+            let result = simulate(&trace.requests, next.as_deref(), policy, size, args.warmup, |n| progress.inc(n));
+            done.push((i, result));
+        }
+    };
+    let mut finished: Vec<(usize, anyhow::Result<PairResult>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    progress.finish_and_clear();
+    finished.sort_by_key(|(i, _)| *i);
+    let results = finished.into_iter().map(|(_, r)| r).collect::<anyhow::Result<Vec<_>>>()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", report::table(&results));
+    }
+    Ok(())
 }

@@ -1,1 +1,0 @@
-//! Trace formats read by `reef-sim replay` (and the workload generator).
