@@ -5,9 +5,11 @@
 mod csv;
 mod oracle;
 mod reef_log;
+mod synthetic;
 
 pub use csv::CsvColumns;
 pub use oracle::{RECORD_BYTES, write_oracle_general};
+pub use synthetic::ZipfTrace;
 
 use reef_core::cache::NEVER;
 use std::collections::HashMap;
