@@ -4,7 +4,10 @@
 use crate::scenario::{NamespaceSpec, Policy};
 use crate::topology::Topology;
 use crate::workload::mix64;
+use reef_core::Duration;
 use reef_core::cache::CacheConfig;
+use reef_core::cache::NamespaceShare;
+use reef_core::discovery::DiscoveryConfig;
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId, Tier};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -28,6 +31,11 @@ pub struct Layout {
     pub site_workers: Vec<Range<u32>>,
     /// The origins of each namespace, in order of preference.
     pub origins: Vec<Vec<u32>>,
+    /// Each namespace's share of every cache, if it has one.
+    pub shares: Vec<Option<f64>>,
+    /// The director (at the Tier-0): keeps the directory strategy's catalogue and, when
+    /// clients go through it, sends each client to a cache.
+    pub director: u32,
 }
 
 impl Layout {
@@ -45,7 +53,10 @@ impl Layout {
             site_workers.push(first..nodes.len() as u32);
         }
         let default_origin = topo.sites.iter().find(|s| s.tier == Tier::T0).unwrap_or(&topo.sites[0]).name.clone();
-        let defaults = [NamespaceSpec { name: "data".into(), origins: Vec::new() }];
+        let director = nodes.len() as u32;
+        let t0 = topo.site_index(&default_origin).expect("a site of the topology");
+        nodes.push(NodeSpec { name: format!("{default_origin}/director"), site: t0, role: Role::Director });
+        let defaults = [NamespaceSpec { name: "data".into(), origins: Vec::new(), share: None }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
             return Err("too many namespaces".into());
@@ -63,12 +74,25 @@ impl Layout {
             }
             origins.push(list);
         }
+        for ns in specs {
+            if let Some(f) = ns.share
+                && !(0.0..=1.0).contains(&f)
+            {
+                return Err(format!("namespace `{}`: share must be within 0..=1", ns.name));
+            }
+        }
+        let total: f64 = specs.iter().filter_map(|n| n.share).sum();
+        if total > 1.0 {
+            return Err(format!("namespace shares add up to {total}, more than the whole cache"));
+        }
         Ok(Layout {
             nodes,
             namespaces: specs.iter().map(|n| n.name.clone()).collect(),
             site_cache,
             site_workers,
             origins,
+            shares: specs.iter().map(|n| n.share).collect(),
+            director,
         })
     }
 
@@ -90,48 +114,121 @@ impl Layout {
             .enumerate()
             .map(|(ns, list)| (NamespaceId(ns as u16), list.iter().map(|&n| NodeId(n)).collect()))
             .collect();
-        let info = |n: u32| {
+        // What each node knows of another at start: who it is and the round trip to it.
+        let info = |from: u32, n: u32| {
             let spec = &self.nodes[n as usize];
-            PeerInfo::new(NodeId(n), SiteId(spec.site), spec.role)
+            let rtt = self.one_way(topo, from, n) + self.one_way(topo, n, from);
+            PeerInfo::new(NodeId(n), SiteId(spec.site), spec.role).with_rtt(rtt)
         };
-        let caches: Vec<PeerInfo> = self.site_cache.iter().map(|&n| info(n)).collect();
+        let membership = policy.membership.config();
         self.nodes
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let id = NodeId(i as u32);
+                let me = i as u32;
                 let site = &topo.sites[spec.site as usize];
-                let mut c = NodeConfig::new(id, SiteId(spec.site), spec.role, mix64(seed ^ mix64(i as u64)));
+                let mut c = NodeConfig::new(NodeId(me), SiteId(spec.site), spec.role, mix64(seed ^ mix64(i as u64)));
                 c.fetch_timeout = policy.fetch_timeout.0;
-                c.membership.probe_interval = policy.probe_interval.map(|s| s.0);
+                if let Some(ttl) = policy.negative_ttl {
+                    c.negative_ttl = ttl.0;
+                }
+                c.membership = membership.clone();
+                let workers = self.site_workers[spec.site as usize].clone();
                 match spec.role {
                     Role::Origin => {
                         c.serves = (0..self.origins.len())
-                            .filter(|&ns| self.origins[ns].contains(&(i as u32)))
+                            .filter(|&ns| self.origins[ns].contains(&me))
                             .map(|ns| NamespaceId(ns as u16))
                             .collect();
                     }
-                    Role::Cache => {
-                        c.cache = Some(CacheConfig::new(site.cache, policy.eviction.0));
-                        c.origins = origins.clone();
-                        // Every other site cache, then this site's worker nodes.
-                        c.peers = caches.iter().copied().filter(|p| p.id != id).collect();
-                        c.peers.extend(self.site_workers[spec.site as usize].clone().map(info));
-                    }
-                    Role::WorkerPeer => {
-                        if site.wn_cache > 0 {
-                            c.cache = Some(CacheConfig::new(site.wn_cache, policy.eviction.0));
+                    Role::Cache | Role::WorkerPeer => {
+                        let capacity = if spec.role == Role::Cache { site.cache } else { site.wn_cache };
+                        if capacity > 0 {
+                            c.cache = Some(self.cache_config(capacity, policy, mix64(c.seed)));
                         }
                         c.origins = origins.clone();
-                        // The site cache, then the other worker nodes of the site.
-                        c.peers.push(info(self.site_cache[spec.site as usize]));
-                        c.peers
-                            .extend(self.site_workers[spec.site as usize].clone().filter(|&w| w != i as u32).map(info));
+                        // Caches know every site cache and the directory; worker nodes know their
+                        // site. Membership gossip spreads the rest.
+                        let mut peers: Vec<u32> = if spec.role == Role::Cache {
+                            self.site_cache.iter().copied().chain([self.director]).collect()
+                        } else {
+                            vec![self.site_cache[spec.site as usize]]
+                        };
+                        peers.extend(workers.clone());
+                        c.peers = peers.into_iter().filter(|&p| p != me).map(|p| info(me, p)).collect();
+                        c.discovery = self.discovery(topo, policy, me);
                     }
-                    Role::Director => {}
+                    Role::Director => {
+                        c.peers = self.site_cache.iter().map(|&p| info(me, p)).collect();
+                    }
                 }
                 c
             })
             .collect()
     }
+
+    fn cache_config(&self, capacity: u64, policy: &Policy, seed: u64) -> CacheConfig {
+        let mut c = CacheConfig::new(capacity, policy.eviction.0);
+        c.admission = vec![policy.admission_rule()];
+        c.high_watermark = policy.high_watermark;
+        c.low_watermark = policy.low_watermark;
+        c.max_objects = policy.max_objects;
+        c.seed = seed;
+        c.quotas = self
+            .shares
+            .iter()
+            .enumerate()
+            .filter_map(|(ns, share)| {
+                share.map(|f| NamespaceShare { namespace: NamespaceId(ns as u16), bytes: (capacity as f64 * f) as u64 })
+            })
+            .collect();
+        c
+    }
+
+    /// The node's discovery strategy, with what the deployment supplies: parents (a worker
+    /// node's site cache; a Tier-2's closest Tier-1), the directory node, parameters.
+    fn discovery(&self, topo: &Topology, policy: &Policy, me: u32) -> DiscoveryConfig {
+        let mut d = DiscoveryConfig::by_name(&policy.discovery.1).expect("validated when parsed");
+        match &mut d {
+            DiscoveryConfig::Parent { parents } => {
+                let spec = &self.nodes[me as usize];
+                *parents = if spec.role == Role::WorkerPeer {
+                    vec![NodeId(self.site_cache[spec.site as usize])]
+                } else {
+                    parent_site(topo, spec.site).map(|s| NodeId(self.site_cache[s as usize])).into_iter().collect()
+                };
+            }
+            DiscoveryConfig::Dsht(c) => policy.dsht.apply(c),
+            DiscoveryConfig::Rendezvous { max_level } => *max_level = policy.rendezvous_max_level,
+            DiscoveryConfig::Directory { directory, timeout } => {
+                *directory = NodeId(self.director);
+                *timeout = policy.directory_timeout.0;
+            }
+            // `none`, and strategies the core adds later, run with their defaults.
+            _ => {}
+        }
+        d
+    }
+
+    /// One-way latency between two nodes over the current routes.
+    pub fn one_way(&self, topo: &Topology, a: u32, b: u32) -> Duration {
+        let (sa, sb) = (self.nodes[a as usize].site, self.nodes[b as usize].site);
+        if sa == sb {
+            return topo.lan_latency;
+        }
+        topo.route(sa, sb).map_or(Duration::from_secs(1), |(d, _)| d)
+    }
+}
+
+/// A Tier-2 or Tier-3 site's parent: the Tier-1 closest to it. Tier-0 and Tier-1 sites go to the
+/// origins themselves.
+fn parent_site(topo: &Topology, site: u32) -> Option<u32> {
+    if matches!(topo.sites[site as usize].tier, Tier::T0 | Tier::T1) {
+        return None;
+    }
+    (0..topo.sites.len() as u32)
+        .filter(|&s| topo.sites[s as usize].tier == Tier::T1)
+        .filter_map(|s| topo.route(site, s).map(|(d, _)| (d, s)))
+        .min()
+        .map(|(_, s)| s)
 }

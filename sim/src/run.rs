@@ -21,7 +21,7 @@ pub struct RunArgs {
     /// Seed of every random choice (default: the scenario's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Directory for the result files (default: results/SCENARIO-NAME).
+    /// Directory for the result files (default: out/SCENARIO-NAME).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Override a scenario key, e.g. `--set policy.eviction=lru` or `--set workload.requests=1000`.
@@ -115,6 +115,9 @@ pub struct Summary {
     pub not_admitted: u64,
     pub evicted: u64,
     pub peer_down_events: u64,
+    pub lookups: u64,
+    pub lookup_hops_mean: f64,
+    pub lookups_found: u64,
     pub transfers: u64,
     pub transfers_broken: u64,
     pub events: u64,
@@ -170,6 +173,9 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         not_admitted: s.not_admitted,
         evicted: s.evicted,
         peer_down_events: s.peer_down,
+        lookups: s.lookups,
+        lookup_hops_mean: if s.lookups == 0 { 0.0 } else { s.lookup_hops as f64 / s.lookups as f64 },
+        lookups_found: s.lookups_found,
         transfers: s.transfers,
         transfers_broken: s.transfers_broken,
         events: world.events(),
@@ -231,7 +237,7 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let summary = simulate(&scenario, seed, &mut progress)?;
     bar.finish_and_clear();
     let wall_seconds = started.elapsed().as_secs_f64();
-    let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&name));
+    let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(&name));
     write_results(&out, &summary, wall_seconds)?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;

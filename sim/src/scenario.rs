@@ -6,7 +6,9 @@
 //! coming from the command line.
 
 use crate::units::{Parsed, Rate, Size, Span};
-use reef_core::cache::PolicyKind;
+use reef_core::cache::{Admission, PolicyKind};
+use reef_core::discovery::{DiscoveryConfig, DshtConfig};
+use reef_core::membership::MembershipConfig;
 use reef_core::{BitRate, Duration, Tier};
 use serde::Deserialize;
 use std::fmt;
@@ -42,20 +44,39 @@ fn default_seed() -> u64 {
     1
 }
 
-/// The core's policy knobs, the same for every cache of the scenario.
+/// The core's policy knobs, the same for every cache of the scenario. Names are parsed by the
+/// core's own types, so policies and strategies the core adds are accepted as they land.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// Eviction policy, by the name reef-core knows it (`lru`, ...).
+    /// Eviction policy (`lru`, `s3fifo`, ...).
     pub eviction: Parsed<PolicyKind>,
-    /// Admission filter.
+    /// Admission rule (`always`, `second-hit`, `max-size`, `probabilistic-by-size`).
     pub admission: Parsed<AdmissionName>,
-    /// Peer discovery strategy.
+    /// `second-hit`: insert attempts remembered.
+    pub admission_window: u64,
+    /// `max-size`: largest object admitted.
+    pub admission_max_size: Size,
+    /// `probabilistic-by-size`: admit with probability exp(-size / scale).
+    pub admission_scale: Size,
+    /// Eviction rounds start above this fraction of the capacity...
+    pub high_watermark: f64,
+    /// ... and free down to this one.
+    pub low_watermark: f64,
+    /// Most objects one cache holds.
+    pub max_objects: Option<u64>,
+    /// Peer discovery strategy (`none`, `parent`, `dsht`, `rendezvous`, `directory`).
     pub discovery: Parsed<DiscoveryName>,
+    /// `rendezvous`: the outermost proximity level a home cache may be at.
+    pub rendezvous_max_level: u8,
+    /// `directory`: how long to wait for the directory's answer.
+    pub directory_timeout: Span,
+    pub dsht: DshtSpec,
+    pub membership: MembershipSpec,
     /// A fetch not finished by then is abandoned and the next source tried.
     pub fetch_timeout: Span,
-    /// Period of liveness probes between peers; absent: no probing.
-    pub probe_interval: Option<Span>,
+    /// How long an origin's "not found" is remembered.
+    pub negative_ttl: Option<Span>,
 }
 
 impl Default for Policy {
@@ -63,42 +84,119 @@ impl Default for Policy {
         Policy {
             eviction: Parsed::known(PolicyKind::default().name()),
             admission: Parsed::known("always"),
+            admission_window: 1_000_000,
+            admission_max_size: Size(4_000_000_000),
+            admission_scale: Size(1_000_000_000),
+            high_watermark: 1.0,
+            low_watermark: 1.0,
+            max_objects: None,
             discovery: Parsed::known("none"),
+            rendezvous_max_level: 0,
+            directory_timeout: Span(Duration::from_secs(1)),
+            dsht: DshtSpec::default(),
+            membership: MembershipSpec::default(),
             fetch_timeout: Span(Duration::from_secs(600)),
-            probe_interval: None,
+            negative_ttl: None,
         }
     }
 }
 
-/// Admission filters the core offers today (it admits every object that fits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdmissionName {
-    Always,
+impl Policy {
+    /// The admission rule with its parameters, as the core's cache takes it.
+    pub fn admission_rule(&self) -> Admission {
+        admission_from(&self.admission.1, self.admission_window, self.admission_max_size.0, self.admission_scale.0)
+            .expect("validated when parsed")
+    }
 }
+
+/// Builds a core `Admission` through its serde form: every variant of the core's enum is
+/// reachable by name, with the parameters it reads.
+fn admission_from(kind: &str, window: u64, bytes: u64, scale: u64) -> Result<Admission, String> {
+    let mut t = toml::Table::new();
+    t.insert("kind".into(), kind.into());
+    for (k, v) in [("window", window), ("bytes", bytes), ("scale", scale)] {
+        t.insert(k.into(), toml::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX)));
+    }
+    Admission::deserialize(toml::Value::Table(t)).map_err(|e| e.message().to_string())
+}
+
+/// An admission rule's name, checked against the core's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionName;
 
 impl std::str::FromStr for AdmissionName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(AdmissionName::Always),
-            _ => Err(format!("unknown admission filter `{s}`; expected one of: always")),
-        }
+        admission_from(s, 1, 1, 1).map(|_| AdmissionName).map_err(|e| format!("unknown admission rule: {e}"))
     }
 }
 
-/// Discovery strategies the core offers today (caches go to the origins).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DiscoveryName {
-    None,
-}
+/// A discovery strategy's name, checked by the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryName;
 
 impl std::str::FromStr for DiscoveryName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(DiscoveryName::None),
-            _ => Err(format!("unknown discovery strategy `{s}`; expected one of: none")),
+        DiscoveryConfig::by_name(s).map(|_| DiscoveryName)
+    }
+}
+
+/// Parameters of the `dsht` strategy; unset ones keep the core's defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DshtSpec {
+    pub k: Option<usize>,
+    pub max_pointers: Option<usize>,
+    pub returned: Option<usize>,
+    pub pointer_ttl: Option<Span>,
+    pub fetching_ttl: Option<Span>,
+    pub query_timeout: Option<Span>,
+}
+
+impl DshtSpec {
+    pub fn apply(&self, c: &mut DshtConfig) {
+        set(&mut c.k, self.k);
+        set(&mut c.max_pointers, self.max_pointers);
+        set(&mut c.returned, self.returned);
+        set(&mut c.pointer_ttl, self.pointer_ttl.map(|s| s.0));
+        set(&mut c.fetching_ttl, self.fetching_ttl.map(|s| s.0));
+        set(&mut c.query_timeout, self.query_timeout.map(|s| s.0));
+    }
+}
+
+/// Membership and failure detection; unset values keep the core's defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MembershipSpec {
+    /// Period of the liveness probes; absent: no probing (health stays as configured).
+    pub probe_interval: Option<Span>,
+    pub probe_timeout: Option<Span>,
+    pub indirect_probes: Option<usize>,
+    pub suspect_timeout: Option<Span>,
+    pub gossip: Option<usize>,
+    /// RTT thresholds of the proximity levels.
+    pub levels: Option<Vec<Span>>,
+}
+
+impl MembershipSpec {
+    pub fn config(&self) -> MembershipConfig {
+        let mut c = MembershipConfig::default();
+        if let Some(p) = self.probe_interval {
+            c.probe_interval = Some(p.0);
         }
+        set(&mut c.probe_timeout, self.probe_timeout.map(|s| s.0));
+        set(&mut c.indirect_probes, self.indirect_probes);
+        set(&mut c.suspect_timeout, self.suspect_timeout.map(|s| s.0));
+        set(&mut c.gossip, self.gossip);
+        set(&mut c.levels, self.levels.as_ref().map(|l| l.iter().map(|s| s.0).collect()));
+        c
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
     }
 }
 
@@ -212,6 +310,9 @@ impl Default for GenerateSpec {
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSpec {
     pub name: String,
+    /// Share of every cache reserved for the namespace (0..1), as a core storage quota.
+    #[serde(default)]
+    pub share: Option<f64>,
     /// Sites holding an origin of the namespace, in order of preference; default: the Tier-0.
     #[serde(default)]
     pub origins: Vec<String>,
@@ -242,6 +343,10 @@ pub struct WorkloadSpec {
     pub client_bandwidth: Rate,
     #[serde(default)]
     pub tier_weights: TierWeights,
+    /// Clients (at sites without worker nodes) ask the director for a cache instead of going
+    /// to their site's cache.
+    #[serde(default)]
+    pub via_director: bool,
     #[serde(default)]
     pub jobs: Option<JobsSpec>,
     #[serde(default)]

@@ -136,6 +136,10 @@ pub struct Stats {
     pub not_admitted: u64,
     pub evicted: u64,
     pub peer_down: u64,
+    /// Discovery lookups, their sequential hops, and how many found a source besides origins.
+    pub lookups: u64,
+    pub lookup_hops: u64,
+    pub lookups_found: u64,
     pub bytes_from_origin: u64,
     pub bytes_wan: u64,
     pub bytes_lan: u64,

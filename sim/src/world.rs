@@ -57,6 +57,8 @@ struct SimNode {
 #[derive(Clone, Copy, Debug)]
 struct ClientReq {
     node: u32,
+    site: u32,
+    index: u64,
     tier: Tier,
     size: u64,
     issued: Time,
@@ -120,6 +122,7 @@ pub struct World {
     /// Active partitions between each pair of regions.
     cuts: Vec<u32>,
     client_rate: BitRate,
+    via_director: bool,
     job_think: Duration,
     max_time: Time,
     // Scratch buffers.
@@ -178,6 +181,7 @@ impl World {
             link_factor: vec![1.0; topo.links.len()],
             cuts: vec![0; regions * regions],
             client_rate: w.client_bandwidth.0,
+            via_director: w.via_director,
             job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
             max_time,
             route: Vec::new(),
@@ -351,6 +355,15 @@ impl World {
         self.cuts[ra * regions + rb] == 0 && self.topo.route(sa, sb).is_some()
     }
 
+    /// One-way latency between a client at `site` and node `n`.
+    fn client_latency(&self, site: u32, n: u32) -> Duration {
+        let s = self.site_of(n);
+        if s == site {
+            return self.topo.lan_latency;
+        }
+        self.topo.route(site, s).map_or(CONNECT_TIMEOUT, |(d, _)| d)
+    }
+
     /// One-way latency between two nodes.
     fn latency(&self, a: u32, b: u32) -> Duration {
         let (sa, sb) = (self.site_of(a), self.site_of(b));
@@ -435,12 +448,7 @@ impl World {
     fn respond(&mut self, n: u32, request: RequestId, response: Response) {
         let now = self.now();
         let Some(pr) = self.peer_reqs.remove(&request.0) else {
-            // A client's response: its download ties up the node (the pin) for the transfer time.
-            if let Response::Serve { size, .. } = response {
-                let size = size.or_else(|| self.clients.get(&request.0).map(|c| c.size)).unwrap_or(0);
-                let at = now + self.topo.lan_latency + self.client_rate.transfer_time(size);
-                self.deliver(at, n, Input::ServeDone { request });
-            }
+            self.respond_to_client(n, request, response);
             return;
         };
         let key = (pr.requester, pr.fetch.0);
@@ -476,6 +484,29 @@ impl World {
         );
     }
 
+    fn respond_to_client(&mut self, n: u32, request: RequestId, response: Response) {
+        let now = self.now();
+        let Some(&c) = self.clients.get(&request.0) else { return };
+        match response {
+            // The download ties up the node (the object's pin) for the transfer time.
+            Response::Serve { size, .. } => {
+                let size = size.unwrap_or(c.size);
+                let at = now + self.client_latency(c.site, n) + self.client_rate.transfer_time(size);
+                self.deliver(at, n, Input::ServeDone { request });
+            }
+            // The client follows the redirect: back to the client, then on to the cache.
+            Response::Redirect { to } => {
+                let at = now + self.client_latency(c.site, n) + self.client_latency(c.site, to.0);
+                self.clients.get_mut(&request.0).expect("open request").node = to.0;
+                let object = self.object_ref(c.index);
+                let request =
+                    Request { id: request, object, kind: RequestKind::Client, client_site: Some(SiteId(c.site)) };
+                self.deliver(at, to.0, Input::Request(request));
+            }
+            Response::Fail(_) => {}
+        }
+    }
+
     fn transfer_done(&mut self, t: Transfer) {
         let now = self.now();
         self.fetches.remove(&(t.requester, t.fetch.0));
@@ -506,16 +537,25 @@ impl World {
         self.deliver(now + lat, t.requester, done);
     }
 
-    fn on_event(&mut self, _n: u32, e: Event) {
+    fn on_event(&mut self, n: u32, e: Event) {
         let s = &mut self.stats;
         match e {
             Event::Completed { request, outcome, .. } => {
+                // A director's redirect is not the end of the request.
+                if self.nodes[n as usize].role == Role::Director && outcome.is_ok() {
+                    return;
+                }
                 if let Some(c) = self.clients.remove(&request.0) {
                     let now = self.engine.now();
-                    let latency = (now - c.issued) + self.topo.lan_latency;
-                    s.completed(c.tier, c.size, outcome, latency.as_nanos());
+                    let latency = (now - c.issued) + self.client_latency(c.site, n);
+                    self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
                     self.job_step(c.job);
                 }
+            }
+            Event::Lookup { hops, found, .. } => {
+                s.lookups += 1;
+                s.lookup_hops += u64::from(hops);
+                s.lookups_found += u64::from(found > 0);
             }
             Event::FetchStarted { source, .. } => match source {
                 reef_core::Source::Origin { .. } => s.origin_fetches += 1,
@@ -566,10 +606,14 @@ impl World {
             self.engine.schedule(t, Ev::Arrival);
         }
         let workers = self.layout.site_workers[a.site as usize].clone();
-        let node = if workers.is_empty() {
-            self.layout.site_cache[a.site as usize]
-        } else {
+        // Jobs run on worker nodes and read through their caches; other clients go to the
+        // site cache, or ask the director for one.
+        let node = if !workers.is_empty() {
             workers.start + a.pick % (workers.end - workers.start)
+        } else if self.via_director {
+            self.layout.director
+        } else {
+            self.layout.site_cache[a.site as usize]
         };
         match a.demand {
             Demand::Object(index) => self.issue(node, a.site, index, NO_JOB),
@@ -594,20 +638,26 @@ impl World {
     /// A client at `site` asks `node` for object `index`.
     fn issue(&mut self, node: u32, site: u32, index: u64, job: u32) {
         let now = self.now();
-        let catalog = &self.workload.catalog;
-        let size = catalog.size(index);
-        let object = ObjectRef {
-            id: catalog.id(index),
-            namespace: reef_core::NamespaceId(catalog.namespace(index)),
-            size: Some(size),
-        };
+        let object = self.object_ref(index);
+        let size = object.size.unwrap_or(0);
         let tier = self.topo.sites[site as usize].tier;
         let id = self.next_request;
         self.next_request += 1;
         self.stats.issued(tier, size);
-        self.clients.insert(id, ClientReq { node, tier, size, issued: now, job });
+        self.clients.insert(id, ClientReq { node, site, index, tier, size, issued: now, job });
         let request = Request { id: RequestId(id), object, kind: RequestKind::Client, client_site: Some(SiteId(site)) };
-        self.deliver(now + self.topo.lan_latency, node, Input::Request(request));
+        let at = now + self.client_latency(site, node);
+        self.deliver(at, node, Input::Request(request));
+    }
+
+    /// The catalog's object `index`, with its size (the simulator knows every size).
+    fn object_ref(&self, index: u64) -> ObjectRef {
+        let catalog = &self.workload.catalog;
+        ObjectRef {
+            id: catalog.id(index),
+            namespace: reef_core::NamespaceId(catalog.namespace(index)),
+            size: Some(catalog.size(index)),
+        }
     }
 
     /// A job's read ended: read the next file after the think time, or finish.
