@@ -1,5 +1,68 @@
 //! reef-node: the networked driver of reef-core (origin, cache, director over HTTP).
 //! The core decides; this crate moves bytes, messages and time.
+//!
+//! Code map: `config` (TOML), `driver` (the actor around the core `Node`), `server` (HTTP
+//! routes), `http/*` (ranges, digests, validators, bodies), `store` (crash-safe disk cache),
+//! `fill` (an object arriving), `peer_transport` (node-to-node HTTP), `origin` (exported
+//! trees), `metrics`, `access_log`, `client` (`reef get`).
+
+pub mod access_log;
+pub mod client;
+pub mod config;
+pub mod driver;
+pub mod fill;
+pub mod http;
+pub mod metrics;
+pub mod origin;
+pub mod peer_transport;
+pub mod server;
+pub mod store;
+
+use std::sync::Arc;
 
 /// The version reported by `--version` and in the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Starts a node from its configuration and serves until the process ends.
+pub async fn run(config: config::Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let (store, recovered) = match &config.store {
+        Some(dir) => {
+            let store =
+                store::Store::open(dir).map_err(|e| anyhow::anyhow!("`node.store` ({}): {e}", dir.display()))?;
+            let recovered = store.recover()?;
+            (Some(Arc::new(store)), recovered)
+        }
+        None => (None, Vec::new()),
+    };
+    let exports = match config.role {
+        reef_core::Role::Origin => Some(origin::Exports::new(&config)?),
+        _ => None,
+    };
+    let log = match &config.access_log {
+        Some(path) => Some(
+            access_log::AccessLog::open(path)
+                .map_err(|e| anyhow::anyhow!("`node.access_log` ({}): {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("`node.listen` ({}): {e}", config.listen))?;
+    let transport = Arc::new(peer_transport::Transport::new(
+        config.id,
+        config.advertise.clone(),
+        config.peers.iter().map(|p| (p.id, p.url.clone())),
+    ));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let driver = driver::Driver::start(config.clone(), transport.clone(), store.clone(), recovered, metrics.clone());
+    tracing::info!(
+        id = config.id.0,
+        role = config::role_name(config.role),
+        listen = %config.listen,
+        "node started"
+    );
+    let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log });
+    server::serve(listener, app).await;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The JSON-lines access log: one line per request, in the shape `reef-sim replay` reads as a
+//! trace (`time` in seconds since the Unix epoch; `object` as `/namespace/path`; `object_id` as
+//! 16 hex digits, the core's `ObjectId`).
+
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub time: f64,
+    pub client: String,
+    pub site: Option<String>,
+    pub method: String,
+    pub object: String,
+    pub object_id: Option<String>,
+    pub range: Option<String>,
+    pub bytes: u64,
+    pub size: Option<u64>,
+    pub status: u16,
+    /// hit, miss, served (an origin), redirect, not_modified, or why it failed.
+    pub outcome: String,
+    /// local, peer:nID, origin:nID, or `-`.
+    pub source: String,
+    pub duration_ms: f64,
+    pub complete: bool,
+}
+
+#[derive(Debug)]
+pub struct AccessLog {
+    file: Mutex<File>,
+}
+
+impl AccessLog {
+    pub fn open(path: &Path) -> std::io::Result<AccessLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AccessLog { file: Mutex::new(file) })
+    }
+
+    pub fn write(&self, record: &Record) {
+        let Ok(mut line) = serde_json::to_vec(record) else {
+            return;
+        };
+        line.push(b'\n');
+        // One write per line keeps lines whole even with concurrent writers.
+        if let Err(e) = self.file.lock().expect("access log").write_all(&line) {
+            tracing::warn!(error = %e, "cannot write the access log");
+        }
+    }
+}

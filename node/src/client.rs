@@ -1,0 +1,1 @@
+//! `reef get`: placeholder until written.

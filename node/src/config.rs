@@ -1,0 +1,541 @@
+//! The node's TOML configuration: parsed, checked, and turned into a core `NodeConfig` plus the
+//! addresses and paths only the driver needs. Every error names the key and what was expected,
+//! with the line and column where the file gives them.
+
+use ipnet::IpNet;
+use reef_core::cache::{CacheConfig, PolicyKind};
+use reef_core::discovery::{DiscoveryConfig, DshtConfig};
+use reef_core::units::{parse_duration, parse_size};
+use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A configuration error, already phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: NodeId,
+    pub role: Role,
+    pub listen: SocketAddr,
+    /// The URL other nodes use to reach this one.
+    pub advertise: String,
+    pub site: SiteId,
+    pub seed: u64,
+    /// Cache and worker-node peer: where objects live on disk.
+    pub store: Option<PathBuf>,
+    pub capacity: u64,
+    pub policy: PolicyKind,
+    pub fetch_timeout: reef_core::Duration,
+    pub probe_interval: Option<reef_core::Duration>,
+    pub access_log: Option<PathBuf>,
+    pub discovery: DiscoveryConfig,
+    pub sites: Vec<Site>,
+    /// The deployment's namespace table; a namespace's index is its `NamespaceId`.
+    pub namespaces: Vec<Namespace>,
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: String,
+    pub id: SiteId,
+    pub networks: Vec<IpNet>,
+    /// For clients of this site, the other sites in order of preference (director).
+    pub prefer: Vec<SiteId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    pub name: String,
+    pub origins: Vec<NodeId>,
+    /// On an origin that serves this namespace: the exported directory.
+    pub export: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub id: NodeId,
+    pub role: Role,
+    pub site: SiteId,
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    node: RawNode,
+    #[serde(default)]
+    discovery: Option<RawDiscovery>,
+    #[serde(default)]
+    sites: Vec<RawSite>,
+    #[serde(default)]
+    namespaces: Vec<RawNamespace>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: u32,
+    #[serde(deserialize_with = "role")]
+    role: Role,
+    listen: SocketAddr,
+    advertise: Option<String>,
+    site: Spanned<String>,
+    seed: Option<u64>,
+    store: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_size")]
+    capacity: Option<u64>,
+    #[serde(default, deserialize_with = "opt_policy")]
+    policy: Option<PolicyKind>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    fetch_timeout: Option<reef_core::Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    probe_interval: Option<reef_core::Duration>,
+    access_log: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: String,
+    id: u32,
+    #[serde(default)]
+    networks: Vec<IpNet>,
+    #[serde(default)]
+    prefer: Vec<Spanned<String>>,
+}
+
+/// `[discovery]`: the core's peer discovery strategy and its parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    strategy: Spanned<String>,
+    /// parent: the parent caches, tried in order.
+    #[serde(default)]
+    parents: Vec<u32>,
+    /// rendezvous: the widest proximity level whose caches share the objects.
+    #[serde(default)]
+    max_level: u8,
+    /// directory: the node keeping the catalogue, and how long to wait for it.
+    directory: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    timeout: Option<reef_core::Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamespace {
+    name: Spanned<String>,
+    #[serde(default)]
+    origins: Vec<u32>,
+    export: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    id: u32,
+    #[serde(deserialize_with = "role")]
+    role: Role,
+    site: Spanned<String>,
+    url: Spanned<String>,
+}
+
+fn role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_role(&s).map_err(serde::de::Error::custom)
+}
+
+pub fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "origin" => Ok(Role::Origin),
+        "cache" => Ok(Role::Cache),
+        "director" => Ok(Role::Director),
+        "worker-peer" | "worker_peer" => Ok(Role::WorkerPeer),
+        _ => Err(format!("unknown role `{s}`; expected origin, cache, director or worker-peer")),
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Origin => "origin",
+        Role::Cache => "cache",
+        Role::Director => "director",
+        Role::WorkerPeer => "worker-peer",
+    }
+}
+
+fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum SizeOrInt {
+        Int(u64),
+        Text(String),
+    }
+    match SizeOrInt::deserialize(d)? {
+        SizeOrInt::Int(n) => Ok(Some(n)),
+        SizeOrInt::Text(s) => parse_size(&s)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{e}; expected a size such as `10GiB`"))),
+    }
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<reef_core::Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{e}; expected a duration such as `30s`")))
+}
+
+fn opt_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PolicyKind>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse_in(&text, base).map_err(|message| ConfigError { file: path.display().to_string(), message })
+    }
+
+    /// Parses the text of a configuration file; the error is a message naming the key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        Config::parse_in(text, Path::new("."))
+    }
+
+    /// Like `parse`; relative paths in the file are taken from `base` (the file's directory).
+    pub fn parse_in(text: &str, base: &Path) -> Result<Config, String> {
+        let mut raw: RawFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        raw.node.store.as_mut().map(rebase);
+        raw.node.access_log.as_mut().map(rebase);
+        for ns in &mut raw.namespaces {
+            ns.export.as_mut().map(rebase);
+        }
+        let at = |span: std::ops::Range<usize>| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}")
+        };
+
+        let mut sites = Vec::new();
+        for (i, s) in raw.sites.iter().enumerate() {
+            if sites.iter().any(|x: &Site| x.name == s.name || x.id.0 == s.id) {
+                return Err(format!(
+                    "`sites[{i}]`: site `{}` (id {}) is declared twice; expected unique names and ids",
+                    s.name, s.id
+                ));
+            }
+            sites.push(Site {
+                name: s.name.clone(),
+                id: SiteId(s.id),
+                networks: s.networks.clone(),
+                prefer: Vec::new(),
+            });
+        }
+        let mut sites_prefer = Vec::new();
+        let site_id = |key: &str, name: &Spanned<String>| -> Result<SiteId, String> {
+            sites.iter().find(|s| &s.name == name.get_ref()).map(|s| s.id).ok_or_else(|| {
+                format!(
+                    "`{key}` ({}): unknown site `{}`; expected one of the names in [[sites]]",
+                    at(name.span()),
+                    name.get_ref()
+                )
+            })
+        };
+
+        for (i, s) in raw.sites.iter().enumerate() {
+            let prefer =
+                s.prefer.iter().map(|p| site_id(&format!("sites[{i}].prefer"), p)).collect::<Result<Vec<_>, _>>()?;
+            sites_prefer.push(prefer);
+        }
+        let n = &raw.node;
+        let id = NodeId(n.id);
+        let site = site_id("node.site", &n.site)?;
+        let mut peers = Vec::new();
+        for (i, p) in raw.peers.iter().enumerate() {
+            if p.id == n.id {
+                continue; // one shared peer list may name this node too
+            }
+            if peers.iter().any(|x: &Peer| x.id.0 == p.id) {
+                return Err(format!("`peers[{i}].id`: node id {} is listed twice; expected unique peer ids", p.id));
+            }
+            let url = p.url.get_ref().trim_end_matches('/').to_string();
+            if !url.starts_with("http://") {
+                return Err(format!(
+                    "`peers[{i}].url` ({}): expected an `http://host:port` URL, got `{url}`",
+                    at(p.url.span())
+                ));
+            }
+            peers.push(Peer {
+                id: NodeId(p.id),
+                role: p.role,
+                site: site_id(&format!("peers[{i}].site"), &p.site)?,
+                url,
+            });
+        }
+
+        let mut namespaces: Vec<Namespace> = Vec::new();
+        for (i, ns) in raw.namespaces.iter().enumerate() {
+            let name = ns.name.get_ref();
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return Err(format!(
+                    "`namespaces[{i}].name` ({}): expected a single path segment not starting with `.`, got `{name}`",
+                    at(ns.name.span())
+                ));
+            }
+            if namespaces.iter().any(|x| &x.name == name) {
+                return Err(format!("`namespaces[{i}].name`: namespace `{name}` is declared twice"));
+            }
+            for &o in &ns.origins {
+                let known = o == n.id || peers.iter().any(|p| p.id.0 == o && p.role == Role::Origin);
+                if !known {
+                    return Err(format!(
+                        "`namespaces[{i}].origins`: node {o} is not this node nor a peer with role origin; expected origin node ids from [[peers]]"
+                    ));
+                }
+            }
+            if ns.export.is_some() && n.role != Role::Origin {
+                return Err(format!(
+                    "`namespaces[{i}].export`: only an origin exports a directory; this node's role is {}",
+                    role_name(n.role)
+                ));
+            }
+            if let Some(dir) = &ns.export
+                && !dir.is_dir()
+            {
+                return Err(format!(
+                    "`namespaces[{i}].export`: `{}` is not a directory; expected the directory to export",
+                    dir.display()
+                ));
+            }
+            namespaces.push(Namespace {
+                name: name.clone(),
+                origins: ns.origins.iter().map(|&o| NodeId(o)).collect(),
+                export: ns.export.clone(),
+            });
+        }
+        if namespaces.len() > usize::from(u16::MAX) {
+            return Err("`namespaces`: expected at most 65535 namespaces".into());
+        }
+
+        let caching = matches!(n.role, Role::Cache | Role::WorkerPeer);
+        if caching && n.store.is_none() {
+            return Err(format!(
+                "`node.store`: required for role {}; expected the directory of the disk cache",
+                role_name(n.role)
+            ));
+        }
+        if caching && n.capacity.is_none() {
+            return Err(format!(
+                "`node.capacity`: required for role {}; expected a size such as `10GiB`",
+                role_name(n.role)
+            ));
+        }
+        if n.role == Role::Origin && !namespaces.iter().any(|ns| ns.export.is_some()) {
+            return Err(
+                "`namespaces`: an origin must export at least one namespace; expected `export = \"/dir\"` in one [[namespaces]]".into(),
+            );
+        }
+        let known = |id: u32| id == n.id || peers.iter().any(|p| p.id.0 == id);
+        let discovery = match &raw.discovery {
+            None => DiscoveryConfig::None,
+            Some(d) => {
+                let unknown = d.parents.iter().chain(&d.directory).find(|&&p| !known(p));
+                if let Some(p) = unknown {
+                    return Err(format!(
+                        "`discovery`: node {p} is not this node nor one of [[peers]]; expected known node ids"
+                    ));
+                }
+                match d.strategy.get_ref().as_str() {
+                    "none" => DiscoveryConfig::None,
+                    "parent" => DiscoveryConfig::Parent { parents: d.parents.iter().map(|&p| NodeId(p)).collect() },
+                    "dsht" => DiscoveryConfig::Dsht(DshtConfig::default()),
+                    "rendezvous" => DiscoveryConfig::Rendezvous { max_level: d.max_level },
+                    "directory" => DiscoveryConfig::Directory {
+                        directory: NodeId(d.directory.ok_or(
+                            "`discovery.directory`: required for strategy directory; expected the directory's node id",
+                        )?),
+                        timeout: d.timeout.unwrap_or(reef_core::Duration::from_secs(2)),
+                    },
+                    other => {
+                        return Err(format!(
+                            "`discovery.strategy` ({}): unknown strategy `{other}`; expected one of {}",
+                            at(d.strategy.span()),
+                            DiscoveryConfig::NAMES
+                        ));
+                    }
+                }
+            }
+        };
+        let advertise =
+            n.advertise.clone().unwrap_or_else(|| format!("http://{}", n.listen)).trim_end_matches('/').to_string();
+        let default_probe = Some(match n.role {
+            // The director must notice a dead cache within seconds.
+            Role::Director => reef_core::Duration::from_millis(250),
+            _ => reef_core::Duration::from_secs(1),
+        });
+        for (site, prefer) in sites.iter_mut().zip(sites_prefer) {
+            site.prefer = prefer;
+        }
+        Ok(Config {
+            id,
+            role: n.role,
+            listen: n.listen,
+            advertise,
+            site,
+            seed: n.seed.unwrap_or(u64::from(n.id)),
+            store: n.store.clone(),
+            capacity: n.capacity.unwrap_or(0),
+            policy: n.policy.unwrap_or_default(),
+            fetch_timeout: n.fetch_timeout.unwrap_or(reef_core::Duration::from_secs(30)),
+            probe_interval: n.probe_interval.or(default_probe),
+            access_log: n.access_log.clone(),
+            discovery,
+            sites,
+            namespaces,
+            peers,
+        })
+    }
+
+    /// The core's configuration; built with `NodeConfig::new` so fields the core adds later keep
+    /// their defaults.
+    pub fn node_config(&self) -> NodeConfig {
+        let mut c = NodeConfig::new(self.id, self.site, self.role, self.seed);
+        if matches!(self.role, Role::Cache | Role::WorkerPeer) {
+            c.cache = Some(CacheConfig::new(self.capacity, self.policy));
+        }
+        c.serves = self
+            .namespaces
+            .iter()
+            .enumerate()
+            .filter(|(_, ns)| ns.export.is_some())
+            .map(|(i, _)| namespace_id(i))
+            .collect();
+        c.origins = self
+            .namespaces
+            .iter()
+            .enumerate()
+            .filter(|(_, ns)| !ns.origins.is_empty())
+            .map(|(i, ns)| (namespace_id(i), ns.origins.clone()))
+            .collect::<BTreeMap<_, _>>();
+        c.peers = self.peers.iter().map(|p| PeerInfo::new(p.id, p.site, p.role)).collect();
+        c.fetch_timeout = self.fetch_timeout;
+        c.membership.probe_interval = self.probe_interval;
+        c.discovery = self.discovery.clone();
+        c.site_preference =
+            self.sites.iter().filter(|s| !s.prefer.is_empty()).map(|s| (s.id, s.prefer.clone())).collect();
+        c
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<NamespaceId> {
+        self.namespaces.iter().position(|ns| ns.name == name).map(namespace_id)
+    }
+
+    pub fn peer(&self, id: NodeId) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.id == id)
+    }
+
+    pub fn site_name(&self, id: SiteId) -> Option<&str> {
+        self.sites.iter().find(|s| s.id == id).map(|s| s.name.as_str())
+    }
+
+    pub fn site_named(&self, name: &str) -> Option<SiteId> {
+        self.sites.iter().find(|s| s.name == name).map(|s| s.id)
+    }
+
+    /// The site whose networks contain `ip` (the most specific network wins).
+    pub fn site_of_address(&self, ip: IpAddr) -> Option<SiteId> {
+        self.sites
+            .iter()
+            .flat_map(|s| s.networks.iter().map(move |n| (n, s.id)))
+            .filter(|(n, _)| n.contains(&ip))
+            .max_by_key(|(n, _)| n.prefix_len())
+            .map(|(_, id)| id)
+    }
+}
+
+fn namespace_id(index: usize) -> NamespaceId {
+    NamespaceId(u16::try_from(index).expect("namespace count checked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[node]
+id = 11
+role = "cache"
+listen = "127.0.0.1:0"
+site = "a"
+store = "/tmp/x"
+capacity = "1GiB"
+
+[[sites]]
+name = "a"
+id = 1
+networks = ["127.0.0.0/8"]
+
+[[namespaces]]
+name = "atlas"
+origins = [1]
+
+[[peers]]
+id = 1
+role = "origin"
+site = "a"
+url = "http://127.0.0.1:1"
+"#;
+
+    #[test]
+    fn a_good_file_parses() {
+        let c = Config::parse(BASE).unwrap();
+        assert_eq!(c.capacity, 1 << 30);
+        assert_eq!(c.namespace("atlas"), Some(NamespaceId(0)));
+        let nc = c.node_config();
+        assert_eq!(nc.origins[&NamespaceId(0)], vec![NodeId(1)]);
+        assert!(nc.cache.is_some());
+        assert_eq!(c.site_of_address("127.0.0.9".parse().unwrap()), Some(SiteId(1)));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_place() {
+        let bad = BASE.replace("capacity = \"1GiB\"", "capacity = \"lots\"");
+        let e = Config::parse(&bad).unwrap_err();
+        assert!(e.contains("capacity") && e.contains("line 8"), "{e}");
+        let bad = BASE.replace("role = \"cache\"", "role = \"proxy\"");
+        let e = Config::parse(&bad).unwrap_err();
+        assert!(e.contains("unknown role") && e.contains("line 4"), "{e}");
+        let bad = BASE.replace("site = \"a\"\nstore", "site = \"b\"\nstore");
+        let e = Config::parse(&bad).unwrap_err();
+        assert!(e.contains("node.site") && e.contains("line 6"), "{e}");
+        let bad = BASE.replace("origins = [1]", "origins = [7]");
+        assert!(Config::parse(&bad).unwrap_err().contains("namespaces[0].origins"));
+        let bad = BASE.replace("capacity = \"1GiB\"\n", "");
+        assert!(Config::parse(&bad).unwrap_err().contains("node.capacity"));
+        let bad = BASE.replace("[node]", "[node]\ncolour = 1");
+        assert!(Config::parse(&bad).unwrap_err().contains("colour"));
+    }
+}

@@ -1,0 +1,474 @@
+//! The actor that owns the core `Node`: it feeds inputs with the real clock converted to core
+//! time, drains outputs and executes them (fetches, store operations, messages, answers to
+//! waiting request handlers). It decides nothing itself.
+
+use crate::config::Config;
+use crate::fill::{Fill, Head, State};
+use crate::metrics::Metrics;
+use crate::peer_transport::Transport;
+use crate::store::{ObjectMeta, Store};
+use reef_core::{
+    Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef, Output,
+    Request, RequestId, RequestKind, Response, Source, Time,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+/// What the core decided about a request, as the request handler needs it.
+#[derive(Debug)]
+pub enum Answer {
+    /// No answer yet, but the object is being filled: the handler may stream from the fill.
+    Filling(Arc<Fill>),
+    Serve {
+        source: Source,
+        from: ServeFrom,
+    },
+    Redirect {
+        to: NodeId,
+    },
+    Fail {
+        failure: Failure,
+        no_space: bool,
+    },
+}
+
+#[derive(Debug)]
+pub enum ServeFrom {
+    /// The local store (a cache) or the exported tree (an origin).
+    Store,
+    /// A completed fill (just fetched, or still being committed to the store).
+    Fill(Arc<Fill>),
+}
+
+#[derive(Debug)]
+enum Cmd {
+    Request { req: Request, name: ObjectName, answers: mpsc::Sender<Answer> },
+    FetchDone { fetch: FetchId, attempt: u32, result: FetchResult },
+    ServeDone(RequestId),
+    Message { from: NodeId, msg: Message },
+    PeerUnreachable(NodeId),
+    Stored { object: ObjectId, ok: bool },
+}
+
+/// A handle to the actor; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    tx: mpsc::UnboundedSender<Cmd>,
+    next_request: Arc<AtomicU64>,
+}
+
+impl Driver {
+    /// Starts the actor. `recovered` are the objects found in the store at start.
+    pub fn start(
+        config: Arc<Config>,
+        transport: Arc<Transport>,
+        store: Option<Arc<Store>>,
+        recovered: Vec<(ObjectId, ObjectMeta)>,
+        metrics: Arc<Metrics>,
+    ) -> Driver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store_ops = store.clone().map(|s| spawn_store_worker(s, tx.clone()));
+        let mut actor = Actor {
+            node: Node::new(config.node_config()),
+            start: Instant::now(),
+            config,
+            transport,
+            store,
+            store_ops,
+            tx: tx.clone(),
+            metrics,
+            pending: HashMap::new(),
+            names: HashMap::new(),
+            fills: HashMap::new(),
+            fill_of_object: HashMap::new(),
+            committing: HashMap::new(),
+            recovered: HashMap::new(),
+            ending: Vec::new(),
+            preloading: false,
+        };
+        actor.preload(recovered);
+        tokio::spawn(actor.run(rx));
+        Driver { tx, next_request: Arc::new(AtomicU64::new(1 << 32)) }
+    }
+
+    /// Submits a request; answers arrive on the returned channel.
+    pub fn request(
+        &self,
+        object: ObjectRef,
+        name: ObjectName,
+        kind: RequestKind,
+        client_site: Option<reef_core::SiteId>,
+    ) -> (RequestId, mpsc::Receiver<Answer>) {
+        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        let (answers, rx) = mpsc::channel(2);
+        let req = Request { id, object, kind, client_site };
+        let _ = self.tx.send(Cmd::Request { req, name, answers });
+        (id, rx)
+    }
+
+    pub fn serve_done(&self, request: RequestId) {
+        let _ = self.tx.send(Cmd::ServeDone(request));
+    }
+
+    pub fn message(&self, from: NodeId, msg: Message) {
+        let _ = self.tx.send(Cmd::Message { from, msg });
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    object: ObjectId,
+    answers: mpsc::Sender<Answer>,
+}
+
+#[derive(Debug)]
+struct LiveFill {
+    fill: Arc<Fill>,
+    attempt: u32,
+    task: Option<AbortHandle>,
+    /// Satisfied from an object already in the store (see `preload`).
+    recovered: bool,
+}
+
+#[derive(Debug)]
+enum StoreOp {
+    Commit { object: ObjectId, temp: PathBuf, meta: Arc<ObjectMeta> },
+    DeleteTemp(PathBuf),
+    Remove(ObjectId),
+}
+
+/// Store operations run in order on one thread: the fsyncs stay off the runtime, and an
+/// eviction can never overtake the commit of the same object.
+fn spawn_store_worker(store: Arc<Store>, tx: mpsc::UnboundedSender<Cmd>) -> std::sync::mpsc::Sender<StoreOp> {
+    let (ops, rx) = std::sync::mpsc::channel::<StoreOp>();
+    std::thread::Builder::new()
+        .name("reef-store".into())
+        .spawn(move || {
+            for op in rx {
+                match op {
+                    StoreOp::Commit { object, temp, meta } => {
+                        let result = store.commit(object, &temp, &meta);
+                        if let Err(e) = &result {
+                            tracing::error!(%object, error = %e, "commit failed; serving from the fill");
+                        }
+                        let _ = tx.send(Cmd::Stored { object, ok: result.is_ok() });
+                    }
+                    StoreOp::DeleteTemp(path) => {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    StoreOp::Remove(object) => {
+                        if let Err(e) = store.remove(object) {
+                            tracing::error!(%object, error = %e, "cannot delete an evicted object");
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn the store thread");
+    ops
+}
+
+struct Actor {
+    node: Node,
+    start: Instant,
+    config: Arc<Config>,
+    transport: Arc<Transport>,
+    store: Option<Arc<Store>>,
+    store_ops: Option<std::sync::mpsc::Sender<StoreOp>>,
+    tx: mpsc::UnboundedSender<Cmd>,
+    metrics: Arc<Metrics>,
+    pending: HashMap<RequestId, Pending>,
+    /// Names of objects whose request is being handled (the core's refs carry only ids).
+    names: HashMap<ObjectId, ObjectName>,
+    fills: HashMap<FetchId, LiveFill>,
+    fill_of_object: HashMap<ObjectId, FetchId>,
+    /// Committed fills whose rename into the store has not finished yet.
+    committing: HashMap<ObjectId, Arc<Fill>>,
+    /// Objects found in the store at start and not yet registered with the core.
+    recovered: HashMap<ObjectId, ObjectMeta>,
+    /// Fills whose attempt ended; dropped unless the core starts another attempt.
+    ending: Vec<(FetchId, u32)>,
+    preloading: bool,
+}
+
+impl Actor {
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = self.now();
+        self.node.handle(now, input);
+        self.drain();
+    }
+
+    /// Registers the objects found on disk with the core's cache. The core has no call to
+    /// preload its cache yet, so each object goes through the ordinary miss path: a synthetic
+    /// request whose fetch is satisfied from the store instead of the network; admission stays
+    /// the core's decision (an object it does not admit is deleted).
+    fn preload(&mut self, recovered: Vec<(ObjectId, ObjectMeta)>) {
+        self.preloading = true;
+        let count = recovered.len();
+        for (i, (id, meta)) in recovered.into_iter().enumerate() {
+            let Some(namespace) = self.config.namespace(&meta.namespace) else {
+                if let Some(ops) = &self.store_ops {
+                    let _ = ops.send(StoreOp::Remove(id));
+                }
+                continue;
+            };
+            self.names.insert(id, ObjectName::new(meta.namespace.clone(), meta.path.clone()));
+            let size = meta.size;
+            self.recovered.insert(id, meta);
+            self.handle(Input::Request(Request {
+                id: RequestId(i as u64),
+                object: ObjectRef { id, namespace, size: Some(size) },
+                kind: RequestKind::Client,
+                client_site: None,
+            }));
+            self.names.remove(&id);
+        }
+        // FetchDone inputs for the recovered objects are queued on the channel; they are fed
+        // before any client request because the channel is ordered.
+        tracing::info!(objects = count, "store recovered");
+        self.preloading = false;
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        loop {
+            let deadline = self.node.poll_timeout().map(|t| self.start + std::time::Duration::from_nanos(t.0));
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.on_cmd(cmd),
+                    None => return,
+                },
+                () = sleep_until(deadline) => self.handle(Input::Tick),
+            }
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Request { req, name, answers } => {
+                let object = req.object.id;
+                self.names.insert(object, name);
+                self.pending.insert(req.id, Pending { object, answers });
+                self.handle(Input::Request(req));
+                self.names.remove(&object);
+                // Still waiting: let the handler stream from the fill already under way.
+                if let Some(p) = self.pending.get(&req.id)
+                    && let Some(live) = self.fill_of_object.get(&object).and_then(|f| self.fills.get(f))
+                {
+                    let _ = p.answers.try_send(Answer::Filling(live.fill.clone()));
+                }
+            }
+            Cmd::FetchDone { fetch, attempt, result } => {
+                let current = self.fills.get(&fetch).map(|l| l.attempt);
+                if current != Some(attempt) {
+                    return; // a cancelled attempt finishing late
+                }
+                if let FetchResult::Failed(_) = result {
+                    self.ending.push((fetch, attempt));
+                }
+                self.handle(Input::FetchDone { fetch, result });
+            }
+            Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
+            Cmd::Message { from, msg } => self.handle(Input::Message { from, msg }),
+            Cmd::PeerUnreachable(peer) => self.handle(Input::PeerUnreachable { peer }),
+            Cmd::Stored { object, ok } => {
+                if ok {
+                    self.committing.remove(&object);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        let mut finished: HashMap<FetchId, Arc<Fill>> = HashMap::new();
+        while let Some(out) = self.node.poll() {
+            match out {
+                Output::Send { to, msg } => {
+                    let (transport, tx) = (self.transport.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = transport.send(to, &msg).await {
+                            tracing::debug!(%to, error = %e, "peer unreachable");
+                            let _ = tx.send(Cmd::PeerUnreachable(to));
+                        }
+                    });
+                }
+                Output::Fetch { fetch, object, from, kind } => self.start_fetch(fetch, object, from, kind),
+                Output::CancelFetch { fetch } => {
+                    if let Some(live) = self.fills.get(&fetch) {
+                        if let Some(task) = &live.task {
+                            task.abort();
+                        }
+                        live.fill.set(live.attempt, State::Failed);
+                        self.ending.push((fetch, live.attempt));
+                    }
+                }
+                Output::Commit { fetch, object } => {
+                    if let Some(live) = self.end_fill(fetch) {
+                        if !live.recovered
+                            && let State::Complete { temp, meta, .. } = live.fill.snapshot().state
+                            && let Some(ops) = &self.store_ops
+                        {
+                            self.committing.insert(object, live.fill.clone());
+                            let _ = ops.send(StoreOp::Commit { object, temp, meta });
+                        }
+                        finished.insert(fetch, live.fill);
+                    }
+                }
+                Output::Discard { fetch } => {
+                    if let Some(live) = self.end_fill(fetch) {
+                        let object = live.fill.name.id();
+                        let op = match live.fill.snapshot().state {
+                            _ if live.recovered => Some(StoreOp::Remove(object)),
+                            State::Complete { temp, .. } => Some(StoreOp::DeleteTemp(temp)),
+                            _ => None,
+                        };
+                        // Readers keep their open file; unlinking does not disturb them.
+                        if let (Some(op), Some(ops)) = (op, &self.store_ops) {
+                            let _ = ops.send(op);
+                        }
+                        finished.insert(fetch, live.fill);
+                    }
+                }
+                Output::Evict { object } => {
+                    self.committing.remove(&object);
+                    if let Some(ops) = &self.store_ops {
+                        let _ = ops.send(StoreOp::Remove(object));
+                    }
+                }
+                Output::Respond { request, response } => self.answer(request, response, &finished),
+                Output::Event(event) => {
+                    if !self.preloading {
+                        self.metrics.core_event(&event);
+                    }
+                }
+            }
+        }
+        for (fetch, attempt) in std::mem::take(&mut self.ending) {
+            if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
+                self.end_fill(fetch);
+            }
+        }
+    }
+
+    fn end_fill(&mut self, fetch: FetchId) -> Option<LiveFill> {
+        let live = self.fills.remove(&fetch)?;
+        let object = live.fill.name.id();
+        if self.fill_of_object.get(&object) == Some(&fetch) {
+            self.fill_of_object.remove(&object);
+        }
+        Some(live)
+    }
+
+    fn start_fetch(&mut self, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind) {
+        let attempt = match self.fills.get_mut(&fetch) {
+            Some(live) => {
+                live.attempt += 1;
+                live.attempt
+            }
+            None => {
+                let Some(name) = self.names.get(&object.id).cloned() else {
+                    // The core asked for an object no request named: nothing to fetch.
+                    let _ = self.tx.send(Cmd::FetchDone {
+                        fetch,
+                        attempt: 0,
+                        result: FetchResult::Failed(reef_core::FetchError::NotFound),
+                    });
+                    return;
+                };
+                self.fills.insert(
+                    fetch,
+                    LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None, recovered: false },
+                );
+                0
+            }
+        };
+        self.fill_of_object.insert(object.id, fetch);
+        let live = self.fills.get_mut(&fetch).expect("just inserted");
+        live.fill.begin(attempt);
+        let source = match kind {
+            FetchKind::Origin => Source::Origin { node: from },
+            FetchKind::Peer | FetchKind::Parent => {
+                Source::Peer { node: from, level: self.node.membership().level(from) }
+            }
+        };
+        if let Some(meta) = self.recovered.remove(&object.id)
+            && let Some(store) = &self.store
+            && let Ok((file, _)) = store.open_object(object.id)
+        {
+            let head = Arc::new(Head {
+                size: meta.size,
+                etag: meta.etag.clone(),
+                last_modified: meta.last_modified,
+                source: Source::Local,
+            });
+            let size = meta.size;
+            live.fill.set(
+                attempt,
+                State::Complete { head, file: Arc::new(file), meta: Arc::new(meta), temp: PathBuf::new() },
+            );
+            live.recovered = true;
+            let _ = self.tx.send(Cmd::FetchDone { fetch, attempt, result: FetchResult::Complete { size } });
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            let _ = self.tx.send(Cmd::FetchDone {
+                fetch,
+                attempt,
+                result: FetchResult::Failed(reef_core::FetchError::Refused),
+            });
+            return;
+        };
+        let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
+        let task = tokio::spawn(async move {
+            let result = transport.fetch(&store, &fill, attempt, from, kind, source).await;
+            let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
+        });
+        live.task = Some(task.abort_handle());
+    }
+
+    fn answer(&mut self, request: RequestId, response: Response, finished: &HashMap<FetchId, Arc<Fill>>) {
+        let Some(pending) = self.pending.remove(&request) else {
+            // A preload request, or a handler that went away: release the object's pin.
+            if let Response::Serve { .. } = response {
+                let _ = self.tx.send(Cmd::ServeDone(request));
+            }
+            return;
+        };
+        let object = pending.object;
+        let answer = match response {
+            Response::Serve { source, fetch, .. } => {
+                let fill = fetch
+                    .and_then(|f| finished.get(&f).or_else(|| self.fills.get(&f).map(|l| &l.fill)))
+                    .or_else(|| self.committing.get(&object))
+                    .cloned();
+                Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill) }
+            }
+            Response::Redirect { to } => Answer::Redirect { to },
+            Response::Fail(failure) => {
+                let no_space = finished
+                    .values()
+                    .chain(self.fills.values().map(|l| &l.fill))
+                    .any(|f| f.name.id() == object && f.no_space());
+                Answer::Fail { failure, no_space }
+            }
+        };
+        if pending.answers.try_send(answer).is_err() {
+            let _ = self.tx.send(Cmd::ServeDone(request));
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

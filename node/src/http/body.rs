@@ -1,0 +1,181 @@
+//! Response bodies: small ones in memory, large ones streamed from a file (complete, or still
+//! being filled) through a bounded channel, so memory stays flat whatever the object's size.
+
+use crate::fill::FillWatch;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// Bytes read from the file per chunk: large enough for throughput, small enough for memory.
+const CHUNK: u64 = 256 * 1024;
+/// Bodies up to this size are read at once instead of streamed.
+const INLINE: u64 = 64 * 1024;
+
+/// One piece of a response body.
+#[derive(Debug, Clone)]
+pub enum Part {
+    Literal(Bytes),
+    /// Bytes `first..=last` of the file.
+    File {
+        first: u64,
+        last: u64,
+    },
+}
+
+impl Part {
+    fn len(&self) -> u64 {
+        match self {
+            Part::Literal(b) => b.len() as u64,
+            Part::File { first, last } => last - first + 1,
+        }
+    }
+}
+
+/// The file behind a body and how much of it can be read.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub file: Arc<File>,
+    /// `None` when complete; otherwise the fill to wait on.
+    pub filling: Option<FillWatch>,
+}
+
+/// Told how a response ended: its status, body bytes sent, and whether all were sent.
+pub trait OnFinish: Send + 'static {
+    fn finish(self: Box<Self>, status: u16, bytes: u64, complete: bool);
+}
+
+/// Builds the body for `parts` of `content`; `on_finish` runs once the last byte left (or the
+/// body was abandoned or aborted).
+pub fn from_parts(content: Content, parts: Vec<Part>, status: u16, on_finish: Box<dyn OnFinish>) -> Body {
+    let total: u64 = parts.iter().map(Part::len).sum();
+    if total <= INLINE
+        && content.filling.is_none()
+        && let Ok(bytes) = read_parts_now(&content.file, &parts)
+    {
+        on_finish.finish(status, total, true);
+        return full(bytes);
+    }
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let (sent, complete) = produce(content, parts, &tx).await;
+        on_finish.finish(status, sent, complete);
+    });
+    ChannelBody { rx, remaining: total }.boxed()
+}
+
+fn read_parts_now(file: &File, parts: &[Part]) -> io::Result<Bytes> {
+    let mut out = Vec::new();
+    for part in parts {
+        match part {
+            Part::Literal(b) => out.extend_from_slice(b),
+            Part::File { first, last } => {
+                let start = out.len();
+                out.resize(start + (last - first + 1) as usize, 0);
+                file.read_exact_at(&mut out[start..], *first)?;
+            }
+        }
+    }
+    Ok(out.into())
+}
+
+async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::Result<Bytes>>) -> (u64, bool) {
+    let mut sent = 0;
+    for part in parts {
+        match part {
+            Part::Literal(b) => {
+                let n = b.len() as u64;
+                if tx.send(Ok(b)).await.is_err() {
+                    return (sent, false);
+                }
+                sent += n;
+            }
+            Part::File { first, last } => {
+                let mut pos = first;
+                while pos <= last {
+                    let available = match &mut content.filling {
+                        None => u64::MAX,
+                        Some(fill) => match fill.wait_for(pos).await {
+                            Ok(n) => n,
+                            Err(e) => {
+                                // Aborts the response: the client must never take a broken
+                                // fill for the object.
+                                let _ = tx.send(Err(e)).await;
+                                return (sent, false);
+                            }
+                        },
+                    };
+                    let end = (last + 1).min(available).min(pos + CHUNK);
+                    let file = content.file.clone();
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut buf = vec![0; (end - pos) as usize];
+                        file.read_exact_at(&mut buf, pos).map(|()| Bytes::from(buf))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                    match read {
+                        Ok(bytes) => {
+                            if tx.send(Ok(bytes)).await.is_err() {
+                                return (sent, false);
+                            }
+                            sent += end - pos;
+                            pos = end;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return (sent, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (sent, true)
+}
+
+/// A body fed by a producer task; its exact size is known up front (Content-Length).
+#[derive(Debug)]
+struct ChannelBody {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) if self.remaining > 0 => {
+                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body ended early"))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

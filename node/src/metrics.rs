@@ -1,0 +1,143 @@
+//! Prometheus text-format metrics: counters keyed by name and labels, and request latency
+//! histograms. Core events (hits, fetches, failovers, admissions, evictions, peer health) are
+//! counted as the core reports them.
+
+use reef_core::{Event, Source};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), f64>>,
+    histograms: Mutex<BTreeMap<String, Histogram>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+fn help(name: &str) -> &'static str {
+    match name {
+        "reef_requests_total" => "Requests answered, by role and outcome.",
+        "reef_response_bytes_total" => "Body bytes sent to clients, by where they came from.",
+        "reef_cache_hits_total" => "Requests served from the local store.",
+        "reef_coalesced_total" => "Misses that joined a fetch already in flight.",
+        "reef_fetches_total" => "Fetches started, by source kind (origin or peer).",
+        "reef_failovers_total" => "Sources that failed and were replaced by the next one.",
+        "reef_cache_admitted_total" => "Fills admitted into the cache.",
+        "reef_cache_admitted_bytes_total" => "Bytes of fills admitted into the cache.",
+        "reef_cache_not_admitted_total" => "Fills not kept.",
+        "reef_cache_evictions_total" => "Objects evicted.",
+        "reef_cache_evicted_bytes_total" => "Bytes evicted.",
+        "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
+        _ => "",
+    }
+}
+
+pub fn source_label(source: Source) -> &'static str {
+    match source {
+        Source::Local => "local",
+        Source::Peer { .. } => "peer",
+        Source::Origin { .. } => "origin",
+    }
+}
+
+impl Metrics {
+    pub fn add(&self, name: &'static str, labels: &[(&str, &str)], by: f64) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",");
+        *self.counters.lock().expect("metrics").entry((name, labels)).or_default() += by;
+    }
+
+    pub fn observe_request(&self, role: &str, outcome: &str, seconds: f64) {
+        self.add("reef_requests_total", &[("role", role), ("outcome", outcome)], 1.0);
+        let key = format!("role=\"{role}\",outcome=\"{outcome}\"");
+        let mut h = self.histograms.lock().expect("metrics");
+        let h = h.entry(key).or_default();
+        for (b, le) in h.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= le {
+                *b += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    pub fn core_event(&self, event: &Event) {
+        match event {
+            Event::Hit { .. } => self.add("reef_cache_hits_total", &[], 1.0),
+            Event::Coalesced { .. } => self.add("reef_coalesced_total", &[], 1.0),
+            Event::FetchStarted { source, .. } => {
+                self.add("reef_fetches_total", &[("source", source_label(*source))], 1.0)
+            }
+            Event::Failover { reason, .. } => self.add("reef_failovers_total", &[("reason", reason.name())], 1.0),
+            Event::Admitted { size, .. } => {
+                self.add("reef_cache_admitted_total", &[], 1.0);
+                self.add("reef_cache_admitted_bytes_total", &[], *size as f64);
+            }
+            Event::NotAdmitted { .. } => self.add("reef_cache_not_admitted_total", &[], 1.0),
+            Event::Evicted { size, .. } => {
+                self.add("reef_cache_evictions_total", &[], 1.0);
+                self.add("reef_cache_evicted_bytes_total", &[], *size as f64);
+            }
+            Event::PeerDown { .. } => self.add("reef_peer_state_changes_total", &[("to", "down")], 1.0),
+            Event::PeerUp { .. } => self.add("reef_peer_state_changes_total", &[("to", "up")], 1.0),
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = self.counters.lock().expect("metrics").clone();
+        let mut last = "";
+        for ((name, labels), value) in &counters {
+            if *name != last {
+                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
+                last = name;
+            }
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+        let name = "reef_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from request to the last body byte.\n# TYPE {name} histogram");
+        for (labels, h) in self.histograms.lock().expect("metrics").iter() {
+            for (b, le) in h.buckets.iter().zip(LATENCY_BUCKETS) {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {b}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_text_format() {
+        let m = Metrics::default();
+        m.add("reef_fetches_total", &[("source", "origin")], 1.0);
+        m.add("reef_fetches_total", &[("source", "origin")], 1.0);
+        m.observe_request("cache", "hit", 0.003);
+        let text = m.render();
+        assert!(text.contains("reef_fetches_total{source=\"origin\"} 2"), "{text}");
+        assert!(text.contains("# TYPE reef_requests_total counter"));
+        assert!(text.contains("reef_request_duration_seconds_bucket{role=\"cache\",outcome=\"hit\",le=\"0.005\"} 1"));
+    }
+}

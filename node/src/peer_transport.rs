@@ -1,0 +1,213 @@
+//! Node-to-node transport over plain HTTP: control-plane messages (`POST /.reef/v1/message`,
+//! the core's `Message` as JSON) and object fetches into fills (`GET` with a `Reef-Peer` marker,
+//! so the serving node's core treats it as a peer request and never cascades).
+
+use crate::fill::{Fill, Head, State};
+use crate::http::digest::Hasher;
+use crate::http::object_path;
+use crate::store::{ObjectMeta, Store};
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use reef_core::{FetchError, FetchKind, FetchResult, Message, NodeId, Source};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Marks a request from another Reef node; the value is the sender's node id. The serving
+/// core sees `RequestKind::Peer` (only if cached: no cascade, no loops).
+pub const REEF_PEER: &str = "reef-peer";
+/// Marks a request from a child in a hierarchy (`RequestKind::Child`: the parent may fetch
+/// upstream, but never back down to the child).
+pub const REEF_CHILD: &str = "reef-child";
+/// The sender's own URL, so receivers can answer nodes that joined after they started.
+pub const REEF_NODE_URL: &str = "reef-node-url";
+/// Why a node refused a peer request (`not_cached`: try elsewhere, it is not a real 404).
+pub const REEF_FAILURE: &str = "reef-failure";
+pub const MESSAGE_PATH: &str = "/.reef/v1/message";
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    // A dead peer must fail fast so that the core can fail over.
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+#[derive(Debug)]
+pub struct Transport {
+    client: HttpClient,
+    me: NodeId,
+    my_url: String,
+    /// Node id → base URL: the configured peers plus nodes that contacted us.
+    book: RwLock<HashMap<NodeId, String>>,
+}
+
+impl Transport {
+    pub fn new(me: NodeId, my_url: String, peers: impl IntoIterator<Item = (NodeId, String)>) -> Self {
+        Transport { client: http_client(), me, my_url, book: RwLock::new(peers.into_iter().collect()) }
+    }
+
+    pub fn url_of(&self, id: NodeId) -> Option<String> {
+        self.book.read().expect("address book").get(&id).cloned()
+    }
+
+    pub fn learn(&self, id: NodeId, url: &str) {
+        if id != self.me && url.starts_with("http://") {
+            self.book.write().expect("address book").entry(id).or_insert_with(|| url.trim_end_matches('/').to_string());
+        }
+    }
+
+    /// Delivers a control-plane message; `Err` means the peer could not be reached.
+    pub async fn send(&self, to: NodeId, msg: &Message) -> Result<(), String> {
+        let url = self.url_of(to).ok_or_else(|| format!("no address for {to}"))?;
+        let body = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
+        let req = Request::post(format!("{url}{MESSAGE_PATH}"))
+            .header(REEF_PEER, self.me.0.to_string())
+            .header(REEF_NODE_URL, &self.my_url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(5), self.client.request(req))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        // Drain so that the connection is reused.
+        let _ = resp.into_body().collect().await;
+        if !status.is_success() {
+            tracing::warn!(%to, %status, "peer rejected a message");
+        }
+        Ok(())
+    }
+
+    /// Runs one attempt of a fetch: streams the object from `from` into a temporary file of
+    /// `store`, publishing progress on `fill`, and verifies it (size, upstream `Digest`).
+    pub async fn fetch(
+        &self,
+        store: &Store,
+        fill: &Fill,
+        attempt: u32,
+        from: NodeId,
+        kind: FetchKind,
+        source: Source,
+    ) -> FetchResult {
+        let result = self.fetch_inner(store, fill, attempt, from, kind, source).await;
+        match result {
+            Ok(size) => FetchResult::Complete { size },
+            Err(e) => {
+                if let State::Receiving { .. } = fill.snapshot().state {
+                    tracing::warn!(object = %fill.name, %from, error = e.name(), "fill broke");
+                }
+                if let State::Receiving { .. } | State::Connecting = fill.snapshot().state {
+                    fill.set(attempt, State::Failed);
+                }
+                FetchResult::Failed(e)
+            }
+        }
+    }
+
+    async fn fetch_inner(
+        &self,
+        store: &Store,
+        fill: &Fill,
+        attempt: u32,
+        from: NodeId,
+        kind: FetchKind,
+        source: Source,
+    ) -> Result<u64, FetchError> {
+        let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
+        let path = object_path::encode(&fill.name.namespace, &fill.name.path);
+        let marker = match kind {
+            FetchKind::Peer | FetchKind::Origin => REEF_PEER,
+            FetchKind::Parent => REEF_CHILD,
+        };
+        let req = Request::get(format!("{url}{path}"))
+            .header(marker, self.me.0.to_string())
+            .header(REEF_NODE_URL, &self.my_url)
+            .header("want-digest", "adler32, sha-256")
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| FetchError::Refused)?;
+        let resp = self.client.request(req).await.map_err(|_| FetchError::Unreachable)?;
+        let status = resp.status();
+        if status != StatusCode::OK {
+            let not_cached = resp.headers().get(REEF_FAILURE).is_some_and(|v| v.as_bytes() == b"not_cached");
+            return Err(match status {
+                StatusCode::NOT_FOUND if not_cached => FetchError::Refused,
+                StatusCode::NOT_FOUND | StatusCode::GONE => FetchError::NotFound,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized,
+                _ => FetchError::Refused,
+            });
+        }
+        let header =
+            |name: http::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Reef nodes always send Content-Length; without it we could not stream early or verify.
+        let size: u64 = header(http::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()).ok_or(FetchError::Refused)?;
+        let etag = header(http::header::ETAG).unwrap_or_else(|| format!("\"{size:x}\""));
+        let last_modified = header(http::header::LAST_MODIFIED)
+            .and_then(|v| httpdate::parse_http_date(&v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let upstream_digest = header(http::header::HeaderName::from_static("digest"));
+
+        let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
+        let file = Arc::new(file);
+        let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source });
+        fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), written: 0 });
+        let cleanup = |e: FetchError| {
+            let _ = std::fs::remove_file(&temp);
+            e
+        };
+        let mut body = resp.into_body();
+        let mut hasher = Hasher::default();
+        let mut written = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| cleanup(FetchError::Broken))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if written + data.len() as u64 > size {
+                return Err(cleanup(FetchError::Broken));
+            }
+            // Page-cache writes are short; the fsync happens once, at commit, off the runtime.
+            (&*file).write_all(&data).map_err(|e| cleanup(self.io_failure(fill, &e)))?;
+            hasher.update(&data);
+            written += data.len() as u64;
+            fill.add_written(attempt, data.len() as u64);
+        }
+        if written != size {
+            return Err(cleanup(FetchError::Broken));
+        }
+        let digests = hasher.finish();
+        if let Some(claimed) = upstream_digest
+            && !digests.matches_header(&claimed)
+        {
+            tracing::error!(object = %fill.name, %from, %claimed, "checksum mismatch: fill discarded");
+            return Err(cleanup(FetchError::Broken));
+        }
+        let meta = ObjectMeta {
+            namespace: fill.name.namespace.clone(),
+            path: fill.name.path.clone(),
+            size,
+            etag,
+            last_modified,
+            digests,
+        };
+        fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
+        Ok(size)
+    }
+
+    fn io_failure(&self, fill: &Fill, e: &std::io::Error) -> FetchError {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            fill.mark_no_space();
+        }
+        tracing::error!(object = %fill.name, error = %e, "cannot write the fill");
+        FetchError::Broken
+    }
+}

@@ -1,0 +1,439 @@
+//! The HTTP front of a node: routes requests, turns each object request into a core request,
+//! and answers with what the core decided (serve from the store, a fill or the export tree,
+//! redirect, or fail). Also `/healthz`, `/metrics` and the peer message endpoint.
+
+use crate::access_log::{AccessLog, Record};
+use crate::config::{Config, role_name};
+use crate::driver::{Answer, Driver, ServeFrom};
+use crate::fill::{Fill, FillWatch, Head, State};
+use crate::http::body::{self, Body, Content, OnFinish};
+use crate::http::conditional::Validators;
+use crate::http::digest::{self, Algorithm};
+use crate::http::object_path::{self, ObjectPath};
+use crate::http::respond::{Representation, respond};
+use crate::metrics::{Metrics, source_label};
+use crate::origin::{Exports, OriginError};
+use crate::peer_transport::{MESSAGE_PATH, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
+use crate::store::{ObjectMeta, Store};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use reef_core::{Failure, NodeId, ObjectName, ObjectRef, RequestId, RequestKind, Role, Source};
+use std::convert::Infallible;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub driver: Driver,
+    pub transport: Arc<Transport>,
+    pub store: Option<Arc<Store>>,
+    pub exports: Option<Exports>,
+    pub metrics: Arc<Metrics>,
+    pub log: Option<AccessLog>,
+}
+
+/// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2).
+pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(req, client).await) }
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                // Oversized request heads are refused (431) instead of buffered.
+                .max_buf_size(64 * 1024);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%client, error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// Per-request bookkeeping; finished exactly once, when the body is done or the answer is an
+/// error: releases the core's pin, counts metrics and writes the access log line.
+struct Finish {
+    app: Arc<App>,
+    request: Option<RequestId>,
+    started: Instant,
+    record: Record,
+    source: Option<Source>,
+}
+
+impl OnFinish for Finish {
+    fn finish(self: Box<Self>, status: u16, bytes: u64, complete: bool) {
+        let Finish { app, request, started, mut record, source } = *self;
+        if let Some(r) = request {
+            app.driver.serve_done(r);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        record.status = status;
+        if status == 304 {
+            record.outcome = "not_modified".into();
+        }
+        record.bytes = bytes;
+        record.complete = complete;
+        record.duration_ms = seconds * 1e3;
+        let role = role_name(app.config.role);
+        app.metrics.observe_request(role, &record.outcome, seconds);
+        if let Some(s) = source {
+            app.metrics.add("reef_response_bytes_total", &[("source", source_label(s))], bytes as f64);
+        }
+        if let Some(log) = &app.log {
+            log.write(&record);
+        }
+    }
+}
+
+fn text_response(status: StatusCode, reason: &str) -> Response<Body> {
+    let body = format!("{reason}\n");
+    let mut resp = Response::new(body::full(body.clone()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    resp
+}
+
+fn source_text(source: Option<Source>) -> String {
+    match source {
+        None => "-".into(),
+        Some(Source::Local) => "local".into(),
+        Some(Source::Peer { node, .. }) => format!("peer:{node}"),
+        Some(Source::Origin { node }) => format!("origin:{node}"),
+    }
+}
+
+impl App {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let path = req.uri().path();
+        match (req.method(), path) {
+            (&Method::GET, "/healthz") => text_response(
+                StatusCode::OK,
+                &format!(
+                    "{{\"status\":\"ok\",\"id\":{},\"role\":\"{}\"}}",
+                    self.config.id.0,
+                    role_name(self.config.role)
+                ),
+            ),
+            (&Method::GET, "/metrics") => {
+                let mut resp = text_response(StatusCode::OK, self.metrics.render().trim_end());
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+                resp
+            }
+            (&Method::POST, MESSAGE_PATH) => self.on_message(req).await,
+            (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
+            _ => {
+                let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served");
+                resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                resp
+            }
+        }
+    }
+
+    /// The sending node named by the `marker` header, if any (and learns its address).
+    fn node_header(&self, headers: &HeaderMap, marker: &str) -> Result<Option<NodeId>, &'static str> {
+        let Some(v) = headers.get(marker) else {
+            return Ok(None);
+        };
+        let id = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(NodeId)
+            .ok_or("Reef-Peer and Reef-Child must be node ids")?;
+        if let Some(url) = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()) {
+            self.transport.learn(id, url);
+        }
+        Ok(Some(id))
+    }
+
+    fn request_kind(&self, headers: &HeaderMap) -> Result<RequestKind, &'static str> {
+        if let Some(from) = self.node_header(headers, REEF_PEER)? {
+            return Ok(RequestKind::Peer { from });
+        }
+        Ok(match self.node_header(headers, REEF_CHILD)? {
+            Some(from) => RequestKind::Child { from },
+            None => RequestKind::Client,
+        })
+    }
+
+    async fn on_message(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let from = match self.node_header(req.headers(), REEF_PEER) {
+            Ok(Some(from)) => from,
+            Ok(None) => return text_response(StatusCode::BAD_REQUEST, "missing Reef-Peer"),
+            Err(e) => return text_response(StatusCode::BAD_REQUEST, e),
+        };
+        let Ok(bytes) = Limited::new(req.into_body(), 1 << 20).collect().await else {
+            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "message body too large or broken");
+        };
+        match serde_json::from_slice(&bytes.to_bytes()) {
+            Ok(msg) => {
+                self.driver.message(from, msg);
+                let mut resp = Response::new(body::empty());
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                resp
+            }
+            Err(e) => text_response(StatusCode::BAD_REQUEST, &format!("bad message: {e}")),
+        }
+    }
+
+    async fn on_object(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let (parts, _) = req.into_parts();
+        let mut finish = Box::new(Finish {
+            app: self.clone(),
+            request: None,
+            started: Instant::now(),
+            record: Record {
+                time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+                client: client.to_string(),
+                site: None,
+                method: parts.method.to_string(),
+                object: parts.uri.path().chars().take(1024).collect(),
+                object_id: None,
+                range: parts
+                    .headers
+                    .get(http::header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|s| s.chars().take(256).collect()),
+                bytes: 0,
+                size: None,
+                status: 0,
+                outcome: String::new(),
+                source: "-".into(),
+                duration_ms: 0.0,
+                complete: false,
+            },
+            source: None,
+        });
+        let fail = |mut finish: Box<Finish>, status: StatusCode, outcome: &str, reason: &str| {
+            finish.record.outcome = outcome.into();
+            finish.finish(status.as_u16(), 0, true);
+            text_response(status, reason)
+        };
+
+        let path = match object_path::parse(parts.uri.path()) {
+            Ok(p) => p,
+            Err(e) => return fail(finish, StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+        };
+        let Some(namespace) = self.config.namespace(&path.namespace) else {
+            return fail(finish, StatusCode::NOT_FOUND, "not_found", "no such namespace");
+        };
+        let kind = match self.request_kind(&parts.headers) {
+            Ok(kind) => kind,
+            Err(e) => return fail(finish, StatusCode::BAD_REQUEST, "bad_request", e),
+        };
+        let site = match query_param(parts.uri.query(), "site") {
+            Some(name) => match self.config.site_named(&name) {
+                Some(s) => Some(s),
+                None => {
+                    return fail(finish, StatusCode::BAD_REQUEST, "bad_request", "unknown site parameter");
+                }
+            },
+            None => self.config.site_of_address(client.ip()),
+        };
+        finish.record.site = site.and_then(|s| self.config.site_name(s)).map(str::to_string);
+        let name = ObjectName::new(path.namespace.clone(), path.name());
+        let id = name.id();
+        finish.record.object_id = Some(id.to_string());
+        let object = ObjectRef { id, namespace, size: None };
+        let (request, mut answers) = self.driver.request(object, name, kind, site);
+        finish.request = Some(request);
+        let wanted =
+            parts.headers.get("want-digest").and_then(|v| v.to_str().ok()).map(digest::wanted).unwrap_or_default();
+
+        // Wait for the core's answer; meanwhile, a client may start reading a fill as soon as
+        // its head arrives (unless it wants a checksum, which only a complete object has).
+        let mut filling: Option<Arc<Fill>> = None;
+        let answer = loop {
+            let fill = filling.clone();
+            tokio::select! {
+                a = answers.recv() => match a {
+                    Some(Answer::Filling(f)) => filling = Some(f),
+                    other => break other,
+                },
+                (head, file, watch) = async move { fill.expect("guarded").head().await },
+                    if filling.is_some() && wanted.is_empty() => {
+                    let rep = filling_representation(&head, file, watch);
+                    return self.represent(&parts, rep, &wanted, Some(head.source), "miss", finish);
+                }
+            }
+        };
+        let Some(answer) = answer else {
+            return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
+        };
+        match answer {
+            Answer::Filling(_) => unreachable!("handled in the loop"),
+            Answer::Redirect { to } => self.redirect(&parts, to, finish),
+            Answer::Fail { failure, no_space } => {
+                let (status, reason) = match failure {
+                    _ if no_space => (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space"),
+                    Failure::NotFound => (StatusCode::NOT_FOUND, "no such object"),
+                    Failure::AllSourcesDown => (StatusCode::BAD_GATEWAY, "every source failed"),
+                    Failure::Unauthorized => (StatusCode::FORBIDDEN, "not authorized for this namespace"),
+                    Failure::NotCached => (StatusCode::NOT_FOUND, "not cached here"),
+                    Failure::NoOrigin => (StatusCode::BAD_GATEWAY, "no origin for this namespace"),
+                };
+                let mut resp = fail(finish, status, failure.name(), reason);
+                if failure == Failure::NotCached {
+                    resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static("not_cached"));
+                }
+                resp
+            }
+            Answer::Serve { source, from } => {
+                let opened = match (from, self.config.role) {
+                    (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
+                    (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
+                    (ServeFrom::Store, _) => self.stored(id),
+                };
+                let outcome = match (source, self.config.role) {
+                    (_, Role::Origin) => "served",
+                    (Source::Local, _) => "hit",
+                    _ => "miss",
+                };
+                match opened {
+                    Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), outcome, finish),
+                    Err(OriginError::NotFound) => fail(finish, StatusCode::NOT_FOUND, "not_found", "no such object"),
+                    Err(OriginError::Forbidden) => {
+                        fail(finish, StatusCode::FORBIDDEN, "forbidden", "outside the export")
+                    }
+                    Err(OriginError::Io(e)) => {
+                        tracing::error!(object = %parts.uri.path(), error = %e, "cannot read object");
+                        fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "io_error", "cannot read the object")
+                    }
+                }
+            }
+        }
+    }
+
+    fn represent(
+        &self,
+        parts: &http::request::Parts,
+        rep: Representation,
+        wanted: &[Algorithm],
+        source: Option<Source>,
+        outcome: &str,
+        mut finish: Box<Finish>,
+    ) -> Response<Body> {
+        let mut extra = HeaderMap::new();
+        if self.config.role != Role::Origin
+            && let Some(source) = source
+        {
+            let me = self.config.id;
+            let status = match source {
+                Source::Local => format!("reef-{me}; hit"),
+                Source::Peer { node, .. } => format!("reef-{me}; fwd=miss; detail=peer-{node}"),
+                Source::Origin { node } => format!("reef-{me}; fwd=miss; detail=origin-{node}"),
+            };
+            extra.insert("cache-status", HeaderValue::from_str(&status).expect("ascii"));
+        }
+        finish.source = source;
+        finish.record.source = source_text(source);
+        finish.record.size = Some(rep.size);
+        finish.record.outcome = outcome.into();
+        respond(&parts.method, &parts.headers, rep, wanted, extra, finish)
+    }
+
+    fn redirect(&self, parts: &http::request::Parts, to: NodeId, mut finish: Box<Finish>) -> Response<Body> {
+        let Some(base) = self.transport.url_of(to) else {
+            finish.record.outcome = "no_cache".into();
+            finish.finish(503, 0, true);
+            return text_response(StatusCode::SERVICE_UNAVAILABLE, "no address for the chosen cache");
+        };
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let location = format!("{base}{target}");
+        finish.record.outcome = "redirect".into();
+        finish.record.source = format!("cache:{to}");
+        finish.finish(302, 0, true);
+        let mut resp = text_response(StatusCode::FOUND, &location);
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        resp
+    }
+
+    async fn exported(&self, path: &ObjectPath, wanted: &[Algorithm]) -> Result<Representation, OriginError> {
+        let exports = self.exports.as_ref().ok_or(OriginError::NotFound)?;
+        let namespace = self.config.namespace(&path.namespace).ok_or(OriginError::NotFound)?;
+        let exported = exports.open(namespace, &path.segments)?;
+        let digests = if wanted.is_empty() {
+            None
+        } else {
+            Some(exports.digests(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?)
+        };
+        Ok(Representation {
+            content: Content { file: exported.file.clone(), filling: None },
+            size: exported.size,
+            validators: exported.validators.clone(),
+            digests,
+        })
+    }
+
+    fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
+        let store = self.store.as_ref().ok_or(OriginError::NotFound)?;
+        let (file, meta) = store.open_object(id).map_err(|e| OriginError::Io(e.to_string()))?;
+        Ok(complete_representation(Arc::new(file), &meta))
+    }
+}
+
+fn complete_representation(file: Arc<File>, meta: &ObjectMeta) -> Representation {
+    Representation {
+        content: Content { file, filling: None },
+        size: meta.size,
+        validators: Validators {
+            etag: meta.etag.clone(),
+            last_modified: meta.last_modified.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        },
+        digests: Some(meta.digests.clone()),
+    }
+}
+
+fn complete_fill(fill: &Fill) -> Option<Representation> {
+    match fill.snapshot().state {
+        State::Complete { file, meta, .. } => Some(complete_representation(file, &meta)),
+        _ => None,
+    }
+}
+
+fn filling_representation(head: &Head, file: Arc<File>, watch: FillWatch) -> Representation {
+    Representation {
+        content: Content { file, filling: Some(watch) },
+        size: head.size,
+        validators: Validators {
+            etag: head.etag.clone(),
+            last_modified: head.last_modified.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        },
+        digests: None,
+    }
+}
+
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+    })
+}

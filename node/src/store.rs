@@ -1,0 +1,201 @@
+//! The disk store of a cache: complete, verified objects under `objects/`, fills under `tmp/`.
+//!
+//! Crash safety: a fill is written to `tmp/`, fsynced, then renamed to `objects/<id>`; its
+//! metadata sidecar `objects/<id>.meta` (name, size, checksums, validators) is written to `tmp/`,
+//! fsynced and renamed after it. An object exists only when both files exist and the data has
+//! the sidecar's size, so a crash at any point leaves either the old state or the new one; the
+//! rest is swept on start.
+
+use crate::http::digest::Digests;
+use reef_core::ObjectId;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the store knows about a complete object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub namespace: String,
+    pub path: String,
+    pub size: u64,
+    /// The strong ETag the upstream gave (quotes included).
+    pub etag: String,
+    /// Last-Modified as seconds since the epoch.
+    pub last_modified: Option<u64>,
+    pub digests: Digests,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    objects: PathBuf,
+    tmp: PathBuf,
+    next_temp: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root` and deletes leftover fills.
+    pub fn open(root: &Path) -> io::Result<Store> {
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&objects)?;
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0) })
+    }
+
+    /// Scans `objects/`: returns every complete object and deletes the debris of a crash
+    /// (data without sidecar, sidecar without data, size mismatch, unreadable sidecar).
+    pub fn recover(&self) -> io::Result<Vec<(ObjectId, ObjectMeta)>> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.objects)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                let _ = fs::remove_file(&path);
+                continue;
+            };
+            if name.ends_with(".meta") {
+                continue; // judged with its data file
+            }
+            let id = u64::from_str_radix(name, 16).ok().map(ObjectId);
+            let meta = id.and_then(|id| self.read_meta(id).ok());
+            match (id, meta) {
+                (Some(id), Some(meta))
+                    if fs::metadata(&path).is_ok_and(|m| m.len() == meta.size)
+                        && ObjectId::of(&meta.namespace, &meta.path) == id =>
+                {
+                    found.push((id, meta));
+                }
+                (id, _) => {
+                    tracing::warn!(file = %path.display(), "removing incomplete object");
+                    let _ = fs::remove_file(&path);
+                    if let Some(id) = id {
+                        let _ = fs::remove_file(self.meta_path(id));
+                    }
+                }
+            }
+        }
+        // Sidecars whose data is gone.
+        for entry in fs::read_dir(&self.objects)? {
+            let path = entry?.path();
+            if let Some(data) = path.to_str().and_then(|p| p.strip_suffix(".meta"))
+                && !Path::new(data).exists()
+            {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        found.sort_by_key(|a| a.0);
+        Ok(found)
+    }
+
+    /// A new temporary fill, open for reading and writing.
+    pub fn temp_file(&self) -> io::Result<(PathBuf, File)> {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        let path = self.tmp.join(format!("fill-{n}"));
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        Ok((path, file))
+    }
+
+    /// Makes the complete fill at `temp` the object `id`.
+    pub fn commit(&self, id: ObjectId, temp: &Path, meta: &ObjectMeta) -> io::Result<()> {
+        File::open(temp)?.sync_all()?;
+        let meta_temp = self.tmp.join(format!("{id}.meta"));
+        {
+            let mut f = File::create(&meta_temp)?;
+            f.write_all(&serde_json::to_vec(meta).map_err(io::Error::other)?)?;
+            f.sync_all()?;
+        }
+        fs::rename(temp, self.data_path(id))?;
+        fs::rename(&meta_temp, self.meta_path(id))?;
+        File::open(&self.objects)?.sync_all()
+    }
+
+    /// Deletes an object; the sidecar goes first so a crash never leaves data that looks valid
+    /// with another object's metadata.
+    pub fn remove(&self, id: ObjectId) -> io::Result<()> {
+        let meta = fs::remove_file(self.meta_path(id));
+        let data = fs::remove_file(self.data_path(id));
+        match (meta, data) {
+            (Err(e), Err(_)) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            (_, Err(e)) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens a stored object with its metadata.
+    pub fn open_object(&self, id: ObjectId) -> io::Result<(File, ObjectMeta)> {
+        let meta = self.read_meta(id)?;
+        let file = File::open(self.data_path(id))?;
+        if file.metadata()?.len() != meta.size {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "stored object has the wrong size"));
+        }
+        Ok((file, meta))
+    }
+
+    fn read_meta(&self, id: ObjectId) -> io::Result<ObjectMeta> {
+        let bytes = fs::read(self.meta_path(id))?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    fn data_path(&self, id: ObjectId) -> PathBuf {
+        self.objects.join(id.to_string())
+    }
+
+    fn meta_path(&self, id: ObjectId) -> PathBuf {
+        self.objects.join(format!("{id}.meta"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::digest::Hasher;
+
+    fn meta(ns: &str, path: &str, body: &[u8]) -> ObjectMeta {
+        let mut h = Hasher::default();
+        h.update(body);
+        ObjectMeta {
+            namespace: ns.into(),
+            path: path.into(),
+            size: body.len() as u64,
+            etag: "\"e\"".into(),
+            last_modified: None,
+            digests: h.finish(),
+        }
+    }
+
+    #[test]
+    fn commit_recover_and_crash_debris() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = ObjectId::of("atlas", "a");
+        let (temp, mut f) = store.temp_file().unwrap();
+        f.write_all(b"hello").unwrap();
+        store.commit(id, &temp, &meta("atlas", "a", b"hello")).unwrap();
+        // Debris: a fill left in tmp, data without sidecar, a sidecar without data, a truncated object.
+        store.temp_file().unwrap();
+        fs::write(dir.path().join("objects/00000000000000aa"), b"x").unwrap();
+        fs::write(dir.path().join("objects/00000000000000bb.meta"), b"{}").unwrap();
+        let id2 = ObjectId::of("atlas", "b");
+        let (temp2, mut f2) = store.temp_file().unwrap();
+        f2.write_all(b"world").unwrap();
+        store.commit(id2, &temp2, &meta("atlas", "b", b"world")).unwrap();
+        fs::write(dir.path().join(format!("objects/{id2}")), b"wor").unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        let found = store.recover().unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, id);
+        // Only the object and its sidecar are left.
+        assert_eq!(fs::read_dir(dir.path().join("objects")).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        let (_, m) = store.open_object(id).unwrap();
+        assert_eq!(m.size, 5);
+        store.remove(id).unwrap();
+        assert!(store.open_object(id).is_err());
+        assert!(store.remove(id).is_ok());
+    }
+}
