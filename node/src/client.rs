@@ -1,1 +1,235 @@
-//! `reef get`: placeholder until written.
+//! `reef get`: download one object the way a careful user would. Follows redirects (a director
+//! sends it to a cache), resumes a broken transfer with a range request on the same
+//! representation (`If-Range` with its ETag), fails over to the next source it knows when one
+//! stops answering (the director again, which stops naming a dead cache, then `--mirror`s),
+//! and verifies the complete file against the server's `Digest`.
+
+use crate::http::digest::{Digests, Hasher};
+use crate::peer_transport::{HttpClient, http_client};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE, LOCATION, RANGE};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct GetOptions {
+    pub url: String,
+    pub output: PathBuf,
+    /// Other base URLs (`http://host:port`) serving the same namespace, tried in order.
+    pub mirrors: Vec<String>,
+    /// Attempts before giving up (each broken or refused transfer is one).
+    pub attempts: u32,
+}
+
+/// What a completed download looked like.
+#[derive(Debug)]
+pub struct GetReport {
+    pub size: u64,
+    /// The checksum that was verified, as `alg=value`.
+    pub verified: Option<String>,
+    /// The last server that sent bytes and its `Cache-Status`.
+    pub served_by: String,
+    pub cache_status: Option<String>,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    have: u64,
+    total: Option<u64>,
+    etag: Option<String>,
+    digest: Option<String>,
+}
+
+enum Outcome {
+    Done,
+    /// Try again (maybe elsewhere); the reason is reported if attempts run out.
+    Retry(String),
+    Fatal(String),
+}
+
+pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
+    let client = http_client();
+    let uri: Uri = opts.url.parse()?;
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut sources = vec![opts.url.clone()];
+    sources.extend(
+        opts.mirrors
+            .iter()
+            .map(|m| format!("{}{path_and_query}", m.trim_end_matches('/'))),
+    );
+    let part = part_path(&opts.output);
+    let mut progress = Progress::default();
+    // A previous run's partial file is resumed only if its ETag is known: start clean instead.
+    let _ = std::fs::remove_file(&part);
+    let mut last_error = String::new();
+    let mut served_by = String::new();
+    let mut cache_status = None;
+    let mut failed_at: Vec<String> = Vec::new();
+    for attempt in 0..opts.attempts.max(1) {
+        let source = &sources[attempt as usize % sources.len()];
+        if attempt > 0 {
+            // Back off a little: a director needs a moment to notice that a cache died.
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10)))).await;
+        }
+        match fetch_once(&client, source, &part, &mut progress, &failed_at, &mut served_by, &mut cache_status).await {
+            Outcome::Done => {
+                let verified = verify(&part, &progress)?;
+                std::fs::rename(&part, &opts.output)?;
+                return Ok(GetReport {
+                    size: progress.have,
+                    verified,
+                    served_by,
+                    cache_status,
+                    attempts: attempt + 1,
+                });
+            }
+            Outcome::Retry(e) => {
+                tracing::warn!(source = %served_by, error = %e, "transfer failed; retrying");
+                if !served_by.is_empty() {
+                    failed_at.push(served_by.clone());
+                }
+                last_error = e;
+            }
+            Outcome::Fatal(e) => {
+                let _ = std::fs::remove_file(&part);
+                anyhow::bail!(e);
+            }
+        }
+    }
+    anyhow::bail!("giving up after {} attempts: {last_error}", opts.attempts)
+}
+
+fn part_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    output.with_file_name(name)
+}
+
+fn authority(url: &str) -> String {
+    url.parse::<Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+async fn fetch_once(
+    client: &HttpClient,
+    start: &str,
+    part: &Path,
+    progress: &mut Progress,
+    failed_at: &[String],
+    served_by: &mut String,
+    cache_status: &mut Option<String>,
+) -> Outcome {
+    let mut url = start.to_string();
+    for _ in 0..10 {
+        let mut req = Request::get(&url).header("want-digest", "sha-256, adler32;q=0.5");
+        if progress.have > 0
+            && let Some(etag) = &progress.etag
+        {
+            req = req.header(RANGE, format!("bytes={}-", progress.have)).header(IF_RANGE, etag);
+        }
+        let Ok(req) = req.body(Full::new(Bytes::new())) else {
+            return Outcome::Fatal(format!("bad URL {url}"));
+        };
+        *served_by = authority(&url);
+        let resp = match client.request(req).await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(format!("{url}: {e}")),
+        };
+        let status = resp.status();
+        let header =
+            |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if status.is_redirection() {
+            let Some(location) = header(LOCATION.as_str()) else {
+                return Outcome::Fatal(format!("{url}: redirect without Location"));
+            };
+            // A director may still name a cache that just failed us; prefer the next source.
+            if failed_at.contains(&authority(&location)) {
+                return Outcome::Retry(format!("{url}: redirected to {location}, which failed before"));
+            }
+            url = location;
+            continue;
+        }
+        *cache_status = header("cache-status");
+        let resumed = match status {
+            StatusCode::OK => false,
+            StatusCode::PARTIAL_CONTENT => true,
+            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED | StatusCode::GONE => {
+                return Outcome::Fatal(format!("{url}: {status}"));
+            }
+            _ => return Outcome::Retry(format!("{url}: {status}")),
+        };
+        let etag = header(ETAG.as_str());
+        if resumed {
+            let start = header(CONTENT_RANGE.as_str())
+                .and_then(|v| v.strip_prefix("bytes ")?.split('-').next()?.parse::<u64>().ok());
+            if start != Some(progress.have) || etag != progress.etag {
+                return Outcome::Retry(format!("{url}: unexpected partial response"));
+            }
+        } else {
+            progress.have = 0;
+            progress.total = header(CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
+            progress.etag = etag;
+        }
+        if let Some(d) = header("digest") {
+            progress.digest = Some(d);
+        }
+        let file = if resumed {
+            OpenOptions::new().append(true).open(part)
+        } else {
+            File::create(part)
+        };
+        let mut file = match file {
+            Ok(f) => f,
+            Err(e) => return Outcome::Fatal(format!("{}: {e}", part.display())),
+        };
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => return Outcome::Retry(format!("{url}: transfer broke after {} bytes: {e}", progress.have)),
+            };
+            if let Ok(data) = frame.into_data() {
+                if let Err(e) = file.write_all(&data) {
+                    return Outcome::Fatal(format!("{}: {e}", part.display()));
+                }
+                progress.have += data.len() as u64;
+            }
+        }
+        if progress.total.is_some_and(|t| t != progress.have) {
+            return Outcome::Retry(format!("{url}: short body"));
+        }
+        return Outcome::Done;
+    }
+    Outcome::Fatal(format!("{start}: too many redirects"))
+}
+
+/// Checks the downloaded file against the server's `Digest` (sha-256 preferred).
+fn verify(part: &Path, progress: &Progress) -> anyhow::Result<Option<String>> {
+    let Some(claimed) = &progress.digest else {
+        tracing::warn!("the server offered no checksum; the file is not verified");
+        return Ok(None);
+    };
+    let mut hasher = Hasher::default();
+    let mut file = File::open(part)?;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digests: Digests = hasher.finish();
+    if !digests.matches_header(claimed) {
+        let _ = std::fs::remove_file(part);
+        anyhow::bail!("checksum mismatch: the server said {claimed}; the file was deleted");
+    }
+    Ok(Some(claimed.clone()))
+}

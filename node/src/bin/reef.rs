@@ -1,1 +1,72 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Reef's command-line client.
+#[derive(Parser, Debug)]
+#[command(version = reef_node::VERSION)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Download an object: follows redirects, resumes broken transfers, fails over between
+    /// sources, verifies the checksum.
+    ///
+    /// Example: reef get http://127.0.0.1:18430/atlas/hello.txt -o hello.txt
+    Get {
+        /// The object's URL (a director's, a cache's or an origin's).
+        url: String,
+        /// Where to write it (default: the last path segment, in the current directory).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        /// Another cache (`http://host:port`) to fail over to; may be repeated.
+        #[arg(long)]
+        mirror: Vec<String>,
+        /// Attempts before giving up.
+        #[arg(long, default_value_t = 20)]
+        attempts: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Get { url, output, mirror, attempts } = args.command;
+    let output = output.unwrap_or_else(|| {
+        let name = url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
+        if name.is_empty() { "download".into() } else { name.into() }
+    });
+    let opts = reef_node::client::GetOptions { url, output: output.clone(), mirrors: mirror, attempts };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(reef_node::client::get(&opts)) {
+        Ok(report) => {
+            eprintln!(
+                "{}: {} bytes from {}{}; checksum {}",
+                output.display(),
+                report.size,
+                report.served_by,
+                report.cache_status.map(|c| format!(" ({c})")).unwrap_or_default(),
+                report.verified.as_deref().unwrap_or("not offered")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
