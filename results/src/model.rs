@@ -1,0 +1,139 @@
+//! What a simulator run hands to the results layer: plain rows, no dataframe types, so the
+//! simulator never depends on polars or plotters.
+
+use serde::{Deserialize, Serialize};
+
+/// One time bucket of one site's requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeseriesRow {
+    /// Start of the bucket, seconds of simulated time.
+    pub time_s: f64,
+    pub site: String,
+    pub tier: String,
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub hits_local: u64,
+    pub hits_peer: u64,
+    pub hits_origin: u64,
+    pub bytes_local: u64,
+    pub bytes_peer: u64,
+    pub bytes_origin: u64,
+    /// Bytes the site's caches filled (admitted) in the bucket.
+    pub cache_fill_bytes: u64,
+}
+
+/// One time bucket of one WAN link.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkRow {
+    pub time_s: f64,
+    pub link: String,
+    pub bytes: u64,
+    /// Mean utilisation over the bucket, 0..=1.
+    pub utilisation: f64,
+}
+
+/// One sampled request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub time_s: f64,
+    pub site: String,
+    pub tier: String,
+    pub object: u64,
+    pub bytes: u64,
+    /// `local`, `peer`, `origin` or `failed`.
+    pub source: String,
+    pub latency_ms: f64,
+    pub lookup_hops: u32,
+}
+
+/// A period when something was down, for shading figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutageWindow {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub what: String,
+}
+
+/// A latency distribution: (latency in ms, fraction of requests at or below it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cdf {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    /// The `--json` summary fields and the scenario's parameters, flat (nested keys joined
+    /// with `_`), in a stable order.
+    pub summary: Vec<(String, Value)>,
+    /// Time bucket width, seconds.
+    pub bucket_s: f64,
+    pub timeseries: Vec<TimeseriesRow>,
+    pub links: Vec<LinkRow>,
+    pub requests: Vec<RequestRow>,
+    pub latency: Vec<Cdf>,
+    pub outages: Vec<OutageWindow>,
+}
+
+/// A summary value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x:.4}"),
+            Value::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Flattens a JSON object into summary fields (`latency_ms.p50` becomes `latency_ms_p50`).
+pub fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Value)>) {
+    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}_{k}") };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&key(k), v, out);
+            }
+        }
+        serde_json::Value::Number(n) => {
+            let v = match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            };
+            out.push((prefix.to_string(), v));
+        }
+        serde_json::Value::Bool(b) => out.push((prefix.to_string(), Value::Int(i64::from(*b)))),
+        serde_json::Value::String(s) => out.push((prefix.to_string(), Value::Text(s.clone()))),
+        serde_json::Value::Array(items) => {
+            let text = items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+            out.push((prefix.to_string(), Value::Text(text)));
+        }
+        serde_json::Value::Null => out.push((prefix.to_string(), Value::Text(String::new()))),
+    }
+}
+
+impl RunResults {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.summary.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}

@@ -1,0 +1,140 @@
+//! Tables as Parquet (and CSV on request), built with polars.
+
+use crate::model::{LinkRow, RequestRow, RunResults, TimeseriesRow, Value};
+use anyhow::{Context, Result, anyhow};
+use polars::prelude::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Output formats for tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableFormats {
+    pub csv: bool,
+}
+
+fn col<T>(name: &str, values: Vec<T>) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), values)
+}
+
+/// A one-row-per-run summary frame from (key, value) rows; every run must have the same keys.
+pub fn summary_frame(runs: &[&[(String, Value)]]) -> Result<DataFrame> {
+    let Some(first) = runs.first() else { return Ok(DataFrame::empty()) };
+    let mut columns = Vec::with_capacity(first.len());
+    fn cell<'a>(run: &'a [(String, Value)], i: usize, key: &str) -> Result<&'a Value> {
+        let (k, v) = run.get(i).with_context(|| format!("run summaries differ: no column {i} (`{key}`)"))?;
+        anyhow::ensure!(k == key, "run summaries differ: column {i} is `{k}` in one run and `{key}` in another");
+        Ok(v)
+    }
+    for (i, (key, v0)) in first.iter().enumerate() {
+        let column = match v0 {
+            Value::Int(_) => col(
+                key,
+                runs.iter()
+                    .map(|r| cell(r, i, key).map(|v| v.as_f64().map(|f| f as i64)))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Value::Float(_) => {
+                col(key, runs.iter().map(|r| cell(r, i, key).map(|v| v.as_f64())).collect::<Result<Vec<_>>>()?)
+            }
+            Value::Text(_) => {
+                col(key, runs.iter().map(|r| cell(r, i, key).map(|v| v.to_string())).collect::<Result<Vec<_>>>()?)
+            }
+        };
+        columns.push(column);
+    }
+    Ok(DataFrame::new_infer_height(columns)?)
+}
+
+pub fn timeseries_frame(rows: &[TimeseriesRow]) -> Result<DataFrame> {
+    let u = |f: fn(&TimeseriesRow) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
+    Ok(DataFrame::new_infer_height(vec![
+        col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<_>>()),
+        col("site", rows.iter().map(|r| r.site.clone()).collect::<Vec<_>>()),
+        col("tier", rows.iter().map(|r| r.tier.clone()).collect::<Vec<_>>()),
+        col("requests", u(|r| r.requests)),
+        col("completed", u(|r| r.completed)),
+        col("failed", u(|r| r.failed)),
+        col("hits_local", u(|r| r.hits_local)),
+        col("hits_peer", u(|r| r.hits_peer)),
+        col("hits_origin", u(|r| r.hits_origin)),
+        col("bytes_local", u(|r| r.bytes_local)),
+        col("bytes_peer", u(|r| r.bytes_peer)),
+        col("bytes_origin", u(|r| r.bytes_origin)),
+        col("cache_fill_bytes", u(|r| r.cache_fill_bytes)),
+    ])?)
+}
+
+pub fn links_frame(rows: &[LinkRow]) -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(vec![
+        col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<_>>()),
+        col("link", rows.iter().map(|r| r.link.clone()).collect::<Vec<_>>()),
+        col("bytes", rows.iter().map(|r| r.bytes).collect::<Vec<_>>()),
+        col("utilisation", rows.iter().map(|r| r.utilisation).collect::<Vec<_>>()),
+    ])?)
+}
+
+pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(vec![
+        col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<_>>()),
+        col("site", rows.iter().map(|r| r.site.clone()).collect::<Vec<_>>()),
+        col("tier", rows.iter().map(|r| r.tier.clone()).collect::<Vec<_>>()),
+        col("object", rows.iter().map(|r| r.object).collect::<Vec<_>>()),
+        col("bytes", rows.iter().map(|r| r.bytes).collect::<Vec<_>>()),
+        col("source", rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>()),
+        col("latency_ms", rows.iter().map(|r| r.latency_ms).collect::<Vec<_>>()),
+        col("lookup_hops", rows.iter().map(|r| r.lookup_hops).collect::<Vec<_>>()),
+    ])?)
+}
+
+/// Writes `frame` as `<dir>/<name>.parquet` (and `.csv`); returns the paths written.
+pub fn write_frame(dir: &Path, name: &str, frame: &mut DataFrame, formats: TableFormats) -> Result<Vec<PathBuf>> {
+    let parquet = dir.join(format!("{name}.parquet"));
+    let file = File::create(&parquet).with_context(|| format!("creating {}", parquet.display()))?;
+    ParquetWriter::new(file).finish(frame).map_err(|e| anyhow!("writing {}: {e}", parquet.display()))?;
+    let mut written = vec![parquet];
+    if formats.csv {
+        let csv = dir.join(format!("{name}.csv"));
+        let mut file = File::create(&csv).with_context(|| format!("creating {}", csv.display()))?;
+        CsvWriter::new(&mut file).finish(frame).map_err(|e| anyhow!("writing {}: {e}", csv.display()))?;
+        written.push(csv);
+    }
+    Ok(written)
+}
+
+/// Writes every table of one run under `dir`.
+pub fn write_run_tables(dir: &Path, run: &RunResults, formats: TableFormats) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    written.extend(write_frame(dir, "summary", &mut summary_frame(&[&run.summary])?, formats)?);
+    written.extend(write_frame(dir, "timeseries", &mut timeseries_frame(&run.timeseries)?, formats)?);
+    written.extend(write_frame(dir, "links", &mut links_frame(&run.links)?, formats)?);
+    if !run.requests.is_empty() {
+        written.extend(write_frame(dir, "requests", &mut requests_frame(&run.requests)?, formats)?);
+    }
+    Ok(written)
+}
+
+/// Reads a Parquet table.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ParquetReader::new(file).finish().map_err(|e| anyhow!("reading {}: {e}", path.display()))
+}
+
+/// Stacks tables with the same columns (shards of one sweep) into one.
+pub fn concat(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut iter = frames.into_iter();
+    let Some(mut all) = iter.next() else { return Ok(DataFrame::empty()) };
+    for f in iter {
+        anyhow::ensure!(
+            f.get_column_names() == all.get_column_names(),
+            "tables to merge have different columns: {:?} vs {:?}",
+            f.get_column_names(),
+            all.get_column_names()
+        );
+        all.vstack_mut(&f)?;
+    }
+    all.rechunk_mut();
+    Ok(all)
+}
