@@ -57,11 +57,7 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
     let uri: Uri = opts.url.parse()?;
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let mut sources = vec![opts.url.clone()];
-    sources.extend(
-        opts.mirrors
-            .iter()
-            .map(|m| format!("{}{path_and_query}", m.trim_end_matches('/'))),
-    );
+    sources.extend(opts.mirrors.iter().map(|m| format!("{}{path_and_query}", m.trim_end_matches('/'))));
     let part = part_path(&opts.output);
     let mut progress = Progress::default();
     // A previous run's partial file is resumed only if its ETag is known: start clean instead.
@@ -80,13 +76,7 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
             Outcome::Done => {
                 let verified = verify(&part, &progress)?;
                 std::fs::rename(&part, &opts.output)?;
-                return Ok(GetReport {
-                    size: progress.have,
-                    verified,
-                    served_by,
-                    cache_status,
-                    attempts: attempt + 1,
-                });
+                return Ok(GetReport { size: progress.have, verified, served_by, cache_status, attempts: attempt + 1 });
             }
             Outcome::Retry(e) => {
                 tracing::warn!(source = %served_by, error = %e, "transfer failed; retrying");
@@ -111,10 +101,7 @@ fn part_path(output: &Path) -> PathBuf {
 }
 
 fn authority(url: &str) -> String {
-    url.parse::<Uri>()
-        .ok()
-        .and_then(|u| u.authority().map(|a| a.to_string()))
-        .unwrap_or_default()
+    url.parse::<Uri>().ok().and_then(|u| u.authority().map(|a| a.to_string())).unwrap_or_default()
 }
 
 async fn fetch_once(
@@ -143,8 +130,7 @@ async fn fetch_once(
             Err(e) => return Outcome::Retry(format!("{url}: {e}")),
         };
         let status = resp.status();
-        let header =
-            |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if status.is_redirection() {
             let Some(location) = header(LOCATION.as_str()) else {
                 return Outcome::Fatal(format!("{url}: redirect without Location"));
@@ -180,11 +166,7 @@ async fn fetch_once(
         if let Some(d) = header("digest") {
             progress.digest = Some(d);
         }
-        let file = if resumed {
-            OpenOptions::new().append(true).open(part)
-        } else {
-            File::create(part)
-        };
+        let file = if resumed { OpenOptions::new().append(true).open(part) } else { File::create(part) };
         let mut file = match file {
             Ok(f) => f,
             Err(e) => return Outcome::Fatal(format!("{}: {e}", part.display())),

@@ -1,0 +1,116 @@
+//! Origin, two sites and a director as real processes, read with curl and `reef get`.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn first_read_comes_from_the_origin_then_from_the_site_peer() {
+    let parent = Spec { id: 12, role: "cache", site: "site-a", parents: vec![11] };
+    let c = Cluster::start(&[origin(1), cache(11, "site-a"), parent, cache(21, "site-b"), director(5)]);
+    let data = c.put("mc23/evt 1.root", bytes(3 << 20, 1));
+    let path = "/atlas/mc23/evt%201.root";
+
+    // The director sends a site-a client (by source address) to a site-a cache.
+    let (status, head, _) = get(&c.url(5, path), &["--interface", "127.0.1.7"]);
+    assert_eq!(status, 302);
+    let location = header(&head, "location").unwrap();
+    assert!(location.starts_with(&c.url(11, "")) || location.starts_with(&c.url(12, "")), "{location}");
+    // ... and a client saying `site=site-b` to the site-b cache.
+    let (_, head, _) = get(&c.url(5, &format!("{path}?site=site-b")), &[]);
+    assert!(header(&head, "location").unwrap().starts_with(&c.url(21, "")));
+
+    let (status, head, body) = get(&c.url(11, path), &["-H", "Want-Digest: sha-256"]);
+    assert_eq!(status, 200);
+    assert!(body == data, "byte-exact");
+    assert!(header(&head, "cache-status").unwrap().contains("detail=origin-n1"), "{head}");
+    assert_eq!(header(&head, "digest").unwrap(), format!("sha-256={}", sha256_b64(&data)));
+    assert_eq!(c.origin_served(1), 1.0);
+
+    // The other cache of the site gets it from its peer; the origin's counter does not move.
+    let (status, head, body) = get(&c.url(12, path), &[]);
+    assert_eq!(status, 200);
+    assert!(body == data, "byte-exact");
+    assert!(header(&head, "cache-status").unwrap().contains("detail=peer-n11"), "{head}");
+    let (_, head, body) = get(&c.url(12, path), &[]);
+    assert!(body == data);
+    assert!(header(&head, "cache-status").unwrap().ends_with("hit"), "{head}");
+    // Through the director, following the redirect, as curl users do.
+    let (status, _, body) = get(&c.url(5, path), &["-L", "--interface", "127.0.1.8"]);
+    assert_eq!(status, 200);
+    assert!(body == data);
+    assert_eq!(c.origin_served(1), 1.0);
+
+    // A missing object is a 404 everywhere, and the access log has one JSON line per request.
+    assert_eq!(get(&c.url(11, "/atlas/nope"), &[]).0, 404);
+    let log = std::fs::read_to_string(c.dir.path().join("n11/access.log")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], 404);
+    assert_eq!(last["object"], "/atlas/nope");
+    for key in ["time", "client", "site", "range", "bytes", "outcome", "source", "duration_ms"] {
+        assert!(last.get(key).is_some(), "access log lacks {key}");
+    }
+}
+
+#[test]
+fn concurrent_misses_share_one_origin_fetch() {
+    let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
+    let data = c.put("big.bin", bytes(64 << 20, 7));
+    let expected = {
+        let out = Command::new("sha256sum").arg(c.data().join("big.bin")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    assert_eq!(data.len(), 64 << 20);
+    let url = c.url(11, "/atlas/big.bin");
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("curl -sf '{url}' | sha256sum"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for client in clients {
+        let out = client.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string();
+        assert_eq!(sum, expected, "every client gets the exact object");
+    }
+    assert_eq!(c.origin_served(1), 1.0, "the origin served the object once");
+    assert_eq!(c.metric(11, "reef_fetches_total{source=\"origin\"}"), 1.0);
+}
+
+#[test]
+fn a_dead_cache_gets_no_clients_and_serves_its_objects_after_restart() {
+    let mut c = Cluster::start(&[origin(1), cache(11, "site-a"), cache(21, "site-b"), director(5)]);
+    let data = c.put("run/evt.root", bytes(2 << 20, 3));
+    let url = c.url(5, "/atlas/run/evt.root?site=site-a");
+    let (status, _, body) = get(&url, &["-L"]);
+    assert_eq!(status, 200);
+    assert!(body == data);
+    let redirect_target = || {
+        let out = curl(&["-s", "-o", "/dev/null", "-w", "%{redirect_url}", &url]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(redirect_target().starts_with(&c.url(11, "")));
+
+    c.kill(11);
+    // A client that does not know yet: `reef get` fails over and completes elsewhere.
+    let out_file = c.dir.path().join("got.root");
+    let out = Command::new(env!("CARGO_BIN_EXE_reef")).args(["get", &url, "-o", path_str(&out_file)]).output().unwrap();
+    assert!(out.status.success(), "reef get: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&out_file).unwrap() == data);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum sha-256="));
+    // The director stops sending clients to the dead cache.
+    wait_until("the director avoids the dead cache", || redirect_target().starts_with(&c.url(21, "")));
+
+    // Restarted, it serves the objects it had, from its disk.
+    c.launch(11);
+    let (status, head, body) = get(&c.url(11, "/atlas/run/evt.root"), &[]);
+    assert_eq!(status, 200);
+    assert!(body == data);
+    assert!(header(&head, "cache-status").unwrap().ends_with("hit"), "{head}");
+    wait_until("the director sends site-a clients home again", || redirect_target().starts_with(&c.url(11, "")));
+}

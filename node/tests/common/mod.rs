@@ -1,0 +1,258 @@
+//! A real cluster of `reef-node` processes on 127.0.0.1 ephemeral ports, driven with curl.
+//! Readiness is awaited by polling (bounded), never by sleeping a fixed time.
+#![allow(dead_code)] // each test file uses part of the harness
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub id: u32,
+    pub role: &'static str,
+    pub site: &'static str,
+    /// For caches: parent cache ids (`parent` discovery).
+    pub parents: Vec<u32>,
+}
+
+pub fn origin(id: u32) -> Spec {
+    Spec { id, role: "origin", site: "t0", parents: vec![] }
+}
+pub fn cache(id: u32, site: &'static str) -> Spec {
+    Spec { id, role: "cache", site, parents: vec![] }
+}
+pub fn director(id: u32) -> Spec {
+    Spec { id, role: "director", site: "t0", parents: vec![] }
+}
+
+pub struct Node {
+    pub spec: Spec,
+    pub port: u16,
+    pub config: PathBuf,
+    pub child: Option<Child>,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: BTreeMap<u32, Node>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// Writes configurations for `specs` (one origin exporting `data/` as namespace `atlas`;
+    /// sites `t0`, `site-a` on 127.0.1.0/24 and `site-b` on 127.0.2.0/24) and starts every node.
+    pub fn start(specs: &[Spec]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, free_port())).collect();
+        let origin_id = specs.iter().find(|s| s.role == "origin").map(|s| s.id).unwrap();
+        let mut peers = String::new();
+        for s in specs {
+            peers += &format!(
+                "\n[[peers]]\nid = {}\nrole = \"{}\"\nsite = \"{}\"\nurl = \"http://127.0.0.1:{}\"\n",
+                s.id, s.role, s.site, ports[&s.id]
+            );
+        }
+        let mut nodes = BTreeMap::new();
+        for s in specs {
+            let mut text = format!(
+                "[node]\nid = {}\nrole = \"{}\"\nlisten = \"127.0.0.1:{}\"\nsite = \"{}\"\naccess_log = \"n{}/access.log\"\n",
+                s.id, s.role, ports[&s.id], s.site, s.id
+            );
+            if s.role == "cache" {
+                text += &format!("store = \"n{}/store\"\ncapacity = \"4GiB\"\n", s.id);
+            }
+            if s.role == "director" {
+                text += "probe_interval = \"100ms\"\n";
+            } else {
+                text += "probe_interval = \"200ms\"\n";
+            }
+            if !s.parents.is_empty() {
+                text += &format!("\n[discovery]\nstrategy = \"parent\"\nparents = {:?}\n", s.parents);
+            }
+            text += "\n[[sites]]\nname = \"t0\"\nid = 0\nnetworks = [\"127.0.0.1/32\"]\n";
+            text += "\n[[sites]]\nname = \"site-a\"\nid = 1\nnetworks = [\"127.0.1.0/24\"]\nprefer = [\"site-b\"]\n";
+            text += "\n[[sites]]\nname = \"site-b\"\nid = 2\nnetworks = [\"127.0.2.0/24\"]\nprefer = [\"site-a\"]\n";
+            text += &format!("\n[[namespaces]]\nname = \"atlas\"\norigins = [{origin_id}]\n");
+            if s.role == "origin" {
+                text += "export = \"data\"\n";
+            }
+            text += &peers;
+            let config = dir.path().join(format!("n{}.toml", s.id));
+            std::fs::write(&config, text).unwrap();
+            nodes.insert(s.id, Node { spec: s.clone(), port: ports[&s.id], config, child: None });
+        }
+        let mut cluster = Cluster { dir, nodes };
+        let ids: Vec<u32> = cluster.nodes.keys().copied().collect();
+        for id in ids {
+            cluster.launch(id);
+        }
+        cluster
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Writes an object into the origin's export; returns its bytes.
+    pub fn put(&self, name: &str, bytes: Vec<u8>) -> Vec<u8> {
+        let path = self.data().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &bytes).unwrap();
+        bytes
+    }
+
+    pub fn url(&self, id: u32, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.nodes[&id].port)
+    }
+
+    pub fn launch(&mut self, id: u32) {
+        let node = self.nodes.get_mut(&id).unwrap();
+        let log = std::fs::File::create(self.dir.path().join(format!("n{id}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_reef-node"))
+            .arg("--config")
+            .arg(&node.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+        let port = node.port;
+        wait_until(&format!("node {id} answers /healthz"), || {
+            http_status(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == Some(200)
+        });
+    }
+
+    /// Kills a node abruptly (SIGKILL: no chance to tidy up, like a crash).
+    pub fn kill(&mut self, id: u32) {
+        if let Some(mut child) = self.nodes.get_mut(&id).unwrap().child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// A counter from a node's /metrics (0 when absent).
+    pub fn metric(&self, id: u32, series: &str) -> f64 {
+        let out = curl(&["-s", &self.url(id, "/metrics")]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    /// How many GETs the origin has served.
+    pub fn origin_served(&self, origin: u32) -> f64 {
+        self.metric(origin, "reef_requests_total{role=\"origin\",outcome=\"served\"}")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Polls `cond` until it holds; panics after a generous bound.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(5);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(pause); // polling interval, not synchronisation
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Sends raw bytes and returns the response status, if one came back.
+pub fn http_status(port: u16, raw: &str) -> Option<u16> {
+    raw_request(port, raw.as_bytes()).and_then(|resp| {
+        let text = String::from_utf8_lossy(&resp).to_string();
+        text.split_whitespace().nth(1)?.parse().ok()
+    })
+}
+
+pub fn raw_request(port: u16, raw: &[u8]) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    // The server may answer and close before reading everything we send.
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (!out.is_empty()).then_some(out)
+}
+
+pub fn curl(args: &[&str]) -> Output {
+    Command::new("curl").args(args).output().expect("curl is installed (.ci/packages)")
+}
+
+/// GET with curl: (status, headers as lowercase text, body).
+pub fn get(url: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("h");
+    let body = dir.path().join("b");
+    let mut args = vec!["-s", "-D", headers.to_str().unwrap(), "-o", body.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let out = curl(&args);
+    assert!(out.status.success(), "curl {url} failed: {}", String::from_utf8_lossy(&out.stderr));
+    // Header names are case-insensitive: lowercase them, keep the values as sent.
+    let head: String = std::fs::read_to_string(headers)
+        .unwrap()
+        .split_inclusive('\n')
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) if !line.starts_with("HTTP/") => format!("{}:{value}", name.to_lowercase()),
+            _ => line.to_lowercase(),
+        })
+        .collect();
+    // With redirects followed, keep the last response's head.
+    let last = head.rsplit("\r\n\r\n").find(|h| h.starts_with("http/")).unwrap_or(&head).to_string();
+    let status = last.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, last, std::fs::read(body).unwrap_or_default())
+}
+
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::trim)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn sha256_b64(data: &[u8]) -> String {
+    let mut h = reef_node::http::digest::Hasher::default();
+    h.update(data);
+    h.finish().sha256
+}
+
+pub fn adler32_hex(data: &[u8]) -> String {
+    let mut h = reef_node::http::digest::Hasher::default();
+    h.update(data);
+    format!("{:08x}", h.finish().adler32)
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
