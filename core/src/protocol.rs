@@ -112,6 +112,9 @@ pub enum Input {
     ServeDone { request: RequestId },
     /// The driver could not deliver a message to `peer` (connection refused, partition).
     PeerUnreachable { peer: NodeId },
+    /// The store already holds this complete, verified object (found on disk at start-up).
+    /// The cache engine decides whether it stays: if not, the node answers `Evict`.
+    Recovered { object: ObjectRef, size: u64 },
     /// Time has passed `poll_timeout()`: run due timers.
     Tick,
 }

@@ -124,3 +124,28 @@ fn same_seed_same_outputs() {
     // A different seed changes the probe schedule, so the log differs: the seed is really used.
     assert_ne!(a, run_log(43));
 }
+
+#[test]
+fn recovered_objects_are_served_and_what_does_not_fit_is_evicted() {
+    let mut h = world(7, &[ORIGIN]);
+    // The store found two objects on disk; the cache holds 10,000 bytes, so the second
+    // (6,000 + 6,000 > 10,000) pushes the first out.
+    let a = object(31, 6000);
+    let b = object(32, 6000);
+    h.deliver(CACHE, reef_core::Input::Recovered { object: a, size: 6000 });
+    h.deliver(CACHE, reef_core::Input::Recovered { object: b, size: 6000 });
+    h.run_for(Duration::from_millis(1));
+    let evicted: Vec<ObjectId> = h
+        .log
+        .iter()
+        .filter_map(|r| match &r.output {
+            Output::Evict { object } if r.node == CACHE => Some(*object),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evicted, vec![ObjectId(31)]);
+    let r = h.request(h.now(), CACHE, b);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(served_from(&h, r), Source::Local);
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(32)), 0);
+}

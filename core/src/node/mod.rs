@@ -106,6 +106,7 @@ impl Node {
                 }
             }
             Input::PeerUnreachable { peer } => self.membership.unreachable(now, peer, &mut self.outputs),
+            Input::Recovered { object, size } => self.recovered(now, object, size),
             Input::Tick => self.on_tick(now),
         }
         self.after_discovery(now);

@@ -231,6 +231,35 @@ impl Node {
         self.next_source(now, fetch);
     }
 
+    /// An object the driver's store already holds: admitted like a fill, or evicted at once.
+    pub(super) fn recovered(&mut self, now: Time, object: ObjectRef, size: u64) {
+        let outcome = match self.cache.as_mut() {
+            Some(cache) => cache.insert(object.id, size, object.namespace, &mut self.evicted),
+            None => InsertOutcome::Rejected,
+        };
+        self.evict_reported(now);
+        match outcome {
+            InsertOutcome::Inserted => {
+                self.emit(Event::Admitted { object: object.id, size });
+                self.with_discovery(now, |d, ctx| d.holding(ctx, object.id));
+            }
+            InsertOutcome::AlreadyPresent => {}
+            _ => {
+                self.outputs.push_back(Output::Evict { object: object.id });
+                self.emit(Event::NotAdmitted { object: object.id, size });
+            }
+        }
+    }
+
+    /// Turns the cache engine's eviction report into outputs, events and withdrawn pointers.
+    fn evict_reported(&mut self, now: Time) {
+        for ev in std::mem::take(&mut self.evicted) {
+            self.outputs.push_back(Output::Evict { object: ev.id });
+            self.emit(Event::Evicted { object: ev.id, size: ev.size, reason: ev.reason });
+            self.with_discovery(now, |d, ctx| d.dropped(ctx, ev.id));
+        }
+    }
+
     fn finish_fill(&mut self, now: Time, fetch: FetchId, size: u64) {
         let fill = self.take_fill(fetch);
         let object = fill.object.id;
@@ -239,11 +268,7 @@ impl Node {
             Some(cache) => cache.insert(object, size, fill.object.namespace, &mut self.evicted),
             None => InsertOutcome::Rejected,
         };
-        for ev in std::mem::take(&mut self.evicted) {
-            self.outputs.push_back(Output::Evict { object: ev.id });
-            self.emit(Event::Evicted { object: ev.id, size: ev.size, reason: ev.reason });
-            self.with_discovery(now, |d, ctx| d.dropped(ctx, ev.id));
-        }
+        self.evict_reported(now);
         let kept = admitted == InsertOutcome::Inserted;
         if kept {
             self.outputs.push_back(Output::Commit { fetch, object });
