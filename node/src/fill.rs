@@ -145,7 +145,11 @@ impl FillWatch {
                     return Err(broken());
                 }
                 match &p.state {
-                    State::Receiving { written, .. } if *written > pos => return Ok(*written),
+                    // The last byte is held back until the object is verified, so a client
+                    // never receives a complete body whose checksum turns out wrong.
+                    State::Receiving { written, head, .. } if (*written).min(head.size - 1) > pos => {
+                        return Ok((*written).min(head.size - 1));
+                    }
                     State::Complete { meta, .. } => return Ok(meta.size),
                     State::Failed => return Err(broken()),
                     _ => {}

@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn first_read_comes_from_the_origin_then_from_the_site_peer() {
-    let parent = Spec { id: 12, role: "cache", site: "site-a", parents: vec![11] };
+    let parent = Spec { id: 12, role: "cache", site: "site-a", parents: vec![11], external: None };
     let c = Cluster::start(&[origin(1), cache(11, "site-a"), parent, cache(21, "site-b"), director(5)]);
     let data = c.put("mc23/evt 1.root", bytes(3 << 20, 1));
     let path = "/atlas/mc23/evt%201.root";

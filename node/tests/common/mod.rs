@@ -16,16 +16,18 @@ pub struct Spec {
     pub site: &'static str,
     /// For caches: parent cache ids (`parent` discovery).
     pub parents: Vec<u32>,
+    /// A server the test runs itself on this port instead of a reef-node process.
+    pub external: Option<u16>,
 }
 
 pub fn origin(id: u32) -> Spec {
-    Spec { id, role: "origin", site: "t0", parents: vec![] }
+    Spec { id, role: "origin", site: "t0", parents: vec![], external: None }
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec { id, role: "cache", site, parents: vec![] }
+    Spec { id, role: "cache", site, parents: vec![], external: None }
 }
 pub fn director(id: u32) -> Spec {
-    Spec { id, role: "director", site: "t0", parents: vec![] }
+    Spec { id, role: "director", site: "t0", parents: vec![], external: None }
 }
 
 pub struct Node {
@@ -50,7 +52,7 @@ impl Cluster {
     pub fn start(specs: &[Spec]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, free_port())).collect();
+        let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, s.external.unwrap_or_else(free_port))).collect();
         let origin_id = specs.iter().find(|s| s.role == "origin").map(|s| s.id).unwrap();
         let mut peers = String::new();
         for s in specs {
@@ -114,6 +116,9 @@ impl Cluster {
 
     pub fn launch(&mut self, id: u32) {
         let node = self.nodes.get_mut(&id).unwrap();
+        if node.spec.external.is_some() {
+            return;
+        }
         let log = std::fs::File::create(self.dir.path().join(format!("n{id}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_reef-node"))
             .arg("--config")

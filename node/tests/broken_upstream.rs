@@ -1,0 +1,107 @@
+//! An upstream that breaks mid-transfer or lies about the checksum: the cache must never serve
+//! a partial or corrupt object, now or later. The "origin" here is a small HTTP server run by
+//! the test, so the failure is exact instead of timed.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Clone, Copy)]
+enum Lie {
+    /// Announces the full length, sends a third, closes.
+    Truncate,
+    /// Sends everything, with a `Digest` that does not match.
+    WrongDigest,
+}
+
+const SIZE: usize = 3 << 20;
+
+/// Serves every GET with the object (badly) and acknowledges control messages; counts GETs.
+fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counter = gets.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.to_lowercase());
+                    }
+                    if head[0].starts_with("post") {
+                        let len: usize = head
+                            .iter()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        let mut body = vec![0; len];
+                        reader.read_exact(&mut body).unwrap();
+                        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                        continue;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = bytes(SIZE, 9);
+                    let digest = match lie {
+                        Lie::WrongDigest => "Digest: adler32=00000001\r\n",
+                        Lie::Truncate => "",
+                    };
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n{digest}\r\n");
+                    match lie {
+                        Lie::Truncate => {
+                            let _ = stream.write_all(&body[..SIZE / 3]);
+                            return; // drops the connection mid-body
+                        }
+                        Lie::WrongDigest => {
+                            let _ = stream.write_all(&body);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, gets)
+}
+
+fn never_served_broken(lie: Lie) {
+    let (port, gets) = fake_origin(lie);
+    let fake = Spec { external: Some(port), ..origin(1) };
+    let c = Cluster::start(&[fake, cache(11, "site-a")]);
+    let url = c.url(11, "/atlas/obj.bin");
+    for round in 1..=2 {
+        let out = curl(&["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", &url]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let complete_ok = out.status.success() && text == format!("200 {SIZE}");
+        assert!(!complete_ok, "round {round}: a broken fill was served as a complete object ({text})");
+        // Each round went upstream again: nothing broken was kept.
+        assert_eq!(gets.load(Ordering::SeqCst), round);
+    }
+    assert_eq!(c.metric(11, "reef_cache_admitted_total"), 0.0);
+    let store = c.dir.path().join("n11/store/objects");
+    assert_eq!(std::fs::read_dir(store).unwrap().count(), 0, "no object on disk");
+    assert_eq!(get(&c.url(11, "/healthz"), &[]).0, 200);
+}
+
+#[test]
+fn a_transfer_that_breaks_is_never_served_or_kept() {
+    never_served_broken(Lie::Truncate);
+}
+
+#[test]
+fn a_checksum_mismatch_is_never_served_or_kept() {
+    never_served_broken(Lie::WrongDigest);
+}
