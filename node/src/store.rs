@@ -9,10 +9,12 @@
 use crate::http::digest::Digests;
 use reef_core::ObjectId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// What the store knows about a complete object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,8 @@ pub struct Store {
     objects: PathBuf,
     tmp: PathBuf,
     next_temp: AtomicU64,
+    /// Sidecars of the objects on disk, so a hit costs one `open` and no JSON parsing.
+    metas: RwLock<HashMap<ObjectId, Arc<ObjectMeta>>>,
 }
 
 impl Store {
@@ -44,7 +48,7 @@ impl Store {
             fs::remove_dir_all(&tmp)?;
         }
         fs::create_dir_all(&tmp)?;
-        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0) })
+        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0), metas: RwLock::default() })
     }
 
     /// Scans `objects/`: returns every complete object and deletes the debris of a crash
@@ -67,6 +71,7 @@ impl Store {
                     if fs::metadata(&path).is_ok_and(|m| m.len() == meta.size)
                         && ObjectId::of(&meta.namespace, &meta.path) == id =>
                 {
+                    self.metas.write().expect("metas").insert(id, Arc::new(meta.clone()));
                     found.push((id, meta));
                 }
                 (id, _) => {
@@ -110,12 +115,15 @@ impl Store {
         }
         fs::rename(temp, self.data_path(id))?;
         fs::rename(&meta_temp, self.meta_path(id))?;
-        File::open(&self.objects)?.sync_all()
+        File::open(&self.objects)?.sync_all()?;
+        self.metas.write().expect("metas").insert(id, Arc::new(meta.clone()));
+        Ok(())
     }
 
     /// Deletes an object; the sidecar goes first so a crash never leaves data that looks valid
     /// with another object's metadata.
     pub fn remove(&self, id: ObjectId) -> io::Result<()> {
+        self.metas.write().expect("metas").remove(&id);
         let meta = fs::remove_file(self.meta_path(id));
         let data = fs::remove_file(self.data_path(id));
         match (meta, data) {
@@ -126,8 +134,12 @@ impl Store {
     }
 
     /// Opens a stored object with its metadata.
-    pub fn open_object(&self, id: ObjectId) -> io::Result<(File, ObjectMeta)> {
-        let meta = self.read_meta(id)?;
+    pub fn open_object(&self, id: ObjectId) -> io::Result<(File, Arc<ObjectMeta>)> {
+        let known = self.metas.read().expect("metas").get(&id).cloned();
+        let meta = match known {
+            Some(meta) => meta,
+            None => Arc::new(self.read_meta(id)?),
+        };
         let file = File::open(self.data_path(id))?;
         if file.metadata()?.len() != meta.size {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "stored object has the wrong size"));

@@ -96,6 +96,9 @@ fn a_dead_cache_gets_no_clients_and_serves_its_objects_after_restart() {
     };
     assert!(redirect_target().starts_with(&c.url(11, "")));
 
+    // The fill is committed to disk asynchronously; kill only once it is (data and sidecar).
+    let objects = c.dir.path().join("n11/store/objects");
+    wait_until("the object is on disk", || std::fs::read_dir(&objects).unwrap().count() == 2);
     c.kill(11);
     // A client that does not know yet: `reef get` fails over and completes elsewhere.
     let out_file = c.dir.path().join("got.root");

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Cache hits, reef-node versus nginx as a caching reverse proxy, both in front of the same
+# reef-node origin, on loopback. Not a test: it prints numbers for the README.
+#
+#   node/bench/compare-nginx.sh            (needs wrk, nginx, curl; builds reef-node --release)
+#
+# Measures: requests/s for 4 KiB hits (wrk), throughput of a 1 GiB hit (curl), and the cache's
+# resident memory sampled while it streams the 1 GiB object (flat means no whole-object buffering).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+duration="${DURATION:-10s}"
+connections="${CONNECTIONS:-64}"
+for tool in wrk nginx curl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx curl)" >&2; exit 1; }
+done
+(cd "$repo" && cargo build -q --release -p reef-node --bin reef-node)
+bin="$target/release/reef-node"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [[ -f "$work/nginx/nginx.pid" ]] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/export" "$work/nginx/cache"
+head -c 4096 /dev/urandom > "$work/export/small.bin"
+head -c 1073741824 /dev/urandom > "$work/export/big.bin"
+
+peers='
+[[sites]]
+name = "t0"
+id = 0
+
+[[namespaces]]
+name = "bench"
+origins = [1]
+EXPORT
+
+[[peers]]
+id = 1
+role = "origin"
+site = "t0"
+url = "http://127.0.0.1:19400"
+'
+export_line="export = \"$work/export\""
+origin_tail="${peers/EXPORT/$export_line}"
+cache_tail="${peers/EXPORT/}"
+cat > "$work/origin.toml" <<TOML
+[node]
+id = 1
+role = "origin"
+listen = "127.0.0.1:19400"
+site = "t0"
+$origin_tail
+TOML
+cat > "$work/cache.toml" <<TOML
+[node]
+id = 11
+role = "cache"
+listen = "127.0.0.1:19411"
+site = "t0"
+store = "$work/store"
+capacity = "4GiB"
+access_log = "$work/cache-access.log"
+$cache_tail
+TOML
+cat > "$work/nginx/nginx.conf" <<CONF
+daemon on;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log $work/nginx/access.log;
+    proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=bench:64m max_size=4g inactive=1h use_temp_path=off;
+    server {
+        listen 127.0.0.1:19480;
+        location / {
+            proxy_pass http://127.0.0.1:19400;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_valid 200 1h;
+            proxy_cache_lock on;
+            add_header X-Cache-Status \$upstream_cache_status;
+        }
+    }
+}
+CONF
+
+RUST_LOG=warn "$bin" --config "$work/origin.toml" 2>"$work/origin.log" & pids+=($!)
+RUST_LOG=warn "$bin" --config "$work/cache.toml" 2>"$work/cache.log" & pids+=($!)
+cache_pid=$!
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
+for port in 19400 19411 19480; do
+    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/bench/small.bin" && break; sleep 0.1; done
+done
+
+echo "== warming both caches"
+for port in 19411 19480; do
+    curl -fs -o /dev/null "http://127.0.0.1:$port/bench/small.bin"
+    curl -fs -o /dev/null "http://127.0.0.1:$port/bench/big.bin"
+    curl -fs -o /dev/null "http://127.0.0.1:$port/bench/big.bin"
+done
+curl -fsI "http://127.0.0.1:19411/bench/big.bin" | grep -i cache-status
+curl -fsI "http://127.0.0.1:19480/bench/big.bin" | grep -i x-cache-status
+
+echo "== 4 KiB hits: wrk -t2 -c$connections -d$duration"
+for name in reef:19411 nginx:19480; do
+    rps="$(wrk -t2 -c"$connections" -d"$duration" "http://127.0.0.1:${name#*:}/bench/small.bin" | awk '/Requests\/sec/ {print $2}')"
+    echo "${name%%:*} 4KiB requests/s: $rps"
+done
+
+echo "== 1 GiB hits: curl, 3 runs each (MB/s)"
+rss_log="$work/rss"
+for name in reef:19411 nginx:19480; do
+    if [[ "${name%%:*}" == reef ]]; then
+        (while kill -0 "$cache_pid" 2>/dev/null; do ps -o rss= -p "$cache_pid" >> "$rss_log"; sleep 0.2; done) &
+        sampler=$!
+    fi
+    for _ in 1 2 3; do
+        speed="$(curl -fs -o /dev/null -w '%{speed_download}' "http://127.0.0.1:${name#*:}/bench/big.bin")"
+        echo "${name%%:*} 1GiB: $(awk -v s="$speed" 'BEGIN {printf "%.0f", s / 1e6}') MB/s"
+    done
+    if [[ "${name%%:*}" == reef ]]; then
+        kill "$sampler" 2>/dev/null || true
+        echo "reef cache RSS while streaming 1 GiB: min $(sort -n "$rss_log" | head -1) KiB, max $(sort -n "$rss_log" | tail -1) KiB"
+    fi
+done
