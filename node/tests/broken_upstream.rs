@@ -4,8 +4,7 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,59 +18,24 @@ enum Lie {
 
 const SIZE: usize = 3 << 20;
 
-/// Serves every GET with the object (badly) and acknowledges control messages; counts GETs.
+/// Serves every GET with the object, badly; counts GETs.
 fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let gets = Arc::new(AtomicUsize::new(0));
     let counter = gets.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut head = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push(line.to_lowercase());
-                    }
-                    if head[0].starts_with("post") {
-                        let len: usize = head
-                            .iter()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        let mut body = vec![0; len];
-                        reader.read_exact(&mut body).unwrap();
-                        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
-                        continue;
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let body = bytes(SIZE, 9);
-                    let digest = match lie {
-                        Lie::WrongDigest => "Digest: adler32=00000001\r\n",
-                        Lie::Truncate => "",
-                    };
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n{digest}\r\n");
-                    match lie {
-                        Lie::Truncate => {
-                            let _ = stream.write_all(&body[..SIZE / 3]);
-                            return; // drops the connection mid-body
-                        }
-                        Lie::WrongDigest => {
-                            let _ = stream.write_all(&body);
-                        }
-                    }
-                }
-            });
+    let body = bytes(SIZE, 9);
+    let port = fake_server(move |_, stream| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let digest = match lie {
+            Lie::WrongDigest => "Digest: adler32=00000001\r\n",
+            Lie::Truncate => "",
+        };
+        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n{digest}\r\n");
+        match lie {
+            Lie::Truncate => {
+                let _ = stream.write_all(&body[..SIZE / 3]);
+                false // drops the connection mid-body
+            }
+            Lie::WrongDigest => stream.write_all(&body).is_ok(),
         }
     });
     (port, gets)

@@ -261,3 +261,49 @@ pub fn adler32_hex(data: &[u8]) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// A minimal HTTP/1.1 server for upstreams that misbehave on purpose. `respond` gets the
+/// request head (lowercased lines) and the stream; it returns false to drop the connection.
+/// POSTs (control messages) are acknowledged with 204. Returns the port.
+pub fn fake_server(respond: impl Fn(&[String], &mut TcpStream) -> bool + Send + Sync + 'static) -> u16 {
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let respond = respond.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.trim_end().to_lowercase());
+                    }
+                    if head[0].starts_with("post") {
+                        let len: usize = head
+                            .iter()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        let mut body = vec![0; len];
+                        reader.read_exact(&mut body).unwrap();
+                        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                        continue;
+                    }
+                    if !respond(&head, &mut stream) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
