@@ -3,6 +3,7 @@
 # reef-node origin, on loopback. Not a test: it prints numbers for the README.
 #
 #   node/bench/compare-nginx.sh            (needs wrk, nginx, curl; builds reef-node --release)
+#   REEF_NODE=path/to/reef-node DURATION=10s CONNECTIONS=64 node/bench/compare-nginx.sh
 #
 # Measures: requests/s for 4 KiB hits (wrk), throughput of a 1 GiB hit (curl), and the cache's
 # resident memory sampled while it streams the 1 GiB object (flat means no whole-object buffering).
@@ -14,8 +15,11 @@ connections="${CONNECTIONS:-64}"
 for tool in wrk nginx curl; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx curl)" >&2; exit 1; }
 done
-(cd "$repo" && cargo build -q --release -p reef-node --bin reef-node)
-bin="$target/release/reef-node"
+bin="${REEF_NODE:-}"
+if [[ -z "$bin" ]]; then
+    (cd "$repo" && cargo build -q --release -p reef-node --bin reef-node)
+    bin="$target/release/reef-node"
+fi
 
 work="$(mktemp -d)"
 pids=()

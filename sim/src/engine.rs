@@ -4,10 +4,14 @@
 //! happens to order equal times: same inputs, same event order, bit for bit. Timers that may be
 //! cancelled take a slot with a generation; cancelling bumps the generation and the stale entry
 //! is skipped when it surfaces (no search through the heap).
+//!
+//! Events scheduled for the current time (a large share: replies and releases that happen "now")
+//! skip the heap and wait in a FIFO. Order stays exactly (time, sequence): anything still in the
+//! heap at the current time was scheduled earlier, so it goes before the FIFO.
 
 use reef_core::Time;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// A cancellable timer, as returned by [`Engine::schedule_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ impl<E> Ord for Entry<E> {
 #[derive(Debug)]
 pub struct Engine<E> {
     heap: BinaryHeap<Entry<E>>,
+    /// Events at the current time, in scheduling order.
+    now_queue: VecDeque<Entry<E>>,
     now: Time,
     seq: u64,
     processed: u64,
@@ -61,6 +67,7 @@ impl<E> Default for Engine<E> {
     fn default() -> Self {
         Engine {
             heap: BinaryHeap::new(),
+            now_queue: VecDeque::new(),
             now: Time::ZERO,
             seq: 0,
             processed: 0,
@@ -87,7 +94,7 @@ impl<E> Engine<E> {
 
     /// Events waiting, including cancelled timers not yet skipped.
     pub fn pending(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.now_queue.len()
     }
 
     /// Schedules `event` at `at` (never before now: the past is clamped to now).
@@ -127,17 +134,25 @@ impl<E> Engine<E> {
 
     fn push(&mut self, at: Time, slot: u32, generation: u32, event: E) {
         self.seq += 1;
-        self.heap.push(Entry { at: at.max(self.now), seq: self.seq, slot, generation, event });
+        let entry = Entry { at: at.max(self.now), seq: self.seq, slot, generation, event };
+        if entry.at == self.now {
+            self.now_queue.push_back(entry);
+        } else {
+            self.heap.push(entry);
+        }
     }
 
     /// The time of the next event, if any (possibly a cancelled timer's).
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap.peek().map(|e| e.at)
+        if self.now_queue.is_empty() { self.heap.peek().map(|e| e.at) } else { Some(self.now) }
     }
 
     /// Pops the next live event and advances the clock to it.
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        while let Some(entry) = self.heap.pop() {
+        loop {
+            let heap_first = self.heap.peek().is_some_and(|h| self.now_queue.is_empty() || h.at == self.now);
+            let entry = if heap_first { self.heap.pop() } else { self.now_queue.pop_front() };
+            let entry = entry?;
             if entry.slot != NO_SLOT {
                 let g = &mut self.generations[entry.slot as usize];
                 let live = *g == entry.generation;
@@ -153,7 +168,6 @@ impl<E> Engine<E> {
             self.processed += 1;
             return Some((entry.at, entry.event));
         }
-        None
     }
 }
 
@@ -191,6 +205,25 @@ mod tests {
         assert_eq!(e.pop(), Some((Time(3), 3)));
         assert!(!e.cancel(t3));
         assert_eq!(e.generations.len(), 2);
+    }
+
+    #[test]
+    fn events_at_the_current_time_keep_scheduling_order() {
+        let mut e = Engine::new();
+        e.schedule(Time(1), "first");
+        e.schedule(Time(2), "heap at 2, scheduled early");
+        e.pop();
+        e.schedule(Time(1), "now, after first");
+        e.schedule(Time(3), "later");
+        assert_eq!(e.pop(), Some((Time(1), "now, after first")));
+        assert_eq!(e.pop(), Some((Time(2), "heap at 2, scheduled early")));
+        e.schedule(Time(2), "now at 2");
+        e.schedule(Time(2), "now at 2, second");
+        assert_eq!(e.peek_time(), Some(Time(2)));
+        assert_eq!(e.pop(), Some((Time(2), "now at 2")));
+        assert_eq!(e.pop(), Some((Time(2), "now at 2, second")));
+        assert_eq!(e.pop(), Some((Time(3), "later")));
+        assert_eq!(e.pending(), 0);
     }
 
     #[test]

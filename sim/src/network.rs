@@ -1,13 +1,21 @@
 //! Flow-level network model: every transfer is a flow over a route of links, and the flows that
 //! share links get max-min fair rates (progressive filling, as in SimGrid's flow model).
 //!
-//! Rates are re-solved only for the connected component of flows touched by a change (a flow
-//! starting or ending, a link changing capacity): flows elsewhere keep their rates. Each solved
-//! component gets a new epoch and one wake-up at its earliest completion; a wake-up whose epoch
-//! is no longer current is stale and ignored. So a start or an end costs one heap push, not one
-//! per flow of the component.
+//! Flows on the same route always get the same rate, so they are solved as one *class* with a
+//! multiplicity: the cost of a change is in routes, not flows, which keeps heavy load (thousands
+//! of concurrent transfers from one origin) cheap. A class tracks how many bytes each of its
+//! flows has moved so far (`progress`); a flow ends when that reaches its own `target`, so the
+//! class keeps its flows in a min-heap of targets.
+//!
+//! Rates are re-solved only for the connected component (links and classes) touched by a change:
+//! a flow starting or ending, a link changing capacity. Each solved component gets a new epoch
+//! and one wake-up at its earliest completion; a wake-up whose epoch is no longer current is
+//! stale and ignored. So a start or an end costs one heap push, not one per flow.
 
+use foldhash::fast::FixedState;
 use reef_core::{Duration, Time};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 
 /// A link's index in the network.
 pub type LinkIdx = u32;
@@ -22,7 +30,7 @@ pub struct FlowId {
 /// The network asks to be woken up at a time with this token (see [`Network::wake`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Wakeup {
-    flow: u32,
+    class: u32,
     epoch: u64,
 }
 
@@ -32,28 +40,55 @@ struct Link {
     capacity: f64,
     /// Fraction of the capacity available (degradations); 0 when the link is down.
     factor: f64,
-    flows: Vec<u32>,
+    /// Classes with flows on this link.
+    classes: Vec<u32>,
     /// Bytes of completed transfers that crossed this link.
     bytes: u64,
     // Scratch state of the solver.
     mark: u64,
     solved: u64,
     remaining: f64,
-    unfixed: u32,
+    unfixed: u64,
+}
+
+/// A flow's completion target, ordered by `f64::total_cmp` (targets are finite).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Target(f64);
+impl Eq for Target {}
+impl PartialOrd for Target {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Target {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The flows of one route.
+#[derive(Debug)]
+struct Class {
+    links: Vec<LinkIdx>,
+    /// Live flows.
+    count: u64,
+    /// Rate of each flow, bytes per second.
+    rate: f64,
+    /// Bytes each flow of the class has moved since the class was created.
+    progress: f64,
+    updated: Time,
+    epoch: u64,
+    mark: u64,
+    /// (target, flow index, generation); entries of stopped flows are skipped when they surface.
+    flows: BinaryHeap<Reverse<(Target, u32, u32)>>,
 }
 
 #[derive(Debug)]
 struct Flow<T> {
     generation: u32,
     live: bool,
-    links: Vec<LinkIdx>,
+    class: u32,
     bytes: u64,
-    remaining: f64,
-    /// Bytes per second.
-    rate: f64,
-    updated: Time,
-    epoch: u64,
-    mark: u64,
     tag: T,
 }
 
@@ -68,33 +103,37 @@ pub struct Ended<T> {
 #[derive(Debug)]
 pub struct Network<T> {
     links: Vec<Link>,
+    classes: Vec<Class>,
+    class_of_route: HashMap<Vec<LinkIdx>, u32, FixedState>,
     flows: Vec<Flow<T>>,
     free: Vec<u32>,
     epoch: u64,
     mark: u64,
+    solve_round: u64,
+    active: usize,
     // Scratch buffers reused by every solve.
-    comp_flows: Vec<u32>,
+    comp_classes: Vec<u32>,
     comp_links: Vec<u32>,
     stack: Vec<u32>,
     seeds: Vec<u32>,
-    solve_round: u64,
-    active: usize,
 }
 
 impl<T: Copy> Default for Network<T> {
     fn default() -> Self {
         Network {
             links: Vec::new(),
+            classes: Vec::new(),
+            class_of_route: HashMap::default(),
             flows: Vec::new(),
             free: Vec::new(),
             epoch: 0,
             mark: 0,
-            comp_flows: Vec::new(),
+            solve_round: 0,
+            active: 0,
+            comp_classes: Vec::new(),
             comp_links: Vec::new(),
             stack: Vec::new(),
             seeds: Vec::new(),
-            solve_round: 0,
-            active: 0,
         }
     }
 }
@@ -112,7 +151,7 @@ impl<T: Copy> Network<T> {
         self.links.push(Link {
             capacity: bytes_per_sec,
             factor: 1.0,
-            flows: Vec::new(),
+            classes: Vec::new(),
             bytes: 0,
             mark: 0,
             solved: 0,
@@ -120,10 +159,6 @@ impl<T: Copy> Network<T> {
             unfixed: 0,
         });
         (self.links.len() - 1) as LinkIdx
-    }
-
-    pub fn link_count(&self) -> usize {
-        self.links.len()
     }
 
     /// Flows currently transferring.
@@ -138,11 +173,11 @@ impl<T: Copy> Network<T> {
 
     /// Current rate of a flow in bytes per second (`None` once it ended).
     pub fn rate(&self, id: FlowId) -> Option<f64> {
-        self.flow(id).map(|f| f.rate)
+        self.live(id).then(|| self.classes[self.flows[id.index as usize].class as usize].rate)
     }
 
-    fn flow(&self, id: FlowId) -> Option<&Flow<T>> {
-        self.flows.get(id.index as usize).filter(|f| f.live && f.generation == id.generation)
+    fn live(&self, id: FlowId) -> bool {
+        self.flows.get(id.index as usize).is_some_and(|f| f.live && f.generation == id.generation)
     }
 
     /// Starts a flow of `bytes` over `route` (which must not be empty). Wake-ups to schedule
@@ -156,51 +191,71 @@ impl<T: Copy> Network<T> {
         wakeups: &mut Vec<(Time, Wakeup)>,
     ) -> FlowId {
         assert!(!route.is_empty(), "a flow needs at least one link");
+        let class = self.class_for(route);
+        // Its neighbours' progress so far was made at the old rates.
+        self.advance_class(class, now);
+        let c = &mut self.classes[class as usize];
+        if c.count == 0 {
+            for &l in route {
+                self.links[l as usize].classes.push(class);
+            }
+        }
+        c.count += 1;
+        let target = Target(c.progress + bytes as f64);
         let index = match self.free.pop() {
             Some(i) => {
                 let f = &mut self.flows[i as usize];
                 f.generation = f.generation.wrapping_add(1);
                 f.live = true;
-                f.links.clear();
-                f.links.extend_from_slice(route);
+                f.class = class;
                 f.bytes = bytes;
-                f.remaining = bytes as f64;
-                f.rate = 0.0;
-                f.updated = now;
                 f.tag = tag;
                 i
             }
             None => {
-                self.flows.push(Flow {
-                    generation: 0,
-                    live: true,
-                    links: route.to_vec(),
-                    bytes,
-                    remaining: bytes as f64,
-                    rate: 0.0,
-                    updated: now,
-                    epoch: 0,
-                    mark: 0,
-                    tag,
-                });
+                self.flows.push(Flow { generation: 0, live: true, class, bytes, tag });
                 (self.flows.len() - 1) as u32
             }
         };
-        for &l in route {
-            self.links[l as usize].flows.push(index);
-        }
+        let generation = self.flows[index as usize].generation;
+        self.classes[class as usize].flows.push(Reverse((target, index, generation)));
         self.active += 1;
         self.resolve_links(now, route, wakeups);
-        FlowId { index, generation: self.flows[index as usize].generation }
+        FlowId { index, generation }
+    }
+
+    fn class_for(&mut self, route: &[LinkIdx]) -> u32 {
+        if let Some(&c) = self.class_of_route.get(route) {
+            return c;
+        }
+        let c = self.classes.len() as u32;
+        self.classes.push(Class {
+            links: route.to_vec(),
+            count: 0,
+            rate: 0.0,
+            progress: 0.0,
+            updated: Time::ZERO,
+            epoch: 0,
+            mark: 0,
+            flows: BinaryHeap::new(),
+        });
+        self.class_of_route.insert(route.to_vec(), c);
+        c
     }
 
     /// Stops a flow before it finished (cancelled, or its endpoint died). Returns its tag if it
     /// was still live.
     pub fn stop(&mut self, now: Time, id: FlowId, wakeups: &mut Vec<(Time, Wakeup)>) -> Option<T> {
-        self.flow(id)?;
-        let links: SmallLinks = self.flows[id.index as usize].links.iter().copied().collect();
+        if !self.live(id) {
+            return None;
+        }
+        let class = self.flows[id.index as usize].class;
+        // Progress of the component is brought up to date by the re-solve below, at the old
+        // rates, before the rates change.
         let tag = self.remove(id.index);
-        self.resolve_links(now, &links, wakeups);
+        let seeds = self.seeds_of(class);
+        self.resolve_links(now, &seeds, wakeups);
+        self.seeds = seeds;
         Some(tag)
     }
 
@@ -208,77 +263,116 @@ impl<T: Copy> Network<T> {
     /// the flows on it. A link at 0 keeps its flows at rate 0: callers that model a cut link
     /// break those flows with [`Network::flows_on`] and [`Network::stop`].
     pub fn set_factor(&mut self, now: Time, link: LinkIdx, factor: f64, wakeups: &mut Vec<(Time, Wakeup)>) {
+        // Advance first: the progress so far was made at the old capacity.
+        self.collect_component(&[link]);
+        self.advance_component(now);
         self.links[link as usize].factor = factor.max(0.0);
         self.resolve_links(now, &[link], wakeups);
     }
 
-    /// The live flows crossing `link`.
+    /// The live flows crossing `link`, in a deterministic order.
     pub fn flows_on(&self, link: LinkIdx) -> Vec<FlowId> {
-        self.links[link as usize]
-            .flows
+        let mut out: Vec<FlowId> = self.links[link as usize]
+            .classes
             .iter()
-            .map(|&i| FlowId { index: i, generation: self.flows[i as usize].generation })
-            .collect()
+            .flat_map(|&c| self.classes[c as usize].flows.iter())
+            .map(|Reverse((_, index, generation))| FlowId { index: *index, generation: *generation })
+            .filter(|&id| self.live(id))
+            .collect();
+        out.sort_unstable_by_key(|f| (f.index, f.generation));
+        out
     }
 
     /// Handles a wake-up at `now`: flows that finished are removed and appended to `ended`;
     /// the rest of their component is re-solved.
     pub fn wake(&mut self, now: Time, wakeup: Wakeup, ended: &mut Vec<Ended<T>>, wakeups: &mut Vec<(Time, Wakeup)>) {
-        let f = &self.flows[wakeup.flow as usize];
-        if !f.live || f.epoch != wakeup.epoch {
+        let c = &self.classes[wakeup.class as usize];
+        if c.count == 0 || c.epoch != wakeup.epoch {
             return; // the component changed since: a newer wake-up is scheduled
         }
-        let links: SmallLinks = f.links.iter().copied().collect();
-        self.collect_component(&links);
-        let mut seeds = std::mem::take(&mut self.seeds);
-        seeds.clear();
-        seeds.extend_from_slice(&self.comp_links);
-        for k in 0..self.comp_flows.len() {
-            let i = self.comp_flows[k];
-            self.advance(i, now);
-            let f = &self.flows[i as usize];
-            // Done when what is left would take under a nanosecond.
-            if f.remaining <= DONE_BYTES.max(f.rate * 1e-9) {
-                let (generation, bytes) = (f.generation, f.bytes);
-                for k in 0..self.flows[i as usize].links.len() {
-                    let l = self.flows[i as usize].links[k];
+        let seeds = self.seeds_of(wakeup.class);
+        self.collect_component(&seeds);
+        self.seeds = seeds;
+        self.advance_component(now);
+        for k in 0..self.comp_classes.len() {
+            let ci = self.comp_classes[k];
+            loop {
+                let c = &self.classes[ci as usize];
+                let Some(&Reverse((Target(target), index, generation))) = c.flows.peek() else { break };
+                let f = &self.flows[index as usize];
+                let stale = !f.live || f.generation != generation;
+                // Done when what is left would take under a nanosecond.
+                if !stale && target - c.progress > DONE_BYTES.max(c.rate * 1e-9) {
+                    break;
+                }
+                self.classes[ci as usize].flows.pop();
+                if stale {
+                    continue;
+                }
+                let bytes = self.flows[index as usize].bytes;
+                for k in 0..self.classes[ci as usize].links.len() {
+                    let l = self.classes[ci as usize].links[k];
                     self.links[l as usize].bytes += bytes;
                 }
-                let tag = self.remove(i);
-                ended.push(Ended { id: FlowId { index: i, generation }, tag });
+                let tag = self.remove(index);
+                ended.push(Ended { id: FlowId { index, generation }, tag });
             }
         }
         // Re-solve the whole old component from its links: it may have split.
+        let seeds = std::mem::take(&mut self.comp_links);
         self.resolve_links(now, &seeds, wakeups);
-        self.seeds = seeds;
+        self.comp_links = seeds;
     }
 
+    /// A copy of a class's links in the reusable seed buffer (the solver mutates the classes).
+    fn seeds_of(&mut self, class: u32) -> Vec<LinkIdx> {
+        let mut seeds = std::mem::take(&mut self.seeds);
+        seeds.clear();
+        seeds.extend_from_slice(&self.classes[class as usize].links);
+        seeds
+    }
+
+    /// Takes a live flow out of its class (its heap entry is skipped later).
     fn remove(&mut self, index: u32) -> T {
         let f = &mut self.flows[index as usize];
         f.live = false;
-        f.rate = 0.0;
-        for &l in &f.links {
-            let on = &mut self.links[l as usize].flows;
-            let pos = on.iter().position(|&x| x == index).expect("flow is on its links");
-            on.swap_remove(pos);
-        }
+        let class = f.class;
+        let tag = f.tag;
         self.free.push(index);
         self.active -= 1;
-        f.tag
+        let c = &mut self.classes[class as usize];
+        c.count -= 1;
+        if c.count == 0 {
+            // An idle class leaves its links; its heap holds only dead entries now.
+            c.flows.clear();
+            c.rate = 0.0;
+            for &l in &c.links {
+                let on = &mut self.links[l as usize].classes;
+                let pos = on.iter().position(|&x| x == class).expect("class is on its links");
+                on.swap_remove(pos);
+            }
+        }
+        tag
     }
 
-    fn advance(&mut self, index: u32, now: Time) {
-        let f = &mut self.flows[index as usize];
-        let dt = (now - f.updated).as_secs_f64();
-        f.remaining = (f.remaining - f.rate * dt).max(0.0);
-        f.updated = now;
+    fn advance_class(&mut self, class: u32, now: Time) {
+        let c = &mut self.classes[class as usize];
+        c.progress += c.rate * (now - c.updated).as_secs_f64();
+        c.updated = now;
     }
 
-    /// Marks the component reachable from `seeds` into `comp_flows` / `comp_links`.
+    fn advance_component(&mut self, now: Time) {
+        for k in 0..self.comp_classes.len() {
+            let c = self.comp_classes[k];
+            self.advance_class(c, now);
+        }
+    }
+
+    /// Marks the component reachable from `seeds` into `comp_classes` / `comp_links`.
     fn collect_component(&mut self, seeds: &[LinkIdx]) {
         self.mark += 1;
         let mark = self.mark;
-        self.comp_flows.clear();
+        self.comp_classes.clear();
         self.comp_links.clear();
         self.stack.clear();
         for &l in seeds {
@@ -289,19 +383,19 @@ impl<T: Copy> Network<T> {
         }
         while let Some(l) = self.stack.pop() {
             self.comp_links.push(l);
-            for k in 0..self.links[l as usize].flows.len() {
-                let fi = self.links[l as usize].flows[k];
-                let f = &mut self.flows[fi as usize];
-                if f.mark == mark {
+            for k in 0..self.links[l as usize].classes.len() {
+                let ci = self.links[l as usize].classes[k];
+                let c = &mut self.classes[ci as usize];
+                if c.mark == mark {
                     continue;
                 }
-                f.mark = mark;
-                self.comp_flows.push(fi);
-                for &fl in &f.links {
-                    let link = &mut self.links[fl as usize];
+                c.mark = mark;
+                self.comp_classes.push(ci);
+                for &cl in &c.links {
+                    let link = &mut self.links[cl as usize];
                     if link.mark != mark {
                         link.mark = mark;
-                        self.stack.push(fl);
+                        self.stack.push(cl);
                     }
                 }
             }
@@ -321,46 +415,55 @@ impl<T: Copy> Network<T> {
                 let l = self.comp_links[k];
                 self.links[l as usize].solved = round;
             }
-            if self.comp_flows.is_empty() {
+            if self.comp_classes.is_empty() {
                 continue;
             }
             // Progress so far was made at the old rates.
-            for k in 0..self.comp_flows.len() {
-                let i = self.comp_flows[k];
-                self.advance(i, now);
-            }
+            self.advance_component(now);
             self.fill_progressively();
             self.epoch += 1;
             let epoch = self.epoch;
             let mut next: Option<(Duration, u32)> = None;
-            for &i in &self.comp_flows {
-                let f = &mut self.flows[i as usize];
-                f.epoch = epoch;
-                if f.rate > 0.0 {
-                    let ns = (f.remaining / f.rate * 1e9).ceil().min(u64::MAX as f64 / 2.0);
+            for &ci in &self.comp_classes {
+                let c = &mut self.classes[ci as usize];
+                c.epoch = epoch;
+                if c.rate <= 0.0 {
+                    continue;
+                }
+                // The class's first live flow ends first (stale entries only make this early,
+                // and an early wake-up just re-solves).
+                if let Some(Reverse((Target(target), _, _))) = c.flows.peek() {
+                    let ns = ((target - c.progress).max(0.0) / c.rate * 1e9).ceil().min(u64::MAX as f64 / 2.0);
                     let d = Duration(ns as u64);
                     if next.is_none_or(|(best, _)| d < best) {
-                        next = Some((d, i));
+                        next = Some((d, ci));
                     }
                 }
             }
-            if let Some((d, flow)) = next {
-                wakeups.push((now + d, Wakeup { flow, epoch }));
+            if let Some((d, class)) = next {
+                wakeups.push((now + d, Wakeup { class, epoch }));
             }
         }
     }
 
-    /// Max-min fair rates for the flows in `comp_flows` over `comp_links`: repeatedly find the
-    /// link with the smallest fair share, give that share to its unfixed flows, remove them.
+    /// Max-min fair rates for the classes in `comp_classes` over `comp_links`: repeatedly find
+    /// the link with the smallest fair share per flow, give that share to the flows of its
+    /// unfixed classes, remove them.
     fn fill_progressively(&mut self) {
         for &l in &self.comp_links {
             let link = &mut self.links[l as usize];
             link.remaining = link.capacity * link.factor;
-            link.unfixed = link.flows.len() as u32;
+            link.unfixed = 0;
+        }
+        for &ci in &self.comp_classes {
+            let c = &self.classes[ci as usize];
+            for &l in &c.links {
+                self.links[l as usize].unfixed += c.count;
+            }
         }
         self.mark += 1;
         let fixed = self.mark;
-        let mut left = self.comp_flows.len();
+        let mut left = self.comp_classes.len();
         while left > 0 {
             let mut best: Option<(f64, u32)> = None;
             for &l in &self.comp_links {
@@ -368,35 +471,30 @@ impl<T: Copy> Network<T> {
                 if link.unfixed == 0 {
                     continue;
                 }
-                let share = link.remaining.max(0.0) / f64::from(link.unfixed);
+                let share = link.remaining.max(0.0) / link.unfixed as f64;
                 if best.is_none_or(|(s, _)| share < s) {
                     best = Some((share, l));
                 }
             }
-            let Some((share, bottleneck)) = best else {
-                break;
-            };
-            for k in 0..self.links[bottleneck as usize].flows.len() {
-                let fi = self.links[bottleneck as usize].flows[k];
-                let f = &mut self.flows[fi as usize];
-                if f.mark == fixed {
+            let Some((share, bottleneck)) = best else { break };
+            for k in 0..self.links[bottleneck as usize].classes.len() {
+                let ci = self.links[bottleneck as usize].classes[k];
+                let c = &mut self.classes[ci as usize];
+                if c.mark == fixed {
                     continue;
                 }
-                f.mark = fixed;
-                f.rate = share;
+                c.mark = fixed;
+                c.rate = share;
                 left -= 1;
-                for &fl in &f.links {
-                    let link = &mut self.links[fl as usize];
-                    link.remaining -= share;
-                    link.unfixed -= 1;
+                for &cl in &c.links {
+                    let link = &mut self.links[cl as usize];
+                    link.remaining -= share * c.count as f64;
+                    link.unfixed -= c.count;
                 }
             }
         }
     }
 }
-
-/// Routes are short (a few hops): keep a copy of one on the stack while the network mutates.
-type SmallLinks = smallvec::SmallVec<[LinkIdx; 8]>;
 
 #[cfg(test)]
 mod tests {
@@ -407,7 +505,7 @@ mod tests {
         let mut done = Vec::new();
         let mut ended = Vec::new();
         while !wakeups.is_empty() {
-            wakeups.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+            wakeups.sort_by_key(|(t, _)| Reverse(*t));
             let (t, w) = wakeups.pop().unwrap();
             net.wake(t, w, &mut ended, &mut wakeups);
             done.extend(ended.drain(..).map(|e| (e.tag, t)));
@@ -452,6 +550,22 @@ mod tests {
     }
 
     #[test]
+    fn many_flows_on_a_shared_route_split_it_with_the_others() {
+        // Three flows on route [a, b] and one on [a]: link b (6) gives each of the three 2; the
+        // flow alone on a (capacity 10) gets the 4 that is left.
+        let mut net = Network::new();
+        let a = net.add_link(10.0);
+        let b = net.add_link(6.0);
+        let mut w = Vec::new();
+        let shared: Vec<FlowId> = (0..3).map(|i| net.start(Time::ZERO, &[a, b], 100, i, &mut w)).collect();
+        let alone = net.start(Time::ZERO, &[a], 100, 9, &mut w);
+        for f in shared {
+            assert_eq!(net.rate(f), Some(2.0));
+        }
+        assert_eq!(net.rate(alone), Some(4.0));
+    }
+
+    #[test]
     fn ending_flows_free_bandwidth_for_the_rest() {
         // Two flows of 1000 and 3000 bytes on a 1000 B/s link: both at 500 B/s until the first
         // ends at t=2 s; the second then runs alone: 2000 bytes left at 1000 B/s, ends at 4 s.
@@ -464,6 +578,20 @@ mod tests {
         assert_eq!(done, vec![(0, Time(2_000_000_000)), (1, Time(4_000_000_000))]);
         assert_eq!(net.link_bytes(l), 4000);
         assert_eq!(net.active_flows(), 0);
+    }
+
+    #[test]
+    fn a_flow_joining_later_shares_from_then_on() {
+        // A 2000-byte flow alone on a 1000 B/s link for 1 s (1000 bytes left), then a second
+        // 500-byte flow joins: both at 500 B/s; the second ends at 2 s, the first at 2.5 s.
+        let mut net = Network::new();
+        let l = net.add_link(1000.0);
+        let mut w = Vec::new();
+        net.start(Time::ZERO, &[l], 2000, 0, &mut w);
+        w.clear();
+        net.start(Time(1_000_000_000), &[l], 500, 1, &mut w);
+        let done = run(&mut net, w);
+        assert_eq!(done, vec![(1, Time(2_000_000_000)), (0, Time(2_500_000_000))]);
     }
 
     #[test]
@@ -484,5 +612,6 @@ mod tests {
         net.set_factor(Time(1), b, 0.25, &mut w);
         assert_eq!(net.rate(fb), Some(25.0));
         assert_eq!(net.flows_on(b), vec![fb]);
+        assert_eq!(net.flows_on(a), vec![fa1]);
     }
 }

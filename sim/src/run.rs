@@ -50,8 +50,8 @@ pub struct TierSummary {
     pub served_local: u64,
     pub served_peer: u64,
     pub served_origin: u64,
-    pub object_hit_ratio: f64,
-    pub byte_hit_ratio: f64,
+    pub local_hit_ratio: f64,
+    pub bytes_requested: u64,
 }
 
 impl From<&Counters> for TierSummary {
@@ -63,8 +63,8 @@ impl From<&Counters> for TierSummary {
             served_local: c.served_local,
             served_peer: c.served_peer,
             served_origin: c.served_origin,
-            object_hit_ratio: c.object_hit_ratio(),
-            byte_hit_ratio: c.byte_hit_ratio(),
+            local_hit_ratio: c.local_hit_ratio(),
+            bytes_requested: c.bytes_requested,
         }
     }
 }
@@ -106,6 +106,7 @@ pub struct Summary {
     pub bytes_lan: u64,
     pub object_hit_ratio: f64,
     pub byte_hit_ratio: f64,
+    pub local_hit_ratio: f64,
     /// Time to first byte of served requests, in milliseconds.
     pub latency_ms: Latency,
     pub failures: BTreeMap<&'static str, u64>,
@@ -163,8 +164,9 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         bytes_from_origin: s.bytes_from_origin,
         bytes_wan: s.bytes_wan,
         bytes_lan: s.bytes_lan,
-        object_hit_ratio: s.all.object_hit_ratio(),
-        byte_hit_ratio: s.all.byte_hit_ratio(),
+        object_hit_ratio: s.object_hit_ratio(),
+        byte_hit_ratio: s.byte_hit_ratio(),
+        local_hit_ratio: s.all.local_hit_ratio(),
         latency_ms: Latency { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) },
         failures: s.failures.clone(),
         failovers: s.failovers,
@@ -266,7 +268,12 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     println!("  local       {:>12}   {}", s.served_local, share(s.served_local));
     println!("  peer        {:>12}   {}", s.served_peer, share(s.served_peer));
     println!("  origin      {:>12}   {}", s.served_origin, share(s.served_origin));
-    println!("hit ratio     objects {}   bytes {}", pct(s.object_hit_ratio), pct(s.byte_hit_ratio));
+    println!(
+        "hit ratio     objects {}   bytes {}   (not from an origin; local {})",
+        pct(s.object_hit_ratio),
+        pct(s.byte_hit_ratio),
+        pct(s.local_hit_ratio)
+    );
     println!(
         "bytes         requested {}   from origin {}   over WAN {}",
         format_size(s.bytes_requested),
@@ -280,11 +287,8 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     );
     for (tier, t) in &s.tiers {
         println!(
-            "  {tier}: {} requests, hit ratio objects {} bytes {}, failed {}",
-            t.requests,
-            pct(t.object_hit_ratio),
-            pct(t.byte_hit_ratio),
-            t.failed
+            "  {tier}: {} requests, {} local, {} peer, {} origin, {} failed",
+            t.requests, t.served_local, t.served_peer, t.served_origin, t.failed
         );
     }
     for o in &s.outages {

@@ -106,13 +106,9 @@ impl Counters {
         }
     }
 
-    /// Requests not served from an origin, over requests served.
-    pub fn object_hit_ratio(&self) -> f64 {
-        ratio(self.completed - self.served_origin, self.completed)
-    }
-
-    pub fn byte_hit_ratio(&self) -> f64 {
-        ratio(self.bytes_served - self.bytes_served_origin, self.bytes_served)
+    /// Requests served from the store of the node the client asked.
+    pub fn local_hit_ratio(&self) -> f64 {
+        ratio(self.served_local, self.completed)
     }
 }
 
@@ -140,6 +136,8 @@ pub struct Stats {
     pub lookups: u64,
     pub lookup_hops: u64,
     pub lookups_found: u64,
+    /// Completed transfers from origins, and their bytes.
+    pub origin_transfers: u64,
     pub bytes_from_origin: u64,
     pub bytes_wan: u64,
     pub bytes_lan: u64,
@@ -184,6 +182,16 @@ impl Stats {
         self.tiers[tier_index(tier)].outcome(Err(()), 0);
     }
 
+    /// Requests served without a transfer from an origin (the CDN's origin offload).
+    pub fn object_hit_ratio(&self) -> f64 {
+        ratio(self.all.completed.saturating_sub(self.origin_transfers), self.all.completed)
+    }
+
+    /// Bytes served without a transfer from an origin.
+    pub fn byte_hit_ratio(&self) -> f64 {
+        ratio(self.all.bytes_served.saturating_sub(self.bytes_from_origin), self.all.bytes_served)
+    }
+
     pub fn per_tier(&self) -> impl Iterator<Item = (Tier, &Counters)> {
         Tier::ALL.into_iter().map(|t| (t, &self.tiers[tier_index(t)])).filter(|(_, c)| c.requests > 0)
     }
@@ -211,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn hit_ratios_count_origin_serves_as_misses() {
+    fn hit_ratios_count_origin_transfers_as_misses() {
         let mut s = Stats::default();
         for _ in 0..4 {
             s.issued(Tier::T2, 100);
@@ -220,8 +228,12 @@ mod tests {
         s.completed(Tier::T2, 100, Ok(Source::Origin { node: reef_core::NodeId(0) }), 1);
         s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1);
         s.failed_in_driver(Tier::T2, "node_down");
+        s.origin_transfers = 1;
+        s.bytes_from_origin = 100;
         assert_eq!((s.all.completed, s.all.failed), (2, 2));
-        assert_eq!(s.all.object_hit_ratio(), 0.5);
+        assert_eq!(s.object_hit_ratio(), 0.5);
+        assert_eq!(s.byte_hit_ratio(), 0.5);
+        assert_eq!(s.all.local_hit_ratio(), 0.5);
         assert_eq!(s.failures["all_sources_down"], 1);
         assert_eq!(s.failures["node_down"], 1);
     }

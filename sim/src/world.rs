@@ -517,6 +517,7 @@ impl World {
         let s = &mut self.stats;
         s.transfers += 1;
         if self.nodes[t.source as usize].role == Role::Origin {
+            s.origin_transfers += 1;
             s.bytes_from_origin += t.size;
         }
         if self.nodes[t.source as usize].site == self.nodes[t.requester as usize].site {

@@ -30,6 +30,13 @@ impl GhostList {
         self.live
     }
 
+    /// Reads the table slots a coming lookup of `fp` and the next `pop_oldest` will use.
+    #[inline]
+    pub fn warm(&self, fp: u32) -> u64 {
+        let oldest = self.ring.front().map_or(0, |g| self.table.home_payload(g.fp).unwrap_or(0));
+        u64::from(self.table.home_payload(fp).unwrap_or(0) ^ oldest)
+    }
+
     pub fn push(&mut self, fp: u32, size: u64) {
         self.take(fp);
         let seq = self.head_seq.wrapping_add(self.ring.len() as u32) & SEQ_MASK;

@@ -65,6 +65,13 @@ impl FpTable {
         }
     }
 
+    /// The payload in `fp`'s home slot if its fingerprint matches (a hint: no probing).
+    #[inline]
+    pub fn home_payload(&self, fp: u32) -> Option<u32> {
+        let s = self.slots[self.home(fp)];
+        ((s >> 32) as u32 == fp && s != EMPTY).then_some(s as u32)
+    }
+
     pub fn payload(&self, pos: usize) -> u32 {
         self.slots[pos] as u32
     }

@@ -78,11 +78,31 @@ struct Counts {
     miss_bytes: u64,
 }
 
+/// Requests warmed together (see `Cache::warm`), and likely victims warmed with them.
+const BATCH: usize = 32;
+const VICTIMS: usize = 0;
+
 #[inline]
-fn run(cache: &mut Cache, chunk: &[Request], next: impl Iterator<Item = u64>, counted: bool, c: &mut Counts) {
+fn run(cache: &mut Cache, chunk: &[Request], mut next: impl Iterator<Item = u64>, counted: bool, c: &mut Counts) {
     let mut evicted = Vec::new();
-    for (r, nx) in chunk.iter().zip(next) {
-        let out = cache.access(ObjectId(r.id), r.size, NamespaceId(0), nx, &mut evicted);
+    for batch in chunk.chunks(BATCH) {
+        let warm = batch.iter().fold(cache.warm_victims(VICTIMS), |acc, r| acc ^ cache.warm(ObjectId(r.id)));
+        std::hint::black_box(warm);
+        run_batch(cache, batch, &mut next, counted, c, &mut evicted);
+    }
+}
+
+#[inline]
+fn run_batch(
+    cache: &mut Cache,
+    batch: &[Request],
+    next: &mut impl Iterator<Item = u64>,
+    counted: bool,
+    c: &mut Counts,
+    evicted: &mut Vec<reef_core::cache::Eviction>,
+) {
+    for (r, nx) in batch.iter().zip(next) {
+        let out = cache.access(ObjectId(r.id), r.size, NamespaceId(0), nx, evicted);
         evicted.clear();
         if counted {
             let miss = out != AccessOutcome::Hit;

@@ -40,6 +40,9 @@ impl Arc {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == T2 { &mut self.t2 } else { &mut self.t1 }
     }
+    pub fn warm(&self, fp: u32) -> u64 {
+        self.b1.warm(fp) ^ self.b2.warm(fp)
+    }
     /// Adapts `p` on a ghost hit, before the evictions that make room for the object.
     pub fn prepare(&mut self, fp: u32) {
         let (b1, b2) = (self.b1.bytes, self.b2.bytes);
@@ -91,6 +94,11 @@ impl Arc {
         let e = &s[t as usize];
         ghosts.push(fingerprint(hash_id(e.id)), e.size);
         Some(t)
+    }
+    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
+    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
+        self.t1.walk_from_tail(s, n / 2, f);
+        self.t2.walk_from_tail(s, n / 2, f);
     }
     pub fn memory_bytes(&self) -> usize {
         self.b1.memory_bytes() + self.b2.memory_bytes()

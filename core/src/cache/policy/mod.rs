@@ -69,6 +69,18 @@ impl Policy {
         dispatch!(self, p => p.is_empty())
     }
 
+    /// Reads the policy state a coming access of `fp` will use (see `Cache::warm`).
+    #[inline]
+    pub fn warm(&self, fp: u32) -> u64 {
+        match self {
+            Policy::S3Fifo(p) => p.warm(fp),
+            Policy::TwoQ(p) => p.warm(fp),
+            Policy::Arc(p) => p.warm(fp),
+            Policy::WTinyLfu(p) => p.warm(fp),
+            _ => 0,
+        }
+    }
+
     /// A lookup missed (W-TinyLFU counts every request, hit or miss).
     #[inline]
     pub fn on_miss(&mut self, fp: u32) {
@@ -135,6 +147,12 @@ impl Policy {
 
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         dispatch!(self, p => p.victim(s))
+    }
+
+    /// Calls `f` on up to about `n` entries that the next evictions will probably touch, for
+    /// `Cache::warm_victims`.
+    pub fn next_victims(&self, s: &[Entry], n: usize, mut f: impl FnMut(u32)) {
+        dispatch!(self, p => p.next_victims(s, n, &mut f))
     }
 
     /// Memory the policy keeps besides the entries (heaps, ghosts, sketches).

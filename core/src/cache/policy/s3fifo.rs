@@ -37,6 +37,9 @@ impl S3Fifo {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == MAIN { &mut self.main } else { &mut self.small }
     }
+    pub fn warm(&self, fp: u32) -> u64 {
+        self.ghost.warm(fp)
+    }
     pub fn prepare(&mut self, fp: u32) {
         self.to_main = self.ghost.take(fp).is_some();
     }
@@ -85,6 +88,11 @@ impl S3Fifo {
                 return Some(t);
             }
         }
+    }
+    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
+    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
+        self.small.walk_from_tail(s, n, f);
+        self.main.walk_from_tail(s, n / 4, f);
     }
     pub fn memory_bytes(&self) -> usize {
         self.ghost.memory_bytes()

@@ -34,6 +34,9 @@ impl TwoQ {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == AM { &mut self.am } else { &mut self.a1in }
     }
+    pub fn warm(&self, fp: u32) -> u64 {
+        self.a1out.warm(fp)
+    }
     pub fn prepare(&mut self, fp: u32) {
         self.to_am = self.a1out.take(fp).is_some();
     }
@@ -69,6 +72,11 @@ impl TwoQ {
             return Some(t);
         }
         self.am.pop_back(s)
+    }
+    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
+    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
+        self.a1in.walk_from_tail(s, n, f);
+        self.am.walk_from_tail(s, n / 4, f);
     }
     pub fn memory_bytes(&self) -> usize {
         self.a1out.memory_bytes()

@@ -38,6 +38,9 @@ impl Sketch {
     pub fn estimate(&self, fp: u32) -> u8 {
         (0..4).map(|r| self.rows[r][self.slot(r, fp)]).min().unwrap_or(0)
     }
+    pub fn warm(&self, fp: u32) -> u64 {
+        u64::from(self.estimate(fp))
+    }
     pub fn increment(&mut self, fp: u32) {
         for r in 0..4 {
             let slot = self.slot(r, fp);
@@ -94,6 +97,9 @@ impl WTinyLfu {
         self.sketch.estimate(fingerprint(hash_id(e.id)))
     }
 
+    pub fn warm(&self, fp: u32) -> u64 {
+        self.sketch.warm(fp)
+    }
     pub fn on_miss(&mut self, fp: u32) {
         self.sketch.increment(fp);
     }
@@ -141,6 +147,10 @@ impl WTinyLfu {
     pub fn reattach(&mut self, s: &mut [Entry], i: u32) {
         let tag = s[i as usize].list;
         self.list(tag).push_front(s, i);
+    }
+    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
+    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
+        self.probation.walk_from_tail(s, n, f);
     }
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         if let (Some(newest), Some(oldest)) = (self.probation.head(), self.probation.tail()) {
