@@ -164,6 +164,11 @@ impl Membership {
     }
 
     /// All known members (any health), in id order.
+    /// This node's own site.
+    pub fn site(&self) -> crate::ids::SiteId {
+        self.me.site
+    }
+
     pub fn members(&self) -> impl Iterator<Item = &PeerInfo> {
         self.members.values().map(|m| &m.info)
     }

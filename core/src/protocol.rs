@@ -108,6 +108,9 @@ pub enum Input {
     Message { from: NodeId, msg: Message },
     /// A fetch this node started has ended.
     FetchDone { fetch: FetchId, result: FetchResult },
+    /// A fetch is still receiving bytes: its `fetch_timeout` counts from now. A driver that
+    /// never reports progress makes `fetch_timeout` a bound on the whole transfer.
+    FetchProgress { fetch: FetchId },
     /// The driver finished sending a response (releases the object's pin).
     ServeDone { request: RequestId },
     /// The driver could not deliver a message to `peer` (connection refused, partition).

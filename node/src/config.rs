@@ -371,6 +371,7 @@ impl Config {
                 match d.strategy.get_ref().as_str() {
                     "none" => DiscoveryConfig::None,
                     "parent" => DiscoveryConfig::Parent { parents: d.parents.iter().map(|&p| NodeId(p)).collect() },
+                    "site" => DiscoveryConfig::Site { parents: d.parents.iter().map(|&p| NodeId(p)).collect() },
                     "dsht" => DiscoveryConfig::Dsht(DshtConfig::default()),
                     "rendezvous" => DiscoveryConfig::Rendezvous { max_level: d.max_level },
                     "directory" => DiscoveryConfig::Directory {

@@ -49,6 +49,7 @@ pub enum ServeFrom {
 enum Cmd {
     Request { req: Request, name: ObjectName, answers: mpsc::Sender<Answer> },
     FetchDone { fetch: FetchId, attempt: u32, result: FetchResult },
+    FetchProgress { fetch: FetchId, attempt: u32 },
     ServeDone(RequestId),
     Message { from: NodeId, msg: Message },
     PeerUnreachable(NodeId),
@@ -183,8 +184,9 @@ struct Actor {
     tx: mpsc::UnboundedSender<Cmd>,
     metrics: Arc<Metrics>,
     pending: HashMap<RequestId, Pending>,
-    /// Names of objects whose request is being handled (the core's refs carry only ids).
-    names: HashMap<ObjectId, ObjectName>,
+    /// Names of objects with requests in flight, and how many (the core's refs carry only ids,
+    /// and it may start a fetch long after the request, when a lookup answers).
+    names: HashMap<ObjectId, (ObjectName, u32)>,
     fills: HashMap<FetchId, LiveFill>,
     fill_of_object: HashMap<ObjectId, FetchId>,
     /// Committed fills whose rename into the store has not finished yet.
@@ -199,6 +201,19 @@ struct Actor {
 impl Actor {
     fn now(&self) -> Time {
         Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn hold_name(&mut self, id: ObjectId, name: ObjectName) {
+        self.names.entry(id).or_insert((name, 0)).1 += 1;
+    }
+
+    fn release_name(&mut self, id: ObjectId) {
+        if let Some((_, count)) = self.names.get_mut(&id) {
+            *count -= 1;
+            if *count == 0 {
+                self.names.remove(&id);
+            }
+        }
     }
 
     fn handle(&mut self, input: Input) {
@@ -221,7 +236,7 @@ impl Actor {
                 }
                 continue;
             };
-            self.names.insert(id, ObjectName::new(meta.namespace.clone(), meta.path.clone()));
+            self.hold_name(id, ObjectName::new(meta.namespace.clone(), meta.path.clone()));
             let size = meta.size;
             self.recovered.insert(id, meta);
             self.handle(Input::Request(Request {
@@ -230,7 +245,7 @@ impl Actor {
                 kind: RequestKind::Client,
                 client_site: None,
             }));
-            self.names.remove(&id);
+            self.release_name(id);
         }
         // FetchDone inputs for the recovered objects are queued on the channel; they are fed
         // before any client request because the channel is ordered.
@@ -255,10 +270,9 @@ impl Actor {
         match cmd {
             Cmd::Request { req, name, answers } => {
                 let object = req.object.id;
-                self.names.insert(object, name);
+                self.hold_name(object, name);
                 self.pending.insert(req.id, Pending { object, answers });
                 self.handle(Input::Request(req));
-                self.names.remove(&object);
                 // Still waiting: let the handler stream from the fill already under way.
                 if let Some(p) = self.pending.get(&req.id)
                     && let Some(live) = self.fill_of_object.get(&object).and_then(|f| self.fills.get(f))
@@ -275,6 +289,11 @@ impl Actor {
                     self.ending.push((fetch, attempt));
                 }
                 self.handle(Input::FetchDone { fetch, result });
+            }
+            Cmd::FetchProgress { fetch, attempt } => {
+                if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
+                    self.handle(Input::FetchProgress { fetch });
+                }
             }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
             Cmd::Message { from, msg } => self.handle(Input::Message { from, msg }),
@@ -374,7 +393,7 @@ impl Actor {
                 live.attempt
             }
             None => {
-                let Some(name) = self.names.get(&object.id).cloned() else {
+                let Some((name, _)) = self.names.get(&object.id).cloned() else {
                     // The core asked for an object no request named: nothing to fetch.
                     let _ = self.tx.send(Cmd::FetchDone {
                         fetch,
@@ -428,7 +447,10 @@ impl Actor {
         };
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
         let task = tokio::spawn(async move {
-            let result = transport.fetch(&store, &fill, attempt, from, kind, source).await;
+            let progress = || {
+                let _ = tx.send(Cmd::FetchProgress { fetch, attempt });
+            };
+            let result = transport.fetch(&store, &fill, attempt, from, kind, source, progress).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
         });
         live.task = Some(task.abort_handle());
@@ -443,6 +465,7 @@ impl Actor {
             return;
         };
         let object = pending.object;
+        self.release_name(object);
         let answer = match response {
             Response::Serve { source, fetch, .. } => {
                 let fill = fetch

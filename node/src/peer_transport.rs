@@ -89,6 +89,8 @@ impl Transport {
 
     /// Runs one attempt of a fetch: streams the object from `from` into a temporary file of
     /// `store`, publishing progress on `fill`, and verifies it (size, upstream `Digest`).
+    /// `progress` is called at most once a second while bytes arrive.
+    #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
         store: &Store,
@@ -97,8 +99,9 @@ impl Transport {
         from: NodeId,
         kind: FetchKind,
         source: Source,
+        progress: impl Fn(),
     ) -> FetchResult {
-        let result = self.fetch_inner(store, fill, attempt, from, kind, source).await;
+        let result = self.fetch_inner(store, fill, attempt, from, kind, source, progress).await;
         match result {
             Ok(size) => FetchResult::Complete { size },
             Err(e) => {
@@ -113,6 +116,7 @@ impl Transport {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_inner(
         &self,
         store: &Store,
@@ -121,6 +125,7 @@ impl Transport {
         from: NodeId,
         kind: FetchKind,
         source: Source,
+        progress: impl Fn(),
     ) -> Result<u64, FetchError> {
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
@@ -167,6 +172,7 @@ impl Transport {
         let mut body = resp.into_body();
         let mut hasher = Hasher::default();
         let mut written = 0u64;
+        let mut reported = std::time::Instant::now();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| cleanup(FetchError::Broken))?;
             let Ok(data) = frame.into_data() else {
@@ -180,6 +186,10 @@ impl Transport {
             hasher.update(&data);
             written += data.len() as u64;
             fill.add_written(attempt, data.len() as u64);
+            if reported.elapsed() >= std::time::Duration::from_secs(1) {
+                reported = std::time::Instant::now();
+                progress();
+            }
         }
         if written != size {
             return Err(cleanup(FetchError::Broken));

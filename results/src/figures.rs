@@ -400,7 +400,7 @@ pub fn origin_egress(run: &RunResults) -> TimeLines {
     TimeLines {
         title: "Origin egress".into(),
         y_label: "Gbit/s".into(),
-        series: vec![("all origins".into(), per_bucket(run, |r| r.bytes_origin as f64 * scale))],
+        series: vec![("all origins".into(), per_bucket(run, |r| r.origin_egress_bytes as f64 * scale))],
         y_max: None,
         shaded: run.outages.clone(),
     }

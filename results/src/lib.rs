@@ -2,17 +2,26 @@
 //! report. It is the only crate that builds polars and plotters, which keeps the core, the
 //! node and the simulator's engine quick to build.
 
+#[cfg(feature = "render")]
+pub mod compare;
+#[cfg(feature = "render")]
 pub mod figures;
 pub mod model;
+#[cfg(feature = "render")]
 pub mod report;
+#[cfg(feature = "render")]
 pub mod tables;
 
 pub use model::{Cdf, LinkRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
+#[cfg(feature = "render")]
 pub use tables::TableFormats;
 
+#[cfg(feature = "render")]
 use anyhow::{Context, Result};
+#[cfg(feature = "render")]
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "render")]
 /// Writes one run's tables, figures and report under `dir`; returns every file written.
 pub fn write_run(
     dir: &Path,

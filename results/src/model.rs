@@ -21,6 +21,8 @@ pub struct TimeseriesRow {
     pub bytes_origin: u64,
     /// Bytes the site's caches filled (admitted) in the bucket.
     pub cache_fill_bytes: u64,
+    /// Bytes the site's origins sent (completed transfers) in the bucket.
+    pub origin_egress_bytes: u64,
 }
 
 /// One time bucket of one WAN link.

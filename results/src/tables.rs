@@ -1,6 +1,6 @@
 //! Tables as Parquet (and CSV on request), built with polars.
 
-use crate::model::{LinkRow, RequestRow, RunResults, TimeseriesRow, Value};
+use crate::model::{LinkRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
 use anyhow::{Context, Result, anyhow};
 use polars::prelude::*;
 use std::fs::File;
@@ -64,6 +64,7 @@ pub fn timeseries_frame(rows: &[TimeseriesRow]) -> Result<DataFrame> {
         col("bytes_peer", u(|r| r.bytes_peer)),
         col("bytes_origin", u(|r| r.bytes_origin)),
         col("cache_fill_bytes", u(|r| r.cache_fill_bytes)),
+        col("origin_egress_bytes", u(|r| r.origin_egress_bytes)),
     ])?)
 }
 
@@ -86,6 +87,14 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
         col("source", rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>()),
         col("latency_ms", rows.iter().map(|r| r.latency_ms).collect::<Vec<_>>()),
         col("lookup_hops", rows.iter().map(|r| r.lookup_hops).collect::<Vec<_>>()),
+    ])?)
+}
+
+pub fn outages_frame(rows: &[OutageWindow]) -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(vec![
+        col("start_s", rows.iter().map(|r| r.start_s).collect::<Vec<_>>()),
+        col("end_s", rows.iter().map(|r| r.end_s).collect::<Vec<_>>()),
+        col("what", rows.iter().map(|r| r.what.clone()).collect::<Vec<_>>()),
     ])?)
 }
 
@@ -112,6 +121,9 @@ pub fn write_run_tables(dir: &Path, run: &RunResults, formats: TableFormats) -> 
     written.extend(write_frame(dir, "links", &mut links_frame(&run.links)?, formats)?);
     if !run.requests.is_empty() {
         written.extend(write_frame(dir, "requests", &mut requests_frame(&run.requests)?, formats)?);
+    }
+    if !run.outages.is_empty() {
+        written.extend(write_frame(dir, "outages", &mut outages_frame(&run.outages)?, formats)?);
     }
     Ok(written)
 }

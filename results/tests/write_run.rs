@@ -31,6 +31,7 @@ fn synthetic() -> RunResults {
                 bytes_peer: 1000,
                 bytes_origin: (9 - b.min(6) - (b % 2)) * 1000,
                 cache_fill_bytes: 500,
+                origin_egress_bytes: (9 - b.min(6) - (b % 2)) * 1000,
             });
         }
         for link in ["T0-T1a", "T1a-T2b", "T0-T2b"] {

@@ -156,7 +156,13 @@ impl Layout {
                         };
                         peers.extend(workers.clone());
                         c.peers = peers.into_iter().filter(|&p| p != me).map(|p| info(me, p)).collect();
-                        c.discovery = self.discovery(topo, policy, me);
+                        c.discovery = if spec.role == Role::WorkerPeer {
+                            // Worker nodes share among themselves, then go to their site cache,
+                            // whatever the caches' strategy (the seed's "WNs in the P2P layer").
+                            DiscoveryConfig::Site { parents: vec![NodeId(self.site_cache[spec.site as usize])] }
+                        } else {
+                            self.discovery(topo, policy, me)
+                        };
                     }
                     Role::Director => {
                         c.peers = self.site_cache.iter().map(|&p| info(me, p)).collect();
@@ -191,12 +197,8 @@ impl Layout {
         let mut d = DiscoveryConfig::by_name(&policy.discovery.1).expect("validated when parsed");
         match &mut d {
             DiscoveryConfig::Parent { parents } => {
-                let spec = &self.nodes[me as usize];
-                *parents = if spec.role == Role::WorkerPeer {
-                    vec![NodeId(self.site_cache[spec.site as usize])]
-                } else {
-                    parent_site(topo, spec.site).map(|s| NodeId(self.site_cache[s as usize])).into_iter().collect()
-                };
+                let site = self.nodes[me as usize].site;
+                *parents = parent_site(topo, site).map(|s| NodeId(self.site_cache[s as usize])).into_iter().collect();
             }
             DiscoveryConfig::Dsht(c) => policy.dsht.apply(c),
             DiscoveryConfig::Rendezvous { max_level } => *max_level = policy.rendezvous_max_level,

@@ -6,14 +6,17 @@
 //! nodes and the data plane between them), [`stats`], [`scenario`] (files and their errors) and
 //! [`run`] (the `run` command).
 
+pub mod compare;
 pub mod engine;
 pub mod generate;
 pub mod layout;
 pub mod network;
 pub mod outage;
+pub mod output;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod series;
 pub mod stats;
 pub mod topology;
 pub mod trace;

@@ -96,8 +96,14 @@ struct Flow<T> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ended<T> {
     pub id: FlowId,
+    /// The route it took (see [`Network::route_links`]).
+    pub route: RouteId,
     pub tag: T,
 }
+
+/// A route's index: flows over the same links share one, for the life of the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteId(u32);
 
 /// The links and the flows on them.
 #[derive(Debug)]
@@ -169,6 +175,11 @@ impl<T: Copy> Network<T> {
     /// Bytes of completed transfers that crossed `link`.
     pub fn link_bytes(&self, link: LinkIdx) -> u64 {
         self.links[link as usize].bytes
+    }
+
+    /// The links of a route.
+    pub fn route_links(&self, route: RouteId) -> &[LinkIdx] {
+        &self.classes[route.0 as usize].links
     }
 
     /// Current rate of a flow in bytes per second (`None` once it ended).
@@ -315,7 +326,7 @@ impl<T: Copy> Network<T> {
                     self.links[l as usize].bytes += bytes;
                 }
                 let tag = self.remove(index);
-                ended.push(Ended { id: FlowId { index, generation }, tag });
+                ended.push(Ended { id: FlowId { index, generation }, route: RouteId(ci), tag });
             }
         }
         // Re-solve the whole old component from its links: it may have split.

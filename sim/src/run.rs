@@ -3,12 +3,14 @@
 //! The summary file holds only what the scenario and seed determine, so two runs of the same
 //! scenario and seed write identical files; wall-clock figures go to a separate `run.json`.
 
+use crate::output;
 use crate::scenario::{self, Scenario};
 use crate::stats::{Counters, Stats};
 use crate::world::World;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use reef_core::units::format_size;
+use reef_results::RunResults;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -128,11 +130,20 @@ pub struct Summary {
     pub wan_links: Vec<LinkSummary>,
 }
 
+/// A finished run: the summary and the rows of its tables.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub results: RunResults,
+}
+
 /// Simulates a scenario with `seed`; `progress` is called now and then with the world.
-pub fn simulate(scenario: &Scenario, seed: u64, progress: &mut dyn FnMut(&World)) -> anyhow::Result<Summary> {
+pub fn simulate(scenario: &Scenario, seed: u64, progress: &mut dyn FnMut(&World)) -> anyhow::Result<Outcome> {
     let mut world = World::new(scenario, seed).map_err(anyhow::Error::msg).context("building the scenario")?;
     world.run(1 << 16, progress);
-    Ok(summarize(scenario, seed, &world))
+    let summary = summarize(scenario, seed, &world);
+    let results = output::run_results(&summary, &world)?;
+    Ok(Outcome { summary, results })
 }
 
 fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
@@ -205,22 +216,6 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
     }
 }
 
-/// Writes `summary.json` (deterministic) and `run.json` (wall-clock figures) into `dir`.
-pub fn write_results(dir: &Path, summary: &Summary, wall_seconds: f64) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut text = serde_json::to_string_pretty(summary)?;
-    text.push('\n');
-    let path = dir.join("summary.json");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    let run = serde_json::json!({
-        "wall_seconds": wall_seconds,
-        "events_per_second": summary.events as f64 / wall_seconds.max(1e-9),
-    });
-    let path = dir.join("run.json");
-    std::fs::write(&path, format!("{run:#}\n")).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 /// The `run` command.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let scenario = scenario::load(&args.scenario, &args.overrides)?;
@@ -236,11 +231,11 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
         bar.set_position(total - w.requests_left());
         bar.set_message(format!("sim {:.0}s  {:.1}M events/s", w.now().as_secs_f64(), w.events() as f64 / wall / 1e6));
     };
-    let summary = simulate(&scenario, seed, &mut progress)?;
+    let Outcome { summary, results } = simulate(&scenario, seed, &mut progress)?;
     bar.finish_and_clear();
     let wall_seconds = started.elapsed().as_secs_f64();
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(&name));
-    write_results(&out, &summary, wall_seconds)?;
+    output::write(&out, &summary, &results, scenario.run.csv, wall_seconds)?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["wall_seconds"] = serde_json::json!(wall_seconds);

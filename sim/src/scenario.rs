@@ -529,6 +529,13 @@ pub struct RunSpec {
     /// Hard stop: requests still open then are counted as failed (`unfinished`). Default: the
     /// workload duration plus a day.
     pub max_time: Option<Span>,
+    /// Width of the time buckets of the time-series tables. Default: the workload duration
+    /// over 120, at least a second.
+    pub bucket: Option<Span>,
+    /// Fraction of requests written one row each to the `requests` table (0 to 1; 0: none).
+    pub sample_requests: f64,
+    /// Also write every table as CSV.
+    pub csv: bool,
 }
 
 /// A scenario error that says where.

@@ -54,6 +54,16 @@ impl Histogram {
         self.total
     }
 
+    /// (upper value of a bucket, fraction of samples at or below it) for every non-empty bucket.
+    pub fn cdf(&self) -> impl Iterator<Item = (u64, f64)> + '_ {
+        let total = self.total.max(1) as f64;
+        let mut seen = 0;
+        self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(move |(b, &c)| {
+            seen += c;
+            (Self::bounds(b).1, seen as f64 / total)
+        })
+    }
+
     /// The value at quantile `q` (0..=1): the middle of the bucket holding it; 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {

@@ -9,15 +9,16 @@
 
 use crate::engine::Engine;
 use crate::layout::Layout;
-use crate::network::{Ended, FlowId, LinkIdx, Network, Wakeup};
+use crate::network::{Ended, FlowId, LinkIdx, Network, RouteId, Wakeup};
 use crate::outage::{self, Outage, Target};
 use crate::scenario::Scenario;
+use crate::series::{SampledRequest, Series};
 use crate::stats::Stats;
 use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
 use reef_core::{
     BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, NodeId, ObjectRef, Output,
-    Request, RequestId, RequestKind, Response, Role, SiteId, Tier, Time,
+    Request, RequestId, RequestKind, Response, Role, SiteId, Source, Tier, Time,
 };
 use std::collections::HashMap;
 
@@ -59,10 +60,13 @@ struct ClientReq {
     node: u32,
     site: u32,
     index: u64,
+    object: u64,
     tier: Tier,
     size: u64,
     issued: Time,
     job: u32,
+    /// Whether this request gets a row in the `requests` table.
+    sampled: bool,
 }
 
 /// A request the world made to a source node on behalf of a fetch.
@@ -88,6 +92,7 @@ struct Transfer {
     source: u32,
     request: RequestId,
     size: u64,
+    started: Time,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +114,9 @@ pub struct World {
     free_inputs: Vec<u32>,
     workload: Workload,
     pub stats: Stats,
+    pub series: Series,
+    /// Hops of the latest lookup per (node, object), kept only while requests are sampled.
+    lookups: FastMap<(u32, u64), u32>,
     clients: FastMap<u64, ClientReq>,
     peer_reqs: FastMap<u64, PeerReq>,
     fetches: FastMap<(u32, u64), FetchState>,
@@ -169,6 +177,13 @@ impl World {
             free_inputs: Vec::new(),
             workload,
             stats: Stats::default(),
+            series: Series::new(
+                scenario.run.bucket.map_or(Duration((w.duration.0.as_nanos() / 120).max(1_000_000_000)), |b| b.0),
+                topo.sites.len(),
+                topo.links.len(),
+                scenario.run.sample_requests,
+            ),
+            lookups: FastMap::default(),
             clients: FastMap::default(),
             peer_reqs: FastMap::default(),
             fetches: FastMap::default(),
@@ -246,7 +261,7 @@ impl World {
         let mut open: Vec<(u64, ClientReq)> = self.clients.drain().collect();
         open.sort_unstable_by_key(|(id, _)| *id);
         for (_, c) in open {
-            self.stats.failed_in_driver(c.tier, "unfinished");
+            self.client_failed(&c, "unfinished");
         }
         let unissued = self.workload.left();
         for _ in 0..unissued {
@@ -283,7 +298,7 @@ impl World {
                 self.net.wake(now, w, &mut ended, &mut self.wakeups);
                 self.flush_wakeups();
                 for e in ended.drain(..) {
-                    self.transfer_done(e.tag);
+                    self.transfer_done(e.tag, e.route);
                 }
                 self.ended = ended;
             }
@@ -463,7 +478,8 @@ impl World {
             Response::Serve { size, .. } => {
                 if self.fill_route(n, pr.requester) {
                     let size = size.or(pr.size).unwrap_or(0);
-                    let tag = Transfer { requester: pr.requester, fetch: pr.fetch, source: n, request, size };
+                    let tag =
+                        Transfer { requester: pr.requester, fetch: pr.fetch, source: n, request, size, started: now };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
                     self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
@@ -507,8 +523,9 @@ impl World {
         }
     }
 
-    fn transfer_done(&mut self, t: Transfer) {
+    fn transfer_done(&mut self, t: Transfer, route: RouteId) {
         let now = self.now();
+        self.series.carried(self.net.route_links(route), t.started, now, t.size);
         self.fetches.remove(&(t.requester, t.fetch.0));
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
@@ -519,6 +536,7 @@ impl World {
         if self.nodes[t.source as usize].role == Role::Origin {
             s.origin_transfers += 1;
             s.bytes_from_origin += t.size;
+            self.series.origin_sent(now, self.nodes[t.source as usize].site, t.size);
         }
         if self.nodes[t.source as usize].site == self.nodes[t.requester as usize].site {
             s.bytes_lan += t.size;
@@ -541,35 +559,90 @@ impl World {
     fn on_event(&mut self, n: u32, e: Event) {
         let s = &mut self.stats;
         match e {
-            Event::Completed { request, outcome, .. } => {
+            Event::Completed { request, object, outcome } => {
                 // A director's redirect is not the end of the request.
                 if self.nodes[n as usize].role == Role::Director && outcome.is_ok() {
                     return;
                 }
                 if let Some(c) = self.clients.remove(&request.0) {
-                    let now = self.engine.now();
-                    let latency = (now - c.issued) + self.client_latency(c.site, n);
-                    self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
-                    self.job_step(c.job);
+                    let hops = self.lookups.remove(&(n, c.object)).unwrap_or(0);
+                    let latency = (self.now() - c.issued) + self.client_latency(c.site, n);
+                    self.client_done(&c, outcome, latency, hops);
+                } else {
+                    self.lookups.remove(&(n, object.0));
                 }
             }
-            Event::Lookup { hops, found, .. } => {
+            Event::Lookup { object, hops, found } => {
+                if self.series.sampling() {
+                    self.lookups.insert((n, object.0), hops);
+                }
                 s.lookups += 1;
                 s.lookup_hops += u64::from(hops);
                 s.lookups_found += u64::from(found > 0);
             }
             Event::FetchStarted { source, .. } => match source {
-                reef_core::Source::Origin { .. } => s.origin_fetches += 1,
-                reef_core::Source::Peer { .. } => s.peer_fetches += 1,
-                reef_core::Source::Local => {}
+                Source::Origin { .. } => s.origin_fetches += 1,
+                Source::Peer { .. } => s.peer_fetches += 1,
+                Source::Local => {}
             },
             Event::Failover { .. } => s.failovers += 1,
             Event::Coalesced { .. } => s.coalesced += 1,
-            Event::Admitted { .. } => s.admitted += 1,
+            Event::Admitted { size, .. } => {
+                s.admitted += 1;
+                let (now, site) = (self.now(), self.nodes[n as usize].site);
+                self.series.admitted(now, site, size);
+            }
             Event::NotAdmitted { .. } => s.not_admitted += 1,
             Event::Evicted { .. } => s.evicted += 1,
             Event::PeerDown { .. } => s.peer_down += 1,
             _ => {}
+        }
+    }
+
+    /// A client request ended with the core's outcome after `latency`: counted, sampled, and
+    /// its job moves on.
+    fn client_done(&mut self, c: &ClientReq, outcome: Result<Source, Failure>, latency: Duration, hops: u32) {
+        let now = self.now();
+        self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
+        let source = match outcome {
+            Ok(source) => {
+                self.series.completed(now, c.site, c.tier, c.size, source, latency);
+                match source {
+                    Source::Local => "local",
+                    Source::Peer { .. } => "peer",
+                    Source::Origin { .. } => "origin",
+                }
+            }
+            Err(_) => {
+                self.series.failed(now, c.site);
+                "failed"
+            }
+        };
+        self.sample(c, source, latency, hops);
+        self.job_step(c.job);
+    }
+
+    /// A client request failed in the simulator (its node was down, or the run stopped).
+    fn client_failed(&mut self, c: &ClientReq, reason: &'static str) {
+        let now = self.now();
+        self.stats.failed_in_driver(c.tier, reason);
+        self.series.failed(now, c.site);
+        self.sample(c, "failed", now - c.issued, 0);
+        self.job_step(c.job);
+    }
+
+    fn sample(&mut self, c: &ClientReq, source: &'static str, latency: Duration, lookup_hops: u32) {
+        if c.sampled {
+            self.series.sample(SampledRequest {
+                issued: c.issued,
+                site: c.site,
+                tier: c.tier,
+                object: c.object,
+                bytes: c.size,
+                source,
+                latency,
+                lookup_hops,
+            });
         }
     }
 
@@ -579,8 +652,7 @@ impl World {
         match input {
             Input::Request(r) => {
                 if let Some(c) = self.clients.remove(&r.id.0) {
-                    self.stats.failed_in_driver(c.tier, "node_down");
-                    self.job_step(c.job);
+                    self.client_failed(&c, "node_down");
                 } else if let Some(pr) = self.peer_reqs.remove(&r.id.0)
                     && self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some()
                 {
@@ -644,8 +716,11 @@ impl World {
         let tier = self.topo.sites[site as usize].tier;
         let id = self.next_request;
         self.next_request += 1;
+        let sampled = self.series.samples(self.stats.all.requests);
         self.stats.issued(tier, size);
-        self.clients.insert(id, ClientReq { node, site, index, tier, size, issued: now, job });
+        self.series.issued(now, site);
+        let c = ClientReq { node, site, index, object: object.id.0, tier, size, issued: now, job, sampled };
+        self.clients.insert(id, c);
         let request = Request { id: RequestId(id), object, kind: RequestKind::Client, client_site: Some(SiteId(site)) };
         let at = now + self.client_latency(site, node);
         self.deliver(at, node, Input::Request(request));
@@ -714,8 +789,7 @@ impl World {
         lost.sort_unstable_by_key(|(id, _)| *id);
         for (id, c) in lost {
             self.clients.remove(&id);
-            self.stats.failed_in_driver(c.tier, "node_down");
-            self.job_step(c.job);
+            self.client_failed(&c, "node_down");
         }
         let mut touched: Vec<((u32, u64), FetchState)> = self
             .fetches

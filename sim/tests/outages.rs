@@ -66,7 +66,7 @@ zipf = 0.5
 fn run(extra: &str) -> Summary {
     let text = format!("{BASE}\n{extra}");
     let scenario = parse(Path::new("outages.toml"), &text, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let s = simulate(&scenario, 3, &mut |_| {}).unwrap();
+    let s = simulate(&scenario, 3, &mut |_| {}).unwrap().summary;
     assert_eq!(s.requests, 2000);
     assert_eq!(s.completed + s.failed, s.requests, "every request is accounted for: {s:?}");
     s

@@ -16,6 +16,7 @@ use super::routing::{RoutingTable, distance};
 use super::{Candidate, Ctx, Found};
 use crate::ids::{NodeId, ObjectId};
 use crate::membership::Membership;
+use crate::node::Role;
 use crate::protocol::{DshtMessage, FetchKind, Message, Pointer};
 use crate::timers::Timers;
 use crate::units::{Duration, Time};
@@ -128,7 +129,9 @@ impl Dsht {
             return;
         }
         self.tables = (0..=members.top_level()).map(|_| RoutingTable::new(self.me, self.config.k)).collect();
-        for info in members.members() {
+        // Only caches take part: an origin or a director never answers a lookup, and one that
+        // sat nearest to a key would stall every lookup for it and leave the key unclaimed.
+        for info in members.members().filter(|i| matches!(i.role, Role::Cache | Role::WorkerPeer)) {
             let level = members.level(info.id);
             for table in &mut self.tables[usize::from(level)..] {
                 table.insert(info.id);

@@ -54,10 +54,14 @@ pub enum DiscoveryConfig {
     Rendezvous { max_level: u8 },
     /// A directory node tracks which caches hold what.
     Directory { directory: NodeId, timeout: Duration },
+    /// Worker nodes: the object's home among the usable worker peers of this node's site
+    /// (highest random weight), then the parents (the site cache). A home asked by another
+    /// worker goes straight to the parents, so requests never wander between workers.
+    Site { parents: Vec<NodeId> },
 }
 
 impl DiscoveryConfig {
-    pub const NAMES: &'static str = "none, parent, dsht, rendezvous, directory";
+    pub const NAMES: &'static str = "none, parent, dsht, rendezvous, directory, site";
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -66,6 +70,7 @@ impl DiscoveryConfig {
             DiscoveryConfig::Dsht(_) => "dsht",
             DiscoveryConfig::Rendezvous { .. } => "rendezvous",
             DiscoveryConfig::Directory { .. } => "directory",
+            DiscoveryConfig::Site { .. } => "site",
         }
     }
 
@@ -78,6 +83,7 @@ impl DiscoveryConfig {
             "dsht" => DiscoveryConfig::Dsht(DshtConfig::default()),
             "rendezvous" => DiscoveryConfig::Rendezvous { max_level: 0 },
             "directory" => DiscoveryConfig::Directory { directory: NodeId(0), timeout: Duration::from_secs(1) },
+            "site" => DiscoveryConfig::Site { parents: Vec::new() },
             _ => return Err(format!("unknown discovery strategy `{name}`; expected one of: {}", Self::NAMES)),
         })
     }
@@ -109,6 +115,7 @@ pub enum Discovery {
     Dsht(Box<Dsht>),
     Rendezvous(u8),
     Directory(Directory),
+    Site(Vec<NodeId>),
 }
 
 impl Discovery {
@@ -121,23 +128,28 @@ impl Discovery {
             DiscoveryConfig::Directory { directory, timeout } => {
                 Discovery::Directory(Directory::new(*directory, *timeout))
             }
+            DiscoveryConfig::Site { parents } => Discovery::Site(parents.clone()),
         }
     }
 
     /// Whether a request from a child runs discovery again. Hierarchies cascade upwards; a
     /// rendezvous home must not pass the request on (views of membership may differ).
     pub fn cascades(&self) -> bool {
-        matches!(self, Discovery::Parent(_))
+        matches!(self, Discovery::Parent(_) | Discovery::Site(_))
     }
 
-    /// Starts looking for `object`; the answer lands in `ctx.found`, now or later.
-    pub fn lookup(&mut self, ctx: &mut Ctx, object: ObjectId) {
+    /// Starts looking for `object`, for a client or (`for_child`) for a node below this one;
+    /// the answer lands in `ctx.found`, now or later.
+    pub fn lookup(&mut self, ctx: &mut Ctx, object: ObjectId, for_child: bool) {
+        let parent =
+            |ctx: &Ctx, node: NodeId| Candidate { node, kind: FetchKind::Parent, level: ctx.members.level(node) };
         let candidates = match self {
             Discovery::None => Vec::new(),
-            Discovery::Parent(parents) => parents
-                .iter()
-                .map(|&node| Candidate { node, kind: FetchKind::Parent, level: ctx.members.level(node) })
-                .collect(),
+            Discovery::Parent(parents) => parents.iter().map(|&node| parent(ctx, node)).collect(),
+            Discovery::Site(parents) => {
+                let home = if for_child { None } else { site_home(ctx, object) };
+                home.into_iter().chain(parents.iter().copied()).map(|node| parent(ctx, node)).collect()
+            }
             Discovery::Rendezvous(max_level) => rendezvous_home(ctx, object, *max_level)
                 .map(|node| Candidate { node, kind: FetchKind::Parent, level: ctx.members.level(node) })
                 .into_iter()
@@ -218,9 +230,22 @@ impl Discovery {
 /// random weight, so each object has one home and few move when caches come and go.
 fn rendezvous_home(ctx: &Ctx, object: ObjectId, max_level: u8) -> Option<NodeId> {
     let members = ctx.members;
+    home_among(ctx, object, |p| p.role == Role::Cache && members.level(p.id) <= max_level)
+}
+
+/// The object's home among the usable worker peers of this node's site (this node included).
+fn site_home(ctx: &Ctx, object: ObjectId) -> Option<NodeId> {
+    let site = ctx.members.site();
+    home_among(ctx, object, |p| p.role == Role::WorkerPeer && p.site == site)
+}
+
+/// The highest-random-weight node among usable members that pass `eligible`, and this node;
+/// `None` when that is this node.
+fn home_among(ctx: &Ctx, object: ObjectId, eligible: impl Fn(&crate::node::PeerInfo) -> bool) -> Option<NodeId> {
+    let members = ctx.members;
     let home = members
         .members()
-        .filter(|p| p.role == Role::Cache && members.usable(p.id) && members.level(p.id) <= max_level)
+        .filter(|p| eligible(p) && members.usable(p.id))
         .map(|p| p.id)
         .chain(std::iter::once(ctx.me))
         .max_by_key(|&n| (hashing::weight(object, n), n))?;

@@ -100,6 +100,7 @@ impl Node {
             Input::Request(req) => self.on_request(now, req),
             Input::Message { from, msg } => self.on_message(now, from, msg),
             Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
+            Input::FetchProgress { fetch } => self.on_fetch_progress(now, fetch),
             Input::ServeDone { request } => {
                 if let (Some(object), Some(cache)) = (self.serving.remove(&request), self.cache.as_mut()) {
                     cache.unpin(object);

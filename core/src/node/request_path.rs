@@ -28,6 +28,8 @@ pub(super) struct Fill {
     /// The source being tried; `None` while discovery runs.
     current: Option<Candidate>,
     attempt: u32,
+    /// When the current attempt started or last reported progress.
+    progress_at: Time,
     waiters: Vec<RequestId>,
     /// A child that asked us: never fetch from it (that would loop).
     exclude: Option<NodeId>,
@@ -123,6 +125,7 @@ impl Node {
             sources: VecDeque::new(),
             current: None,
             attempt: 0,
+            progress_at: now,
             waiters: vec![req.id],
             exclude,
             discover,
@@ -130,7 +133,7 @@ impl Node {
         self.fills.insert(fetch, fill);
         self.fill_of_object.insert(req.object.id, fetch);
         if discover {
-            self.with_discovery(now, |d, ctx| d.lookup(ctx, req.object.id));
+            self.with_discovery(now, |d, ctx| d.lookup(ctx, req.object.id, exclude.is_some()));
         } else {
             self.sources_found(now, fetch, Vec::new(), 0);
         }
@@ -188,6 +191,7 @@ impl Node {
         };
         fill.current = Some(source);
         fill.attempt += 1;
+        fill.progress_at = now;
         let (object, attempt) = (fill.object, fill.attempt);
         self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind });
         self.emit(Event::FetchStarted { object: object.id, source: source_of(source) });
@@ -198,11 +202,26 @@ impl Node {
         }
     }
 
-    pub(super) fn fetch_overdue(&mut self, now: Time, fetch: FetchId, attempt: u32) {
-        if self.fills.get(&fetch).is_some_and(|f| f.attempt == attempt && f.current.is_some()) {
-            self.outputs.push_back(Output::CancelFetch { fetch });
-            self.failover(now, fetch, FetchError::TimedOut);
+    pub(super) fn on_fetch_progress(&mut self, now: Time, fetch: FetchId) {
+        if let Some(fill) = self.fills.get_mut(&fetch)
+            && fill.current.is_some()
+        {
+            fill.progress_at = now;
         }
+    }
+
+    pub(super) fn fetch_overdue(&mut self, now: Time, fetch: FetchId, attempt: u32) {
+        let Some(fill) = self.fills.get(&fetch).filter(|f| f.attempt == attempt && f.current.is_some()) else {
+            return;
+        };
+        // Progress since the timer was set: one timer per attempt, moved on when it fires.
+        let deadline = fill.progress_at + self.config.fetch_timeout;
+        if now < deadline {
+            self.timers.set(deadline, Timer::Fetch { fetch, attempt });
+            return;
+        }
+        self.outputs.push_back(Output::CancelFetch { fetch });
+        self.failover(now, fetch, FetchError::TimedOut);
     }
 
     pub(super) fn on_fetch_done(&mut self, now: Time, fetch: FetchId, result: FetchResult) {
