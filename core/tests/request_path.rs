@@ -149,3 +149,100 @@ fn recovered_objects_are_served_and_what_does_not_fit_is_evicted() {
     assert_eq!(served_from(&h, r), Source::Local);
     assert_eq!(h.fetches_from(ORIGIN, ObjectId(32)), 0);
 }
+
+#[test]
+fn fetch_timeout_counts_from_the_last_progress() {
+    let mut c = NodeConfig::new(CACHE, SiteId(1), Role::Cache, 7);
+    c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ORIGIN]);
+    c.fetch_timeout = Duration::from_secs(2);
+    let mut node = Node::new(c);
+    let drain = |node: &mut Node| std::iter::from_fn(|| node.poll()).collect::<Vec<_>>();
+    let at = |ms: u64| Time(ms * 1_000_000);
+    let request = reef_core::Request {
+        id: reef_core::RequestId(1),
+        object: object(1, 1000),
+        kind: reef_core::RequestKind::Client,
+        client_site: None,
+    };
+    node.handle(at(0), reef_core::Input::Request(request));
+    let fetch = drain(&mut node)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Fetch { fetch, .. } => Some(fetch),
+            _ => None,
+        })
+        .expect("a miss fetches from the origin");
+    // Bytes keep arriving: the transfer outlives fetch_timeout without being cut.
+    for ms in [1500, 3000, 4500] {
+        node.handle(at(ms), reef_core::Input::FetchProgress { fetch });
+        node.handle(at(ms + 400), reef_core::Input::Tick);
+        let cancelled = drain(&mut node).into_iter().any(|o| matches!(o, Output::CancelFetch { .. }));
+        assert!(!cancelled, "cancelled at {ms} ms although it was receiving");
+    }
+    // Then it stalls: two seconds after the last progress it is cut, and with no other source
+    // the request fails.
+    // The timer set at the start is moved on lazily, each time it fires after progress.
+    assert_eq!(node.poll_timeout(), Some(at(5000)));
+    node.handle(at(5000), reef_core::Input::Tick);
+    assert!(!drain(&mut node).iter().any(|o| matches!(o, Output::CancelFetch { .. })));
+    assert_eq!(node.poll_timeout(), Some(at(6500)));
+    node.handle(at(6500), reef_core::Input::Tick);
+    let out = drain(&mut node);
+    assert!(out.iter().any(|o| matches!(o, Output::CancelFetch { fetch: f } if *f == fetch)), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::Respond { response: Response::Fail(Failure::AllSourcesDown), .. })));
+}
+
+#[test]
+fn worker_nodes_share_among_themselves_before_the_site_cache() {
+    const SITE_CACHE: NodeId = NodeId(1);
+    let workers = [NodeId(2), NodeId(3), NodeId(4), NodeId(5)];
+    let mut o = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 1);
+    o.serves = vec![NS];
+    let mut nodes = vec![Node::new(o)];
+    let mut s = NodeConfig::new(SITE_CACHE, SiteId(1), Role::Cache, 2);
+    s.cache = Some(CacheConfig::new(100_000, PolicyKind::Lru));
+    s.origins.insert(NS, vec![ORIGIN]);
+    s.peers = vec![PeerInfo::new(ORIGIN, SiteId(0), Role::Origin)];
+    nodes.push(Node::new(s));
+    for &w in &workers {
+        let mut c = NodeConfig::new(w, SiteId(1), Role::WorkerPeer, u64::from(w.0));
+        c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
+        c.origins.insert(NS, vec![ORIGIN]);
+        c.discovery = reef_core::discovery::DiscoveryConfig::Site { parents: vec![SITE_CACHE] };
+        c.peers = workers
+            .iter()
+            .filter(|&&p| p != w)
+            .map(|&p| PeerInfo::new(p, SiteId(1), Role::WorkerPeer))
+            .chain([PeerInfo::new(SITE_CACHE, SiteId(1), Role::Cache)])
+            .collect();
+        nodes.push(Node::new(c));
+    }
+    let mut h = Harness::new(nodes, Duration::from_millis(1), BitRate(8_000_000_000));
+    for n in 0..8u64 {
+        let reads: Vec<_> = workers
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| (w, h.request(Time(i as u64 * 50_000_000), w, object(100 + n, 1000))))
+            .collect();
+        h.run_for(Duration::from_secs(1));
+        for (w, r) in reads {
+            let source = served_from(&h, r);
+            assert!(!matches!(source, Source::Origin { .. }), "worker {w:?} went to the origin for {n}");
+        }
+        // One worker is the object's home: only it asks the site cache, once, and the site
+        // cache asks the origin once.
+        let homes: Vec<NodeId> =
+            workers.iter().copied().filter(|&w| h.fetches_from(w, ObjectId(100 + n)) > 0).collect();
+        assert_eq!(homes.len(), 1, "object {n}: served to the others by {homes:?}");
+        assert_eq!(h.fetches_from(SITE_CACHE, ObjectId(100 + n)), 1);
+        assert_eq!(h.fetches_from(ORIGIN, ObjectId(100 + n)), 1);
+    }
+    // The homes spread over the workers (rendezvous hashing), not all on one.
+    let homes: std::collections::BTreeSet<NodeId> = (0..8u64)
+        .flat_map(|n| workers.iter().map(move |&w| (w, n)))
+        .filter(|&(w, n)| h.fetches_from(w, ObjectId(100 + n)) > 0)
+        .map(|(w, _)| w)
+        .collect();
+    assert!(homes.len() >= 2, "homes {homes:?}");
+}

@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn first_read_comes_from_the_origin_then_from_the_site_peer() {
-    let parent = Spec { id: 12, role: "cache", site: "site-a", parents: vec![11], external: None };
+    let parent = Spec { strategy: "parent", parents: vec![11], ..cache(12, "site-a") };
     let c = Cluster::start(&[origin(1), cache(11, "site-a"), parent, cache(21, "site-b"), director(5)]);
     let data = c.put("mc23/evt 1.root", bytes(3 << 20, 1));
     let path = "/atlas/mc23/evt%201.root";
@@ -116,4 +116,25 @@ fn a_dead_cache_gets_no_clients_and_serves_its_objects_after_restart() {
     assert!(body == data);
     assert!(header(&head, "cache-status").unwrap().ends_with("hit"), "{head}");
     wait_until("the director sends site-a clients home again", || redirect_target().starts_with(&c.url(11, "")));
+}
+
+#[test]
+fn dsht_caches_find_each_others_copies_over_the_network() {
+    // Lookups answer asynchronously (messages between caches), after the request was handled.
+    let dsht = |id, site| Spec { strategy: "dsht", ..cache(id, site) };
+    let c = Cluster::start(&[origin(1), dsht(11, "site-a"), dsht(12, "site-a"), dsht(21, "site-b")]);
+    let data = c.put("dsht.bin", bytes(1 << 20, 3));
+    let (status, head, body) = get(&c.url(11, "/atlas/dsht.bin"), &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(body == data, "byte-exact");
+    assert!(header(&head, "cache-status").unwrap().contains("detail=origin-n1"), "{head}");
+    wait_until("cache 11 committed its copy", || c.metric(11, "reef_cache_admitted_total") == 1.0);
+
+    for reader in [12, 21] {
+        let (status, head, body) = get(&c.url(reader, "/atlas/dsht.bin"), &[]);
+        assert_eq!(status, 200, "{head}");
+        assert!(body == data, "byte-exact through {reader}");
+        assert!(header(&head, "cache-status").unwrap().contains("detail=peer-n"), "{reader}: {head}");
+    }
+    assert_eq!(c.origin_served(1), 1.0, "the origin served the object once");
 }

@@ -14,20 +14,21 @@ pub struct Spec {
     pub id: u32,
     pub role: &'static str,
     pub site: &'static str,
-    /// For caches: parent cache ids (`parent` discovery).
+    /// For caches: the discovery strategy ("" for none) and its parent cache ids.
+    pub strategy: &'static str,
     pub parents: Vec<u32>,
     /// A server the test runs itself on this port instead of a reef-node process.
     pub external: Option<u16>,
 }
 
 pub fn origin(id: u32) -> Spec {
-    Spec { id, role: "origin", site: "t0", parents: vec![], external: None }
+    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None }
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec { id, role: "cache", site, parents: vec![], external: None }
+    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None }
 }
 pub fn director(id: u32) -> Spec {
-    Spec { id, role: "director", site: "t0", parents: vec![], external: None }
+    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None }
 }
 
 pub struct Node {
@@ -75,8 +76,8 @@ impl Cluster {
             } else {
                 text += "probe_interval = \"200ms\"\n";
             }
-            if !s.parents.is_empty() {
-                text += &format!("\n[discovery]\nstrategy = \"parent\"\nparents = {:?}\n", s.parents);
+            if !s.strategy.is_empty() {
+                text += &format!("\n[discovery]\nstrategy = \"{}\"\nparents = {:?}\n", s.strategy, s.parents);
             }
             text += "\n[[sites]]\nname = \"t0\"\nid = 0\nnetworks = [\"127.0.0.1/32\"]\n";
             text += "\n[[sites]]\nname = \"site-a\"\nid = 1\nnetworks = [\"127.0.1.0/24\"]\nprefer = [\"site-b\"]\n";
