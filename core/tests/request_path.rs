@@ -246,3 +246,34 @@ fn worker_nodes_share_among_themselves_before_the_site_cache() {
         .collect();
     assert!(homes.len() >= 2, "homes {homes:?}");
 }
+
+#[test]
+fn not_found_is_remembered_for_negative_ttl() {
+    const MISSING: NamespaceId = NamespaceId(1);
+    let mut o = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 1);
+    o.serves = vec![NS];
+    let mut c = NodeConfig::new(CACHE, SiteId(1), Role::Cache, 2);
+    c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
+    c.origins.insert(MISSING, vec![ORIGIN]);
+    c.negative_ttl = Duration::from_secs(60);
+    let mut h = Harness::new([Node::new(o), Node::new(c)], Duration::from_millis(10), BitRate(8_000_000));
+    let gone = ObjectRef { id: ObjectId(77), namespace: MISSING, size: None };
+    let first = h.request(Time::ZERO, CACHE, gone);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.response(first).unwrap().1, Response::Fail(Failure::NotFound));
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(77)), 1);
+
+    // Within the TTL the answer comes at once, without asking the origin again.
+    let start = h.now();
+    let again = h.request(start, CACHE, gone);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.response(again).unwrap(), (start, Response::Fail(Failure::NotFound)));
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(77)), 1);
+
+    // After it, the origin is asked again (the file may have been written since).
+    h.run_for(Duration::from_secs(60));
+    let later = h.request(h.now(), CACHE, gone);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.response(later).unwrap().1, Response::Fail(Failure::NotFound));
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(77)), 2);
+}

@@ -72,7 +72,12 @@ capacity = "4GiB"
 access_log = "$work/cache-access.log"
 $cache_tail
 TOML
+# Run as root (the usual case on this machine), nginx's workers would drop to `nobody` and could
+# not write into the private temp dir: every "hit" would then be a proxied miss.
+user_line=""
+[[ "$(id -u)" == 0 ]] && user_line="user root;"
 cat > "$work/nginx/nginx.conf" <<CONF
+$user_line
 daemon on;
 worker_processes 2;
 pid $work/nginx/nginx.pid;
@@ -80,6 +85,8 @@ error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log $work/nginx/access.log;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
     proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=bench:64m max_size=4g inactive=1h use_temp_path=off;
     server {
         listen 127.0.0.1:19480;

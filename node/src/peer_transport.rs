@@ -165,24 +165,23 @@ impl Transport {
         let file = Arc::new(file);
         let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source });
         fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), written: 0 });
-        let cleanup = |e: FetchError| {
-            let _ = std::fs::remove_file(&temp);
-            e
-        };
+        // Removes the temp file on every way out but success, including the task being aborted
+        // when the core cancels the fetch.
+        let guard = TempFile(Some(temp.clone()));
         let mut body = resp.into_body();
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| cleanup(FetchError::Broken))?;
+            let frame = frame.map_err(|_| FetchError::Broken)?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
             if written + data.len() as u64 > size {
-                return Err(cleanup(FetchError::Broken));
+                return Err(FetchError::Broken);
             }
             // Page-cache writes are short; the fsync happens once, at commit, off the runtime.
-            (&*file).write_all(&data).map_err(|e| cleanup(self.io_failure(fill, &e)))?;
+            (&*file).write_all(&data).map_err(|e| self.io_failure(fill, &e))?;
             hasher.update(&data);
             written += data.len() as u64;
             fill.add_written(attempt, data.len() as u64);
@@ -192,14 +191,14 @@ impl Transport {
             }
         }
         if written != size {
-            return Err(cleanup(FetchError::Broken));
+            return Err(FetchError::Broken);
         }
         let digests = hasher.finish();
         if let Some(claimed) = upstream_digest
             && !digests.matches_header(&claimed)
         {
             tracing::error!(object = %fill.name, %from, %claimed, "checksum mismatch: fill discarded");
-            return Err(cleanup(FetchError::Broken));
+            return Err(FetchError::Broken);
         }
         let meta = ObjectMeta {
             namespace: fill.name.namespace.clone(),
@@ -209,6 +208,7 @@ impl Transport {
             last_modified,
             digests,
         };
+        guard.keep();
         fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
         Ok(size)
     }
@@ -219,5 +219,22 @@ impl Transport {
         }
         tracing::error!(object = %fill.name, error = %e, "cannot write the fill");
         FetchError::Broken
+    }
+}
+
+/// A fill's temporary file, deleted when dropped unless kept.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

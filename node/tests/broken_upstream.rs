@@ -14,20 +14,25 @@ enum Lie {
     Truncate,
     /// Sends everything, with a `Digest` that does not match.
     WrongDigest,
+    /// Announces the full length, sends a third, then stalls with the connection open.
+    Stall,
 }
 
 const SIZE: usize = 3 << 20;
 
 /// Serves every GET with the object, badly; counts GETs.
-fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>) {
+fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>, std::sync::mpsc::Sender<()>) {
     let gets = Arc::new(AtomicUsize::new(0));
     let counter = gets.clone();
     let body = bytes(SIZE, 9);
+    // A stalled response holds its connection until the test ends (the sender is dropped).
+    let (release, stalled) = std::sync::mpsc::channel::<()>();
+    let stalled = std::sync::Mutex::new(stalled);
     let port = fake_server(move |_, stream| {
         counter.fetch_add(1, Ordering::SeqCst);
         let digest = match lie {
             Lie::WrongDigest => "Digest: adler32=00000001\r\n",
-            Lie::Truncate => "",
+            Lie::Truncate | Lie::Stall => "",
         };
         let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n{digest}\r\n");
         match lie {
@@ -36,13 +41,19 @@ fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>) {
                 false // drops the connection mid-body
             }
             Lie::WrongDigest => stream.write_all(&body).is_ok(),
+            Lie::Stall => {
+                let _ = stream.write_all(&body[..SIZE / 3]);
+                let _ = stream.flush();
+                let _ = stalled.lock().unwrap().recv();
+                false
+            }
         }
     });
-    (port, gets)
+    (port, gets, release)
 }
 
 fn never_served_broken(lie: Lie) {
-    let (port, gets) = fake_origin(lie);
+    let (port, gets, _release) = fake_origin(lie);
     let fake = Spec { external: Some(port), ..origin(1) };
     let c = Cluster::start(&[fake, cache(11, "site-a")]);
     let url = c.url(11, "/atlas/obj.bin");
@@ -53,6 +64,8 @@ fn never_served_broken(lie: Lie) {
         assert!(!complete_ok, "round {round}: a broken fill was served as a complete object ({text})");
         // Each round went upstream again: nothing broken was kept.
         assert_eq!(gets.load(Ordering::SeqCst), round);
+        let tmp = c.dir.path().join("n11/store/tmp");
+        wait_until("the broken fill's temp file is removed", || std::fs::read_dir(&tmp).unwrap().count() == 0);
     }
     assert_eq!(c.metric(11, "reef_cache_admitted_total"), 0.0);
     let store = c.dir.path().join("n11/store/objects");
@@ -68,4 +81,9 @@ fn a_transfer_that_breaks_is_never_served_or_kept() {
 #[test]
 fn a_checksum_mismatch_is_never_served_or_kept() {
     never_served_broken(Lie::WrongDigest);
+}
+
+#[test]
+fn a_stalled_transfer_times_out_and_leaves_nothing_behind() {
+    never_served_broken(Lie::Stall);
 }

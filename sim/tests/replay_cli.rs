@@ -107,12 +107,14 @@ fn reef_access_logs_replay() {
         r#"{"time":2.0,"method":"HEAD","object":"/atlas/a.root","bytes":0,"status":200}"#,
         r#"{"time":3.0,"object":"/atlas/a.root","bytes":100}"#,
         r#"{"time":4.0,"object":"/cms/b.root","bytes":50,"size":400}"#,
+        r#"{"time":5.0,"method":"GET","object":"/cms/nope","bytes":0,"size":null,"status":404}"#,
+        r#"{"time":6.0,"method":"GET","object":"/cms/b.root","bytes":0,"size":null,"status":302}"#,
         "",
     ]
     .join("\n");
     let trace = write(dir.path(), "access.log", log);
     let rows = replay_json(&trace, "reef-log", &["--policy", "lru", "--cache-size", "1MB"]);
-    assert_eq!(rows[0]["requests"], 3, "the HEAD line is skipped");
+    assert_eq!(rows[0]["requests"], 3, "the HEAD, 404 and redirect lines are skipped");
     assert!((rows[0]["byte_miss_ratio"].as_f64().unwrap() - 500.0 / 600.0).abs() < 1e-12);
 }
 

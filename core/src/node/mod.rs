@@ -45,6 +45,8 @@ pub struct Node {
     serving: HashMap<RequestId, ObjectId>,
     /// Objects the origin said do not exist, until when.
     negative: HashMap<ObjectId, Time>,
+    /// Size of `negative` at which expired entries are dropped.
+    negative_prune_at: usize,
     next_fetch: u64,
     /// Scratch buffers reused across calls, so the hot path does not allocate.
     evicted: Vec<Eviction>,
@@ -70,6 +72,7 @@ impl Node {
             fill_of_object: HashMap::new(),
             serving: HashMap::new(),
             negative: HashMap::new(),
+            negative_prune_at: 1024,
             next_fetch: 0,
             evicted: Vec::new(),
             found: Vec::new(),

@@ -232,6 +232,11 @@ impl Node {
             FetchResult::Complete { size } => self.finish_fill(now, fetch, size),
             FetchResult::Failed(FetchError::NotFound) => {
                 let object = self.fills[&fetch].object.id;
+                // Expired entries are dropped once the map doubles: bounded, amortised O(1).
+                if self.negative.len() >= self.negative_prune_at {
+                    self.negative.retain(|_, until| *until > now);
+                    self.negative_prune_at = (2 * self.negative.len()).max(1024);
+                }
                 self.negative.insert(object, now + self.config.negative_ttl);
                 self.fail_fill(fetch, Failure::NotFound)
             }

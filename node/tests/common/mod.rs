@@ -70,6 +70,8 @@ impl Cluster {
             );
             if s.role == "cache" {
                 text += &format!("store = \"n{}/store\"\ncapacity = \"4GiB\"\n", s.id);
+                // Idle timeout: transfers that keep moving are never cut.
+                text += "fetch_timeout = \"3s\"\n";
             }
             if s.role == "director" {
                 text += "probe_interval = \"100ms\"\n";

@@ -1,7 +1,9 @@
 //! Reef's access log: JSON lines written by reef-node, one request per line. The object is
 //! `object_id` (16 hex digits, the core's id) or else `object` (`/namespace/path`, hashed the
 //! way the core does); the size is `size` (the whole object) or else `bytes`. Lines with a
-//! `method` other than GET (HEAD) moved no data and are skipped.
+//! `method` other than GET (HEAD) moved no data, and lines whose `status` is not a read of an
+//! existing object (200, 206, 304: not 404s, redirects or errors) asked for nothing a cache
+//! could hold: both are skipped.
 
 use super::{Request, Trace, TraceError};
 use reef_core::ObjectId;
@@ -16,6 +18,7 @@ struct Line {
     size: Option<u64>,
     bytes: Option<u64>,
     method: Option<String>,
+    status: Option<u16>,
 }
 
 /// The id of `/namespace/path` (or of a bare name, in no namespace).
@@ -35,7 +38,9 @@ pub(super) fn read(path: &Path, reader: Box<dyn BufRead>) -> Result<Trace, Trace
         }
         let bad = |what: String| TraceError::BadLine { path: path.into(), line: n as u64 + 1, what };
         let rec: Line = serde_json::from_str(&line).map_err(|e| bad(format!("not a log record: {e}")))?;
-        if rec.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("GET")) {
+        if rec.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("GET"))
+            || rec.status.is_some_and(|s| !matches!(s, 200 | 206 | 304))
+        {
             continue;
         }
         let id = match (&rec.object_id, &rec.object) {
