@@ -254,14 +254,32 @@ impl Actor {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        // One timer, moved only when the core's deadline changes (not re-created per command).
+        let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed = None;
         loop {
             let deadline = self.node.poll_timeout().map(|t| self.start + std::time::Duration::from_nanos(t.0));
+            if deadline != armed {
+                timer.as_mut().reset(deadline.unwrap_or_else(far));
+                armed = deadline;
+            }
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.on_cmd(cmd),
+                    Some(cmd) => {
+                        self.on_cmd(cmd);
+                        // Take whatever else is queued before going back to the timer.
+                        while let Ok(cmd) = rx.try_recv() {
+                            self.on_cmd(cmd);
+                        }
+                    }
                     None => return,
                 },
-                () = sleep_until(deadline) => self.handle(Input::Tick),
+                () = &mut timer => {
+                    armed = None;
+                    self.handle(Input::Tick);
+                }
             }
         }
     }
@@ -486,12 +504,5 @@ impl Actor {
         if pending.answers.try_send(answer).is_err() {
             let _ = self.tx.send(Cmd::ServeDone(request));
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -11,7 +11,8 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, String), f64>>,
+    /// Keyed by `name SEP labels`: one string, so that a lookup needs no allocation.
+    counters: Mutex<BTreeMap<String, f64>>,
     histograms: Mutex<BTreeMap<String, Histogram>>,
 }
 
@@ -40,6 +41,38 @@ fn help(name: &str) -> &'static str {
     }
 }
 
+/// Separates a counter's name from its labels in the map key (never in a name or a label).
+const SEP: char = '\u{1}';
+
+/// Calls `f` with `name SEP k1="v1",k2="v2"` built in a reused per-thread buffer.
+fn with_key<R>(name: &str, labels: &[(&str, &str)], f: impl FnOnce(&str) -> R) -> R {
+    thread_local!(static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        key.push_str(name);
+        key.push(SEP);
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                key.push(',');
+            }
+            key.push_str(k);
+            key.push_str("=\"");
+            for c in v.chars() {
+                match c {
+                    '\\' | '"' => {
+                        key.push('\\');
+                        key.push(c);
+                    }
+                    SEP => key.push(' '),
+                    c => key.push(c),
+                }
+            }
+            key.push('"');
+        }
+        f(key)
+    })
+}
+
 pub fn source_label(source: Source) -> &'static str {
     match source {
         Source::Local => "local",
@@ -50,19 +83,28 @@ pub fn source_label(source: Source) -> &'static str {
 
 impl Metrics {
     pub fn add(&self, name: &'static str, labels: &[(&str, &str)], by: f64) {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect::<Vec<_>>()
-            .join(",");
-        *self.counters.lock().expect("metrics").entry((name, labels)).or_default() += by;
+        with_key(name, labels, |key| {
+            let mut counters = self.counters.lock().expect("metrics");
+            match counters.get_mut(key) {
+                Some(v) => *v += by,
+                None => {
+                    counters.insert(key.to_string(), by);
+                }
+            }
+        });
     }
 
     pub fn observe_request(&self, role: &str, outcome: &str, seconds: f64) {
-        self.add("reef_requests_total", &[("role", role), ("outcome", outcome)], 1.0);
-        let key = format!("role=\"{role}\",outcome=\"{outcome}\"");
-        let mut h = self.histograms.lock().expect("metrics");
-        let h = h.entry(key).or_default();
+        let labels = [("role", role), ("outcome", outcome)];
+        self.add("reef_requests_total", &labels, 1.0);
+        let mut histograms = self.histograms.lock().expect("metrics");
+        let h = with_key("", &labels, |key| {
+            let labels = &key[SEP.len_utf8()..];
+            if !histograms.contains_key(labels) {
+                histograms.insert(labels.to_string(), Histogram::default());
+            }
+            histograms.get_mut(labels).expect("just inserted")
+        });
         for (b, le) in h.buckets.iter_mut().zip(LATENCY_BUCKETS) {
             if seconds <= le {
                 *b += 1;
@@ -100,8 +142,9 @@ impl Metrics {
         let mut out = String::new();
         let counters = self.counters.lock().expect("metrics").clone();
         let mut last = "";
-        for ((name, labels), value) in &counters {
-            if *name != last {
+        for (key, value) in &counters {
+            let (name, labels) = key.split_once(SEP).unwrap_or((key, ""));
+            if name != last {
                 let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
                 last = name;
             }

@@ -43,8 +43,10 @@ fn first_read_comes_from_the_origin_then_from_the_site_peer() {
 
     // A missing object is a 404 everywhere, and the access log has one JSON line per request.
     assert_eq!(get(&c.url(11, "/atlas/nope"), &[]).0, 404);
-    let log = std::fs::read_to_string(c.dir.path().join("n11/access.log")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    let path = c.dir.path().join("n11/access.log");
+    let last_line = || std::fs::read_to_string(&path).unwrap().lines().last().map(str::to_string);
+    wait_until("the 404 is logged", || last_line().is_some_and(|l| l.contains("\"status\":404")));
+    let last: serde_json::Value = serde_json::from_str(&last_line().unwrap()).unwrap();
     assert_eq!(last["status"], 404);
     assert_eq!(last["object"], "/atlas/nope");
     for key in ["time", "client", "site", "range", "bytes", "outcome", "source", "duration_ms"] {
