@@ -355,6 +355,39 @@ pub struct WorkloadSpec {
     pub churn: Option<ChurnSpec>,
     #[serde(default, rename = "flash_crowd")]
     pub flash_crowds: Vec<FlashCrowdSpec>,
+    /// Replay a trace instead of drawing objects: the trace gives the objects and sizes in
+    /// order; arrival times still follow `duration` and the diurnal shape.
+    #[serde(default)]
+    pub trace: Option<TraceSpec>,
+}
+
+/// A trace as the workload, in one of the `replay` command's formats.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// The trace file; relative paths are relative to the scenario file.
+    pub file: PathBuf,
+    /// `csv`, `oracle-general` or `reef-log` (zstd-compressed files are recognised).
+    pub format: String,
+    /// How requests map to client sites: `weights` (drawn by the sites' request weights) or
+    /// `round-robin` (each site in turn, among those with a weight).
+    #[serde(default = "default_trace_sites")]
+    pub sites: String,
+    /// CSV columns with object ids and sizes.
+    #[serde(default = "default_id_column")]
+    pub id_column: String,
+    #[serde(default = "default_size_column")]
+    pub size_column: String,
+}
+
+fn default_trace_sites() -> String {
+    "weights".into()
+}
+fn default_id_column() -> String {
+    "obj_id".into()
+}
+fn default_size_column() -> String {
+    "obj_size".into()
 }
 
 fn default_dataset_files() -> u64 {
@@ -619,6 +652,12 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
     })?;
     if scenario.name.is_none() {
         scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    }
+    if let Some(t) = &mut scenario.workload.trace
+        && t.file.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        t.file = dir.join(&t.file);
     }
     Ok(scenario)
 }

@@ -98,6 +98,11 @@ impl Catalog {
         ((index / self.dataset_files) % u64::from(self.namespaces)) as u16
     }
 
+    /// The namespace of an object known by id only (a trace's): spread by hash.
+    pub fn namespace_of_id(&self, id: u64) -> u16 {
+        (mix64(id) % u64::from(self.namespaces)) as u16
+    }
+
     pub fn size(&self, index: u64) -> u64 {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix64(index.wrapping_add(self.salt)));
         match &self.size {
@@ -118,7 +123,15 @@ impl Catalog {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Demand {
     Object(u64),
-    Job { first: u64, files: u64 },
+    Job {
+        first: u64,
+        files: u64,
+    },
+    /// The next request of a trace: an object by id, and its size.
+    Traced {
+        id: u64,
+        size: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +173,41 @@ pub struct Workload {
     /// Requests not yet handed out.
     left: u64,
     next_at: Time,
+    trace: Option<Replay>,
+}
+
+/// A trace being replayed as the workload.
+#[derive(Debug)]
+struct Replay {
+    requests: Vec<crate::trace::Request>,
+    next: usize,
+    /// Sites in turn (`round-robin`), or drawn by weight.
+    round_robin: bool,
+    turn: usize,
+}
+
+impl Replay {
+    fn load(spec: &crate::scenario::TraceSpec, requests: u64) -> Result<Replay, String> {
+        use crate::trace::{CsvColumns, Format, load};
+        let format = <Format as clap::ValueEnum>::from_str(&spec.format, true).map_err(|_| {
+            format!("workload.trace.format: unknown format `{}`; expected csv, oracle-general or reef-log", spec.format)
+        })?;
+        let round_robin = match spec.sites.as_str() {
+            "weights" => false,
+            "round-robin" => true,
+            other => return Err(format!("workload.trace.sites: `{other}`; expected `weights` or `round-robin`")),
+        };
+        let columns = CsvColumns { id: spec.id_column.clone(), size: spec.size_column.clone(), time: None };
+        let trace = load(&spec.file, format, &columns).map_err(|e| format!("workload.trace: {e}"))?;
+        let have = trace.requests.len() as u64;
+        if have < requests {
+            return Err(format!(
+                "workload.requests is {requests} but the trace {} has only {have} requests",
+                spec.file.display()
+            ));
+        }
+        Ok(Replay { requests: trace.requests, next: 0, round_robin, turn: 0 })
+    }
 }
 
 const DAY: f64 = 86_400.0;
@@ -167,6 +215,7 @@ const DAY: f64 = 86_400.0;
 impl Workload {
     pub fn new(spec: &WorkloadSpec, topo: &Topology, namespaces: u16, seed: u64) -> Result<Workload, String> {
         let catalog = Catalog::new(spec, namespaces, seed)?;
+        let trace = spec.trace.as_ref().map(|t| Replay::load(t, spec.requests)).transpose()?;
         let zipf = |n: u64| Zipf::new(n as f64, spec.zipf).map_err(|e| format!("workload.zipf: {e}"));
         let objects_zipf = zipf(catalog.objects)?;
         let datasets_zipf = zipf(catalog.datasets())?;
@@ -180,8 +229,9 @@ impl Workload {
             })
             .collect();
         let (share, files) = match &spec.jobs {
-            Some(j) => (j.share.clamp(0.0, 1.0), j.files.clamp(1, spec.dataset_files)),
-            None => (0.0, 1),
+            // A trace is a sequence of single requests.
+            Some(j) if trace.is_none() => (j.share.clamp(0.0, 1.0), j.files.clamp(1, spec.dataset_files)),
+            _ => (0.0, 1),
         };
         // A job arrival brings `files` requests, a single arrival one: solve for the arrival mix
         // that gives the requested share of job requests.
@@ -230,6 +280,7 @@ impl Workload {
             flashes,
             left: spec.requests,
             next_at: Time::ZERO,
+            trace,
         };
         w.next_at = w.draw_gap(Time::ZERO);
         Ok(w)
@@ -265,12 +316,35 @@ impl Workload {
 
     /// Takes the next arrival (call at `next_time`).
     pub fn take(&mut self, now: Time) -> Arrival {
-        let x = self.rng.random_range(0.0..*self.site_cumulative.last().expect("sites"));
-        let site = self.site_cumulative.partition_point(|&c| c <= x) as u32;
+        let site = match &mut self.trace {
+            Some(r) if r.round_robin => {
+                // Sites with a weight, in turn.
+                let weighted =
+                    |s: usize| self.site_cumulative[s] > if s == 0 { 0.0 } else { self.site_cumulative[s - 1] };
+                let n = self.site_cumulative.len();
+                let mut s = r.turn % n;
+                while !weighted(s) {
+                    s = (s + 1) % n;
+                }
+                r.turn = s + 1;
+                s as u32
+            }
+            _ => {
+                let x = self.rng.random_range(0.0..*self.site_cumulative.last().expect("sites"));
+                self.site_cumulative.partition_point(|&c| c <= x) as u32
+            }
+        };
         let pick = self.rng.random::<u32>();
-        let demand = self.demand(now, site);
+        let demand = match &mut self.trace {
+            Some(r) => {
+                let q = r.requests[r.next];
+                r.next += 1;
+                Demand::Traced { id: q.id, size: q.size }
+            }
+            None => self.demand(now, site),
+        };
         let n = match demand {
-            Demand::Object(_) => 1,
+            Demand::Object(_) | Demand::Traced { .. } => 1,
             Demand::Job { files, .. } => files,
         };
         self.left -= n;

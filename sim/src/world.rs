@@ -59,8 +59,7 @@ struct SimNode {
 struct ClientReq {
     node: u32,
     site: u32,
-    index: u64,
-    object: u64,
+    object: ObjectRef,
     tier: Tier,
     size: u64,
     issued: Time,
@@ -308,7 +307,7 @@ impl World {
                 let (site, node, index) = (job.site, job.node, job.next);
                 job.next += 1;
                 job.left -= 1;
-                self.issue(node, site, index, j);
+                self.issue(node, site, self.object_ref(index), j);
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
         }
@@ -514,9 +513,12 @@ impl World {
             Response::Redirect { to } => {
                 let at = now + self.client_latency(c.site, n) + self.client_latency(c.site, to.0);
                 self.clients.get_mut(&request.0).expect("open request").node = to.0;
-                let object = self.object_ref(c.index);
-                let request =
-                    Request { id: request, object, kind: RequestKind::Client, client_site: Some(SiteId(c.site)) };
+                let request = Request {
+                    id: request,
+                    object: c.object,
+                    kind: RequestKind::Client,
+                    client_site: Some(SiteId(c.site)),
+                };
                 self.deliver(at, to.0, Input::Request(request));
             }
             Response::Fail(_) => {}
@@ -565,7 +567,7 @@ impl World {
                     return;
                 }
                 if let Some(c) = self.clients.remove(&request.0) {
-                    let hops = self.lookups.remove(&(n, c.object)).unwrap_or(0);
+                    let hops = self.lookups.remove(&(n, c.object.id.0)).unwrap_or(0);
                     let latency = (self.now() - c.issued) + self.client_latency(c.site, n);
                     self.client_done(&c, outcome, latency, hops);
                 } else {
@@ -637,7 +639,7 @@ impl World {
                 issued: c.issued,
                 site: c.site,
                 tier: c.tier,
-                object: c.object,
+                object: c.object.id.0,
                 bytes: c.size,
                 source,
                 latency,
@@ -689,7 +691,11 @@ impl World {
             self.layout.site_cache[a.site as usize]
         };
         match a.demand {
-            Demand::Object(index) => self.issue(node, a.site, index, NO_JOB),
+            Demand::Object(index) => self.issue(node, a.site, self.object_ref(index), NO_JOB),
+            Demand::Traced { id, size } => {
+                let namespace = reef_core::NamespaceId(self.workload.catalog.namespace_of_id(id));
+                self.issue(node, a.site, ObjectRef { id: reef_core::ObjectId(id), namespace, size: Some(size) }, NO_JOB)
+            }
             Demand::Job { first, files } => {
                 let job = Job { site: a.site, node, next: first + 1, left: files - 1 };
                 let j = match self.free_jobs.pop() {
@@ -703,15 +709,14 @@ impl World {
                     }
                 };
                 self.active_jobs += 1;
-                self.issue(node, a.site, first, j);
+                self.issue(node, a.site, self.object_ref(first), j);
             }
         }
     }
 
-    /// A client at `site` asks `node` for object `index`.
-    fn issue(&mut self, node: u32, site: u32, index: u64, job: u32) {
+    /// A client at `site` asks `node` for `object`.
+    fn issue(&mut self, node: u32, site: u32, object: ObjectRef, job: u32) {
         let now = self.now();
-        let object = self.object_ref(index);
         let size = object.size.unwrap_or(0);
         let tier = self.topo.sites[site as usize].tier;
         let id = self.next_request;
@@ -719,7 +724,7 @@ impl World {
         let sampled = self.series.samples(self.stats.all.requests);
         self.stats.issued(tier, size);
         self.series.issued(now, site);
-        let c = ClientReq { node, site, index, object: object.id.0, tier, size, issued: now, job, sampled };
+        let c = ClientReq { node, site, object, tier, size, issued: now, job, sampled };
         self.clients.insert(id, c);
         let request = Request { id: RequestId(id), object, kind: RequestKind::Client, client_site: Some(SiteId(site)) };
         let at = now + self.client_latency(site, node);
