@@ -48,6 +48,7 @@ fn csv_every_pair_with_exact_ratios() {
         assert_eq!(r["object_miss_ratio"].as_f64().unwrap(), 3.0 / 5.0);
         assert!((r["byte_miss_ratio"].as_f64().unwrap() - 1020.0 / 1040.0).abs() < 1e-12);
         assert!(r["requests_per_second"].as_f64().unwrap() > 0.0);
+        assert!(r["trace_load_seconds"].as_f64().unwrap() >= 0.0, "the load time is reported apart");
     }
 }
 

@@ -103,7 +103,10 @@ pub fn execute(args: &ReplayArgs) -> anyhow::Result<()> {
     });
     progress.finish_and_clear();
     finished.sort_by_key(|(i, _)| *i);
-    let results = finished.into_iter().map(|(_, r)| r).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut results = finished.into_iter().map(|(_, r)| r).collect::<anyhow::Result<Vec<_>>>()?;
+    for r in &mut results {
+        r.trace_load_seconds = load_seconds;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {

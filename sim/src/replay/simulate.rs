@@ -20,6 +20,9 @@ pub struct PairResult {
     /// Bookkeeping bytes per cached object at the end: index, and policy state besides.
     pub index_bytes_per_object: f64,
     pub policy_bytes_per_object: f64,
+    /// Seconds spent reading the trace (and computing next accesses for Belady), once for all
+    /// pairs: not part of `requests_per_second`.
+    pub trace_load_seconds: f64,
 }
 
 /// Requests between progress reports.
@@ -67,6 +70,7 @@ pub fn simulate(
         requests_per_second: requests.len() as f64 / seconds,
         index_bytes_per_object: memory.index as f64 / objects,
         policy_bytes_per_object: memory.policy as f64 / objects,
+        trace_load_seconds: 0.0,
     })
 }
 
