@@ -360,8 +360,8 @@ pub fn hit_ratio_by_tier(run: &RunResults) -> TimeLines {
     let mut by_tier: BTreeMap<&str, BTreeMap<u64, (u64, u64)>> = BTreeMap::new();
     for r in &run.timeseries {
         let e = by_tier.entry(&r.tier).or_default().entry(r.time_s.to_bits()).or_default();
-        e.0 += r.hits_local + r.hits_peer;
-        e.1 += r.completed;
+        e.0 += r.counts.hits_local + r.counts.hits_peer;
+        e.1 += r.counts.completed;
     }
     let series = by_tier
         .into_iter()
@@ -400,7 +400,7 @@ pub fn origin_egress(run: &RunResults) -> TimeLines {
     TimeLines {
         title: "Origin egress".into(),
         y_label: "Gbit/s".into(),
-        series: vec![("all origins".into(), per_bucket(run, |r| r.origin_egress_bytes as f64 * scale))],
+        series: vec![("all origins".into(), per_bucket(run, |r| r.counts.origin_egress_bytes as f64 * scale))],
         y_max: None,
         shaded: run.outages.clone(),
     }
@@ -412,7 +412,7 @@ pub fn failures(run: &RunResults) -> TimeLines {
     TimeLines {
         title: "Failed requests".into(),
         y_label: "failed requests per second".into(),
-        series: vec![("failed".into(), per_bucket(run, |r| r.failed as f64 * per_s))],
+        series: vec![("failed".into(), per_bucket(run, |r| r.counts.failed as f64 * per_s))],
         y_max: None,
         shaded: run.outages.clone(),
     }

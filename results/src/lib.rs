@@ -12,7 +12,7 @@ pub mod report;
 #[cfg(feature = "render")]
 pub mod tables;
 
-pub use model::{Cdf, LinkRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
+pub use model::{Cdf, LinkRow, OutageWindow, RequestRow, RunResults, SiteCounts, TimeseriesRow, Value};
 #[cfg(feature = "render")]
 pub use tables::TableFormats;
 

@@ -3,19 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One time bucket of one site's requests.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TimeseriesRow {
-    /// Start of the bucket, seconds of simulated time.
-    pub time_s: f64,
-    pub site: String,
-    pub tier: String,
+/// What one site's clients asked for and got in one time bucket: requests count in the bucket
+/// they were issued in, outcomes in the bucket they ended in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteCounts {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
     pub hits_local: u64,
     pub hits_peer: u64,
     pub hits_origin: u64,
+    /// Bytes served to the site's clients, by source.
     pub bytes_local: u64,
     pub bytes_peer: u64,
     pub bytes_origin: u64,
@@ -23,6 +21,17 @@ pub struct TimeseriesRow {
     pub cache_fill_bytes: u64,
     /// Bytes the site's origins sent (completed transfers) in the bucket.
     pub origin_egress_bytes: u64,
+}
+
+/// One time bucket of one site.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeseriesRow {
+    /// Start of the bucket, seconds of simulated time.
+    pub time_s: f64,
+    pub site: String,
+    pub tier: String,
+    #[serde(flatten)]
+    pub counts: SiteCounts,
 }
 
 /// One time bucket of one WAN link.

@@ -2,7 +2,9 @@
 //! figures are valid non-empty PNG and SVG files, and the report names the headline numbers.
 
 use reef_results::model::flatten;
-use reef_results::{Cdf, LinkRow, OutageWindow, RunResults, TableFormats, TimeseriesRow, tables, write_run};
+use reef_results::{
+    Cdf, LinkRow, OutageWindow, RunResults, SiteCounts, TableFormats, TimeseriesRow, tables, write_run,
+};
 use std::path::Path;
 
 fn synthetic() -> RunResults {
@@ -21,17 +23,19 @@ fn synthetic() -> RunResults {
                 time_s: b as f64 * 60.0,
                 site: site.into(),
                 tier: tier.into(),
-                requests: 10,
-                completed: 10 - (b % 2),
-                failed: b % 2,
-                hits_local: b.min(6),
-                hits_peer: 1,
-                hits_origin: 9 - b.min(6) - (b % 2),
-                bytes_local: b.min(6) * 1000,
-                bytes_peer: 1000,
-                bytes_origin: (9 - b.min(6) - (b % 2)) * 1000,
-                cache_fill_bytes: 500,
-                origin_egress_bytes: (9 - b.min(6) - (b % 2)) * 1000,
+                counts: SiteCounts {
+                    requests: 10,
+                    completed: 10 - (b % 2),
+                    failed: b % 2,
+                    hits_local: b.min(6),
+                    hits_peer: 1,
+                    hits_origin: 9 - b.min(6) - (b % 2),
+                    bytes_local: b.min(6) * 1000,
+                    bytes_peer: 1000,
+                    bytes_origin: (9 - b.min(6) - (b % 2)) * 1000,
+                    cache_fill_bytes: 500,
+                    origin_egress_bytes: (9 - b.min(6) - (b % 2)) * 1000,
+                },
             });
         }
         for link in ["T0-T1a", "T1a-T2b", "T0-T2b"] {
@@ -82,7 +86,7 @@ fn a_run_becomes_tables_figures_and_a_report() {
     assert_eq!(ts.height(), 60);
     let column = ts.column("failed").unwrap().as_materialized_series().u64().unwrap().clone();
     let failed: u64 = (0..column.len()).filter_map(|i| column.get(i)).sum();
-    assert_eq!(failed, run.timeseries.iter().map(|r| r.failed).sum::<u64>());
+    assert_eq!(failed, run.timeseries.iter().map(|r| r.counts.failed).sum::<u64>());
     let summary = tables::read_parquet(&dir.join("summary.parquet")).unwrap();
     assert_eq!(summary.height(), 1);
     assert!(summary.column("latency_ms_p99").is_ok());

@@ -25,22 +25,11 @@ pub fn run_results(summary: &Summary, world: &World) -> anyhow::Result<RunResult
     for b in 0..buckets {
         let time_s = b as f64 * bucket_s;
         for (i, site) in topo.sites.iter().enumerate() {
-            let c = series.site_bucket(b, i);
             timeseries.push(TimeseriesRow {
                 time_s,
                 site: site.name.clone(),
                 tier: site.tier.to_string(),
-                requests: c.requests,
-                completed: c.completed,
-                failed: c.failed,
-                hits_local: c.hits_local,
-                hits_peer: c.hits_peer,
-                hits_origin: c.hits_origin,
-                bytes_local: c.bytes_local,
-                bytes_peer: c.bytes_peer,
-                bytes_origin: c.bytes_origin,
-                cache_fill_bytes: c.cache_fill_bytes,
-                origin_egress_bytes: c.origin_egress_bytes,
+                counts: series.site_bucket(b, i),
             });
         }
         for (i, l) in topo.links.iter().enumerate() {

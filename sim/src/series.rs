@@ -7,24 +7,7 @@
 
 use crate::stats::Histogram;
 use reef_core::{Duration, Source, Tier, Time};
-
-/// Counters of one site in one bucket.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SiteBucket {
-    pub requests: u64,
-    pub completed: u64,
-    pub failed: u64,
-    pub hits_local: u64,
-    pub hits_peer: u64,
-    pub hits_origin: u64,
-    pub bytes_local: u64,
-    pub bytes_peer: u64,
-    pub bytes_origin: u64,
-    /// Bytes the site's caches admitted.
-    pub cache_fill_bytes: u64,
-    /// Bytes the site's origins sent (completed transfers).
-    pub origin_egress_bytes: u64,
-}
+pub use reef_results::SiteCounts;
 
 /// One sampled request.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +28,7 @@ pub struct Series {
     pub bucket: Duration,
     sites: usize,
     /// `buckets[b * sites + site]`.
-    buckets: Vec<SiteBucket>,
+    buckets: Vec<SiteCounts>,
     links: usize,
     /// `link_bytes[b * links + link]`.
     link_bytes: Vec<f64>,
@@ -76,11 +59,11 @@ impl Series {
         (t.as_nanos() / self.bucket.0) as usize
     }
 
-    fn site(&mut self, t: Time, site: u32) -> &mut SiteBucket {
+    fn site(&mut self, t: Time, site: u32) -> &mut SiteCounts {
         let b = self.index(t);
         let need = (b + 1) * self.sites;
         if self.buckets.len() < need {
-            self.buckets.resize(need, SiteBucket::default());
+            self.buckets.resize(need, SiteCounts::default());
         }
         &mut self.buckets[b * self.sites + site as usize]
     }
@@ -154,7 +137,7 @@ impl Series {
     }
 
     /// The counters of `site` in bucket `b` (zero past the end).
-    pub fn site_bucket(&self, b: usize, site: usize) -> SiteBucket {
+    pub fn site_bucket(&self, b: usize, site: usize) -> SiteCounts {
         self.buckets.get(b * self.sites + site).copied().unwrap_or_default()
     }
 

@@ -53,15 +53,23 @@ fn the_tables_add_up_to_the_summary() {
     let (sum, r) = (&run.summary, &run.results);
     let total = |f: fn(&reef_results::TimeseriesRow) -> u64| r.timeseries.iter().map(f).sum::<u64>();
     assert!(sum.failed > 0, "the outage fails some requests");
-    assert_eq!(total(|t| t.requests), sum.requests);
-    assert_eq!(total(|t| t.completed), sum.completed);
-    assert_eq!(total(|t| t.failed), sum.failed);
-    assert_eq!(total(|t| t.hits_local), sum.served_local);
-    assert_eq!(total(|t| t.hits_peer), sum.served_peer);
-    assert_eq!(total(|t| t.hits_origin), sum.served_origin);
-    assert_eq!(total(|t| t.hits_local + t.hits_peer + t.hits_origin), sum.completed, "hits add up to completed");
-    assert_eq!(total(|t| t.bytes_local + t.bytes_peer + t.bytes_origin), sum.bytes_served, "bytes by source");
-    assert_eq!(total(|t| t.origin_egress_bytes), sum.bytes_from_origin);
+    assert_eq!(total(|t| t.counts.requests), sum.requests);
+    assert_eq!(total(|t| t.counts.completed), sum.completed);
+    assert_eq!(total(|t| t.counts.failed), sum.failed);
+    assert_eq!(total(|t| t.counts.hits_local), sum.served_local);
+    assert_eq!(total(|t| t.counts.hits_peer), sum.served_peer);
+    assert_eq!(total(|t| t.counts.hits_origin), sum.served_origin);
+    assert_eq!(
+        total(|t| t.counts.hits_local + t.counts.hits_peer + t.counts.hits_origin),
+        sum.completed,
+        "hits add up to completed"
+    );
+    assert_eq!(
+        total(|t| t.counts.bytes_local + t.counts.bytes_peer + t.counts.bytes_origin),
+        sum.bytes_served,
+        "bytes by source"
+    );
+    assert_eq!(total(|t| t.counts.origin_egress_bytes), sum.bytes_from_origin);
     let wan: u64 = sum.wan_links.iter().map(|l| l.bytes).sum();
     let carried: u64 = r.links.iter().map(|l| l.bytes).sum();
     assert!(carried.abs_diff(wan) <= r.links.len() as u64, "link buckets {carried} vs link totals {wan}");
