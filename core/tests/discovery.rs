@@ -290,31 +290,38 @@ fn membership_and_pointers_converge_after_a_partition_heals() {
 
 #[test]
 fn dsht_lookups_take_logarithmic_hops() {
-    let n = 1000;
     let dsht = DiscoveryConfig::by_name("dsht").unwrap();
-    let mut w = world(9, &[n], dsht, None);
-    let caches = w.clusters[0].clone();
-    for i in 0..300u64 {
-        let at = caches[(i as usize * 7919) % n];
-        w.h.request(Time(i * 50_000_000), at, object(1_000 + i, 1000));
-    }
-    w.h.run_for(Duration::from_secs(60));
-    let hops: Vec<u32> =
-        w.h.log
-            .iter()
-            .filter_map(|r| match &r.output {
-                reef_core::Output::Event(Event::Lookup { hops, .. }) => Some(*hops),
-                _ => None,
-            })
-            .collect();
-    assert_eq!(hops.len(), 300);
-    let mean = hops.iter().sum::<u32>() as f64 / hops.len() as f64;
-    let max = *hops.iter().max().unwrap();
-    let log2n = (n as f64).log2();
-    eprintln!("dsht over {n} nodes: mean {mean:.2} hops, max {max} (log2 n = {log2n:.1})");
-    assert!(mean <= log2n, "mean {mean} hops exceeds log2(n) = {log2n}");
-    assert!(f64::from(max) <= 2.0 * log2n, "max {max} hops");
-    assert!(mean >= 1.0, "lookups must actually walk the table");
+    // (mean, max) hops of 300 lookups for fresh objects from spread-out caches.
+    let measure = |n: usize| {
+        let mut w = world(9, &[n], dsht.clone(), None);
+        let caches = w.clusters[0].clone();
+        for i in 0..300u64 {
+            let at = caches[(i as usize * 7919) % n];
+            w.h.request(Time(i * 50_000_000), at, object(1_000 + i, 1000));
+        }
+        w.h.run_for(Duration::from_secs(60));
+        let hops: Vec<u32> =
+            w.h.log
+                .iter()
+                .filter_map(|r| match &r.output {
+                    reef_core::Output::Event(Event::Lookup { hops, .. }) => Some(*hops),
+                    _ => None,
+                })
+                .collect();
+        assert_eq!(hops.len(), 300);
+        let mean = hops.iter().sum::<u32>() as f64 / hops.len() as f64;
+        let max = *hops.iter().max().unwrap();
+        let log2n = (n as f64).log2();
+        eprintln!("dsht over {n} nodes: mean {mean:.2} hops, max {max} (log2 n = {log2n:.1})");
+        assert!(mean <= log2n, "{n} nodes: mean {mean} hops exceeds log2(n) = {log2n}");
+        assert!(f64::from(max) <= 2.0 * log2n, "{n} nodes: max {max} hops");
+        assert!(mean >= 1.0, "lookups must actually walk the table");
+        mean
+    };
+    let (small, large) = (measure(125), measure(1000));
+    // Eight times the nodes: logarithmic growth adds about log2(8) / log2(125) = 43% to the
+    // mean, linear growth would multiply it by 8. Allow up to twice.
+    assert!(large <= 2.0 * small, "hops grew from {small:.2} to {large:.2} for 8x the nodes");
 }
 
 fn flash_log(seed: u64) -> Vec<reef_core::harness::Record> {

@@ -139,7 +139,9 @@ pub struct Outcome {
 
 /// Simulates a scenario with `seed`; `progress` is called now and then with the world.
 pub fn simulate(scenario: &Scenario, seed: u64, progress: &mut dyn FnMut(&World)) -> anyhow::Result<Outcome> {
-    let mut world = World::new(scenario, seed).map_err(anyhow::Error::msg).context("building the scenario")?;
+    let mut world = World::new(scenario, seed)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", scenario.path.display()))
+        .context("building the scenario")?;
     world.run(1 << 16, progress);
     let summary = summarize(scenario, seed, &world);
     let results = output::run_results(&summary, &world)?;

@@ -38,6 +38,9 @@ pub struct Scenario {
     pub random_outages: Vec<RandomOutageSpec>,
     #[serde(default)]
     pub run: RunSpec,
+    /// The file it came from (named in errors found when the world is built).
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 fn default_seed() -> u64 {
@@ -653,6 +656,7 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
     if scenario.name.is_none() {
         scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
+    scenario.path = path.to_owned();
     if let Some(t) = &mut scenario.workload.trace
         && t.file.is_relative()
         && let Some(dir) = path.parent()

@@ -124,3 +124,19 @@ fn a_degraded_link_slows_transfers_without_failing_them() {
     assert_eq!(s.failed, 0, "{:?}", s.failures);
     assert!(s.latency_ms.p50 > base.latency_ms.p50, "{} vs {}", s.latency_ms.p50, base.latency_ms.p50);
 }
+
+#[test]
+fn random_outages_follow_mtbf_and_mttr_and_are_counted() {
+    let random = "[[random_outage]]\ntier = \"T2\"\nmtbf = \"20min\"\nmttr = \"5min\"\n";
+    let s = run(random);
+    assert!(!s.outages.is_empty(), "a 20-minute MTBF over an hour draws outages");
+    for o in &s.outages {
+        assert!(o.what.contains("T2"), "only Tier-2 sites fail: {}", o.what);
+        assert!(o.duration_s > 0.0);
+    }
+    // Outages of the clients' own site fail requests, and each failure is counted.
+    assert!(s.failed > 0, "{:?}", s.failures);
+    let again = run(random);
+    let times = |s: &Summary| s.outages.iter().map(|o| (o.at_s, o.duration_s)).collect::<Vec<_>>();
+    assert_eq!(times(&s), times(&again), "the seed fixes the draws");
+}

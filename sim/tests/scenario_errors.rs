@@ -118,3 +118,12 @@ fn every_shipped_scenario_parses_and_builds() {
     }
     assert!(seen >= 1);
 }
+
+#[test]
+fn errors_found_while_building_name_the_file_and_the_key() {
+    let text = format!("{GOOD}\n[[outage]]\nkind = \"site\"\nsite = \"Nowhere\"\nat = \"1min\"\nduration = \"1min\"\n");
+    let s = parse(Path::new("my.toml"), &text, &["workload.tier_weights.T0=1".to_string()]).unwrap();
+    let e = reef_sim::run::simulate(&s, 1, &mut |_| {}).map(|_| ()).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("my.toml: ") && msg.contains("Nowhere"), "{msg}");
+}
