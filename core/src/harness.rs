@@ -5,6 +5,7 @@
 //!
 //! It is pure and deterministic like the core itself, so core tests use it without sockets.
 
+use crate::Map;
 use crate::event::Event;
 use crate::ids::{NodeId, ObjectId};
 use crate::node::Node;
@@ -14,7 +15,7 @@ use crate::protocol::{
 };
 use crate::units::{BitRate, Duration, Time};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// One thing a node said, with when: the harness's full record of a run.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,14 +54,14 @@ pub struct Harness {
     now: Time,
     seq: u64,
     queue: BinaryHeap<Reverse<(Time, u64, Action)>>,
-    inputs: HashMap<u64, Input>,
+    inputs: Map<u64, Input>,
     latency: LatencyFn,
     bandwidth: BitRate,
     down: BTreeSet<NodeId>,
     cut: BTreeSet<(NodeId, NodeId)>,
     next_request: u64,
     /// Requests the harness made on another node's behalf, to play a fetch.
-    peer_requests: HashMap<(NodeId, RequestId), (NodeId, FetchId)>,
+    peer_requests: Map<(NodeId, RequestId), (NodeId, FetchId)>,
     transfers: BTreeMap<u64, Transfer>,
     cancelled: BTreeSet<(NodeId, FetchId)>,
     /// Every output of every node, in order.
@@ -87,13 +88,13 @@ impl Harness {
             now: Time::ZERO,
             seq: 0,
             queue: BinaryHeap::new(),
-            inputs: HashMap::new(),
+            inputs: Map::default(),
             latency,
             bandwidth,
             down: BTreeSet::new(),
             cut: BTreeSet::new(),
             next_request: 1 << 32,
-            peer_requests: HashMap::new(),
+            peer_requests: Map::default(),
             transfers: BTreeMap::new(),
             cancelled: BTreeSet::new(),
             log: Vec::new(),

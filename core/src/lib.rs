@@ -22,3 +22,8 @@ pub use protocol::{
     RequestKind, Response, Source,
 };
 pub use units::{BitRate, Duration, Time};
+
+/// The core's hash map: a fixed-seed hasher, fast and the same on every run (std's default
+/// seeds itself from the OS, which the core must not touch). Maps are looked up, never
+/// iterated where the order could reach an output.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;

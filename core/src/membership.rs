@@ -7,6 +7,7 @@
 //! Health is each node's own view (from its probes and failed transfers); dead members keep
 //! being probed, so views converge again when a partition heals.
 
+use crate::Map;
 use crate::event::Event;
 use crate::ids::NodeId;
 use crate::node::{PeerInfo, Role};
@@ -17,7 +18,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Failure-detector and proximity settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,7 +90,7 @@ pub struct Membership {
     cursor: usize,
     next_seq: u64,
     /// Indirect probes this node runs for others: our seq -> (requester, their seq, target).
-    relaying: HashMap<u64, (NodeId, u64, NodeId)>,
+    relaying: Map<u64, (NodeId, u64, NodeId)>,
     /// Bumped whenever the member set or a member's level changes (routing tables follow it).
     version: u64,
 }
@@ -104,7 +105,7 @@ impl Membership {
             order: Vec::new(),
             cursor: 0,
             next_seq: 0,
-            relaying: HashMap::new(),
+            relaying: Map::default(),
             version: 0,
         };
         for seed in seeds {

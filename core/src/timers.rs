@@ -4,8 +4,9 @@ use crate::units::Time;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Timers are never removed from the heap; a cancelled timer is simply ignored when it fires
-/// (its owner checks that the state it refers to is still current).
+/// A cancelled timer is ignored when it fires (its owner checks that the state it refers to is
+/// still current); owners with many short-lived timers `retain` the live ones now and then, so
+/// the heap stays small. Order is by (deadline, insertion), so pruning never changes it.
 #[derive(Debug)]
 pub struct Timers<T> {
     heap: BinaryHeap<Reverse<(Time, u64, T)>>,
@@ -26,6 +27,16 @@ impl<T: Ord + Copy> Timers<T> {
     /// The earliest deadline.
     pub fn next(&self) -> Option<Time> {
         self.heap.peek().map(|Reverse((t, _, _))| *t)
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+    /// Drops the timers `keep` says no.
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.heap.retain(|Reverse((_, _, t))| keep(t));
     }
     /// Pops one timer due at or before `now`.
     pub fn pop_due(&mut self, now: Time) -> Option<T> {

@@ -1,9 +1,9 @@
 //! The discrete-event engine: a priority queue of events keyed by (time, sequence number).
 //!
 //! The sequence number breaks ties in scheduling order, so a run never depends on how the heap
-//! happens to order equal times: same inputs, same event order, bit for bit. Timers that may be
-//! cancelled take a slot with a generation; cancelling bumps the generation and the stale entry
-//! is skipped when it surfaces (no search through the heap).
+//! happens to order equal times: same inputs, same event order, bit for bit. A timer that may be
+//! cancelled is known by its sequence number; cancelling marks it and the stale entry is skipped
+//! when it surfaces (no search through the heap).
 //!
 //! Events scheduled for the current time (a large share: replies and releases that happen "now")
 //! skip the heap and wait in a FIFO. Order stays exactly (time, sequence): anything still in the
@@ -13,21 +13,16 @@ use reef_core::Time;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// A cancellable timer, as returned by [`Engine::schedule_timer`].
+/// A cancellable timer, as returned by [`Engine::schedule_timer`]: its sequence number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerId {
-    slot: u32,
-    generation: u32,
-}
+pub struct TimerId(u64);
 
-const NO_SLOT: u32 = u32::MAX;
-
+/// A queued event. Kept small (the heap moves entries on every push and pop): timers are told
+/// apart by their sequence number in `Engine::timers`, not by fields of their own.
 #[derive(Debug)]
 struct Entry<E> {
     at: Time,
     seq: u64,
-    slot: u32,
-    generation: u32,
     event: E,
 }
 
@@ -58,10 +53,12 @@ pub struct Engine<E> {
     now: Time,
     seq: u64,
     processed: u64,
-    /// Current generation of each timer slot; a slot is free when it is in `free_slots`.
-    generations: Vec<u32>,
-    free_slots: Vec<u32>,
+    /// Timers not yet fired or cancelled, and cancelled ones whose entry is still queued.
+    timers: SeqSet,
+    cancelled: SeqSet,
 }
+
+type SeqSet = std::collections::HashSet<u64, foldhash::fast::FixedState>;
 
 impl<E> Default for Engine<E> {
     fn default() -> Self {
@@ -71,8 +68,8 @@ impl<E> Default for Engine<E> {
             now: Time::ZERO,
             seq: 0,
             processed: 0,
-            generations: Vec::new(),
-            free_slots: Vec::new(),
+            timers: SeqSet::default(),
+            cancelled: SeqSet::default(),
         }
     }
 }
@@ -99,7 +96,7 @@ impl<E> Engine<E> {
 
     /// Schedules `event` at `at` (never before now: the past is clamped to now).
     pub fn schedule(&mut self, at: Time, event: E) {
-        self.push(at, NO_SLOT, 0, event);
+        self.push(at, event);
     }
 
     /// Schedules `event` after `delay`.
@@ -109,32 +106,20 @@ impl<E> Engine<E> {
 
     /// Schedules an event that can be cancelled until it fires.
     pub fn schedule_timer(&mut self, at: Time, event: E) -> TimerId {
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None => {
-                self.generations.push(0);
-                (self.generations.len() - 1) as u32
-            }
-        };
-        let generation = self.generations[slot as usize];
-        self.push(at, slot, generation, event);
-        TimerId { slot, generation }
+        self.push(at, event);
+        self.timers.insert(self.seq);
+        TimerId(self.seq)
     }
 
     /// Cancels a timer; returns whether it was still pending.
     pub fn cancel(&mut self, timer: TimerId) -> bool {
-        let g = &mut self.generations[timer.slot as usize];
-        if *g != timer.generation {
-            return false;
-        }
-        // The heap entry stays and is skipped; its slot is freed when it surfaces.
-        *g = g.wrapping_add(1);
-        true
+        // The queued entry stays and is skipped when it surfaces.
+        self.timers.remove(&timer.0) && self.cancelled.insert(timer.0)
     }
 
-    fn push(&mut self, at: Time, slot: u32, generation: u32, event: E) {
+    fn push(&mut self, at: Time, event: E) {
         self.seq += 1;
-        let entry = Entry { at: at.max(self.now), seq: self.seq, slot, generation, event };
+        let entry = Entry { at: at.max(self.now), seq: self.seq, event };
         if entry.at == self.now {
             self.now_queue.push_back(entry);
         } else {
@@ -153,16 +138,12 @@ impl<E> Engine<E> {
             let heap_first = self.heap.peek().is_some_and(|h| self.now_queue.is_empty() || h.at == self.now);
             let entry = if heap_first { self.heap.pop() } else { self.now_queue.pop_front() };
             let entry = entry?;
-            if entry.slot != NO_SLOT {
-                let g = &mut self.generations[entry.slot as usize];
-                let live = *g == entry.generation;
-                if live {
-                    *g = g.wrapping_add(1);
-                }
-                self.free_slots.push(entry.slot);
-                if !live {
-                    continue;
-                }
+            // Both sets are empty unless timers are in use: no cost for plain events.
+            if !self.cancelled.is_empty() && self.cancelled.remove(&entry.seq) {
+                continue;
+            }
+            if !self.timers.is_empty() {
+                self.timers.remove(&entry.seq);
             }
             self.now = entry.at;
             self.processed += 1;
@@ -189,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn cancelled_timers_never_fire_and_slots_are_reused() {
+    fn cancelled_timers_never_fire_and_leave_nothing_behind() {
         let mut e = Engine::new();
         let t1 = e.schedule_timer(Time(1), 1);
         let t2 = e.schedule_timer(Time(2), 2);
@@ -198,13 +179,13 @@ mod tests {
         assert_eq!(e.pop(), Some((Time(2), 2)));
         assert!(!e.cancel(t2), "a fired timer cannot be cancelled");
         assert_eq!(e.pop(), None);
-        // Both slots are free again; a new timer reuses one and a stale id cannot cancel it.
+        // Stale ids cannot cancel a new timer; nothing is kept once entries surface.
         let t3 = e.schedule_timer(Time(3), 3);
         assert!(!e.cancel(t1));
         assert!(!e.cancel(t2));
         assert_eq!(e.pop(), Some((Time(3), 3)));
         assert!(!e.cancel(t3));
-        assert_eq!(e.generations.len(), 2);
+        assert!(e.timers.is_empty() && e.cancelled.is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct FlowId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Wakeup {
     class: u32,
-    epoch: u64,
+    epoch: u32,
 }
 
 #[derive(Debug)]
@@ -77,7 +77,7 @@ struct Class {
     /// Bytes each flow of the class has moved since the class was created.
     progress: f64,
     updated: Time,
-    epoch: u64,
+    epoch: u32,
     mark: u64,
     /// (target, flow index, generation); entries of stopped flows are skipped when they surface.
     flows: BinaryHeap<Reverse<(Target, u32, u32)>>,
@@ -113,7 +113,7 @@ pub struct Network<T> {
     class_of_route: HashMap<Vec<LinkIdx>, u32, FixedState>,
     flows: Vec<Flow<T>>,
     free: Vec<u32>,
-    epoch: u64,
+    epoch: u32,
     mark: u64,
     solve_round: u64,
     active: usize,
@@ -432,7 +432,9 @@ impl<T: Copy> Network<T> {
             // Progress so far was made at the old rates.
             self.advance_component(now);
             self.fill_progressively();
-            self.epoch += 1;
+            // Wraps after 2^32 solves; a stale wake-up matching by chance only wakes early, and
+            // an early wake-up just re-solves. 32 bits keep the simulator's events small.
+            self.epoch = self.epoch.wrapping_add(1);
             let epoch = self.epoch;
             let mut next: Option<(Duration, u32)> = None;
             for &ci in &self.comp_classes {

@@ -3,25 +3,25 @@
 //! no answer in time goes to the origin.
 
 use super::{Candidate, Ctx, Found};
+use crate::Map;
 use crate::ids::{NodeId, ObjectId};
 use crate::protocol::{DirectoryMessage, FetchKind, Message};
 use crate::timers::Timers;
 use crate::units::{Duration, Time};
-use std::collections::HashMap;
 
 #[derive(Debug)]
 pub struct Directory {
     directory: NodeId,
     timeout: Duration,
     /// Open queries: object -> token of the current one.
-    pending: HashMap<ObjectId, u64>,
+    pending: Map<ObjectId, u64>,
     timers: Timers<(u64, ObjectId)>,
     next: u64,
 }
 
 impl Directory {
     pub fn new(directory: NodeId, timeout: Duration) -> Self {
-        Directory { directory, timeout, pending: HashMap::new(), timers: Timers::default(), next: 0 }
+        Directory { directory, timeout, pending: Map::default(), timers: Timers::default(), next: 0 }
     }
 
     pub fn lookup(&mut self, ctx: &mut Ctx, object: ObjectId) {
@@ -75,7 +75,7 @@ impl Directory {
 /// The catalogue a directory node keeps: which nodes hold which objects.
 #[derive(Debug, Default)]
 pub struct Catalogue {
-    holders: HashMap<ObjectId, Vec<NodeId>>,
+    holders: Map<ObjectId, Vec<NodeId>>,
 }
 
 impl Catalogue {

@@ -14,6 +14,7 @@
 use super::hashing::mix;
 use super::routing::{RoutingTable, distance};
 use super::{Candidate, Ctx, Found};
+use crate::Map;
 use crate::ids::{NodeId, ObjectId};
 use crate::membership::Membership;
 use crate::node::Role;
@@ -21,7 +22,6 @@ use crate::protocol::{DshtMessage, FetchKind, Message, Pointer};
 use crate::timers::Timers;
 use crate::units::{Duration, Time};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -93,13 +93,13 @@ pub struct Dsht {
     me: NodeId,
     tables: Vec<RoutingTable>,
     tables_version: Option<u64>,
-    store: HashMap<ObjectId, Vec<Stored>>,
-    lookups: HashMap<u64, Lookup>,
+    store: Map<ObjectId, Vec<Stored>>,
+    lookups: Map<u64, Lookup>,
     timers: Timers<(u64, u32)>,
     next_lookup: u64,
     /// Insertion points learnt by lookups, for objects being fetched or held.
-    roots: HashMap<ObjectId, Vec<NodeId>>,
-    announced: HashMap<ObjectId, Announced>,
+    roots: Map<ObjectId, Vec<NodeId>>,
+    announced: Map<ObjectId, Announced>,
 }
 
 fn key_of(object: ObjectId) -> u64 {
@@ -114,12 +114,12 @@ impl Dsht {
             me,
             tables: Vec::new(),
             tables_version: None,
-            store: HashMap::new(),
-            lookups: HashMap::new(),
+            store: Map::default(),
+            lookups: Map::default(),
             timers: Timers::default(),
             next_lookup: 0,
-            roots: HashMap::new(),
-            announced: HashMap::new(),
+            roots: Map::default(),
+            announced: Map::default(),
         }
     }
 
@@ -388,7 +388,7 @@ impl Dsht {
     /// partition heals, the other side learns again what this side holds.
     pub fn reannounce_all(&mut self, ctx: &mut Ctx) {
         let mut held: Vec<ObjectId> = self.announced.keys().copied().collect();
-        held.sort_unstable(); // HashMap order is not deterministic across runs
+        held.sort_unstable(); // map order is not part of the contract
         for object in held {
             self.roots.remove(&object);
             self.announce(ctx, object, true);

@@ -10,6 +10,7 @@ mod request_path;
 
 pub use config::{NodeConfig, PeerInfo, Role};
 
+use crate::Map;
 use crate::cache::{Cache, Eviction};
 use crate::discovery::{Catalogue, Ctx, Discovery, Found};
 use crate::event::Event;
@@ -21,7 +22,7 @@ use crate::units::Time;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use request_path::Fill;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -39,12 +40,12 @@ pub struct Node {
     catalogue: Catalogue,
     outputs: VecDeque<Output>,
     timers: Timers<Timer>,
-    fills: HashMap<FetchId, Fill>,
-    fill_of_object: HashMap<ObjectId, FetchId>,
+    fills: Map<FetchId, Fill>,
+    fill_of_object: Map<ObjectId, FetchId>,
     /// Requests being served from the store: the object stays pinned until `ServeDone`.
-    serving: HashMap<RequestId, ObjectId>,
+    serving: Map<RequestId, ObjectId>,
     /// Objects the origin said do not exist, until when.
-    negative: HashMap<ObjectId, Time>,
+    negative: Map<ObjectId, Time>,
     /// Size of `negative` at which expired entries are dropped.
     negative_prune_at: usize,
     next_fetch: u64,
@@ -68,10 +69,10 @@ impl Node {
             catalogue: Catalogue::default(),
             outputs: VecDeque::new(),
             timers: Timers::default(),
-            fills: HashMap::new(),
-            fill_of_object: HashMap::new(),
-            serving: HashMap::new(),
-            negative: HashMap::new(),
+            fills: Map::default(),
+            fill_of_object: Map::default(),
+            serving: Map::default(),
+            negative: Map::default(),
             negative_prune_at: 1024,
             next_fetch: 0,
             evicted: Vec::new(),

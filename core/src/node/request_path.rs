@@ -167,9 +167,10 @@ impl Node {
                 found: sources.len() as u32,
             }));
         }
-        let mut origins: Vec<NodeId> = self.config.origins.get(&object.namespace).cloned().unwrap_or_default();
-        origins.sort_by_key(|&o| self.membership.health(o) == Some(Health::Dead)); // stable: order kept
-        sources.extend(origins.into_iter().map(|node| Candidate { node, kind: FetchKind::Origin, level: u8::MAX }));
+        let origins = self.config.origins.get(&object.namespace).map_or(&[][..], Vec::as_slice);
+        let dead = |o: &&NodeId| members.health(**o) == Some(Health::Dead);
+        let (alive, down) = (origins.iter().filter(|o| !dead(o)), origins.iter().filter(dead));
+        sources.extend(alive.chain(down).map(|&node| Candidate { node, kind: FetchKind::Origin, level: u8::MAX }));
         if sources.is_empty() {
             let failure = if self.config.origins.contains_key(&object.namespace) {
                 Failure::AllSourcesDown
@@ -325,6 +326,14 @@ impl Node {
     fn take_fill(&mut self, fetch: FetchId) -> Fill {
         let fill = self.fills.remove(&fetch).expect("taking a live fill");
         self.fill_of_object.remove(&fill.object.id);
+        // Timers of ended fetches wait in the queue until they fire; once they far outnumber
+        // the live ones, drop them (amortised O(1) per fill, and a small heap stays fast).
+        if self.timers.len() > 4 * (self.fills.len() + 16) {
+            let fills = &self.fills;
+            self.timers.retain(|Timer::Fetch { fetch, attempt }| {
+                fills.get(fetch).is_some_and(|f| f.attempt == *attempt && f.current.is_some())
+            });
+        }
         fill
     }
 }
