@@ -164,12 +164,12 @@ impl Membership {
         self.config.levels.len() as u8
     }
 
-    /// All known members (any health), in id order.
     /// This node's own site.
     pub fn site(&self) -> crate::ids::SiteId {
         self.me.site
     }
 
+    /// All known members (any health), in id order.
     pub fn members(&self) -> impl Iterator<Item = &PeerInfo> {
         self.members.values().map(|m| &m.info)
     }

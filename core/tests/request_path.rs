@@ -277,3 +277,50 @@ fn not_found_is_remembered_for_negative_ttl() {
     assert_eq!(h.response(later).unwrap().1, Response::Fail(Failure::NotFound));
     assert_eq!(h.fetches_from(ORIGIN, ObjectId(77)), 2);
 }
+
+#[test]
+fn pruning_the_timers_of_ended_fetches_keeps_the_live_ones() {
+    let mut c = NodeConfig::new(CACHE, SiteId(1), Role::Cache, 7);
+    c.cache = Some(CacheConfig::new(1 << 30, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ORIGIN]);
+    c.fetch_timeout = Duration::from_secs(2);
+    let mut node = Node::new(c);
+    let ms = |ms: u64| Time(ms * 1_000_000);
+    let fetch_of = |node: &mut Node, at: Time, n: u64| {
+        let request = reef_core::Request {
+            id: reef_core::RequestId(n),
+            object: object(n, 100),
+            kind: reef_core::RequestKind::Client,
+            client_site: None,
+        };
+        node.handle(at, reef_core::Input::Request(request));
+        std::iter::from_fn(|| node.poll())
+            .find_map(|o| match o {
+                Output::Fetch { fetch, .. } => Some(fetch),
+                _ => None,
+            })
+            .expect("a miss fetches")
+    };
+    // One fetch stalls while 200 others start and finish (their timers pile up and are pruned).
+    let stalled = fetch_of(&mut node, ms(0), 1);
+    for n in 2..202 {
+        let f = fetch_of(&mut node, ms(n), n);
+        node.handle(
+            ms(n),
+            reef_core::Input::FetchDone { fetch: f, result: reef_core::FetchResult::Complete { size: 100 } },
+        );
+        while node.poll().is_some() {}
+    }
+    // The stalled fetch's timer survived: it is cut at its deadline, and nothing else fires.
+    assert_eq!(node.poll_timeout(), Some(ms(2000)));
+    node.handle(ms(2000), reef_core::Input::Tick);
+    let out: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
+    let cancelled: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::CancelFetch { fetch } => Some(*fetch),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![stalled]);
+}

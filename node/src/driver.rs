@@ -269,14 +269,18 @@ impl Actor {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => {
                         self.on_cmd(cmd);
-                        // Take whatever else is queued before going back to the timer.
-                        while let Ok(cmd) = rx.try_recv() {
+                        // Take some of what else is queued before going back to the timer (a
+                        // bounded batch, so that timers are never starved under load).
+                        for _ in 0..128 {
+                            let Ok(cmd) = rx.try_recv() else { break };
                             self.on_cmd(cmd);
                         }
                     }
                     None => return,
                 },
                 () = &mut timer => {
+                    // Parked far away until the core names its next deadline.
+                    timer.as_mut().reset(far());
                     armed = None;
                     self.handle(Input::Tick);
                 }

@@ -89,7 +89,7 @@ impl Transport {
 
     /// Runs one attempt of a fetch: streams the object from `from` into a temporary file of
     /// `store`, publishing progress on `fill`, and verifies it (size, upstream `Digest`).
-    /// `progress` is called at most once a second while bytes arrive.
+    /// `progress` is called at most every `PROGRESS_EVERY` while bytes arrive.
     #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
@@ -185,7 +185,7 @@ impl Transport {
             hasher.update(&data);
             written += data.len() as u64;
             fill.add_written(attempt, data.len() as u64);
-            if reported.elapsed() >= std::time::Duration::from_secs(1) {
+            if reported.elapsed() >= PROGRESS_EVERY {
                 reported = std::time::Instant::now();
                 progress();
             }
@@ -221,6 +221,10 @@ impl Transport {
         FetchError::Broken
     }
 }
+
+/// How often a fill tells the core it is still receiving (well under any sensible
+/// `fetch_timeout`).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A fill's temporary file, deleted when dropped unless kept.
 struct TempFile(Option<std::path::PathBuf>);

@@ -80,7 +80,12 @@ pub struct Row {
 pub struct Comparison {
     pub scenario: String,
     pub seed: u64,
-    pub keys: Vec<String>,
+    /// The varied keys and their values, in `--vary` order.
+    pub vary: Vec<(String, Vec<String>)>,
+    /// The `--set` overrides every run had.
+    pub overrides: Vec<String>,
+    /// Whether tables are written as CSV too (the scenario's `run.csv`).
+    pub csv: bool,
     /// Combinations in the whole sweep (a shard holds fewer rows).
     pub combinations: usize,
     pub rows: Vec<Row>,
@@ -182,11 +187,13 @@ pub fn execute(args: &CompareArgs) -> anyhow::Result<()> {
     let comparison = Comparison {
         scenario: name,
         seed,
-        keys: vary.into_iter().map(|(k, _)| k).collect(),
+        vary,
+        overrides: args.overrides.clone(),
+        csv: base.run.csv,
         combinations: all.len(),
         rows,
     };
-    finish(&out, &comparison, args.json, base.run.csv)
+    finish(&out, &comparison, args.json)
 }
 
 /// The `merge` command.
@@ -200,20 +207,14 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         match &mut merged {
             None => merged = Some(part),
             Some(m) => {
+                let sweep = |c: &Comparison| (c.scenario.clone(), c.seed, c.vary.clone(), c.overrides.clone(), c.csv);
                 ensure!(
-                    (&m.scenario, m.seed, &m.keys, m.combinations)
-                        == (&part.scenario, part.seed, &part.keys, part.combinations),
-                    "{} belongs to another sweep (scenario {:?}, seed {}, keys {:?}, {} combinations) than the first \
-                     folder (scenario {:?}, seed {}, keys {:?}, {} combinations)",
+                    sweep(m) == sweep(&part),
+                    "{} belongs to another sweep than the first folder (scenario, seed, --vary values, --set \
+                     overrides and run.csv must all match): {:?} vs {:?}",
                     path.display(),
-                    part.scenario,
-                    part.seed,
-                    part.keys,
-                    part.combinations,
-                    m.scenario,
-                    m.seed,
-                    m.keys,
-                    m.combinations
+                    sweep(&part),
+                    sweep(m)
                 );
                 m.rows.extend(part.rows);
             }
@@ -227,16 +228,16 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     let have: Vec<usize> = merged.rows.iter().map(|r| r.index).collect();
     let missing: Vec<usize> = (0..merged.combinations).filter(|i| have.binary_search(i).is_err()).collect();
     ensure!(missing.is_empty(), "combinations {missing:?} of {} are in none of the folders", merged.combinations);
-    finish(&args.out, &merged, args.json, false)
+    finish(&args.out, &merged, args.json)
 }
 
 /// Writes `compare.json` (and the combined table and figures), then prints the comparison.
-fn finish(out: &Path, c: &Comparison, json: bool, csv: bool) -> anyhow::Result<()> {
+fn finish(out: &Path, c: &Comparison, json: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join("compare.json");
     std::fs::write(&path, serde_json::to_string_pretty(c)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
-    render(out, c, csv)?;
+    render(out, c)?;
     if json {
         println!("{}", serde_json::to_string(c)?);
     } else {
@@ -252,7 +253,10 @@ pub fn flat_row(r: &Row) -> Vec<(String, reef_results::Value)> {
     let mut flat = vec![("variant".to_string(), Value::Text(r.variant.clone()))];
     for (k, v) in &r.vary {
         flat.push((format!("vary:{k}"), Value::Text(v.clone())));
-        if let Ok(bytes) = parse_size(v) {
+        // A size says its unit (`10TB`); a bare number (`0.8`) is some other knob.
+        if v.chars().any(|c| c.is_ascii_alphabetic())
+            && let Ok(bytes) = parse_size(v)
+        {
             flat.push((format!("vary:{k}:bytes"), Value::Int(bytes as i64)));
         }
     }
@@ -261,18 +265,18 @@ pub fn flat_row(r: &Row) -> Vec<(String, reef_results::Value)> {
 }
 
 #[cfg(feature = "results")]
-fn render(out: &Path, c: &Comparison, csv: bool) -> anyhow::Result<()> {
+fn render(out: &Path, c: &Comparison) -> anyhow::Result<()> {
     let variants: Vec<_> = c
         .rows
         .iter()
         .map(|r| reef_results::compare::Variant { label: r.variant.clone(), summary: flat_row(r) })
         .collect();
-    reef_results::compare::write_comparison(out, &variants, reef_results::TableFormats { csv })?;
+    reef_results::compare::write_comparison(out, &variants, reef_results::TableFormats { csv: c.csv })?;
     Ok(())
 }
 
 #[cfg(not(feature = "results"))]
-fn render(_: &Path, _: &Comparison, _: bool) -> anyhow::Result<()> {
+fn render(_: &Path, _: &Comparison) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -354,9 +354,11 @@ impl<T: Copy> Network<T> {
         let c = &mut self.classes[class as usize];
         c.count -= 1;
         if c.count == 0 {
-            // An idle class leaves its links; its heap holds only dead entries now.
+            // An idle class leaves its links; its heap holds only dead entries now. Progress
+            // restarts from 0, so that a busy route's counter never grows past f64 precision.
             c.flows.clear();
             c.rate = 0.0;
+            c.progress = 0.0;
             for &l in &c.links {
                 let on = &mut self.links[l as usize].classes;
                 let pos = on.iter().position(|&x| x == class).expect("class is on its links");

@@ -141,6 +141,12 @@ pub struct DiscoveryName;
 impl std::str::FromStr for DiscoveryName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if s == "site" {
+            // Worker nodes always use it; caches need one of the others.
+            return Err("`site` is the worker nodes' strategy (they always use it); the caches' is one of: none, \
+                        parent, dsht, rendezvous, directory"
+                .into());
+        }
         DiscoveryConfig::by_name(s).map(|_| DiscoveryName)
     }
 }

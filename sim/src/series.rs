@@ -3,7 +3,8 @@
 //! and latency distributions per tier. The results layer turns these into tables and figures.
 //!
 //! Requests count in the bucket they were issued in, outcomes in the bucket they ended in, so
-//! every column sums to the run's totals.
+//! every column sums to the run's totals (but for requests never issued before the hard stop,
+//! which have no site).
 
 use crate::stats::Histogram;
 use reef_core::{Duration, Source, Tier, Time};

@@ -626,7 +626,8 @@ impl World {
 
     /// A client request failed in the simulator (its node was down, or the run stopped).
     fn client_failed(&mut self, c: &ClientReq, reason: &'static str) {
-        let now = self.now();
+        // At the hard stop the clock may already stand at the first event past it.
+        let now = self.now().min(self.max_time);
         self.stats.failed_in_driver(c.tier, reason);
         self.series.failed(now, c.site);
         self.sample(c, "failed", now - c.issued, 0);

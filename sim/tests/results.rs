@@ -143,12 +143,17 @@ fn merge_refuses_incomplete_or_mixed_sweeps() {
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
     assert!(merge(&[&a]).contains("combinations [1] of 2 are in none of the folders"));
-    // Same keys and count but other values: the labels say so in the merged rows; same
-    // scenario and keys means it merges, so make the sweeps differ in size instead.
+    // Same key and count, other values: not the same sweep.
+    assert!(merge(&[&a, &b]).contains("belongs to another sweep"));
+    // Same values, other --set overrides: not the same sweep either.
     let c = tmp("mixed-c");
     reef_sim(
-        &[&base[..], &["--vary", "policy.eviction=lru,fifo,sieve", "--shard", "1/3", "--out", c.to_str().unwrap()]]
-            .concat(),
+        &[
+            &base[..],
+            &["--set", "workload.zipf=0.7", "--vary", "policy.eviction=lru,fifo", "--shard", "1/2"],
+            &["--out", c.to_str().unwrap()],
+        ]
+        .concat(),
     );
     assert!(merge(&[&a, &c]).contains("belongs to another sweep"));
 }

@@ -67,7 +67,10 @@ fn the_trace_drives_the_requests_and_sites_take_turns() {
     let weighted = parse(Path::new("traced.toml"), &scenario(dir.path(), ""), &[]).unwrap();
     let w = simulate(&weighted, 1, &mut |_| {}).unwrap().summary;
     assert_eq!((w.requests, w.bytes_requested), (600, 600 * SIZE));
-    assert_ne!(w.tiers["T1"].requests, 200, "weights (T1 2, T2 1 each) are not turns");
+    // Weights T1 2, T2 1 each: half the requests from the T1 (300 of 600, a few sigma either
+    // way), not the third that turns give.
+    let t1 = w.tiers["T1"].requests;
+    assert!((240..=360).contains(&t1), "{t1} T1 requests of 600 by weight");
 }
 
 #[test]

@@ -129,9 +129,10 @@ impl Dsht {
             return;
         }
         self.tables = (0..=members.top_level()).map(|_| RoutingTable::new(self.me, self.config.k)).collect();
-        // Only caches take part: an origin or a director never answers a lookup, and one that
-        // sat nearest to a key would stall every lookup for it and leave the key unclaimed.
-        for info in members.members().filter(|i| matches!(i.role, Role::Cache | Role::WorkerPeer)) {
+        // Only caches take part: an origin, a director or a worker node (which shares within its
+        // site by the `site` strategy) never answers a lookup, and one that sat nearest to a key
+        // would stall every lookup for it and leave the key unclaimed.
+        for info in members.members().filter(|i| i.role == Role::Cache) {
             let level = members.level(info.id);
             for table in &mut self.tables[usize::from(level)..] {
                 table.insert(info.id);
