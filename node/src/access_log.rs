@@ -27,13 +27,16 @@ pub struct Record {
     pub complete: bool,
 }
 
-/// Lines go through a channel to a writer thread that batches them into a buffer and flushes it
-/// whenever the queue runs dry: no lock or system call on the request path, and at most the
-/// lines of one burst are in memory.
+/// Lines go through a bounded queue to a writer thread that batches them into a buffer and
+/// flushes it whenever the queue runs dry: no lock or system call on the request path. If the
+/// disk falls behind by `QUEUE` lines, handlers wait for it (as a direct write would) rather than
+/// lose lines or grow memory.
 #[derive(Debug)]
 pub struct AccessLog {
-    lines: std::sync::mpsc::Sender<Vec<u8>>,
+    lines: std::sync::mpsc::SyncSender<Vec<u8>>,
 }
+
+const QUEUE: usize = 1 << 16;
 
 impl AccessLog {
     pub fn open(path: &Path) -> std::io::Result<AccessLog> {
@@ -41,7 +44,7 @@ impl AccessLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let (lines, queue) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (lines, queue) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
         std::thread::Builder::new().name("reef-access-log".into()).spawn(move || write_lines(file, &queue))?;
         Ok(AccessLog { lines })
     }
