@@ -3,7 +3,7 @@
 //! waiting request handlers). It decides nothing itself.
 
 use crate::config::Config;
-use crate::fill::{Fill, Head, State};
+use crate::fill::{Fill, State};
 use crate::metrics::Metrics;
 use crate::peer_transport::Transport;
 use crate::store::{ObjectMeta, Store};
@@ -88,7 +88,6 @@ impl Driver {
             fills: HashMap::new(),
             fill_of_object: HashMap::new(),
             committing: HashMap::new(),
-            recovered: HashMap::new(),
             ending: Vec::new(),
             preloading: false,
         };
@@ -132,8 +131,6 @@ struct LiveFill {
     fill: Arc<Fill>,
     attempt: u32,
     task: Option<AbortHandle>,
-    /// Satisfied from an object already in the store (see `preload`).
-    recovered: bool,
 }
 
 #[derive(Debug)]
@@ -191,8 +188,6 @@ struct Actor {
     fill_of_object: HashMap<ObjectId, FetchId>,
     /// Committed fills whose rename into the store has not finished yet.
     committing: HashMap<ObjectId, Arc<Fill>>,
-    /// Objects found in the store at start and not yet registered with the core.
-    recovered: HashMap<ObjectId, ObjectMeta>,
     /// Fills whose attempt ended; dropped unless the core starts another attempt.
     ending: Vec<(FetchId, u32)>,
     preloading: bool,
@@ -222,33 +217,22 @@ impl Actor {
         self.drain();
     }
 
-    /// Registers the objects found on disk with the core's cache. The core has no call to
-    /// preload its cache yet, so each object goes through the ordinary miss path: a synthetic
-    /// request whose fetch is satisfied from the store instead of the network; admission stays
-    /// the core's decision (an object it does not admit is deleted).
+    /// Registers the objects found on disk with the core's cache (`Input::Recovered`); the core
+    /// decides which stay, and the ones it does not keep come back as `Evict` and are deleted.
+    /// Their events are not counted again in the metrics.
     fn preload(&mut self, recovered: Vec<(ObjectId, ObjectMeta)>) {
         self.preloading = true;
         let count = recovered.len();
-        for (i, (id, meta)) in recovered.into_iter().enumerate() {
+        for (id, meta) in recovered {
             let Some(namespace) = self.config.namespace(&meta.namespace) else {
                 if let Some(ops) = &self.store_ops {
                     let _ = ops.send(StoreOp::Remove(id));
                 }
                 continue;
             };
-            self.hold_name(id, ObjectName::new(meta.namespace.clone(), meta.path.clone()));
-            let size = meta.size;
-            self.recovered.insert(id, meta);
-            self.handle(Input::Request(Request {
-                id: RequestId(i as u64),
-                object: ObjectRef { id, namespace, size: Some(size) },
-                kind: RequestKind::Client,
-                client_site: None,
-            }));
-            self.release_name(id);
+            let object = ObjectRef { id, namespace, size: Some(meta.size) };
+            self.handle(Input::Recovered { object, size: meta.size });
         }
-        // FetchDone inputs for the recovered objects are queued on the channel; they are fed
-        // before any client request because the channel is ordered.
         tracing::info!(objects = count, "store recovered");
         self.preloading = false;
     }
@@ -353,8 +337,7 @@ impl Actor {
                 }
                 Output::Commit { fetch, object } => {
                     if let Some(live) = self.end_fill(fetch) {
-                        if !live.recovered
-                            && let State::Complete { temp, meta, .. } = live.fill.snapshot().state
+                        if let State::Complete { temp, meta, .. } = live.fill.snapshot().state
                             && let Some(ops) = &self.store_ops
                         {
                             self.committing.insert(object, live.fill.clone());
@@ -365,9 +348,7 @@ impl Actor {
                 }
                 Output::Discard { fetch } => {
                     if let Some(live) = self.end_fill(fetch) {
-                        let object = live.fill.name.id();
                         let op = match live.fill.snapshot().state {
-                            _ if live.recovered => Some(StoreOp::Remove(object)),
                             State::Complete { temp, .. } => Some(StoreOp::DeleteTemp(temp)),
                             _ => None,
                         };
@@ -424,10 +405,7 @@ impl Actor {
                     });
                     return;
                 };
-                self.fills.insert(
-                    fetch,
-                    LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None, recovered: false },
-                );
+                self.fills.insert(fetch, LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None });
                 0
             }
         };
@@ -440,25 +418,6 @@ impl Actor {
                 Source::Peer { node: from, level: self.node.membership().level(from) }
             }
         };
-        if let Some(meta) = self.recovered.remove(&object.id)
-            && let Some(store) = &self.store
-            && let Ok((file, _)) = store.open_object(object.id)
-        {
-            let head = Arc::new(Head {
-                size: meta.size,
-                etag: meta.etag.clone(),
-                last_modified: meta.last_modified,
-                source: Source::Local,
-            });
-            let size = meta.size;
-            live.fill.set(
-                attempt,
-                State::Complete { head, file: Arc::new(file), meta: Arc::new(meta), temp: PathBuf::new() },
-            );
-            live.recovered = true;
-            let _ = self.tx.send(Cmd::FetchDone { fetch, attempt, result: FetchResult::Complete { size } });
-            return;
-        }
         let Some(store) = self.store.clone() else {
             let _ = self.tx.send(Cmd::FetchDone {
                 fetch,
