@@ -33,11 +33,6 @@ impl Heap {
         self.items.first().map(|it| (it.key, it.idx))
     }
 
-    /// The first `n` entries of the heap array: the likeliest next minima.
-    pub fn top(&self, n: usize) -> impl Iterator<Item = u32> + '_ {
-        self.items.iter().take(n).map(|it| it.idx)
-    }
-
     pub fn push(&mut self, s: &mut [Entry], idx: u32, key: u64, tie: u32) {
         let pos = self.items.len();
         self.items.push(Item { key, tie, idx });

@@ -173,8 +173,7 @@ impl Cache {
     }
 
     /// Reads the memory a coming `access(id, ..)` will need (its table slot and entry, ghost or
-    /// sketch slots), changing
-    /// nothing. A replay that warms a batch of upcoming requests first lets the processor fetch
+    /// sketch slots), changing nothing. A replay that warms a batch of upcoming requests first lets the processor fetch
     /// their cache lines in parallel instead of one miss at a time; the result only exists to be
     /// passed to `std::hint::black_box`.
     #[inline]
@@ -185,20 +184,6 @@ impl Cache {
             None => 0,
         };
         entry ^ self.policies.first().map_or(0, |p| p.warm(fp))
-    }
-
-    /// Like `warm`, for the eviction side: reads the entries and table slots of about `n` objects
-    /// the next evictions will probably take.
-    pub fn warm_victims(&self, n: usize) -> u64 {
-        let mut acc = 0u64;
-        let entries = &self.slab.entries;
-        for p in &self.policies {
-            p.next_victims(entries, n, |i| {
-                let fp = fingerprint(hash_id(entries[i as usize].id));
-                acc ^= u64::from(self.table.home_payload(fp).unwrap_or(0));
-            });
-        }
-        acc
     }
 
     /// Whether `id` is cached, without counting an access.

@@ -150,18 +150,6 @@ impl List {
         }
     }
 
-    /// Calls `f` on up to `n` entries from the tail (oldest) towards the head.
-    pub fn walk_from_tail(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        let mut i = self.tail;
-        for _ in 0..n {
-            if i == NIL {
-                break;
-            }
-            f(i);
-            i = s[i as usize].prev;
-        }
-    }
-
     /// Unlinks and returns the oldest entry.
     pub fn pop_back(&mut self, s: &mut [Entry]) -> Option<u32> {
         let t = self.tail()?;

@@ -82,15 +82,14 @@ struct Counts {
     miss_bytes: u64,
 }
 
-/// Requests warmed together (see `Cache::warm`), and likely victims warmed with them.
+/// Requests warmed together (see `Cache::warm`).
 const BATCH: usize = 32;
-const VICTIMS: usize = 0;
 
 #[inline]
 fn run(cache: &mut Cache, chunk: &[Request], mut next: impl Iterator<Item = u64>, counted: bool, c: &mut Counts) {
     let mut evicted = Vec::new();
     for batch in chunk.chunks(BATCH) {
-        let warm = batch.iter().fold(cache.warm_victims(VICTIMS), |acc, r| acc ^ cache.warm(ObjectId(r.id)));
+        let warm = batch.iter().fold(0, |acc, r| acc ^ cache.warm(ObjectId(r.id)));
         std::hint::black_box(warm);
         run_batch(cache, batch, &mut next, counted, c, &mut evicted);
     }

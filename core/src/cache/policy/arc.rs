@@ -95,11 +95,6 @@ impl Arc {
         ghosts.push(fingerprint(hash_id(e.id)), e.size);
         Some(t)
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.t1.walk_from_tail(s, n / 2, f);
-        self.t2.walk_from_tail(s, n / 2, f);
-    }
     pub fn memory_bytes(&self) -> usize {
         self.b1.memory_bytes() + self.b2.memory_bytes()
     }

@@ -27,10 +27,6 @@ impl Clock {
     pub fn detach(&mut self, s: &mut [Entry], i: u32) {
         self.list.unlink(s, i);
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.list.walk_from_tail(s, n, f);
-    }
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         // Terminates: each pass clears one bit, so after one lap the tail is unreferenced.
         loop {

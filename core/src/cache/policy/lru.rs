@@ -30,10 +30,6 @@ impl Recency {
     pub fn detach(&mut self, s: &mut [Entry], i: u32) {
         self.list.unlink(s, i);
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.list.walk_from_tail(s, n, f);
-    }
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         self.list.pop_back(s)
     }

@@ -149,12 +149,6 @@ impl Policy {
         dispatch!(self, p => p.victim(s))
     }
 
-    /// Calls `f` on up to about `n` entries that the next evictions will probably touch, for
-    /// `Cache::warm_victims`.
-    pub fn next_victims(&self, s: &[Entry], n: usize, mut f: impl FnMut(u32)) {
-        dispatch!(self, p => p.next_victims(s, n, &mut f))
-    }
-
     /// Memory the policy keeps besides the entries (heaps, ghosts, sketches).
     pub fn memory_bytes(&self) -> usize {
         match self {

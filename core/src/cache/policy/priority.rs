@@ -105,11 +105,6 @@ impl Priority {
         Some(i)
     }
 
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        let _ = s;
-        self.heap.top(n).for_each(f);
-    }
     pub fn memory_bytes(&self) -> usize {
         self.heap.memory_bytes()
     }

@@ -89,11 +89,6 @@ impl S3Fifo {
             }
         }
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.small.walk_from_tail(s, n, f);
-        self.main.walk_from_tail(s, n / 4, f);
-    }
     pub fn memory_bytes(&self) -> usize {
         self.ghost.memory_bytes()
     }

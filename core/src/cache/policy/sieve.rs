@@ -38,18 +38,6 @@ impl Sieve {
         }
         self.list.unlink(s, i);
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        // The sweep starts at the hand and moves towards the head.
-        let mut i = if self.hand == NIL { self.list.tail().unwrap_or(NIL) } else { self.hand };
-        for _ in 0..n {
-            if i == NIL {
-                break;
-            }
-            f(i);
-            i = s[i as usize].prev;
-        }
-    }
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         let tail = self.list.tail()?;
         let mut o = if self.hand == NIL { tail } else { self.hand };

@@ -73,11 +73,6 @@ impl TwoQ {
         }
         self.am.pop_back(s)
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.a1in.walk_from_tail(s, n, f);
-        self.am.walk_from_tail(s, n / 4, f);
-    }
     pub fn memory_bytes(&self) -> usize {
         self.a1out.memory_bytes()
     }

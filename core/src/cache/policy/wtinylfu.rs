@@ -148,10 +148,6 @@ impl WTinyLfu {
         let tag = s[i as usize].list;
         self.list(tag).push_front(s, i);
     }
-    /// Visits up to `n` likely next victims (see `Policy::next_victims`).
-    pub fn next_victims(&self, s: &[Entry], n: usize, f: &mut impl FnMut(u32)) {
-        self.probation.walk_from_tail(s, n, f);
-    }
     pub fn victim(&mut self, s: &mut [Entry]) -> Option<u32> {
         if let (Some(newest), Some(oldest)) = (self.probation.head(), self.probation.tail()) {
             let loser = if newest != oldest && self.frequency(&s[newest as usize]) > self.frequency(&s[oldest as usize])
