@@ -167,25 +167,39 @@ const SIZE_UNITS: &[(&str, u64)] = &[
 ];
 const SIZE_EXPECTED: &str = "B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB";
 
+/// Rates: bits with `bit/s`, `bps` or `b/s` after a decimal prefix (`K`/`k`, `M`, `G`, `T`),
+/// bytes with `B/s` after a decimal or binary prefix (`KB/s`, `KiB/s`, ... `TB/s`, `TiB/s`).
 const RATE_UNITS: &[(&str, u64)] = &[
     ("bit/s", 1),
     ("bps", 1),
+    ("b/s", 1),
     ("Kbit/s", 1_000),
     ("kbit/s", 1_000),
-    ("Mbit/s", 1_000_000),
-    ("Gbit/s", 1_000_000_000),
-    ("Tbit/s", 1_000_000_000_000),
     ("Kbps", 1_000),
+    ("kbps", 1_000),
+    ("Kb/s", 1_000),
+    ("kb/s", 1_000),
+    ("Mbit/s", 1_000_000),
     ("Mbps", 1_000_000),
+    ("Mb/s", 1_000_000),
+    ("Gbit/s", 1_000_000_000),
     ("Gbps", 1_000_000_000),
+    ("Gb/s", 1_000_000_000),
+    ("Tbit/s", 1_000_000_000_000),
+    ("Tbps", 1_000_000_000_000),
+    ("Tb/s", 1_000_000_000_000),
     ("B/s", 8),
     ("KB/s", 8_000),
     ("MB/s", 8_000_000),
     ("GB/s", 8_000_000_000),
+    ("TB/s", 8_000_000_000_000),
+    ("KiB/s", 8 << 10),
     ("MiB/s", 8 << 20),
     ("GiB/s", 8 << 30),
+    ("TiB/s", 8 << 40),
 ];
-const RATE_EXPECTED: &str = "bit/s, Kbit/s, Mbit/s, Gbit/s, Tbit/s, Mbps, Gbps, B/s, MB/s, GB/s, MiB/s, GiB/s";
+const RATE_EXPECTED: &str = "bit/s, Kbit/s, Mbit/s, Gbit/s, Tbit/s (or bps, Kbps, Mbps, Gbps, Tbps, or b/s, Kb/s, \
+                             Mb/s, Gb/s, Tb/s), B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s";
 
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("ns", 1),

@@ -343,3 +343,65 @@ fn the_same_seed_gives_the_same_outputs() {
     assert_eq!(a, flash_log(11));
     assert_ne!(a, flash_log(12));
 }
+
+/// Two sites, each a site cache with one worker node in front (`site` strategy). Worker nodes
+/// at both sites read the same object; the second site's cache must find the first site's copy
+/// with its own strategy. Returns the origin fetches of that object.
+fn worker_fronted_origin_fetches(discovery: DiscoveryConfig) -> usize {
+    let caches = [NodeId(2), NodeId(3)];
+    let workers = [NodeId(4), NodeId(5)];
+    let site = |i: usize| SiteId(10 + i as u32);
+    let mut nodes = Vec::new();
+    let mut origin = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 1);
+    origin.serves = vec![NS];
+    nodes.push(Node::new(origin));
+    let mut directory = NodeConfig::new(DIRECTORY, SiteId(1), Role::Director, 2);
+    directory.peers = caches.iter().enumerate().map(|(i, &c)| PeerInfo::new(c, site(i), Role::Cache)).collect();
+    nodes.push(Node::new(directory));
+    for i in 0..2 {
+        let mut c = NodeConfig::new(caches[i], site(i), Role::Cache, 10 + i as u64);
+        c.cache = Some(CacheConfig::new(100_000_000, PolicyKind::Lru));
+        c.origins.insert(NS, vec![ORIGIN]);
+        c.discovery = discovery.clone();
+        c.peers = vec![
+            PeerInfo::new(caches[1 - i], site(1 - i), Role::Cache).with_rtt(Duration::from_millis(40)),
+            PeerInfo::new(workers[i], site(i), Role::WorkerPeer).with_rtt(Duration::from_millis(1)),
+            PeerInfo::new(ORIGIN, SiteId(0), Role::Origin).with_rtt(Duration::from_millis(120)),
+            PeerInfo::new(DIRECTORY, SiteId(1), Role::Director).with_rtt(Duration::from_millis(40)),
+        ];
+        nodes.push(Node::new(c));
+    }
+    for i in 0..2 {
+        let mut w = NodeConfig::new(workers[i], site(i), Role::WorkerPeer, 20 + i as u64);
+        w.cache = Some(CacheConfig::new(100_000_000, PolicyKind::Lru));
+        w.origins.insert(NS, vec![ORIGIN]);
+        w.discovery = DiscoveryConfig::Site { parents: vec![caches[i]] };
+        w.peers = vec![PeerInfo::new(caches[i], site(i), Role::Cache).with_rtt(Duration::from_millis(1))];
+        nodes.push(Node::new(w));
+    }
+    let mut h = Harness::new(nodes, Duration::from_millis(5), BitRate(80_000_000));
+    let first = h.request(Time::ZERO, workers[0], object(42, 1_000_000));
+    h.run_for(Duration::from_secs(10));
+    let second = h.request(h.now(), workers[1], object(42, 1_000_000));
+    h.run_for(Duration::from_secs(10));
+    // Both worker nodes are served by their own site cache, whatever it fetched from.
+    assert_eq!(source(&h, first), Source::Peer { node: caches[0], level: 0 });
+    assert!(matches!(source(&h, second), Source::Peer { node, .. } if node == caches[1]));
+    h.fetches_from(ORIGIN, ObjectId(42))
+}
+
+#[test]
+fn site_caches_behind_worker_nodes_still_discover_each_other() {
+    // Regression: a site cache serving a worker node (a `Child` request) skipped discovery for
+    // every strategy but `parent`, so dsht and directory made as many origin fetches as `none`.
+    assert_eq!(worker_fronted_origin_fetches(DiscoveryConfig::None), 2, "the baseline fetches twice");
+    let strategies = [
+        DiscoveryConfig::by_name("dsht").unwrap(),
+        DiscoveryConfig::Directory { directory: DIRECTORY, timeout: Duration::from_secs(1) },
+        DiscoveryConfig::Rendezvous { max_level: 1 },
+    ];
+    for d in strategies {
+        let name = d.name();
+        assert_eq!(worker_fronted_origin_fetches(d), 1, "{name}: the second site must find the first's copy");
+    }
+}

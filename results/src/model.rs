@@ -10,13 +10,24 @@ pub struct SiteCounts {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Served requests by where their bytes came from: a node of the client's own site (a
+    /// worker node or the site cache), another site's cache, or an origin; however many caches
+    /// relayed them on the way.
     pub hits_local: u64,
     pub hits_peer: u64,
     pub hits_origin: u64,
-    /// Bytes served to the site's clients, by source.
+    /// Bytes served to the site's clients, by the same sources.
     pub bytes_local: u64,
     pub bytes_peer: u64,
     pub bytes_origin: u64,
+    /// The finer split: `hits_local` = worker node + site cache, `hits_peer` = parent tier
+    /// (a site of a higher tier) + other site.
+    pub from_worker_node: u64,
+    pub from_site_cache: u64,
+    pub from_parent_tier: u64,
+    pub from_other_site: u64,
+    /// Served requests whose bytes were copied by two or more caches' fills on the way.
+    pub relayed: u64,
     /// Bytes the site's caches filled (admitted) in the bucket.
     pub cache_fill_bytes: u64,
     /// Bytes the site's origins sent (completed transfers) in the bucket.
@@ -40,7 +51,8 @@ pub struct LinkRow {
     pub time_s: f64,
     pub link: String,
     pub bytes: u64,
-    /// Mean utilisation over the bucket, 0..=1.
+    /// Mean utilisation over the bucket: bytes carried / (capacity × bucket length), from the
+    /// flow model's rates; never above 1 but for rounding, and not capped.
     pub utilisation: f64,
 }
 

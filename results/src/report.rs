@@ -13,35 +13,45 @@ const HEADLINES: &[(&str, &str)] = &[
     ("failed", "failed"),
     ("object_hit_ratio", "object hit ratio"),
     ("byte_hit_ratio", "byte hit ratio"),
-    ("served_local", "served from the local cache"),
-    ("served_peer", "served from a peer cache"),
-    ("served_origin", "served from an origin"),
+    ("site_hit_ratio", "site hit ratio (bytes already at the client's site)"),
+    ("served_from_worker_node", "requests whose bytes came from a worker node of their site"),
+    ("served_from_site_cache", "requests whose bytes came from their site cache"),
+    ("served_from_parent_tier", "requests whose bytes came from a higher tier's cache"),
+    ("served_from_other_site", "requests whose bytes came from another site's cache"),
+    ("served_from_origin", "requests whose bytes came from an origin"),
+    ("served_from_relayed", "requests relayed by two or more caches"),
     ("origin_fetches", "origin fetches"),
     ("bytes_requested", "bytes requested"),
     ("bytes_from_origin", "bytes from origins"),
     ("bytes_wan", "bytes over the WAN"),
-    ("latency_ms_p50", "latency p50 (ms)"),
-    ("latency_ms_p90", "latency p90 (ms)"),
-    ("latency_ms_p99", "latency p99 (ms)"),
+    ("latency_ms_p50", "response time p50 (ms; a miss after its whole fill)"),
+    ("latency_ms_p90", "response time p90 (ms)"),
+    ("latency_ms_p99", "response time p99 (ms)"),
 ];
 
 fn human(key: &str, v: &Value) -> String {
     match v {
-        Value::Int(b) if key.starts_with("bytes") => format!("{} ({b} B)", format_bytes(*b as f64)),
+        Value::Int(b) if key.starts_with("bytes") => {
+            let bytes = u64::try_from(*b).unwrap_or(0);
+            format!("{} ({b} B)", format_bytes(bytes))
+        }
         Value::Float(f) if key.ends_with("ratio") => format!("{:.1} %", f * 100.0),
         other => other.to_string(),
     }
 }
 
-fn format_bytes(b: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut v = b;
+/// Bytes with a binary unit (`1.50 GiB`), exactly as the `reef-sim` command line prints them
+/// (reef-core's `units::format_size`, which this crate does not depend on), so the report and
+/// the terminal show the same figures.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
     let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
         i += 1;
     }
-    format!("{v:.2} {}", UNITS[i])
+    if i == 0 { format!("{bytes} B") } else { format!("{v:.2} {}", UNITS[i]) }
 }
 
 /// The headline table rows present in this run.

@@ -63,6 +63,11 @@ pub fn timeseries_frame(rows: &[TimeseriesRow]) -> Result<DataFrame> {
         col("bytes_local", u(|r| r.counts.bytes_local)),
         col("bytes_peer", u(|r| r.counts.bytes_peer)),
         col("bytes_origin", u(|r| r.counts.bytes_origin)),
+        col("from_worker_node", u(|r| r.counts.from_worker_node)),
+        col("from_site_cache", u(|r| r.counts.from_site_cache)),
+        col("from_parent_tier", u(|r| r.counts.from_parent_tier)),
+        col("from_other_site", u(|r| r.counts.from_other_site)),
+        col("relayed", u(|r| r.counts.relayed)),
         col("cache_fill_bytes", u(|r| r.counts.cache_fill_bytes)),
         col("origin_egress_bytes", u(|r| r.counts.origin_egress_bytes)),
     ])?)

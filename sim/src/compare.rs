@@ -285,7 +285,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("failed", "failed"),
     ("object_hit_ratio", "obj hit"),
     ("byte_hit_ratio", "byte hit"),
-    ("served_peer", "peer"),
+    ("site_hit_ratio", "site hit"),
     ("origin_fetches", "origin fetch"),
     ("bytes_from_origin", "from origin"),
     ("bytes_wan", "WAN"),

@@ -56,7 +56,7 @@ pub fn build(spec: &TopologySpec, weights: &TierWeights, seed: u64) -> Result<To
     if sites.iter().all(|s| s.weight <= 0.0) {
         return Err("no site has a positive request weight (see workload.tier_weights)".into());
     }
-    Ok(Topology::new(regions, sites, links, spec.lan_latency.0))
+    Ok(Topology::new(regions, sites, links, spec.lan_latency.0, spec.routing))
 }
 
 /// The index of region `name`, added if new.

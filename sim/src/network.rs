@@ -11,6 +11,10 @@
 //! a flow starting or ending, a link changing capacity. Each solved component gets a new epoch
 //! and one wake-up at its earliest completion; a wake-up whose epoch is no longer current is
 //! stale and ignored. So a start or an end costs one heap push, not one per flow.
+//!
+//! With a meter (`Network::metered`), every link also records the bytes it carried in each time
+//! bucket, integrated exactly from the solved rates (rate × time, split at bucket edges), so a
+//! bucket never shows more than the link's capacity.
 
 use foldhash::fast::FixedState;
 use reef_core::{Duration, Time};
@@ -44,6 +48,8 @@ struct Link {
     classes: Vec<u32>,
     /// Bytes of completed transfers that crossed this link.
     bytes: u64,
+    /// Bytes carried in each meter bucket (empty without a meter).
+    carried: Vec<f64>,
     // Scratch state of the solver.
     mark: u64,
     solved: u64,
@@ -117,6 +123,8 @@ pub struct Network<T> {
     mark: u64,
     solve_round: u64,
     active: usize,
+    /// The meter's bucket in nanoseconds (0: no meter).
+    meter_bucket: u64,
     // Scratch buffers reused by every solve.
     comp_classes: Vec<u32>,
     comp_links: Vec<u32>,
@@ -136,6 +144,7 @@ impl<T: Copy> Default for Network<T> {
             mark: 0,
             solve_round: 0,
             active: 0,
+            meter_bucket: 0,
             comp_classes: Vec::new(),
             comp_links: Vec::new(),
             stack: Vec::new(),
@@ -152,6 +161,11 @@ impl<T: Copy> Network<T> {
         Self::default()
     }
 
+    /// A network whose links record the bytes they carry per `bucket` of time.
+    pub fn metered(bucket: Duration) -> Self {
+        Network { meter_bucket: bucket.as_nanos().max(1), ..Self::default() }
+    }
+
     /// Adds a link of `bytes_per_sec` capacity.
     pub fn add_link(&mut self, bytes_per_sec: f64) -> LinkIdx {
         self.links.push(Link {
@@ -159,6 +173,7 @@ impl<T: Copy> Network<T> {
             factor: 1.0,
             classes: Vec::new(),
             bytes: 0,
+            carried: Vec::new(),
             mark: 0,
             solved: 0,
             remaining: 0.0,
@@ -177,6 +192,25 @@ impl<T: Copy> Network<T> {
         self.links[link as usize].bytes
     }
 
+    /// Bytes `link` carried during meter bucket `bucket` (0 past the end or without a meter).
+    pub fn carried(&self, link: LinkIdx, bucket: usize) -> f64 {
+        self.links[link as usize].carried.get(bucket).copied().unwrap_or(0.0)
+    }
+
+    /// Meter buckets recorded by `link`.
+    pub fn carried_buckets(&self, link: LinkIdx) -> usize {
+        self.links[link as usize].carried.len()
+    }
+
+    /// Brings every live flow's progress (and the meter) up to `now`, e.g. at the end of a run.
+    pub fn settle(&mut self, now: Time) {
+        for class in 0..self.classes.len() as u32 {
+            if self.classes[class as usize].count > 0 {
+                self.advance_class(class, now);
+            }
+        }
+    }
+
     /// The links of a route.
     pub fn route_links(&self, route: RouteId) -> &[LinkIdx] {
         &self.classes[route.0 as usize].links
@@ -185,6 +219,11 @@ impl<T: Copy> Network<T> {
     /// Current rate of a flow in bytes per second (`None` once it ended).
     pub fn rate(&self, id: FlowId) -> Option<f64> {
         self.live(id).then(|| self.classes[self.flows[id.index as usize].class as usize].rate)
+    }
+
+    /// The tag of a live flow.
+    pub fn tag(&self, id: FlowId) -> Option<T> {
+        self.live(id).then(|| self.flows[id.index as usize].tag)
     }
 
     fn live(&self, id: FlowId) -> bool {
@@ -261,8 +300,9 @@ impl<T: Copy> Network<T> {
             return None;
         }
         let class = self.flows[id.index as usize].class;
-        // Progress of the component is brought up to date by the re-solve below, at the old
-        // rates, before the rates change.
+        // The stopped flow's bytes so far, at the old rate; its neighbours are brought up to
+        // date by the re-solve below, at the old rates, before the rates change.
+        self.advance_class(class, now);
         let tag = self.remove(id.index);
         let seeds = self.seeds_of(class);
         self.resolve_links(now, &seeds, wakeups);
@@ -370,6 +410,9 @@ impl<T: Copy> Network<T> {
 
     fn advance_class(&mut self, class: u32, now: Time) {
         let c = &mut self.classes[class as usize];
+        if self.meter_bucket > 0 && c.rate > 0.0 && now > c.updated {
+            meter(&mut self.links, &c.links, self.meter_bucket, c.updated, now, c.rate * c.count as f64);
+        }
         c.progress += c.rate * (now - c.updated).as_secs_f64();
         c.updated = now;
     }
@@ -511,6 +554,24 @@ impl<T: Copy> Network<T> {
     }
 }
 
+/// Adds `rate` bytes per second from `from` to `to` to each of `route`'s links, split at the
+/// meter's bucket edges.
+fn meter(links: &mut [Link], route: &[LinkIdx], bucket: u64, from: Time, to: Time, rate: f64) {
+    let (start, end) = (from.as_nanos(), to.as_nanos());
+    let (first, last) = ((start / bucket) as usize, ((end - 1) / bucket) as usize);
+    for &l in route {
+        let carried = &mut links[l as usize].carried;
+        if carried.len() <= last {
+            carried.resize(last + 1, 0.0);
+        }
+        for (b, slot) in carried.iter_mut().enumerate().take(last + 1).skip(first) {
+            let lo = start.max(b as u64 * bucket);
+            let hi = end.min((b as u64 + 1) * bucket);
+            *slot += rate * (hi - lo) as f64 * 1e-9;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,6 +668,40 @@ mod tests {
         net.start(Time(1_000_000_000), &[l], 500, 1, &mut w);
         let done = run(&mut net, w);
         assert_eq!(done, vec![(1, Time(2_000_000_000)), (0, Time(2_500_000_000))]);
+    }
+
+    #[test]
+    fn the_meter_integrates_solved_rates_per_bucket() {
+        // A 1000 B/s link, 1 s buckets. Flow 0 (1500 bytes) alone from 0 s; flow 1 (500 bytes)
+        // joins at 0.5 s; both run at 500 B/s until flow 1 ends at 1.5 s, then flow 0's last
+        // 500 bytes at 1000 B/s. Each bucket carries exactly the capacity (1000 bytes), and
+        // nothing after 2 s.
+        let mut net = Network::metered(Duration::from_secs(1));
+        let l = net.add_link(1000.0);
+        let mut w = Vec::new();
+        net.start(Time::ZERO, &[l], 1500, 0, &mut w);
+        w.clear();
+        net.start(Time(500_000_000), &[l], 500, 1, &mut w);
+        let done = run(&mut net, w);
+        assert_eq!(done, vec![(1, Time(1_500_000_000)), (0, Time(2_000_000_000))]);
+        let per_bucket: Vec<f64> = (0..3).map(|b| net.carried(l, b)).collect();
+        assert!((per_bucket[0] - 1000.0).abs() < 1e-6, "{per_bucket:?}");
+        assert!((per_bucket[1] - 1000.0).abs() < 1e-6, "{per_bucket:?}");
+        assert_eq!(per_bucket[2], 0.0);
+        assert_eq!(net.carried_buckets(l), 2);
+    }
+
+    #[test]
+    fn a_stopped_flow_keeps_the_bytes_it_carried() {
+        // Alone at 1000 B/s for 0.25 s, then stopped: 250 bytes in bucket 0, nothing after.
+        let mut net = Network::metered(Duration::from_secs(1));
+        let l = net.add_link(1000.0);
+        let mut w = Vec::new();
+        let f = net.start(Time::ZERO, &[l], 10_000, 0, &mut w);
+        net.stop(Time(250_000_000), f, &mut w);
+        net.settle(Time(3_000_000_000));
+        assert!((net.carried(l, 0) - 250.0).abs() < 1e-6, "{}", net.carried(l, 0));
+        assert_eq!(net.carried(l, 1), 0.0);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use reef_core::{Duration, Time};
 pub enum Target {
     /// These nodes are down: they receive nothing, and transfers to or from them break.
     Nodes(Vec<u32>),
+    /// A whole site is down: its nodes, and its WAN links (so no route passes through it).
+    Site(u32),
     /// A WAN link is cut: its transfers break and routes avoid it.
     Link(u32),
     /// No traffic between two regions.
@@ -30,7 +32,10 @@ pub struct Outage {
     pub target: Target,
 }
 
-/// Resolves the scenario's outages; random ones are drawn over `[0, horizon)`.
+/// Resolves the scenario's outages. Random ones are drawn over the workload, `[0, horizon)`
+/// (`horizon`: the end of the workload's arrivals, not the run's hard stop): each starts before
+/// the horizon, and one still open at the horizon is cut there, so every random outage lies
+/// within the workload.
 pub fn plan(
     specs: &[OutageSpec],
     random: &[RandomOutageSpec],
@@ -54,9 +59,7 @@ pub fn plan(
     let mut out = Vec::new();
     for spec in specs {
         let (label, at, duration, target) = match spec {
-            OutageSpec::Site { site: s, at, duration } => {
-                (format!("site {s}"), at, duration, Target::Nodes(layout.nodes_of_site(site(s)?)))
-            }
+            OutageSpec::Site { site: s, at, duration } => (format!("site {s}"), at, duration, Target::Site(site(s)?)),
             OutageSpec::Node { node, at, duration } => {
                 let n = layout.find(node).ok_or_else(|| {
                     format!(
@@ -108,12 +111,14 @@ pub fn plan(
                 if t >= horizon {
                     break;
                 }
-                let down = exponential(&mut rng, r.mttr.0);
+                // Drawn in full (the draws stay the same whatever the horizon), then cut at it.
+                let drawn = exponential(&mut rng, r.mttr.0);
+                let down = Duration(drawn.0.min((horizon - t).0));
                 out.push(Outage {
                     label: format!("random {}", s.name),
                     at: t,
                     duration: down,
-                    target: Target::Nodes(layout.nodes_of_site(i as u32)),
+                    target: Target::Site(i as u32),
                 });
                 t += down;
             }

@@ -39,7 +39,7 @@ pub fn run_results(summary: &Summary, world: &World) -> anyhow::Result<RunResult
                 time_s,
                 link: format!("{}-{}", topo.sites[l.a as usize].name, topo.sites[l.b as usize].name),
                 bytes,
-                utilisation: if capacity > 0.0 { (bytes as f64 / capacity).min(1.0) } else { 0.0 },
+                utilisation: if capacity > 0.0 { bytes as f64 / capacity } else { 0.0 },
             });
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::output;
 use crate::scenario::{self, Scenario};
-use crate::stats::{Counters, Stats};
+use crate::stats::{BytesFrom, Counters, Stats};
 use crate::world::World;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,15 +44,38 @@ pub struct Latency {
     pub p99: f64,
 }
 
+/// Served requests by where their bytes came from (see `BytesFrom`), and how many of them
+/// were copied by two or more caches' fills on the way.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ServedFrom {
+    pub worker_node: u64,
+    pub site_cache: u64,
+    pub parent_tier: u64,
+    pub other_site: u64,
+    pub origin: u64,
+    pub relayed: u64,
+}
+
+impl From<&Counters> for ServedFrom {
+    fn from(c: &Counters) -> Self {
+        ServedFrom {
+            worker_node: c.served(BytesFrom::WorkerNode),
+            site_cache: c.served(BytesFrom::SiteCache),
+            parent_tier: c.served(BytesFrom::ParentTier),
+            other_site: c.served(BytesFrom::OtherSite),
+            origin: c.served(BytesFrom::Origin),
+            relayed: c.relayed,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct TierSummary {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
-    pub served_local: u64,
-    pub served_peer: u64,
-    pub served_origin: u64,
-    pub local_hit_ratio: f64,
+    pub served_from: ServedFrom,
+    pub site_hit_ratio: f64,
     pub bytes_requested: u64,
 }
 
@@ -62,10 +85,8 @@ impl From<&Counters> for TierSummary {
             requests: c.requests,
             completed: c.completed,
             failed: c.failed,
-            served_local: c.served_local,
-            served_peer: c.served_peer,
-            served_origin: c.served_origin,
-            local_hit_ratio: c.local_hit_ratio(),
+            served_from: ServedFrom::from(c),
+            site_hit_ratio: c.site_hit_ratio(),
             bytes_requested: c.bytes_requested,
         }
     }
@@ -96,9 +117,7 @@ pub struct Summary {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
-    pub served_local: u64,
-    pub served_peer: u64,
-    pub served_origin: u64,
+    pub served_from: ServedFrom,
     pub origin_fetches: u64,
     pub peer_fetches: u64,
     pub bytes_requested: u64,
@@ -108,11 +127,13 @@ pub struct Summary {
     pub bytes_lan: u64,
     pub object_hit_ratio: f64,
     pub byte_hit_ratio: f64,
-    pub local_hit_ratio: f64,
-    /// Time to first byte of served requests, in milliseconds.
+    pub site_hit_ratio: f64,
+    /// Response time of served requests: from the request until the first byte reaches the
+    /// client, where a miss is answered once its fill is complete. Milliseconds.
     pub latency_ms: Latency,
     pub failures: BTreeMap<&'static str, u64>,
     pub failovers: u64,
+    pub client_failovers: u64,
     pub coalesced: u64,
     pub admitted: u64,
     pub not_admitted: u64,
@@ -128,6 +149,8 @@ pub struct Summary {
     pub tiers: BTreeMap<String, TierSummary>,
     pub outages: Vec<OutageSummary>,
     pub wan_links: Vec<LinkSummary>,
+    /// WAN links that carried no byte (`A-B`): a sign that routing or placement leaves them idle.
+    pub idle_links: Vec<String>,
 }
 
 /// A finished run: the summary and the rows of its tables.
@@ -167,9 +190,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         requests: s.all.requests,
         completed: s.all.completed,
         failed: s.all.failed,
-        served_local: s.all.served_local,
-        served_peer: s.all.served_peer,
-        served_origin: s.all.served_origin,
+        served_from: ServedFrom::from(&s.all),
         origin_fetches: s.origin_fetches,
         peer_fetches: s.peer_fetches,
         bytes_requested: s.all.bytes_requested,
@@ -179,10 +200,11 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         bytes_lan: s.bytes_lan,
         object_hit_ratio: s.object_hit_ratio(),
         byte_hit_ratio: s.byte_hit_ratio(),
-        local_hit_ratio: s.all.local_hit_ratio(),
+        site_hit_ratio: s.all.site_hit_ratio(),
         latency_ms: Latency { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) },
         failures: s.failures.clone(),
         failovers: s.failovers,
+        client_failovers: s.client_failovers,
         coalesced: s.coalesced,
         admitted: s.admitted,
         not_admitted: s.not_admitted,
@@ -214,6 +236,13 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
                 b: topo.sites[l.b as usize].name.clone(),
                 bytes,
             })
+            .collect(),
+        idle_links: topo
+            .links
+            .iter()
+            .zip(world.wan_link_bytes())
+            .filter(|(_, bytes)| *bytes == 0)
+            .map(|(l, _)| format!("{}-{}", topo.sites[l.a as usize].name, topo.sites[l.b as usize].name))
             .collect(),
     }
 }
@@ -262,14 +291,19 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     for (reason, n) in &s.failures {
         println!("    {reason:<20}{n:>8}");
     }
-    println!("  local       {:>12}   {}", s.served_local, share(s.served_local));
-    println!("  peer        {:>12}   {}", s.served_peer, share(s.served_peer));
-    println!("  origin      {:>12}   {}", s.served_origin, share(s.served_origin));
+    let f = &s.served_from;
+    println!("bytes came from (served requests, by the store that held them)");
+    println!("  worker node {:>12}   {}", f.worker_node, share(f.worker_node));
+    println!("  site cache  {:>12}   {}", f.site_cache, share(f.site_cache));
+    println!("  parent tier {:>12}   {}", f.parent_tier, share(f.parent_tier));
+    println!("  other site  {:>12}   {}", f.other_site, share(f.other_site));
+    println!("  origin      {:>12}   {}", f.origin, share(f.origin));
+    println!("  relayed by 2+ caches {:>5}   {}", f.relayed, share(f.relayed));
     println!(
-        "hit ratio     objects {}   bytes {}   (not from an origin; local {})",
+        "hit ratio     objects {}   bytes {}   (no origin transfer)   at the client's site {}",
         pct(s.object_hit_ratio),
         pct(s.byte_hit_ratio),
-        pct(s.local_hit_ratio)
+        pct(s.site_hit_ratio)
     );
     println!(
         "bytes         requested {}   from origin {}   over WAN {}",
@@ -277,16 +311,24 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
         format_size(s.bytes_from_origin),
         format_size(s.bytes_wan)
     );
-    println!("origin fetches {}   failovers {}   coalesced {}", s.origin_fetches, s.failovers, s.coalesced);
     println!(
-        "latency (time to first byte)  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms",
+        "origin fetches {}   failovers {}   client failovers {}   coalesced {}",
+        s.origin_fetches, s.failovers, s.client_failovers, s.coalesced
+    );
+    println!(
+        "response time (first byte; a miss after its whole fill)  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms",
         s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99
     );
     for (tier, t) in &s.tiers {
+        let f = &t.served_from;
         println!(
-            "  {tier}: {} requests, {} local, {} peer, {} origin, {} failed",
-            t.requests, t.served_local, t.served_peer, t.served_origin, t.failed
+            "  {tier}: {} requests; bytes from worker node {}, site cache {}, parent tier {}, other site {}, \
+             origin {}; {} failed",
+            t.requests, f.worker_node, f.site_cache, f.parent_tier, f.other_site, f.origin, t.failed
         );
+    }
+    if !s.idle_links.is_empty() {
+        println!("warning: {} WAN link(s) carried nothing: {}", s.idle_links.len(), s.idle_links.join(", "));
     }
     for o in &s.outages {
         println!("outage: {} at {:.0} s for {:.0} s", o.what, o.at_s, o.duration_s);

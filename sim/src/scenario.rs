@@ -138,16 +138,39 @@ impl std::str::FromStr for AdmissionName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveryName;
 
+/// The core's strategy that only worker nodes use: the layout gives it to every worker node, so
+/// `policy.discovery` (the caches' strategy) cannot name it.
+const WORKER_ONLY_STRATEGY: &str = "site";
+
+impl DiscoveryName {
+    /// The strategies `policy.discovery` accepts: the core's, less the worker nodes' own.
+    pub fn accepted() -> String {
+        DiscoveryConfig::NAMES
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && *n != WORKER_ONLY_STRATEGY)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl std::str::FromStr for DiscoveryName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "site" {
+        if s == WORKER_ONLY_STRATEGY {
             // Worker nodes always use it; caches need one of the others.
-            return Err("`site` is the worker nodes' strategy (they always use it); the caches' is one of: none, \
-                        parent, dsht, rendezvous, directory"
-                .into());
+            return Err(format!(
+                "`{s}` is the worker nodes' strategy (they always use it); the caches' is one of: {}",
+                Self::accepted()
+            ));
         }
-        DiscoveryConfig::by_name(s).map(|_| DiscoveryName)
+        // The core's own error lists every strategy, `site` included: list the caches' instead.
+        DiscoveryConfig::by_name(s).map(|_| DiscoveryName).map_err(|_| {
+            format!(
+                "unknown discovery strategy `{s}`; expected one of: {} (worker nodes always use `{WORKER_ONLY_STRATEGY}`)",
+                Self::accepted()
+            )
+        })
     }
 }
 
@@ -222,6 +245,21 @@ pub struct TopologySpec {
     /// One-way latency between two nodes of one site.
     #[serde(default = "default_lan_latency")]
     pub lan_latency: Span,
+    /// How routes between sites are chosen.
+    #[serde(default)]
+    pub routing: Routing,
+}
+
+/// How routes between sites are chosen (see `topology.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// As LHCOPN/LHCONE route: the fewest links (a direct tier link first, then the Tier-1
+    /// mesh), the lowest latency among those; detours only when a link is down.
+    #[default]
+    Policy,
+    /// The lowest total latency, whatever the number of links.
+    Latency,
 }
 
 fn default_lan_latency() -> Span {
@@ -330,14 +368,17 @@ pub struct NamespaceSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// Client requests in the run.
+    /// Client requests in the run (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
     pub requests: u64,
-    /// Arrivals are spread over this much simulated time.
+    /// Arrivals are spread over this much simulated time (more than zero).
+    #[serde(deserialize_with = "positive_span")]
     pub duration: Span,
-    /// Objects in the catalog.
+    /// Objects in the catalog (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
     pub objects: u64,
-    /// Files per dataset (datasets are contiguous runs of the catalog).
-    #[serde(default = "default_dataset_files")]
+    /// Files per dataset (datasets are contiguous runs of the catalog; at least 1).
+    #[serde(default = "default_dataset_files", deserialize_with = "at_least_one")]
     pub dataset_files: u64,
     #[serde(default)]
     pub size: SizeDist,
@@ -397,6 +438,30 @@ fn default_id_column() -> String {
 }
 fn default_size_column() -> String {
     "obj_size".into()
+}
+
+/// A count that must be at least 1 (`workload.requests`, `workload.objects`): zero is refused
+/// when the file is read, with the key and where, rather than failing later in the run.
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be at least 1 (got 0)"));
+    }
+    Ok(v)
+}
+
+/// A duration that must be more than zero (`workload.duration`).
+fn positive_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+    let v = Span::deserialize(d)?;
+    if v.0 == Duration::ZERO {
+        return Err(serde::de::Error::custom("must be more than zero (got 0)"));
+    }
+    Ok(v)
+}
+
+/// An optional duration that, when given, must be more than zero (`run.bucket`).
+fn positive_span_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    positive_span(d).map(Some)
 }
 
 fn default_dataset_files() -> u64 {
@@ -571,8 +636,9 @@ pub struct RunSpec {
     /// Hard stop: requests still open then are counted as failed (`unfinished`). Default: the
     /// workload duration plus a day.
     pub max_time: Option<Span>,
-    /// Width of the time buckets of the time-series tables. Default: the workload duration
-    /// over 120, at least a second.
+    /// Width of the time buckets of the time-series tables (more than zero). Default: the
+    /// workload duration over 120, at least a second.
+    #[serde(deserialize_with = "positive_span_opt")]
     pub bucket: Option<Span>,
     /// Fraction of requests written one row each to the `requests` table (0 to 1; 0: none).
     pub sample_requests: f64,
@@ -672,14 +738,46 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
     Ok(scenario)
 }
 
+/// One step of an override's key path: a key, optionally followed by indices into an array
+/// (`outage[0]`, `topology.site[2]`).
+struct KeyStep<'k> {
+    key: &'k str,
+    indices: Vec<usize>,
+}
+
+/// Splits `outage[0].at` into steps; errors say what is wrong with the key.
+fn key_steps(key: &str) -> Result<Vec<KeyStep<'_>>, String> {
+    let mut steps = Vec::new();
+    for part in key.trim().split('.') {
+        let part = part.trim();
+        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("empty key in `{key}`"));
+        }
+        let mut indices = Vec::new();
+        while !rest.is_empty() {
+            let inner = rest.strip_prefix('[').and_then(|r| r.split_once(']'));
+            let Some((index, after)) = inner else {
+                return Err(format!("`{part}`: expected `NAME[INDEX]`, e.g. `outage[0]`"));
+            };
+            let index = index.trim().parse::<usize>().map_err(|_| {
+                format!("`{part}`: `[{index}]` is not an index (a whole number from 0), e.g. `outage[0]`")
+            })?;
+            indices.push(index);
+            rest = after.trim_start();
+        }
+        steps.push(KeyStep { key: name, indices });
+    }
+    Ok(steps)
+}
+
 /// Writes `key.path=value` into the spanned tree. The value is read as TOML (`3`, `"1GiB"`,
-/// `true`, `[1, 2]`), or else taken as a bare string (`--set policy.eviction=lru`).
+/// `true`, `[1, 2]`), or else taken as a bare string (`--set policy.eviction=lru`). A key may
+/// index an array (of tables): `outage[0].at=30min` sets the first outage's `at`.
 fn apply_override<'a>(root: &mut DeTable<'a>, o: &'a str, at: usize) -> Result<(), String> {
     let (key, value) = o.split_once('=').ok_or_else(|| format!("`--set {o}`: expected key=value"))?;
-    let keys: Vec<&str> = key.trim().split('.').map(str::trim).collect();
-    if keys.iter().any(|k| k.is_empty()) {
-        return Err(format!("`--set {o}`: empty key in `{key}`"));
-    }
+    let steps = key_steps(key).map_err(|e| format!("`--set {o}`: {e}"))?;
     let value = value.trim();
     let parsed = DeValue::parse(value)
         .map(|v| {
@@ -689,20 +787,63 @@ fn apply_override<'a>(root: &mut DeTable<'a>, o: &'a str, at: usize) -> Result<(
         })
         .unwrap_or_else(|_| DeValue::String(value.to_owned().into()));
     let spanned = |v| Spanned::new(at..at, v);
+    // The path walked so far, as the user wrote it, for errors.
+    let mut path = String::new();
     let mut table = root;
-    for (i, k) in keys.iter().enumerate() {
-        let name = Spanned::new(at..at, std::borrow::Cow::Owned(k.to_string()));
-        if i + 1 == keys.len() {
-            table.insert(name, spanned(parsed));
+    let mut parsed = Some(parsed);
+    for (i, step) in steps.iter().enumerate() {
+        let last = i + 1 == steps.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(step.key);
+        let name = Spanned::new(at..at, std::borrow::Cow::Owned(step.key.to_string()));
+        if last && step.indices.is_empty() {
+            table.insert(name, spanned(parsed.take().expect("set once")));
             return Ok(());
         }
-        let entry = table.entry(name).or_insert_with(|| spanned(DeValue::Table(DeTable::new())));
-        match entry.get_mut() {
+        let mut slot = if step.indices.is_empty() {
+            table.entry(name).or_insert_with(|| spanned(DeValue::Table(DeTable::new())))
+        } else {
+            // An index needs the array to be there: overrides never create array entries.
+            match table.get_mut(step.key) {
+                Some(v) => v,
+                None => return Err(format!("`--set {o}`: `{path}` is not set, so it cannot be indexed")),
+            }
+        };
+        for (j, &index) in step.indices.iter().enumerate() {
+            let kind = slot.get_ref().type_str();
+            let DeValue::Array(array) = slot.get_mut() else {
+                return Err(format!("`--set {o}`: `{path}` is {}, not an array: it cannot be indexed", article(kind)));
+            };
+            let len = array.len();
+            let Some(element) = array.get_mut(index) else {
+                let have = match len {
+                    0 => format!("`{path}` is empty"),
+                    1 => format!("`{path}` has 1 entry (index 0)"),
+                    n => format!("`{path}` has {n} entries (indices 0 to {})", n - 1),
+                };
+                return Err(format!("`--set {o}`: index {index} is out of range: {have}"));
+            };
+            path.push_str(&format!("[{index}]"));
+            if last && j + 1 == step.indices.len() {
+                *element = spanned(parsed.take().expect("set once"));
+                return Ok(());
+            }
+            slot = element;
+        }
+        match slot.get_mut() {
             DeValue::Table(t) => table = t,
-            _ => return Err(format!("`--set {o}`: `{}` is not a table", keys[..=i].join("."))),
+            _ => return Err(format!("`--set {o}`: `{path}` is not a table")),
         }
     }
     Ok(())
+}
+
+/// `a table`, `an array`, ... for errors.
+fn article(kind: &str) -> String {
+    let an = kind.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {kind}", if an { "an" } else { "a" })
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! every column sums to the run's totals (but for requests never issued before the hard stop,
 //! which have no site).
 
-use crate::stats::Histogram;
-use reef_core::{Duration, Source, Tier, Time};
+use crate::stats::{BytesFrom, Histogram};
+use reef_core::{Duration, Tier, Time};
 pub use reef_results::SiteCounts;
 
 /// One sampled request.
@@ -18,7 +18,7 @@ pub struct SampledRequest {
     pub tier: Tier,
     pub object: u64,
     pub bytes: u64,
-    /// `local`, `peer`, `origin` or `failed`.
+    /// Where the bytes came from (`BytesFrom::name`) or `failed`.
     pub source: &'static str,
     pub latency: Duration,
     pub lookup_hops: u32,
@@ -83,15 +83,42 @@ impl Series {
         self.site(t, site).requests += 1;
     }
 
-    pub fn completed(&mut self, t: Time, site: u32, tier: Tier, size: u64, source: Source, latency: Duration) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn completed(
+        &mut self,
+        t: Time,
+        site: u32,
+        tier: Tier,
+        size: u64,
+        from: BytesFrom,
+        relays: u8,
+        latency: Duration,
+    ) {
         self.latency[tier as usize].record(latency.as_nanos());
         let b = self.site(t, site);
         b.completed += 1;
-        match source {
-            Source::Local => (b.hits_local, b.bytes_local) = (b.hits_local + 1, b.bytes_local + size),
-            Source::Peer { .. } => (b.hits_peer, b.bytes_peer) = (b.hits_peer + 1, b.bytes_peer + size),
-            Source::Origin { .. } => (b.hits_origin, b.bytes_origin) = (b.hits_origin + 1, b.bytes_origin + size),
-        }
+        b.relayed += u64::from(relays >= 2);
+        let (hits, bytes) = match from {
+            BytesFrom::WorkerNode => {
+                b.from_worker_node += 1;
+                (&mut b.hits_local, &mut b.bytes_local)
+            }
+            BytesFrom::SiteCache => {
+                b.from_site_cache += 1;
+                (&mut b.hits_local, &mut b.bytes_local)
+            }
+            BytesFrom::ParentTier => {
+                b.from_parent_tier += 1;
+                (&mut b.hits_peer, &mut b.bytes_peer)
+            }
+            BytesFrom::OtherSite => {
+                b.from_other_site += 1;
+                (&mut b.hits_peer, &mut b.bytes_peer)
+            }
+            BytesFrom::Origin => (&mut b.hits_origin, &mut b.bytes_origin),
+        };
+        *hits += 1;
+        *bytes += size;
     }
 
     pub fn failed(&mut self, t: Time, site: u32) {
@@ -106,25 +133,15 @@ impl Series {
         self.site(t, site).origin_egress_bytes += size;
     }
 
-    /// A transfer of `bytes` over `links` from `start` to `end`: its bytes are spread evenly
-    /// over its lifetime (the flow's rate changed meanwhile, but only by sharing, so this is
-    /// exact for a lone flow and a close estimate for shared ones).
-    pub fn carried(&mut self, links: &[u32], start: Time, end: Time, bytes: u64) {
-        let (first, last) = (self.index(start), self.index(end));
-        let need = (last + 1) * self.links;
-        if self.link_bytes.len() < need {
-            self.link_bytes.resize(need, 0.0);
-        }
-        let span = (end - start).as_nanos().max(1) as f64;
-        for b in first..=last {
-            let lo = start.as_nanos().max(b as u64 * self.bucket.0);
-            let hi = end.as_nanos().min((b as u64 + 1) * self.bucket.0);
-            let share = if first == last { bytes as f64 } else { bytes as f64 * hi.saturating_sub(lo) as f64 / span };
-            for &l in links {
-                if (l as usize) < self.links {
-                    self.link_bytes[b * self.links + l as usize] += share;
-                }
+    /// The bytes WAN link `link` carried in each bucket, in order (the flow model's meter,
+    /// integrated from the solved rates).
+    pub fn record_link(&mut self, link: u32, per_bucket: impl Iterator<Item = f64>) {
+        for (b, bytes) in per_bucket.enumerate() {
+            let need = (b + 1) * self.links;
+            if self.link_bytes.len() < need {
+                self.link_bytes.resize(need, 0.0);
             }
+            self.link_bytes[b * self.links + link as usize] += bytes;
         }
     }
 
@@ -153,12 +170,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transfer_spreads_its_bytes_over_the_buckets_it_spans() {
+    fn link_bytes_land_in_their_link_and_bucket() {
         let mut s = Series::new(Duration::from_secs(10), 1, 2, 0.0);
-        // 5 s to 25 s: a quarter, a half and a quarter of the bytes.
-        s.carried(&[1, 7], Time::ZERO + Duration::from_secs(5), Time::ZERO + Duration::from_secs(25), 1000);
+        s.record_link(1, [250.0, 500.4, 249.6].into_iter());
         assert_eq!((0..3).map(|b| s.link_bucket(b, 1)).collect::<Vec<_>>(), [250, 500, 250]);
-        assert_eq!(s.link_bucket(1, 0), 0, "other links carry nothing; link 7 is not a WAN link");
+        assert_eq!(s.link_bucket(1, 0), 0, "other links carry nothing");
         assert_eq!(s.bucket_count(), 3);
     }
 
@@ -167,17 +183,11 @@ mod tests {
         let mut s = Series::new(Duration::from_secs(60), 2, 0, 0.5);
         let t = Time::ZERO + Duration::from_secs(61);
         s.issued(Time::ZERO, 1);
-        s.completed(
-            t,
-            1,
-            Tier::T2,
-            300,
-            Source::Peer { node: reef_core::NodeId(3), level: 0 },
-            Duration::from_millis(5),
-        );
+        s.completed(t, 1, Tier::T2, 300, BytesFrom::ParentTier, 1, Duration::from_millis(5));
         s.failed(t, 0);
         assert_eq!(s.site_bucket(0, 1).requests, 1);
         assert_eq!((s.site_bucket(1, 1).hits_peer, s.site_bucket(1, 1).bytes_peer), (1, 300));
+        assert_eq!((s.site_bucket(1, 1).from_parent_tier, s.site_bucket(1, 1).relayed), (1, 0));
         assert_eq!(s.site_bucket(1, 0).failed, 1);
         assert_eq!(s.latency[Tier::T2 as usize].count(), 1);
         assert!(s.samples(0) && !s.samples(1) && s.samples(2));

@@ -2,7 +2,7 @@
 //! the core decided) and from the data plane the simulator plays (bytes moved, and failures of
 //! requests the core never saw because their node was down).
 
-use reef_core::{Failure, Source, Tier};
+use reef_core::{Failure, Tier};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -82,43 +82,82 @@ impl Histogram {
     }
 }
 
+/// Where a served request's bytes came from, seen from the client's site: the store (or
+/// origin) that held them, however many caches relayed them on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BytesFrom {
+    /// A worker node of the client's site (the one it asked, or a neighbour).
+    WorkerNode,
+    /// A cache of the client's site.
+    SiteCache,
+    /// A cache at a site of a higher tier (a Tier-1 for a Tier-2's client).
+    ParentTier,
+    /// A cache at another site of the same or a lower tier.
+    OtherSite,
+    /// An origin server.
+    Origin,
+}
+
+impl BytesFrom {
+    pub const ALL: [BytesFrom; 5] =
+        [BytesFrom::WorkerNode, BytesFrom::SiteCache, BytesFrom::ParentTier, BytesFrom::OtherSite, BytesFrom::Origin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BytesFrom::WorkerNode => "worker_node",
+            BytesFrom::SiteCache => "site_cache",
+            BytesFrom::ParentTier => "parent_tier",
+            BytesFrom::OtherSite => "other_site",
+            BytesFrom::Origin => "origin",
+        }
+    }
+}
+
 /// Counters of one group of requests (all, or one tier's).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Counters {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
-    pub served_local: u64,
-    pub served_peer: u64,
-    pub served_origin: u64,
+    /// Served requests by where their bytes came from (`BytesFrom::ALL` order).
+    pub served_from: [u64; 5],
+    /// Served requests whose bytes were copied by two or more caches' fills on the way.
+    pub relayed: u64,
     pub bytes_requested: u64,
     pub bytes_served: u64,
-    /// Bytes of requests served from an origin.
+    /// Bytes of requests whose bytes came from an origin.
     pub bytes_served_origin: u64,
 }
 
 impl Counters {
-    fn outcome(&mut self, outcome: Result<Source, ()>, size: u64) {
+    fn outcome(&mut self, outcome: Result<(BytesFrom, u8), ()>, size: u64) {
         match outcome {
-            Ok(source) => {
+            Ok((from, relays)) => {
                 self.completed += 1;
                 self.bytes_served += size;
-                match source {
-                    Source::Local => self.served_local += 1,
-                    Source::Peer { .. } => self.served_peer += 1,
-                    Source::Origin { .. } => {
-                        self.served_origin += 1;
-                        self.bytes_served_origin += size;
-                    }
+                self.served_from[from as usize] += 1;
+                self.relayed += u64::from(relays >= 2);
+                if from == BytesFrom::Origin {
+                    self.bytes_served_origin += size;
                 }
             }
             Err(()) => self.failed += 1,
         }
     }
 
-    /// Requests served from the store of the node the client asked.
-    pub fn local_hit_ratio(&self) -> f64 {
-        ratio(self.served_local, self.completed)
+    pub fn served(&self, from: BytesFrom) -> u64 {
+        self.served_from[from as usize]
+    }
+
+    /// Served requests whose bytes were already at the client's site (a worker node or the
+    /// site cache): the site's own hit ratio.
+    pub fn site_hit_ratio(&self) -> f64 {
+        ratio(self.served(BytesFrom::WorkerNode) + self.served(BytesFrom::SiteCache), self.completed)
+    }
+
+    /// Served requests whose bytes came from a cache anywhere (not from an origin).
+    pub fn cache_hit_ratio(&self) -> f64 {
+        ratio(self.completed - self.served(BytesFrom::Origin), self.completed)
     }
 }
 
@@ -137,6 +176,8 @@ pub struct Stats {
     pub origin_fetches: u64,
     pub peer_fetches: u64,
     pub failovers: u64,
+    /// Client requests re-sent to the next cache because the one asked was down.
+    pub client_failovers: u64,
     pub coalesced: u64,
     pub admitted: u64,
     pub not_admitted: u64,
@@ -175,7 +216,7 @@ impl Stats {
     }
 
     /// A client request ended with the core's outcome.
-    pub fn completed(&mut self, tier: Tier, size: u64, outcome: Result<Source, Failure>, latency_ns: u64) {
+    pub fn completed(&mut self, tier: Tier, size: u64, outcome: Result<(BytesFrom, u8), Failure>, latency_ns: u64) {
         match outcome {
             Ok(_) => self.latency.record(latency_ns),
             Err(f) => *self.failures.entry(f.name()).or_default() += 1,
@@ -234,8 +275,8 @@ mod tests {
         for _ in 0..4 {
             s.issued(Tier::T2, 100);
         }
-        s.completed(Tier::T2, 100, Ok(Source::Local), 1);
-        s.completed(Tier::T2, 100, Ok(Source::Origin { node: reef_core::NodeId(0) }), 1);
+        s.completed(Tier::T2, 100, Ok((BytesFrom::SiteCache, 0)), 1);
+        s.completed(Tier::T2, 100, Ok((BytesFrom::Origin, 2)), 1);
         s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1);
         s.failed_in_driver(Tier::T2, "node_down");
         s.origin_transfers = 1;
@@ -243,7 +284,9 @@ mod tests {
         assert_eq!((s.all.completed, s.all.failed), (2, 2));
         assert_eq!(s.object_hit_ratio(), 0.5);
         assert_eq!(s.byte_hit_ratio(), 0.5);
-        assert_eq!(s.all.local_hit_ratio(), 0.5);
+        assert_eq!(s.all.site_hit_ratio(), 0.5);
+        assert_eq!(s.all.cache_hit_ratio(), 0.5);
+        assert_eq!(s.all.relayed, 1);
         assert_eq!(s.failures["all_sources_down"], 1);
         assert_eq!(s.failures["node_down"], 1);
     }

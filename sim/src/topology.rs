@@ -1,7 +1,10 @@
 //! The site topology: sites (tier, region, cache sizes, worker nodes) joined by WAN links with a
-//! bandwidth and a latency, stored as a petgraph graph. Routes between sites follow the
-//! shortest total latency over the links that are up, recomputed when a link goes down or up.
+//! bandwidth and a latency, stored as a petgraph graph. Routes between sites are recomputed
+//! over the links that are up whenever a link goes down or up, by the scenario's [`Routing`]:
+//! by policy (the fewest links, then the lowest latency: a direct tier link is always taken
+//! while it is up, as research networks route) or by the lowest total latency alone.
 
+pub use crate::scenario::Routing;
 use petgraph::graph::{EdgeIndex, NodeIndex, UnGraph};
 use petgraph::visit::EdgeRef;
 use reef_core::{BitRate, Duration, Tier};
@@ -51,6 +54,7 @@ pub struct Topology {
     pub links: Vec<Link>,
     /// One-way latency between two nodes of the same site.
     pub lan_latency: Duration,
+    pub routing: Routing,
     graph: UnGraph<u32, u32>,
     routes: Vec<Route>,
     /// Link indices of all routes, back to back.
@@ -58,7 +62,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn new(regions: Vec<String>, sites: Vec<Site>, links: Vec<Link>, lan_latency: Duration) -> Topology {
+    pub fn new(
+        regions: Vec<String>,
+        sites: Vec<Site>,
+        links: Vec<Link>,
+        lan_latency: Duration,
+        routing: Routing,
+    ) -> Topology {
         let mut graph = UnGraph::with_capacity(sites.len(), links.len());
         for i in 0..sites.len() {
             graph.add_node(i as u32);
@@ -66,7 +76,16 @@ impl Topology {
         for (i, l) in links.iter().enumerate() {
             graph.add_edge(NodeIndex::new(l.a as usize), NodeIndex::new(l.b as usize), i as u32);
         }
-        let mut t = Topology { regions, sites, links, lan_latency, graph, routes: Vec::new(), route_links: Vec::new() };
+        let mut t = Topology {
+            regions,
+            sites,
+            links,
+            lan_latency,
+            routing,
+            graph,
+            routes: Vec::new(),
+            route_links: Vec::new(),
+        };
         t.compute_routes(&|_| true);
         t
     }
@@ -86,13 +105,19 @@ impl Topology {
         r.reachable.then(|| (r.latency, &self.route_links[r.start as usize..(r.start + r.len) as usize]))
     }
 
-    /// Recomputes every route over the links for which `up` holds: one Dijkstra per source site,
-    /// ties broken by site index so that routes are deterministic.
+    /// Recomputes every route over the links for which `up` holds: one Dijkstra per source site
+    /// on (links, latency) for policy routing or on latency alone, ties broken by site index so
+    /// that routes are deterministic.
     pub fn compute_routes(&mut self, up: &dyn Fn(u32) -> bool) {
         let n = self.sites.len();
         self.routes.clear();
         self.routes.resize(n * n, Route::default());
         self.route_links.clear();
+        // Hops weigh more than any sum of latencies under policy routing (2^40 ns is 18 min).
+        let hop_cost: u64 = match self.routing {
+            Routing::Policy => 1 << 40,
+            Routing::Latency => 0,
+        };
         let mut dist = vec![u64::MAX; n];
         let mut via: Vec<Option<(u32, u32)>> = vec![None; n];
         let mut heap = BinaryHeap::new();
@@ -112,7 +137,7 @@ impl Topology {
                         continue;
                     }
                     let v = if e.source().index() == u as usize { e.target() } else { e.source() }.index();
-                    let nd = d + self.links[link as usize].latency.as_nanos();
+                    let nd = d + hop_cost + self.links[link as usize].latency.as_nanos();
                     if nd < dist[v] {
                         dist[v] = nd;
                         via[v] = Some((u, link));
@@ -133,8 +158,8 @@ impl Topology {
                 path.reverse();
                 let start = self.route_links.len() as u32;
                 self.route_links.extend_from_slice(&path);
-                self.routes[src * n + dst] =
-                    Route { latency: Duration(d), start, len: path.len() as u32, reachable: true };
+                let latency = Duration(path.iter().map(|&l| self.links[l as usize].latency.as_nanos()).sum());
+                self.routes[src * n + dst] = Route { latency, start, len: path.len() as u32, reachable: true };
             }
         }
     }
@@ -157,13 +182,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn routes_take_the_lowest_latency_and_avoid_down_links() {
+    fn triangle(routing: Routing) -> Topology {
         // a-b direct is slow (50 ms); a-c-b is 10 + 10 ms.
         let sites = vec![site("a", Tier::T0), site("b", Tier::T1), site("c", Tier::T1)];
         let link = |a, b, ms| Link { a, b, bandwidth: BitRate(1), latency: Duration::from_millis(ms) };
-        let mut t =
-            Topology::new(vec!["r".into()], sites, vec![link(0, 1, 50), link(0, 2, 10), link(2, 1, 10)], Duration(0));
+        let links = vec![link(0, 1, 50), link(0, 2, 10), link(2, 1, 10)];
+        Topology::new(vec!["r".into()], sites, links, Duration(0), routing)
+    }
+
+    #[test]
+    fn policy_routes_take_the_direct_link_while_it_is_up() {
+        let mut t = triangle(Routing::Policy);
+        assert_eq!(t.route(0, 1), Some((Duration::from_millis(50), &[0u32][..])));
+        assert_eq!(t.route(1, 2), Some((Duration::from_millis(10), &[2u32][..])));
+        // The direct link down: the detour, with its own latency.
+        t.compute_routes(&|l| l != 0);
+        assert_eq!(t.route(0, 1), Some((Duration::from_millis(20), &[1u32, 2][..])));
+    }
+
+    #[test]
+    fn latency_routes_take_the_lowest_latency_and_avoid_down_links() {
+        let mut t = triangle(Routing::Latency);
         assert_eq!(t.route(0, 1), Some((Duration::from_millis(20), &[1u32, 2][..])));
         assert_eq!(t.route(1, 0), Some((Duration::from_millis(20), &[2u32, 1][..])));
         assert_eq!(t.route(2, 2), Some((Duration(0), &[][..])));

@@ -6,14 +6,19 @@
 //! `ServeDone` at the source and `FetchDone` at the requester (after the latency). Messages
 //! travel with the route's latency. Nothing here decides what to cache or where to fetch from:
 //! that is the core's job; the world only moves bytes and messages and fails what breaks.
+//!
+//! Every served request is attributed to the node whose store (or origin) its bytes came from:
+//! a transfer carries its bytes' holder and the number of fills they passed through, so a
+//! worker node's fetch from its site cache counts as an origin fetch when the site cache
+//! itself fetched the object from the origin.
 
 use crate::engine::Engine;
 use crate::layout::Layout;
-use crate::network::{Ended, FlowId, LinkIdx, Network, RouteId, Wakeup};
+use crate::network::{Ended, FlowId, LinkIdx, Network, Wakeup};
 use crate::outage::{self, Outage, Target};
 use crate::scenario::Scenario;
 use crate::series::{SampledRequest, Series};
-use crate::stats::Stats;
+use crate::stats::{BytesFrom, Stats};
 use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
 use reef_core::{
@@ -27,6 +32,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 /// How long a sender waits before it learns that a peer with no route is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const NO_JOB: u32 = u32::MAX;
+/// A moving flow reports progress this many times per fetch timeout, so the core's idle
+/// `fetch_timeout` means what it means in reef-node: a transfer that moves is never cut.
+const PROGRESS_PER_TIMEOUT: u64 = 2;
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
@@ -35,6 +43,8 @@ enum Ev {
     /// The node asked for a tick at this time.
     Tick(u32),
     Net(Wakeup),
+    /// A live flow reports progress to its requester (see `PROGRESS_PER_TIMEOUT`).
+    Progress(FlowId),
     Arrival,
     /// The job reads its next file.
     JobNext(u32),
@@ -66,6 +76,12 @@ struct ClientReq {
     job: u32,
     /// Whether this request gets a row in the `requests` table.
     sampled: bool,
+    /// The node the client was sent to first, and how many caches it asked so far (it fails
+    /// over to the next when one is down).
+    first: u32,
+    tries: u8,
+    /// Where the served bytes came from, once a node answered: (holder, fills on the way).
+    from: Option<(u32, u8)>,
 }
 
 /// A request the world made to a source node on behalf of a fetch.
@@ -91,7 +107,9 @@ struct Transfer {
     source: u32,
     request: RequestId,
     size: u64,
-    started: Time,
+    /// The node whose store or origin the bytes come from, and the fills they passed through.
+    holder: u32,
+    relays: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +137,11 @@ pub struct World {
     clients: FastMap<u64, ClientReq>,
     peer_reqs: FastMap<u64, PeerReq>,
     fetches: FastMap<(u32, u64), FetchState>,
+    /// Holder and fills of each fill's completed transfer, until its node has handled it.
+    filled: FastMap<(u32, u64), (u32, u8)>,
+    /// Where each site's clients turn when their cache is down (after the site cache).
+    fallback_cache: Vec<Option<u32>>,
+    progress_every: Duration,
     jobs: Vec<Job>,
     free_jobs: Vec<u32>,
     active_jobs: usize,
@@ -147,8 +170,9 @@ impl World {
         let workload = Workload::new(w, &topo, layout.namespaces.len() as u16, seed)?;
         let horizon = Time::ZERO + w.duration.0;
         let max_time = scenario.run.max_time.map_or(horizon + Duration::from_secs(86_400), |s| Time::ZERO + s.0);
-        let outages = outage::plan(&scenario.outages, &scenario.random_outages, &topo, &layout, max_time, seed)?;
-        let mut net = Network::new();
+        let bucket = scenario.run.bucket.map_or(Duration((w.duration.0.as_nanos() / 120).max(1_000_000_000)), |b| b.0);
+        let outages = outage::plan(&scenario.outages, &scenario.random_outages, &topo, &layout, horizon, seed)?;
+        let mut net = Network::metered(bucket);
         for l in &topo.links {
             net.add_link(l.bandwidth.bytes_per_sec());
         }
@@ -176,16 +200,14 @@ impl World {
             free_inputs: Vec::new(),
             workload,
             stats: Stats::default(),
-            series: Series::new(
-                scenario.run.bucket.map_or(Duration((w.duration.0.as_nanos() / 120).max(1_000_000_000)), |b| b.0),
-                topo.sites.len(),
-                topo.links.len(),
-                scenario.run.sample_requests,
-            ),
+            series: Series::new(bucket, topo.sites.len(), topo.links.len(), scenario.run.sample_requests),
             lookups: FastMap::default(),
             clients: FastMap::default(),
             peer_reqs: FastMap::default(),
             fetches: FastMap::default(),
+            filled: FastMap::default(),
+            fallback_cache: fallback_caches(&topo, &layout),
+            progress_every: Duration((scenario.policy.fetch_timeout.0.as_nanos() / PROGRESS_PER_TIMEOUT).max(1)),
             jobs: Vec::new(),
             free_jobs: Vec::new(),
             active_jobs: 0,
@@ -268,6 +290,12 @@ impl World {
             *self.stats.failures.entry("never_issued").or_default() += 1;
             self.stats.all.failed += 1;
         }
+        // Flows cut off by the hard stop carried bytes until then.
+        self.net.settle(self.now().min(self.max_time));
+        for l in 0..self.topo.links.len() as u32 {
+            let buckets = self.net.carried_buckets(l);
+            self.series.record_link(l, (0..buckets).map(|b| self.net.carried(l, b)));
+        }
     }
 
     fn dispatch(&mut self, ev: Ev) {
@@ -275,11 +303,26 @@ impl World {
             Ev::Deliver(slot) => {
                 let (node, input) = self.inputs[slot as usize].take().expect("queued input");
                 self.free_inputs.push(slot);
+                let done = match input {
+                    Input::FetchDone { fetch, .. } => Some(fetch.0),
+                    _ => None,
+                };
                 if self.nodes[node as usize].down > 0 && !matches!(input, Input::ServeDone { .. }) {
                     self.undeliverable(node, input);
                 } else {
                     self.feed(node, input);
                 }
+                if let Some(fetch) = done {
+                    self.filled.remove(&(node, fetch));
+                }
+            }
+            Ev::Progress(flow) => {
+                let Some(t) = self.net.tag(flow) else { return };
+                if self.net.rate(flow).is_some_and(|r| r > 0.0) {
+                    let at = self.now() + self.latency(t.source, t.requester);
+                    self.deliver(at, t.requester, Input::FetchProgress { fetch: t.fetch });
+                }
+                self.engine.schedule_in(self.progress_every, Ev::Progress(flow));
             }
             Ev::Tick(n) => {
                 let node = &mut self.nodes[n as usize];
@@ -297,7 +340,7 @@ impl World {
                 self.net.wake(now, w, &mut ended, &mut self.wakeups);
                 self.flush_wakeups();
                 for e in ended.drain(..) {
-                    self.transfer_done(e.tag, e.route);
+                    self.transfer_done(e.tag);
                 }
                 self.ended = ended;
             }
@@ -474,13 +517,15 @@ impl World {
         }
         let lat = self.latency(n, pr.requester);
         let reason = match response {
-            Response::Serve { size, .. } => {
+            Response::Serve { size, fetch, .. } => {
                 if self.fill_route(n, pr.requester) {
                     let size = size.or(pr.size).unwrap_or(0);
-                    let tag =
-                        Transfer { requester: pr.requester, fetch: pr.fetch, source: n, request, size, started: now };
+                    let (holder, relays) = self.holder_of(n, fetch);
+                    let (requester, fetch) = (pr.requester, pr.fetch);
+                    let tag = Transfer { requester, fetch, source: n, request, size, holder, relays };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
+                    self.engine.schedule_in(self.progress_every, Ev::Progress(flow));
                     self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
                     return;
                 }
@@ -499,12 +544,36 @@ impl World {
         );
     }
 
+    /// The node whose store or origin bytes that `n` serves come from, and the fills they
+    /// passed through: `n` itself for a serve from its store, else its fill's holder.
+    fn holder_of(&self, n: u32, fill: Option<FetchId>) -> (u32, u8) {
+        match fill.and_then(|f| self.filled.get(&(n, f.0))) {
+            Some(&(holder, relays)) => (holder, relays.saturating_add(1)),
+            None => (n, 0),
+        }
+    }
+
+    /// Where a client at `site` got bytes held by `holder`.
+    fn bytes_from(&self, site: u32, holder: u32) -> BytesFrom {
+        let node = &self.nodes[holder as usize];
+        let (own, theirs) = (&self.topo.sites[site as usize], &self.topo.sites[node.site as usize]);
+        match node.role {
+            Role::Origin => BytesFrom::Origin,
+            Role::WorkerPeer if node.site == site => BytesFrom::WorkerNode,
+            _ if node.site == site => BytesFrom::SiteCache,
+            _ if theirs.tier < own.tier => BytesFrom::ParentTier,
+            _ => BytesFrom::OtherSite,
+        }
+    }
+
     fn respond_to_client(&mut self, n: u32, request: RequestId, response: Response) {
         let now = self.now();
         let Some(&c) = self.clients.get(&request.0) else { return };
         match response {
             // The download ties up the node (the object's pin) for the transfer time.
-            Response::Serve { size, .. } => {
+            Response::Serve { size, fetch, .. } => {
+                let from = self.holder_of(n, fetch);
+                self.clients.get_mut(&request.0).expect("open request").from = Some(from);
                 let size = size.unwrap_or(c.size);
                 let at = now + self.client_latency(c.site, n) + self.client_rate.transfer_time(size);
                 self.deliver(at, n, Input::ServeDone { request });
@@ -525,10 +594,10 @@ impl World {
         }
     }
 
-    fn transfer_done(&mut self, t: Transfer, route: RouteId) {
+    fn transfer_done(&mut self, t: Transfer) {
         let now = self.now();
-        self.series.carried(self.net.route_links(route), t.started, now, t.size);
         self.fetches.remove(&(t.requester, t.fetch.0));
+        self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
         let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
@@ -569,6 +638,10 @@ impl World {
                 if let Some(c) = self.clients.remove(&request.0) {
                     let hops = self.lookups.remove(&(n, c.object.id.0)).unwrap_or(0);
                     let latency = (self.now() - c.issued) + self.client_latency(c.site, n);
+                    let outcome = outcome.map(|_| {
+                        let (holder, relays) = c.from.unwrap_or((n, 0));
+                        (self.bytes_from(c.site, holder), relays)
+                    });
                     self.client_done(&c, outcome, latency, hops);
                 } else {
                     self.lookups.remove(&(n, object.0));
@@ -603,17 +676,13 @@ impl World {
 
     /// A client request ended with the core's outcome after `latency`: counted, sampled, and
     /// its job moves on.
-    fn client_done(&mut self, c: &ClientReq, outcome: Result<Source, Failure>, latency: Duration, hops: u32) {
+    fn client_done(&mut self, c: &ClientReq, outcome: Result<(BytesFrom, u8), Failure>, latency: Duration, hops: u32) {
         let now = self.now();
         self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
         let source = match outcome {
-            Ok(source) => {
-                self.series.completed(now, c.site, c.tier, c.size, source, latency);
-                match source {
-                    Source::Local => "local",
-                    Source::Peer { .. } => "peer",
-                    Source::Origin { .. } => "origin",
-                }
+            Ok((from, relays)) => {
+                self.series.completed(now, c.site, c.tier, c.size, from, relays, latency);
+                from.name()
             }
             Err(_) => {
                 self.series.failed(now, c.site);
@@ -655,7 +724,8 @@ impl World {
         match input {
             Input::Request(r) => {
                 if let Some(c) = self.clients.remove(&r.id.0) {
-                    self.client_failed(&c, "node_down");
+                    // The client's connection attempt times out; it tries its next cache.
+                    self.client_failover(r.id.0, c, CONNECT_TIMEOUT);
                 } else if let Some(pr) = self.peer_reqs.remove(&r.id.0)
                     && self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some()
                 {
@@ -725,11 +795,44 @@ impl World {
         let sampled = self.series.samples(self.stats.all.requests);
         self.stats.issued(tier, size);
         self.series.issued(now, site);
-        let c = ClientReq { node, site, object, tier, size, issued: now, job, sampled };
+        let c =
+            ClientReq { node, site, object, tier, size, issued: now, job, sampled, first: node, tries: 1, from: None };
+        self.send_client_request(id, c, now);
+    }
+
+    fn send_client_request(&mut self, id: u64, c: ClientReq, at: Time) {
         self.clients.insert(id, c);
-        let request = Request { id: RequestId(id), object, kind: RequestKind::Client, client_site: Some(SiteId(site)) };
-        let at = now + self.client_latency(site, node);
-        self.deliver(at, node, Input::Request(request));
+        let request = Request {
+            id: RequestId(id),
+            object: c.object,
+            kind: RequestKind::Client,
+            client_site: Some(SiteId(c.site)),
+        };
+        let at = at + self.client_latency(c.site, c.node);
+        self.deliver(at, c.node, Input::Request(request));
+    }
+
+    /// The caches a client at `site` tries, in order, as `reef get` tries its sources: the one
+    /// it was sent to, its site cache, then the cache of the nearest other site.
+    fn client_sources(&self, site: u32, first: u32) -> [Option<u32>; 3] {
+        let site_cache = self.layout.site_cache[site as usize];
+        [Some(first), (site_cache != first).then_some(site_cache), self.fallback_cache[site as usize]]
+    }
+
+    /// The node a client asked is down: it asks the next cache on its list after `wait`, or
+    /// fails when none is left.
+    fn client_failover(&mut self, id: u64, mut c: ClientReq, wait: Duration) {
+        let next = self.client_sources(c.site, c.first).into_iter().flatten().nth(c.tries as usize);
+        match next {
+            Some(node) => {
+                self.stats.client_failovers += 1;
+                c.node = node;
+                c.tries += 1;
+                let at = self.now() + wait;
+                self.send_client_request(id, c, at);
+            }
+            None => self.client_failed(&c, "node_down"),
+        }
     }
 
     /// The catalog's object `index`, with its size (the simulator knows every size).
@@ -761,6 +864,18 @@ impl World {
             Target::Nodes(nodes) => {
                 for n in nodes {
                     self.set_node_down(n, start);
+                }
+            }
+            Target::Site(site) => {
+                for n in self.layout.nodes_of_site(site) {
+                    self.set_node_down(n, start);
+                }
+                // No transit through a site that is down.
+                let links: Vec<u32> = (0..self.topo.links.len() as u32)
+                    .filter(|&l| self.topo.links[l as usize].a == site || self.topo.links[l as usize].b == site)
+                    .collect();
+                for l in links {
+                    self.set_link_down(l, start);
                 }
             }
             Target::Link(l) => self.set_link_down(l, start),
@@ -795,7 +910,8 @@ impl World {
         lost.sort_unstable_by_key(|(id, _)| *id);
         for (id, c) in lost {
             self.clients.remove(&id);
-            self.client_failed(&c, "node_down");
+            // The connection broke: the client tries its next cache at once.
+            self.client_failover(id, c, Duration::ZERO);
         }
         let mut touched: Vec<((u32, u64), FetchState)> = self
             .fetches
@@ -880,4 +996,19 @@ impl World {
         }
         self.flush_wakeups();
     }
+}
+
+/// For each site, the cache of the nearest other site by route latency (ties: lower site
+/// index), where its clients turn when their own site's caches are down.
+fn fallback_caches(topo: &Topology, layout: &Layout) -> Vec<Option<u32>> {
+    let n = topo.sites.len() as u32;
+    (0..n)
+        .map(|s| {
+            (0..n)
+                .filter(|&o| o != s)
+                .filter_map(|o| topo.route(s, o).map(|(latency, _)| (latency, o)))
+                .min()
+                .map(|(_, o)| layout.site_cache[o as usize])
+        })
+        .collect()
 }

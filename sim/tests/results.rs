@@ -56,9 +56,13 @@ fn the_tables_add_up_to_the_summary() {
     assert_eq!(total(|t| t.counts.requests), sum.requests);
     assert_eq!(total(|t| t.counts.completed), sum.completed);
     assert_eq!(total(|t| t.counts.failed), sum.failed);
-    assert_eq!(total(|t| t.counts.hits_local), sum.served_local);
-    assert_eq!(total(|t| t.counts.hits_peer), sum.served_peer);
-    assert_eq!(total(|t| t.counts.hits_origin), sum.served_origin);
+    let from = &sum.served_from;
+    assert_eq!(total(|t| t.counts.hits_local), from.worker_node + from.site_cache);
+    assert_eq!(total(|t| t.counts.hits_peer), from.parent_tier + from.other_site);
+    assert_eq!(total(|t| t.counts.hits_origin), from.origin);
+    assert_eq!(total(|t| t.counts.from_worker_node), from.worker_node);
+    assert_eq!(total(|t| t.counts.from_parent_tier), from.parent_tier);
+    assert_eq!(total(|t| t.counts.relayed), from.relayed);
     assert_eq!(
         total(|t| t.counts.hits_local + t.counts.hits_peer + t.counts.hits_origin),
         sum.completed,

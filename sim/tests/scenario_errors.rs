@@ -127,3 +127,148 @@ fn errors_found_while_building_name_the_file_and_the_key() {
     let msg = format!("{e:#}");
     assert!(msg.contains("my.toml: ") && msg.contains("Nowhere"), "{msg}");
 }
+
+#[test]
+fn zero_requests_objects_and_durations_are_refused_when_the_file_is_read() {
+    // In the file: the key, the line and column of the value, and what is allowed.
+    let e = err(&GOOD.replace("requests = 10", "requests = 0"), &[]);
+    assert_eq!(e.key.as_deref(), Some("workload.requests"), "{e}");
+    assert_eq!(e.position, Some((11, 12)), "{e}");
+    assert_eq!(e.message, "must be at least 1 (got 0)", "{e}");
+    assert_eq!(e.to_string(), "my.toml:11:12: `workload.requests`: must be at least 1 (got 0)");
+
+    let e = err(&GOOD.replace("objects = 100", "objects = 0"), &[]);
+    assert_eq!((e.key.as_deref(), e.position), (Some("workload.objects"), Some((13, 11))), "{e}");
+    assert!(e.message.contains("at least 1"), "{e}");
+
+    let e = err(&GOOD.replace("duration = \"1min\"", "duration = \"0s\""), &[]);
+    assert_eq!((e.key.as_deref(), e.position), (Some("workload.duration"), Some((12, 12))), "{e}");
+    assert!(e.message.contains("more than zero"), "{e}");
+
+    // From the command line: blamed on the `--set`.
+    for (set, key) in [
+        ("workload.requests=0", "workload.requests"),
+        ("workload.objects=0", "workload.objects"),
+        ("workload.dataset_files=0", "workload.dataset_files"),
+        ("workload.duration=0ms", "workload.duration"),
+        ("run.bucket=0s", "run.bucket"),
+    ] {
+        let e = err(GOOD, &[set]);
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.position.is_none(), "{e}");
+        assert!(e.message.ends_with(&format!("(in `--set {set}`)")), "{e}");
+    }
+
+    // One is fine, and a given bucket is kept.
+    let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let s =
+        parse(Path::new("my.toml"), GOOD, &o(&["workload.requests=1", "workload.objects=1", "run.bucket=5s"])).unwrap();
+    assert_eq!((s.workload.requests, s.workload.objects), (1, 1));
+    assert_eq!(s.run.bucket.map(|b| b.0), Some(reef_core::Duration::from_secs(5)));
+    assert_eq!(s.run.bucket, parse(Path::new("my.toml"), GOOD, &o(&["run.bucket=\"5s\""])).unwrap().run.bucket);
+    assert!(parse(Path::new("my.toml"), GOOD, &[]).unwrap().run.bucket.is_none());
+}
+
+#[test]
+fn a_single_request_runs_to_the_end() {
+    let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let s = parse(Path::new("my.toml"), GOOD, &o(&["workload.requests=1", "workload.objects=1"])).unwrap();
+    let run = reef_sim::run::simulate(&s, 1, &mut |_| {}).unwrap();
+    assert_eq!(run.summary.requests, 1);
+    assert_eq!(run.summary.completed + run.summary.failed, 1);
+}
+
+#[test]
+fn an_unknown_discovery_strategy_lists_only_those_the_caches_accept() {
+    let e = err(GOOD, &["policy.discovery=nope"]);
+    assert_eq!(e.key.as_deref(), Some("policy.discovery"), "{e}");
+    let msg = e.message.clone();
+    let listed = msg.split("expected one of: ").nth(1).and_then(|r| r.split(" (").next()).unwrap_or_default();
+    assert_eq!(listed, "none, parent, dsht, rendezvous, directory", "{msg}");
+    assert!(msg.contains("unknown discovery strategy `nope`"), "{msg}");
+
+    // `site` is refused for the caches, with the same list...
+    let msg = err(GOOD, &["policy.discovery=site"]).message;
+    assert!(
+        msg.contains("worker nodes' strategy")
+            && msg.ends_with("none, parent, dsht, rendezvous, directory (in `--set policy.discovery=site`)"),
+        "{msg}"
+    );
+    // ... and every listed one is accepted.
+    for name in listed.split(", ") {
+        let s = parse(Path::new("my.toml"), GOOD, &[format!("policy.discovery={name}")]).unwrap();
+        assert_eq!(s.policy.discovery.1, name);
+    }
+    // The core keeps `site` for the worker nodes (and reef-node's configuration).
+    assert!(reef_core::discovery::DiscoveryConfig::by_name("site").is_ok());
+    assert!(reef_core::discovery::DiscoveryConfig::NAMES.contains("site"));
+}
+
+const TWO_OUTAGES: &str = r#"
+[[outage]]
+kind = "site"
+site = "A"
+at = "1min"
+duration = "1min"
+
+[[outage]]
+kind = "site"
+site = "A"
+at = "5min"
+duration = "2min"
+"#;
+
+#[test]
+fn set_indexes_arrays_of_tables() {
+    use reef_sim::scenario::OutageSpec;
+    let text = format!("{GOOD}{TWO_OUTAGES}");
+    let min = |m: u64| reef_core::Duration::from_secs(60 * m);
+    let at = |o: &OutageSpec| match o {
+        OutageSpec::Site { at, duration, .. } => (at.0, duration.0),
+        other => panic!("{other:?}"),
+    };
+    let s = parse(Path::new("my.toml"), &text, &["outage[0].at=30min".to_string()]).unwrap();
+    assert_eq!(at(&s.outages[0]), (min(30), min(1)));
+    assert_eq!(at(&s.outages[1]), (min(5), min(2)), "the other entry is untouched");
+
+    let s = parse(
+        Path::new("my.toml"),
+        &text,
+        &["outage[1].duration=\"10min\"".to_string(), "topology.site[0].cache=2TB".to_string()],
+    )
+    .unwrap();
+    assert_eq!(at(&s.outages[1]), (min(5), min(10)));
+    assert_eq!(s.topology.sites[0].cache.0, 2_000_000_000_000);
+
+    // A whole entry can be replaced.
+    let s = parse(
+        Path::new("my.toml"),
+        &text,
+        &["outage[1]={kind=\"node\", node=\"A/cache\", at=\"2min\", duration=\"3min\"}".to_string()],
+    )
+    .unwrap();
+    assert!(matches!(&s.outages[1], OutageSpec::Node { node, .. } if node == "A/cache"), "{:?}", s.outages[1]);
+
+    // Errors: out of range, not an array, not an index, nothing to index.
+    let msg = err(&text, &["outage[2].at=30min"]).to_string();
+    assert!(msg.contains("index 2 is out of range: `outage` has 2 entries (indices 0 to 1)"), "{msg}");
+    assert!(msg.contains("--set outage[2].at=30min"), "{msg}");
+    let msg = err(GOOD, &["topology.site[1].cache=1TB"]).to_string();
+    assert!(msg.contains("index 1 is out of range: `topology.site` has 1 entry (index 0)"), "{msg}");
+    let msg = err(&format!("outage = []\n{GOOD}"), &["outage[0].at=1min"]).to_string();
+    assert!(msg.contains("index 0 is out of range: `outage` is empty"), "{msg}");
+    let msg = err(GOOD, &["workload[0].requests=3"]).to_string();
+    assert!(msg.contains("`workload` is a table, not an array"), "{msg}");
+    let msg = err(GOOD, &["name[0]=x"]).to_string();
+    assert!(msg.contains("`name` is a string, not an array"), "{msg}");
+    let msg = err(GOOD, &["outage[0].at=1min"]).to_string();
+    assert!(msg.contains("`outage` is not set, so it cannot be indexed"), "{msg}");
+    let msg = err(&text, &["outage[x].at=1min"]).to_string();
+    assert!(msg.contains("`[x]` is not an index"), "{msg}");
+    let msg = err(&text, &["outage[0.at=1min"]).to_string();
+    assert!(msg.contains("expected `NAME[INDEX]`"), "{msg}");
+    let msg = err(&text, &["outage[0][0].at=1min"]).to_string();
+    assert!(msg.contains("`outage[0]` is a table, not an array"), "{msg}");
+    let msg = err(&text, &["outage[0].at.x=1"]).to_string();
+    assert!(msg.contains("`outage[0].at` is not a table"), "{msg}");
+}

@@ -132,10 +132,16 @@ impl Discovery {
         }
     }
 
-    /// Whether a request from a child runs discovery again. Hierarchies cascade upwards; a
-    /// rendezvous home must not pass the request on (views of membership may differ).
-    pub fn cascades(&self) -> bool {
-        matches!(self, Discovery::Parent(_) | Discovery::Site(_))
+    /// Whether a `Child` request from a node of role `child_role` (`None`: not a member) runs
+    /// discovery again. Every strategy does, but for one case: a rendezvous cache asked by
+    /// anything but one of its worker nodes is the object's home (passing the request on
+    /// could loop when views of membership differ). A site cache asked by its worker nodes
+    /// looks for holders as it would for a client.
+    pub fn rediscovers_for(&self, child_role: Option<Role>) -> bool {
+        match self {
+            Discovery::Rendezvous(_) => child_role == Some(Role::WorkerPeer),
+            _ => true,
+        }
     }
 
     /// Starts looking for `object`, for a client or (`for_child`) for a node below this one;

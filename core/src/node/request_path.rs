@@ -119,7 +119,8 @@ impl Node {
     fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
-        let discover = exclude.is_none() || self.discovery.cascades();
+        let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
+        let discover = child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
         let fill = Fill {
             object: req.object,
             sources: VecDeque::new(),
