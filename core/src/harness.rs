@@ -59,6 +59,8 @@ pub struct Harness {
     bandwidth: BitRate,
     down: BTreeSet<NodeId>,
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Each node's one pending tick (a later or repeated one is not queued).
+    tick_at: BTreeMap<NodeId, Time>,
     next_request: u64,
     /// Requests the harness made on another node's behalf, to play a fetch.
     peer_requests: Map<(NodeId, RequestId), (NodeId, FetchId)>,
@@ -68,6 +70,8 @@ pub struct Harness {
     pub log: Vec<Record>,
     /// Client responses: (when, node, request, response).
     pub responses: Vec<(Time, NodeId, RequestId, Response)>,
+    /// Fetches whose complete transfer a live node was told of (`FetchDone` with `Complete`).
+    pub completed: BTreeSet<(NodeId, FetchId)>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -93,12 +97,14 @@ impl Harness {
             bandwidth,
             down: BTreeSet::new(),
             cut: BTreeSet::new(),
+            tick_at: BTreeMap::new(),
             next_request: 1 << 32,
             peer_requests: Map::default(),
             transfers: BTreeMap::new(),
             cancelled: BTreeSet::new(),
             log: Vec::new(),
             responses: Vec::new(),
+            completed: BTreeSet::new(),
         };
         let ids: Vec<NodeId> = h.nodes.keys().copied().collect();
         for id in ids {
@@ -137,6 +143,7 @@ impl Harness {
             let t = self.transfers.remove(&k).expect("listed transfer");
             let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Failed(FetchError::Broken) };
             self.push_input(self.now, t.requester, done);
+            self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
         }
     }
 
@@ -174,9 +181,13 @@ impl Harness {
     }
 
     fn schedule_tick(&mut self, id: NodeId) {
-        if let Some(at) = self.nodes[&id].poll_timeout() {
-            self.push_input(at.max(self.now), id, Input::Tick);
+        let Some(at) = self.nodes[&id].poll_timeout() else { return };
+        let at = at.max(self.now);
+        if self.tick_at.get(&id).is_some_and(|&pending| pending >= self.now && pending <= at) {
+            return; // that tick comes first, and the node asks again then
         }
+        self.tick_at.insert(id, at);
+        self.push_input(at, id, Input::Tick);
     }
 
     /// Runs until nothing is left to do before `until`; the clock ends at `until`.
@@ -201,10 +212,21 @@ impl Harness {
         match action {
             Action::Deliver(node, DeliverKey(key)) => {
                 let input = self.inputs.remove(&key).expect("queued input");
-                if self.down.contains(&node) {
+                // A down node receives nothing, but for the end of its own uploads (it keeps its
+                // state, and the bytes it sent are done with, as in the simulator).
+                if self.down.contains(&node) && !matches!(input, Input::ServeDone { .. }) {
                     return;
                 }
                 let is_tick = matches!(input, Input::Tick);
+                if is_tick {
+                    if self.tick_at.get(&node) != Some(&self.now) {
+                        return; // superseded by an earlier tick
+                    }
+                    self.tick_at.remove(&node);
+                }
+                if let Input::FetchDone { fetch, result: FetchResult::Complete { .. } } = input {
+                    self.completed.insert((node, fetch));
+                }
                 self.nodes.get_mut(&node).expect("known node").handle(self.now, input);
                 self.drain(node);
                 if !is_tick || self.nodes[&node].poll_timeout().is_some() {
@@ -257,11 +279,7 @@ impl Harness {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         self.peer_requests.insert((from, id), (node, fetch));
-        let kind = match kind {
-            FetchKind::Parent => RequestKind::Child { from: node },
-            FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from: node },
-        };
-        let input = Input::Request(Request { id, object, kind, client_site: None });
+        let input = Input::Request(Request { id, object, kind: kind.request_kind(node), client_site: None });
         self.push_input(self.now + one_way, from, input);
     }
 
@@ -285,12 +303,7 @@ impl Harness {
                 self.push(at, Action::TransferDone(k));
             }
             Response::Fail(failure) => {
-                let reason = match failure {
-                    Failure::NotFound => FetchError::NotFound,
-                    Failure::Unauthorized => FetchError::Unauthorized,
-                    _ => FetchError::Refused,
-                };
-                let done = Input::FetchDone { fetch, result: FetchResult::Failed(reason) };
+                let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
                 self.push_input(self.now + one_way, requester, done);
             }
             Response::Redirect { .. } => {

@@ -10,13 +10,15 @@ pub mod harness;
 pub mod ids;
 pub mod membership;
 pub mod node;
+pub mod peer;
 pub mod protocol;
 pub mod timers;
 pub mod units;
 
 pub use event::Event;
 pub use ids::{NamespaceId, NodeId, ObjectId, ObjectName, SiteId, Tier};
-pub use node::{Node, NodeConfig, PeerInfo, Role};
+pub use node::{Node, NodeConfig};
+pub use peer::{PeerInfo, Role};
 pub use protocol::{
     Failure, FetchError, FetchId, FetchKind, FetchResult, Input, Message, ObjectRef, Output, Request, RequestId,
     RequestKind, Response, Source,

@@ -10,7 +10,7 @@
 use crate::Map;
 use crate::event::Event;
 use crate::ids::NodeId;
-use crate::node::{PeerInfo, Role};
+use crate::peer::{PeerInfo, Role};
 use crate::protocol::{Message, Output};
 use crate::timers::Timers;
 use crate::units::{Duration, Time};

@@ -6,7 +6,7 @@
 
 use crate::event::Event;
 use crate::ids::{NamespaceId, NodeId, ObjectId, SiteId};
-use crate::node::PeerInfo;
+use crate::peer::PeerInfo;
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,17 @@ pub enum FetchKind {
     Parent,
     /// From the object's origin (`RequestKind::Peer`: the origin serves its own namespace).
     Origin,
+}
+
+impl FetchKind {
+    /// The contract between two cores: what the source's core sees when `requester` fetches
+    /// with this kind. Every driver and the harness call this; none re-derives it.
+    pub fn request_kind(self, requester: NodeId) -> RequestKind {
+        match self {
+            FetchKind::Parent => RequestKind::Child { from: requester },
+            FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from: requester },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +160,25 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The contract between two cores: what the requester's fetch fails with when its source
+    /// answered with this failure. Only "no such object" and "not allowed" end the fill; any
+    /// other refusal makes the requester fail over to its next source.
+    pub fn fetch_error(self) -> FetchError {
+        match self {
+            Failure::NotFound => FetchError::NotFound,
+            Failure::Unauthorized => FetchError::Unauthorized,
+            Failure::AllSourcesDown | Failure::NotCached | Failure::NoOrigin => FetchError::Refused,
+        }
+    }
+
+    pub const ALL: [Failure; 5] =
+        [Failure::NotFound, Failure::AllSourcesDown, Failure::Unauthorized, Failure::NotCached, Failure::NoOrigin];
+
+    /// The failure called `name` (see [`Failure::name`]).
+    pub fn from_name(name: &str) -> Option<Failure> {
+        Failure::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Failure::NotFound => "not_found",

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use reef_core::{FetchError, FetchKind, FetchResult, Message, NodeId, Source};
+use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
@@ -21,6 +21,19 @@ use std::time::Duration;
 /// Marks a request from another Reef node; the value is the sender's node id. The serving
 /// core sees `RequestKind::Peer` (only if cached: no cascade, no loops).
 pub const REEF_PEER: &str = "reef-peer";
+/// What a fetch fails with when its source answered `status`: a Reef node names its core's
+/// failure (`Reef-Failure`), mapped by the core's contract; other servers by status alone.
+pub fn fetch_error(status: StatusCode, reef_failure: Option<&str>) -> FetchError {
+    if let Some(failure) = reef_failure.and_then(Failure::from_name) {
+        return failure.fetch_error();
+    }
+    match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => FetchError::NotFound,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized,
+        _ => FetchError::Refused,
+    }
+}
+
 /// Marks a request from a child in a hierarchy (`RequestKind::Child`: the parent may fetch
 /// upstream, but never back down to the child).
 pub const REEF_CHILD: &str = "reef-child";
@@ -129,9 +142,10 @@ impl Transport {
     ) -> Result<u64, FetchError> {
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
-        let marker = match kind {
-            FetchKind::Peer | FetchKind::Origin => REEF_PEER,
-            FetchKind::Parent => REEF_CHILD,
+        // The request kind the source's core sees, by the core's contract, on the wire.
+        let marker = match kind.request_kind(self.me) {
+            RequestKind::Child { .. } => REEF_CHILD,
+            RequestKind::Peer { .. } | RequestKind::Client => REEF_PEER,
         };
         let req = Request::get(format!("{url}{path}"))
             .header(marker, self.me.0.to_string())
@@ -142,13 +156,7 @@ impl Transport {
         let resp = self.client.request(req).await.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
         if status != StatusCode::OK {
-            let not_cached = resp.headers().get(REEF_FAILURE).is_some_and(|v| v.as_bytes() == b"not_cached");
-            return Err(match status {
-                StatusCode::NOT_FOUND if not_cached => FetchError::Refused,
-                StatusCode::NOT_FOUND | StatusCode::GONE => FetchError::NotFound,
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized,
-                _ => FetchError::Refused,
-            });
+            return Err(fetch_error(status, resp.headers().get(REEF_FAILURE).and_then(|v| v.to_str().ok())));
         }
         let header =
             |name: http::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);

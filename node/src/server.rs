@@ -290,18 +290,14 @@ impl App {
             Answer::Filling(_) => unreachable!("handled in the loop"),
             Answer::Redirect { to } => self.redirect(&parts, to, finish),
             Answer::Fail { failure, no_space } => {
-                let (status, reason) = match failure {
-                    _ if no_space => (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space"),
-                    Failure::NotFound => (StatusCode::NOT_FOUND, "no such object"),
-                    Failure::AllSourcesDown => (StatusCode::BAD_GATEWAY, "every source failed"),
-                    Failure::Unauthorized => (StatusCode::FORBIDDEN, "not authorized for this namespace"),
-                    Failure::NotCached => (StatusCode::NOT_FOUND, "not cached here"),
-                    Failure::NoOrigin => (StatusCode::BAD_GATEWAY, "no origin for this namespace"),
+                let (status, reason) = if no_space {
+                    (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space")
+                } else {
+                    failure_status(failure)
                 };
                 let mut resp = fail(finish, status, failure.name(), reason);
-                if failure == Failure::NotCached {
-                    resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static("not_cached"));
-                }
+                // The asking core learns the failure itself (see `Failure::fetch_error`).
+                resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static(failure.name()));
                 resp
             }
             Answer::Serve { source, from } => {
@@ -436,4 +432,32 @@ fn query_param(query: Option<&str>, key: &str) -> Option<String> {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
     })
+}
+
+/// The HTTP status and reason phrase of a core failure.
+pub fn failure_status(failure: Failure) -> (StatusCode, &'static str) {
+    match failure {
+        Failure::NotFound => (StatusCode::NOT_FOUND, "no such object"),
+        Failure::AllSourcesDown => (StatusCode::BAD_GATEWAY, "every source failed"),
+        Failure::Unauthorized => (StatusCode::FORBIDDEN, "not authorized for this namespace"),
+        Failure::NotCached => (StatusCode::NOT_FOUND, "not cached here"),
+        Failure::NoOrigin => (StatusCode::BAD_GATEWAY, "no origin for this namespace"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer_transport::fetch_error;
+
+    #[test]
+    fn a_failure_reaches_the_asking_core_as_the_contract_says() {
+        for failure in Failure::ALL {
+            let (status, _) = failure_status(failure);
+            assert_eq!(fetch_error(status, Some(failure.name())), failure.fetch_error(), "{failure:?}");
+        }
+        // A server that is not a Reef node is read by its status alone.
+        assert_eq!(fetch_error(StatusCode::NOT_FOUND, None), reef_core::FetchError::NotFound);
+        assert_eq!(fetch_error(StatusCode::SERVICE_UNAVAILABLE, Some("bogus")), reef_core::FetchError::Refused);
+    }
 }

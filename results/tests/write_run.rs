@@ -35,6 +35,9 @@ fn synthetic() -> RunResults {
                     bytes_origin: (9 - b.min(6) - (b % 2)) * 1000,
                     cache_fill_bytes: 500,
                     origin_egress_bytes: (9 - b.min(6) - (b % 2)) * 1000,
+                    from_site_cache: b.min(6),
+                    from_other_site: 1,
+                    ..SiteCounts::default()
                 },
             });
         }

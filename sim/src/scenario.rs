@@ -66,7 +66,8 @@ pub struct Policy {
     pub high_watermark: f64,
     /// ... and free down to this one.
     pub low_watermark: f64,
-    /// Most objects one cache holds.
+    /// Most objects one cache holds (at least 1).
+    #[serde(deserialize_with = "at_least_one_opt")]
     pub max_objects: Option<u64>,
     /// Peer discovery strategy (`none`, `parent`, `dsht`, `rendezvous`, `directory`).
     pub discovery: Parsed<DiscoveryName>,
@@ -201,7 +202,9 @@ impl DshtSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MembershipSpec {
-    /// Period of the liveness probes; absent: no probing (health stays as configured).
+    /// Period of the liveness probes (more than zero); absent: no probing (health stays as
+    /// configured).
+    #[serde(deserialize_with = "positive_span_opt")]
     pub probe_interval: Option<Span>,
     pub probe_timeout: Option<Span>,
     pub indirect_probes: Option<usize>,
@@ -450,6 +453,11 @@ fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
     Ok(v)
 }
 
+/// An optional count that, when given, must be at least 1 (`policy.max_objects`).
+fn at_least_one_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    at_least_one(d).map(Some)
+}
+
 /// A duration that must be more than zero (`workload.duration`).
 fn positive_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
     let v = Span::deserialize(d)?;
@@ -459,7 +467,8 @@ fn positive_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Erro
     Ok(v)
 }
 
-/// An optional duration that, when given, must be more than zero (`run.bucket`).
+/// An optional duration that, when given, must be more than zero (`run.bucket`,
+/// `policy.membership.probe_interval`).
 fn positive_span_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     positive_span(d).map(Some)
 }
@@ -722,7 +731,22 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
                     message: format!("{message} (in `--set {o}`)"),
                 }
             }
-            _ => err(span, (key != ".").then_some(key), message),
+            _ => {
+                // Some values lose their own span on the way (an `[[outage]]` entry is read as
+                // a whole): an error inside an array entry that an override changed says so.
+                let mut message = message;
+                let changed = overrides
+                    .iter()
+                    .flat_map(|o| indexed_paths(o).into_iter().map(move |p| (p, o)))
+                    .filter(|(p, _)| {
+                        key.strip_prefix(p.as_str()).is_some_and(|r| r.is_empty() || r.starts_with(['.', '[']))
+                    })
+                    .max_by_key(|(p, _)| p.len());
+                if let Some((p, o)) = changed {
+                    message.push_str(&format!(" (`{p}` was changed by `--set {o}`)"));
+                }
+                err(span, (key != ".").then_some(key), message)
+            }
         }
     })?;
     if scenario.name.is_none() {
@@ -770,6 +794,27 @@ fn key_steps(key: &str) -> Result<Vec<KeyStep<'_>>, String> {
         steps.push(KeyStep { key: name, indices });
     }
     Ok(steps)
+}
+
+/// The array entries an override reaches into, as error paths name them: `outage[0]` for
+/// `outage[0].at=30min`.
+fn indexed_paths(o: &str) -> Vec<String> {
+    let Some(Ok(steps)) = o.split_once('=').map(|(k, _)| key_steps(k)) else {
+        return Vec::new();
+    };
+    let mut path = String::new();
+    let mut out = Vec::new();
+    for step in steps {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(step.key);
+        for i in step.indices {
+            path.push_str(&format!("[{i}]"));
+            out.push(path.clone());
+        }
+    }
+    out
 }
 
 /// Writes `key.path=value` into the spanned tree. The value is read as TOML (`3`, `"1GiB"`,

@@ -403,7 +403,10 @@ impl World {
     }
 
     fn reachable(&self, a: u32, b: u32) -> bool {
-        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        self.site_reachable(self.site_of(a), self.site_of(b))
+    }
+
+    fn site_reachable(&self, sa: u32, sb: u32) -> bool {
         if sa == sb {
             return true;
         }
@@ -483,12 +486,7 @@ impl World {
         self.next_request += 1;
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size });
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None });
-        let from = NodeId(n);
-        let kind = match kind {
-            FetchKind::Parent => RequestKind::Child { from },
-            FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from },
-        };
-        let request = Request { id: RequestId(id), object, kind, client_site: None };
+        let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
         self.deliver(now + lat, src, Input::Request(request));
     }
 
@@ -532,9 +530,8 @@ impl World {
                 self.deliver(now, n, Input::ServeDone { request });
                 FetchError::Unreachable
             }
-            Response::Fail(Failure::NotFound) => FetchError::NotFound,
-            Response::Fail(Failure::Unauthorized) => FetchError::Unauthorized,
-            Response::Fail(_) | Response::Redirect { .. } => FetchError::Refused,
+            Response::Fail(failure) => failure.fetch_error(),
+            Response::Redirect { .. } => FetchError::Refused,
         };
         self.fetches.remove(&key);
         self.deliver(
@@ -822,7 +819,13 @@ impl World {
     /// The node a client asked is down: it asks the next cache on its list after `wait`, or
     /// fails when none is left.
     fn client_failover(&mut self, id: u64, mut c: ClientReq, wait: Duration) {
-        let next = self.client_sources(c.site, c.first).into_iter().flatten().nth(c.tries as usize);
+        // A cache the client cannot reach (its own site's links are down) is no option.
+        let next = self
+            .client_sources(c.site, c.first)
+            .into_iter()
+            .flatten()
+            .skip(c.tries as usize)
+            .find(|&n| self.site_of(n) == c.site || self.site_reachable(c.site, self.site_of(n)));
         match next {
             Some(node) => {
                 self.stats.client_failovers += 1;

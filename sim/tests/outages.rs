@@ -99,8 +99,16 @@ fn all_origins_down_fails_misses_and_counts_them() {
 }
 
 #[test]
-fn a_down_site_cache_fails_its_clients_and_counts_them() {
+fn a_down_site_cache_sends_its_clients_to_the_next_cache() {
+    // T2's clients turn to the nearest other site's cache while theirs is down: nothing fails.
     let s = run("[[outage]]\nkind = \"node\"\nnode = \"T2/cache\"\nat = \"10min\"\nduration = \"20min\"\n");
+    assert_eq!(s.failed, 0, "{:?}", s.failures);
+    assert!(s.client_failovers > 0);
+    // With every cache down, the clients' requests fail and are counted.
+    let all = "[[outage]]\nkind = \"node\"\nnode = \"T2/cache\"\nat = \"10min\"\nduration = \"20min\"\n\
+               [[outage]]\nkind = \"node\"\nnode = \"T1/cache\"\nat = \"10min\"\nduration = \"20min\"\n\
+               [[outage]]\nkind = \"node\"\nnode = \"T0/cache\"\nat = \"10min\"\nduration = \"20min\"\n";
+    let s = run(all);
     let down = s.failures.get("node_down").copied().unwrap_or(0);
     assert!(down > 0, "{:?}", s.failures);
     assert_eq!(down, s.failed);

@@ -152,6 +152,9 @@ fn zero_requests_objects_and_durations_are_refused_when_the_file_is_read() {
         ("workload.dataset_files=0", "workload.dataset_files"),
         ("workload.duration=0ms", "workload.duration"),
         ("run.bucket=0s", "run.bucket"),
+        // These panicked (max_objects) or never ended (probe_interval) in the run.
+        ("policy.max_objects=0", "policy.max_objects"),
+        ("policy.membership.probe_interval=0s", "policy.membership.probe_interval"),
     ] {
         let e = err(GOOD, &[set]);
         assert_eq!(e.key.as_deref(), Some(key), "{e}");
@@ -172,7 +175,12 @@ fn zero_requests_objects_and_durations_are_refused_when_the_file_is_read() {
 #[test]
 fn a_single_request_runs_to_the_end() {
     let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let s = parse(Path::new("my.toml"), GOOD, &o(&["workload.requests=1", "workload.objects=1"])).unwrap();
+    let s = parse(
+        Path::new("my.toml"),
+        GOOD,
+        &o(&["workload.requests=1", "workload.objects=1", "workload.tier_weights.T0=1"]),
+    )
+    .unwrap();
     let run = reef_sim::run::simulate(&s, 1, &mut |_| {}).unwrap();
     assert_eq!(run.summary.requests, 1);
     assert_eq!(run.summary.completed + run.summary.failed, 1);
@@ -271,4 +279,19 @@ fn set_indexes_arrays_of_tables() {
     assert!(msg.contains("`outage[0]` is a table, not an array"), "{msg}");
     let msg = err(&text, &["outage[0].at.x=1"]).to_string();
     assert!(msg.contains("`outage[0].at` is not a table"), "{msg}");
+
+    // A bad value inside an entry: an outage is read as a whole, so the error points at the
+    // entry in the file and names the override that changed it.
+    let e = err(&text, &["outage[1].at=5 parsecs"]);
+    assert_eq!(e.key.as_deref(), Some("outage[1]"), "{e}");
+    assert!(e.message.contains("unknown unit `parsecs`"), "{e}");
+    assert!(e.message.ends_with("(`outage[1]` was changed by `--set outage[1].at=5 parsecs`)"), "{e}");
+    // Other entries' errors are not blamed on it.
+    let e = err(&text.replacen("at = \"5min\"", "at = \"5 parsecs\"", 1), &["outage[0].at=2min"]);
+    assert_eq!(e.key.as_deref(), Some("outage[1]"), "{e}");
+    assert!(!e.message.contains("--set"), "{e}");
+    // Values that keep their span are blamed on the command line, as without an index.
+    let e = err(GOOD, &["topology.site[0].cache=1 TiBB"]);
+    assert_eq!((e.key.as_deref(), e.position), (Some("topology.site[0].cache"), None), "{e}");
+    assert!(e.message.ends_with("(in `--set topology.site[0].cache=1 TiBB`)"), "{e}");
 }

@@ -155,3 +155,23 @@ fn the_report_writes_bytes_as_the_command_line_does() {
         assert!(md.contains(&format!("| {shown} ({b} B) |")), "{key}: `{shown}` not in\n{md}");
     }
 }
+
+#[test]
+fn the_quickstart_eviction_comparison_is_not_vacuous() {
+    // `compare scenarios/quickstart.toml --vary policy.eviction=lru,s3fifo,gdsf`: the site caches
+    // must evict, so that the policies fetch different numbers of files from the origins.
+    let quick = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let fetches: Vec<u64> = ["lru", "s3fifo", "gdsf"]
+        .iter()
+        .map(|p| {
+            let s = reef_sim::scenario::load(&quick, &[format!("policy.eviction={p}")]).unwrap();
+            let run = reef_sim::run::simulate(&s, s.seed, &mut |_| {}).unwrap();
+            assert_eq!(run.summary.failed, 0, "{p}");
+            assert!(run.summary.evicted > 0, "{p}: nothing evicted");
+            run.summary.origin_fetches
+        })
+        .collect();
+    let (min, max) = (fetches.iter().min().unwrap(), fetches.iter().max().unwrap());
+    assert!(fetches[0] != fetches[1] && fetches[1] != fetches[2] && fetches[0] != fetches[2], "{fetches:?}");
+    assert!((max - min) * 100 >= *max, "policies within 1% of each other: {fetches:?}");
+}

@@ -353,6 +353,11 @@ impl Cache {
         }
     }
 
+    /// Objects held by at least one pin.
+    pub fn pinned_objects(&self) -> u64 {
+        self.pinned_count
+    }
+
     /// Pins an object so that it is not evicted while it is served or filled. Pins nest; false
     /// if the object is not cached (or already holds 65535 pins).
     pub fn pin(&mut self, id: ObjectId) -> bool {

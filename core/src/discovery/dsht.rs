@@ -17,7 +17,7 @@ use super::{Candidate, Ctx, Found};
 use crate::Map;
 use crate::ids::{NodeId, ObjectId};
 use crate::membership::Membership;
-use crate::node::Role;
+use crate::peer::Role;
 use crate::protocol::{DshtMessage, FetchKind, Message, Pointer};
 use crate::timers::Timers;
 use crate::units::{Duration, Time};

@@ -13,7 +13,7 @@ pub use hashing::weight;
 
 use crate::ids::{NodeId, ObjectId};
 use crate::membership::Membership;
-use crate::node::Role;
+use crate::peer::Role;
 use crate::protocol::{FetchKind, Message, Output};
 use crate::units::{Duration, Time};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -247,7 +247,7 @@ fn site_home(ctx: &Ctx, object: ObjectId) -> Option<NodeId> {
 
 /// The highest-random-weight node among usable members that pass `eligible`, and this node;
 /// `None` when that is this node.
-fn home_among(ctx: &Ctx, object: ObjectId, eligible: impl Fn(&crate::node::PeerInfo) -> bool) -> Option<NodeId> {
+fn home_among(ctx: &Ctx, object: ObjectId, eligible: impl Fn(&crate::peer::PeerInfo) -> bool) -> Option<NodeId> {
     let members = ctx.members;
     let home = members
         .members()

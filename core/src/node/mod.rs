@@ -8,7 +8,8 @@ mod config;
 mod director;
 mod request_path;
 
-pub use config::{NodeConfig, PeerInfo, Role};
+pub use crate::peer::{PeerInfo, Role};
+pub use config::NodeConfig;
 
 use crate::Map;
 use crate::cache::{Cache, Eviction};
@@ -92,6 +93,11 @@ impl Node {
     pub fn membership(&self) -> &Membership {
         &self.membership
     }
+    /// Requests being served from the store (each holds a pin) and fills in flight.
+    pub fn open_work(&self) -> (usize, usize) {
+        (self.serving.len(), self.fills.len())
+    }
+
     /// Whether this node believes `peer` is alive (`None` if it does not know it).
     pub fn peer_alive(&self, peer: NodeId) -> Option<bool> {
         self.membership.health(peer).map(|h| h != Health::Dead)
