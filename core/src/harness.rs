@@ -10,8 +10,7 @@ use crate::event::Event;
 use crate::ids::{NodeId, ObjectId};
 use crate::node::Node;
 use crate::protocol::{
-    Failure, FetchError, FetchId, FetchKind, FetchResult, Input, ObjectRef, Output, Request, RequestId, RequestKind,
-    Response,
+    FetchError, FetchId, FetchKind, FetchResult, Input, ObjectRef, Output, Request, RequestId, RequestKind, Response,
 };
 use crate::units::{BitRate, Duration, Time};
 use std::cmp::Reverse;
