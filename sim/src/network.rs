@@ -50,6 +50,9 @@ struct Link {
     bytes: u64,
     /// Bytes carried in each meter bucket (empty without a meter).
     carried: Vec<f64>,
+    /// Bytes per second its flows carry since `metered`, as last solved.
+    used: f64,
+    metered: Time,
     // Scratch state of the solver.
     mark: u64,
     solved: u64,
@@ -174,6 +177,8 @@ impl<T: Copy> Network<T> {
             classes: Vec::new(),
             bytes: 0,
             carried: Vec::new(),
+            used: 0.0,
+            metered: Time::ZERO,
             mark: 0,
             solved: 0,
             remaining: 0.0,
@@ -202,13 +207,21 @@ impl<T: Copy> Network<T> {
         self.links[link as usize].carried.len()
     }
 
-    /// Brings every live flow's progress (and the meter) up to `now`, e.g. at the end of a run.
+    /// Brings the meter up to `now`, e.g. at the end of a run.
     pub fn settle(&mut self, now: Time) {
-        for class in 0..self.classes.len() as u32 {
-            if self.classes[class as usize].count > 0 {
-                self.advance_class(class, now);
-            }
+        for l in 0..self.links.len() {
+            self.meter_link(l as LinkIdx, now);
         }
+    }
+
+    /// Records what `link` carried since it was last metered, at the rate last solved.
+    fn meter_link(&mut self, link: LinkIdx, now: Time) {
+        let bucket = self.meter_bucket;
+        let l = &mut self.links[link as usize];
+        if bucket > 0 && l.used > 0.0 && now > l.metered {
+            meter(&mut l.carried, bucket, l.metered, now, l.used);
+        }
+        l.metered = now;
     }
 
     /// The links of a route.
@@ -300,9 +313,8 @@ impl<T: Copy> Network<T> {
             return None;
         }
         let class = self.flows[id.index as usize].class;
-        // The stopped flow's bytes so far, at the old rate; its neighbours are brought up to
-        // date by the re-solve below, at the old rates, before the rates change.
-        self.advance_class(class, now);
+        // Progress of the component is brought up to date by the re-solve below, at the old
+        // rates, before the rates change.
         let tag = self.remove(id.index);
         let seeds = self.seeds_of(class);
         self.resolve_links(now, &seeds, wakeups);
@@ -410,9 +422,6 @@ impl<T: Copy> Network<T> {
 
     fn advance_class(&mut self, class: u32, now: Time) {
         let c = &mut self.classes[class as usize];
-        if self.meter_bucket > 0 && c.rate > 0.0 && now > c.updated {
-            meter(&mut self.links, &c.links, self.meter_bucket, c.updated, now, c.rate * c.count as f64);
-        }
         c.progress += c.rate * (now - c.updated).as_secs_f64();
         c.updated = now;
     }
@@ -470,13 +479,22 @@ impl<T: Copy> Network<T> {
             for k in 0..self.comp_links.len() {
                 let l = self.comp_links[k];
                 self.links[l as usize].solved = round;
+                // What the link carried so far was carried at the old rates.
+                self.meter_link(l, now);
             }
             if self.comp_classes.is_empty() {
+                for &l in &self.comp_links {
+                    self.links[l as usize].used = 0.0;
+                }
                 continue;
             }
             // Progress so far was made at the old rates.
             self.advance_component(now);
             self.fill_progressively();
+            for &l in &self.comp_links {
+                let link = &mut self.links[l as usize];
+                link.used = (link.capacity * link.factor - link.remaining).max(0.0);
+            }
             // Wraps after 2^32 solves; a stale wake-up matching by chance only wakes early, and
             // an early wake-up just re-solves. 32 bits keep the simulator's events small.
             self.epoch = self.epoch.wrapping_add(1);
@@ -554,21 +572,17 @@ impl<T: Copy> Network<T> {
     }
 }
 
-/// Adds `rate` bytes per second from `from` to `to` to each of `route`'s links, split at the
-/// meter's bucket edges.
-fn meter(links: &mut [Link], route: &[LinkIdx], bucket: u64, from: Time, to: Time, rate: f64) {
+/// Adds `rate` bytes per second from `from` to `to` to a link's buckets, split at their edges.
+fn meter(carried: &mut Vec<f64>, bucket: u64, from: Time, to: Time, rate: f64) {
     let (start, end) = (from.as_nanos(), to.as_nanos());
     let (first, last) = ((start / bucket) as usize, ((end - 1) / bucket) as usize);
-    for &l in route {
-        let carried = &mut links[l as usize].carried;
-        if carried.len() <= last {
-            carried.resize(last + 1, 0.0);
-        }
-        for (b, slot) in carried.iter_mut().enumerate().take(last + 1).skip(first) {
-            let lo = start.max(b as u64 * bucket);
-            let hi = end.min((b as u64 + 1) * bucket);
-            *slot += rate * (hi - lo) as f64 * 1e-9;
-        }
+    if carried.len() <= last {
+        carried.resize(last + 1, 0.0);
+    }
+    for (b, slot) in carried.iter_mut().enumerate().take(last + 1).skip(first) {
+        let lo = start.max(b as u64 * bucket);
+        let hi = end.min((b as u64 + 1) * bucket);
+        *slot += rate * (hi - lo) as f64 * 1e-9;
     }
 }
 

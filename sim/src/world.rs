@@ -32,8 +32,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 /// How long a sender waits before it learns that a peer with no route is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const NO_JOB: u32 = u32::MAX;
-/// A moving flow reports progress this many times per fetch timeout, so the core's idle
-/// `fetch_timeout` means what it means in reef-node: a transfer that moves is never cut.
+/// Moving flows report progress this many times per fetch timeout (in one sweep over all
+/// flows, so no per-flow events wait in the queue), so the core's idle `fetch_timeout` means
+/// what it means in reef-node: a transfer that moves is never cut.
 const PROGRESS_PER_TIMEOUT: u64 = 2;
 
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +44,8 @@ enum Ev {
     /// The node asked for a tick at this time.
     Tick(u32),
     Net(Wakeup),
-    /// A live flow reports progress to its requester (see `PROGRESS_PER_TIMEOUT`).
-    Progress(FlowId),
+    /// Every moving flow reports progress to its requester (see `PROGRESS_PER_TIMEOUT`).
+    ProgressSweep,
     Arrival,
     /// The job reads its next file.
     JobNext(u32),
@@ -232,6 +233,7 @@ impl World {
         if let Some(t) = world.workload.next_time() {
             world.engine.schedule(t, Ev::Arrival);
         }
+        world.engine.schedule_in(world.progress_every, Ev::ProgressSweep);
         for (i, o) in world.outages.iter().enumerate() {
             world.engine.schedule(o.at, Ev::Outage { index: i as u32, start: true });
             world.engine.schedule(o.at + o.duration, Ev::Outage { index: i as u32, start: false });
@@ -316,14 +318,7 @@ impl World {
                     self.filled.remove(&(node, fetch));
                 }
             }
-            Ev::Progress(flow) => {
-                let Some(t) = self.net.tag(flow) else { return };
-                if self.net.rate(flow).is_some_and(|r| r > 0.0) {
-                    let at = self.now() + self.latency(t.source, t.requester);
-                    self.deliver(at, t.requester, Input::FetchProgress { fetch: t.fetch });
-                }
-                self.engine.schedule_in(self.progress_every, Ev::Progress(flow));
-            }
+            Ev::ProgressSweep => self.progress_sweep(),
             Ev::Tick(n) => {
                 let node = &mut self.nodes[n as usize];
                 if node.tick_at != self.engine.now() {
@@ -354,6 +349,23 @@ impl World {
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
         }
+    }
+
+    /// Tells the requester of every flow that moves that its fetch made progress.
+    fn progress_sweep(&mut self) {
+        let now = self.now();
+        let mut moving: Vec<(u32, FetchId, u32)> = Vec::new();
+        for (&(requester, fetch), f) in &self.fetches {
+            if f.flow.and_then(|flow| self.net.rate(flow)).is_some_and(|r| r > 0.0) {
+                moving.push((requester, FetchId(fetch), f.source));
+            }
+        }
+        moving.sort_unstable_by_key(|&(r, f, _)| (r, f.0));
+        for (requester, fetch, source) in moving {
+            let at = now + self.latency(source, requester);
+            self.deliver(at, requester, Input::FetchProgress { fetch });
+        }
+        self.engine.schedule_in(self.progress_every, Ev::ProgressSweep);
     }
 
     /// Queues `input` for `node` at `at`.
@@ -523,7 +535,6 @@ impl World {
                     let tag = Transfer { requester, fetch, source: n, request, size, holder, relays };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
-                    self.engine.schedule_in(self.progress_every, Ev::Progress(flow));
                     self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
                     return;
                 }
