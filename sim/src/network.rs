@@ -234,11 +234,6 @@ impl<T: Copy> Network<T> {
         self.live(id).then(|| self.classes[self.flows[id.index as usize].class as usize].rate)
     }
 
-    /// The tag of a live flow.
-    pub fn tag(&self, id: FlowId) -> Option<T> {
-        self.live(id).then(|| self.flows[id.index as usize].tag)
-    }
-
     fn live(&self, id: FlowId) -> bool {
         self.flows.get(id.index as usize).is_some_and(|f| f.live && f.generation == id.generation)
     }
