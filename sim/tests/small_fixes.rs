@@ -2,7 +2,9 @@
 //! the report writes bytes as the command line does, and the quickstart's caches evict (so that
 //! its eviction comparison means something).
 
-use reef_core::units::{format_size, parse_rate};
+#[cfg(feature = "results")]
+use reef_core::units::format_size;
+use reef_core::units::parse_rate;
 use reef_core::{BitRate, Duration, Time};
 use reef_sim::scenario::parse;
 use std::path::Path;

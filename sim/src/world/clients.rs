@@ -1,0 +1,240 @@
+//! Clients: arrivals, jobs, requests to a cache with failover to the next (as `reef get`
+//! does), and each served request's attribution to the store its bytes came from.
+
+use super::*;
+
+impl World {
+    /// The node whose store or origin bytes that `n` serves come from, and the fills they
+    /// passed through: `n` itself for a serve from its store, else its fill's holder.
+    pub(super) fn holder_of(&self, n: u32, fill: Option<FetchId>) -> (u32, u8) {
+        match fill.and_then(|f| self.filled.get(&(n, f.0))) {
+            Some(&(holder, relays)) => (holder, relays.saturating_add(1)),
+            None => (n, 0),
+        }
+    }
+
+    /// Where a client at `site` got bytes held by `holder`.
+    pub(super) fn bytes_from(&self, site: u32, holder: u32) -> BytesFrom {
+        let node = &self.nodes[holder as usize];
+        let (own, theirs) = (&self.topo.sites[site as usize], &self.topo.sites[node.site as usize]);
+        match node.role {
+            Role::Origin => BytesFrom::Origin,
+            Role::WorkerPeer if node.site == site => BytesFrom::WorkerNode,
+            _ if node.site == site => BytesFrom::SiteCache,
+            _ if theirs.tier < own.tier => BytesFrom::ParentTier,
+            _ => BytesFrom::OtherSite,
+        }
+    }
+
+    pub(super) fn respond_to_client(&mut self, n: u32, request: RequestId, response: Response) {
+        let now = self.now();
+        let Some(&c) = self.clients.get(&request.0) else { return };
+        match response {
+            // The download ties up the node (the object's pin) for the transfer time.
+            Response::Serve { size, fetch, .. } => {
+                let from = self.holder_of(n, fetch);
+                self.clients.get_mut(&request.0).expect("open request").from = Some(from);
+                let size = size.unwrap_or(c.size);
+                let at = now + self.client_latency(c.site, n) + self.client_rate.transfer_time(size);
+                self.deliver(at, n, Input::ServeDone { request });
+            }
+            // The client follows the redirect: back to the client, then on to the cache.
+            Response::Redirect { to } => {
+                let at = now + self.client_latency(c.site, n) + self.client_latency(c.site, to.0);
+                self.clients.get_mut(&request.0).expect("open request").node = to.0;
+                let request = Request {
+                    id: request,
+                    object: c.object,
+                    kind: RequestKind::Client,
+                    client_site: Some(SiteId(c.site)),
+                };
+                self.deliver(at, to.0, Input::Request(request));
+            }
+            Response::Fail(_) => {}
+        }
+    }
+
+    /// A client request ended with the core's outcome after `latency`: counted, sampled, and
+    /// its job moves on.
+    pub(super) fn client_done(
+        &mut self,
+        c: &ClientReq,
+        outcome: Result<(BytesFrom, u8), Failure>,
+        latency: Duration,
+        hops: u32,
+    ) {
+        let now = self.now();
+        self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
+        let source = match outcome {
+            Ok((from, relays)) => {
+                self.series.completed(now, c.site, c.tier, c.size, from, relays, latency);
+                from.name()
+            }
+            Err(_) => {
+                self.series.failed(now, c.site);
+                "failed"
+            }
+        };
+        self.sample(c, source, latency, hops);
+        self.job_step(c.job);
+    }
+
+    /// A client request failed in the simulator (its node was down, or the run stopped).
+    pub(super) fn client_failed(&mut self, c: &ClientReq, reason: &'static str) {
+        // At the hard stop the clock may already stand at the first event past it.
+        let now = self.now().min(self.max_time);
+        self.stats.failed_in_driver(c.tier, reason);
+        self.series.failed(now, c.site);
+        self.sample(c, "failed", now - c.issued, 0);
+        self.job_step(c.job);
+    }
+
+    pub(super) fn sample(&mut self, c: &ClientReq, source: &'static str, latency: Duration, lookup_hops: u32) {
+        if c.sampled {
+            self.series.sample(SampledRequest {
+                issued: c.issued,
+                site: c.site,
+                tier: c.tier,
+                object: c.object.id.0,
+                bytes: c.size,
+                source,
+                latency,
+                lookup_hops,
+            });
+        }
+    }
+
+    pub(super) fn arrival(&mut self) {
+        let now = self.now();
+        let a = self.workload.take(now);
+        if let Some(t) = self.workload.next_time() {
+            self.engine.schedule(t, Ev::Arrival);
+        }
+        let workers = self.layout.site_workers[a.site as usize].clone();
+        // Jobs run on worker nodes and read through their caches; other clients go to the
+        // site cache, or ask the director for one.
+        let node = if !workers.is_empty() {
+            workers.start + a.pick % (workers.end - workers.start)
+        } else if self.via_director {
+            self.layout.director
+        } else {
+            self.layout.site_cache[a.site as usize]
+        };
+        match a.demand {
+            Demand::Object(index) => self.issue(node, a.site, self.object_ref(index), NO_JOB),
+            Demand::Traced { id, size } => {
+                let namespace = reef_core::NamespaceId(self.workload.catalog.namespace_of_id(id));
+                self.issue(node, a.site, ObjectRef { id: reef_core::ObjectId(id), namespace, size: Some(size) }, NO_JOB)
+            }
+            Demand::Job { first, files } => {
+                let job = Job { site: a.site, node, next: first + 1, left: files - 1 };
+                let j = match self.free_jobs.pop() {
+                    Some(j) => {
+                        self.jobs[j as usize] = job;
+                        j
+                    }
+                    None => {
+                        self.jobs.push(job);
+                        (self.jobs.len() - 1) as u32
+                    }
+                };
+                self.active_jobs += 1;
+                self.issue(node, a.site, self.object_ref(first), j);
+            }
+        }
+    }
+
+    /// A client at `site` asks `node` for `object`.
+    pub(super) fn issue(&mut self, node: u32, site: u32, object: ObjectRef, job: u32) {
+        let now = self.now();
+        let size = object.size.unwrap_or(0);
+        let tier = self.topo.sites[site as usize].tier;
+        let id = self.next_request;
+        self.next_request += 1;
+        let sampled = self.series.samples(self.stats.all.requests);
+        self.stats.issued(tier, size);
+        self.series.issued(now, site);
+        let c =
+            ClientReq { node, site, object, tier, size, issued: now, job, sampled, first: node, tries: 1, from: None };
+        self.send_client_request(id, c, now);
+    }
+
+    pub(super) fn send_client_request(&mut self, id: u64, c: ClientReq, at: Time) {
+        self.clients.insert(id, c);
+        let request = Request {
+            id: RequestId(id),
+            object: c.object,
+            kind: RequestKind::Client,
+            client_site: Some(SiteId(c.site)),
+        };
+        let at = at + self.client_latency(c.site, c.node);
+        self.deliver(at, c.node, Input::Request(request));
+    }
+
+    /// The caches a client at `site` tries, in order, as `reef get` tries its sources: the one
+    /// it was sent to, its site cache, then the cache of the nearest other site.
+    pub(super) fn client_sources(&self, site: u32, first: u32) -> [Option<u32>; 3] {
+        let site_cache = self.layout.site_cache[site as usize];
+        [Some(first), (site_cache != first).then_some(site_cache), self.fallback_cache[site as usize]]
+    }
+
+    /// The node a client asked is down: it asks the next cache on its list after `wait`, or
+    /// fails when none is left.
+    pub(super) fn client_failover(&mut self, id: u64, mut c: ClientReq, wait: Duration) {
+        // A cache the client cannot reach (its own site's links are down) is no option.
+        let next = self
+            .client_sources(c.site, c.first)
+            .into_iter()
+            .flatten()
+            .skip(c.tries as usize)
+            .find(|&n| self.site_of(n) == c.site || self.site_reachable(c.site, self.site_of(n)));
+        match next {
+            Some(node) => {
+                self.stats.client_failovers += 1;
+                c.node = node;
+                c.tries += 1;
+                let at = self.now() + wait;
+                self.send_client_request(id, c, at);
+            }
+            None => self.client_failed(&c, "node_down"),
+        }
+    }
+
+    /// The catalog's object `index`, with its size (the simulator knows every size).
+    pub(super) fn object_ref(&self, index: u64) -> ObjectRef {
+        let catalog = &self.workload.catalog;
+        ObjectRef {
+            id: catalog.id(index),
+            namespace: reef_core::NamespaceId(catalog.namespace(index)),
+            size: Some(catalog.size(index)),
+        }
+    }
+
+    /// A job's read ended: read the next file after the think time, or finish.
+    pub(super) fn job_step(&mut self, j: u32) {
+        if j == NO_JOB {
+            return;
+        }
+        if self.jobs[j as usize].left > 0 {
+            self.engine.schedule_in(self.job_think, Ev::JobNext(j));
+        } else {
+            self.free_jobs.push(j);
+            self.active_jobs -= 1;
+        }
+    }
+}
+
+/// For each site, the cache of the nearest other site by route latency (ties: lower site
+/// index), where its clients turn when their own site's caches are down.
+pub(super) fn fallback_caches(topo: &Topology, layout: &Layout) -> Vec<Option<u32>> {
+    let n = topo.sites.len() as u32;
+    (0..n)
+        .map(|s| {
+            (0..n)
+                .filter(|&o| o != s)
+                .filter_map(|o| topo.route(s, o).map(|(latency, _)| (latency, o)))
+                .min()
+                .map(|(_, o)| layout.site_cache[o as usize])
+        })
+        .collect()
+}

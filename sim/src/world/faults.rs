@@ -1,0 +1,172 @@
+//! Outages: nodes, sites (their nodes and WAN links), links, partitions and degradations
+//! starting and ending, and what happens to inputs sent to a node that is down.
+
+use super::*;
+
+impl World {
+    /// The input reached a node that is down.
+    pub(super) fn undeliverable(&mut self, n: u32, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Request(r) => {
+                if let Some(c) = self.clients.remove(&r.id.0) {
+                    // The client's connection attempt times out; it tries its next cache.
+                    self.client_failover(r.id.0, c, CONNECT_TIMEOUT);
+                } else if let Some(pr) = self.peer_reqs.remove(&r.id.0)
+                    && self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some()
+                {
+                    let lat = self.latency(n, pr.requester);
+                    let done =
+                        Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(FetchError::Unreachable) };
+                    self.deliver(now + lat, pr.requester, done);
+                }
+            }
+            Input::Message { from, .. } => {
+                let lat = self.latency(n, from.0);
+                self.deliver(now + lat, from.0, Input::PeerUnreachable { peer: NodeId(n) });
+            }
+            // Results and timers of a down node are lost with it; when it comes back, its own
+            // fetch timeouts fail over.
+            _ => {}
+        }
+    }
+
+    pub(super) fn outage(&mut self, index: usize, start: bool) {
+        let target = self.outages[index].target.clone();
+        match target {
+            Target::Nodes(nodes) => {
+                for n in nodes {
+                    self.set_node_down(n, start);
+                }
+            }
+            Target::Site(site) => {
+                for n in self.layout.nodes_of_site(site) {
+                    self.set_node_down(n, start);
+                }
+                // No transit through a site that is down.
+                let links: Vec<u32> = (0..self.topo.links.len() as u32)
+                    .filter(|&l| self.topo.links[l as usize].a == site || self.topo.links[l as usize].b == site)
+                    .collect();
+                for l in links {
+                    self.set_link_down(l, start);
+                }
+            }
+            Target::Link(l) => self.set_link_down(l, start),
+            Target::Partition(a, b) => self.set_partition(a, b, start),
+            Target::Degrade(l, factor) => {
+                self.link_factor[l as usize] = if start { factor } else { 1.0 };
+                if self.link_down[l as usize] == 0 {
+                    let now = self.now();
+                    self.net.set_factor(now, l, self.link_factor[l as usize], &mut self.wakeups);
+                    self.flush_wakeups();
+                }
+            }
+        }
+    }
+
+    pub(super) fn set_node_down(&mut self, n: u32, start: bool) {
+        let node = &mut self.nodes[n as usize];
+        if !start {
+            node.down -= 1;
+            if node.down == 0 {
+                node.tick_at = Time::MAX;
+                self.reschedule_tick(n);
+            }
+            return;
+        }
+        node.down += 1;
+        if node.down > 1 {
+            return;
+        }
+        let mut lost: Vec<(u64, ClientReq)> =
+            self.clients.iter().filter(|(_, c)| c.node == n).map(|(&k, &c)| (k, c)).collect();
+        lost.sort_unstable_by_key(|(id, _)| *id);
+        for (id, c) in lost {
+            self.clients.remove(&id);
+            // The connection broke: the client tries its next cache at once.
+            self.client_failover(id, c, Duration::ZERO);
+        }
+        let mut touched: Vec<((u32, u64), FetchState)> = self
+            .fetches
+            .iter()
+            .filter(|((requester, _), f)| *requester == n || f.source == n)
+            .map(|(&k, &f)| (k, f))
+            .collect();
+        touched.sort_unstable_by_key(|(k, _)| *k);
+        let now = self.now();
+        for ((requester, fetch), f) in touched {
+            let tag = f.flow.and_then(|flow| self.net.stop(now, flow, &mut self.wakeups));
+            self.flush_wakeups();
+            match tag {
+                Some(t) => self.break_transfer(t),
+                None if f.source == n => {
+                    // Asked but not answered: the requester learns that its source died.
+                    self.fetches.remove(&(requester, fetch));
+                    let lat = self.latency(n, requester);
+                    let done =
+                        Input::FetchDone { fetch: FetchId(fetch), result: FetchResult::Failed(FetchError::Broken) };
+                    self.deliver(now + lat, requester, done);
+                }
+                None => {
+                    self.fetches.remove(&(requester, fetch));
+                }
+            }
+        }
+    }
+
+    pub(super) fn set_link_down(&mut self, l: u32, start: bool) {
+        let now = self.now();
+        let count = &mut self.link_down[l as usize];
+        if start {
+            *count += 1;
+            if *count > 1 {
+                return;
+            }
+            self.net.set_factor(now, l, 0.0, &mut self.wakeups);
+            for flow in self.net.flows_on(l) {
+                if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+                    self.break_transfer(t);
+                }
+            }
+        } else {
+            *count -= 1;
+            if *count > 0 {
+                return;
+            }
+            self.net.set_factor(now, l, self.link_factor[l as usize], &mut self.wakeups);
+        }
+        self.flush_wakeups();
+        let down = &self.link_down;
+        self.topo.compute_routes(&|link| down[link as usize] == 0);
+    }
+
+    pub(super) fn set_partition(&mut self, a: u16, b: u16, start: bool) {
+        let regions = self.topo.regions.len();
+        for (x, y) in [(a, b), (b, a)] {
+            let c = &mut self.cuts[x as usize * regions + y as usize];
+            if start { *c += 1 } else { *c -= 1 }
+        }
+        if !start {
+            return;
+        }
+        let now = self.now();
+        let region = |w: &World, n: u32| w.topo.sites[w.site_of(n) as usize].region;
+        let mut cut: Vec<((u32, u64), FlowId)> = self
+            .fetches
+            .iter()
+            .filter_map(|(&k, f)| f.flow.map(|flow| (k, f.source, flow)))
+            .filter(|&((requester, _), source, _)| {
+                let (r1, r2) = (region(self, requester), region(self, source));
+                (r1, r2) == (a, b) || (r1, r2) == (b, a)
+            })
+            .map(|(k, _, flow)| (k, flow))
+            .collect();
+        cut.sort_unstable_by_key(|(k, _)| *k);
+        for (_, flow) in cut {
+            if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+                self.break_transfer(t);
+            }
+        }
+        self.flush_wakeups();
+    }
+}

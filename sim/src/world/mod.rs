@@ -1,0 +1,502 @@
+//! The simulated world: one reef-core node per cache, worker node and origin, driven through
+//! its sans-IO interface, with the data plane played on the flow network.
+//!
+//! A node's `Fetch` becomes a request to the source node's core (after the one-way latency);
+//! the source's `Serve` becomes a flow on the route between them; the flow's end becomes
+//! `ServeDone` at the source and `FetchDone` at the requester (after the latency). Messages
+//! travel with the route's latency. Nothing here decides what to cache or where to fetch from:
+//! that is the core's job; the world only moves bytes and messages and fails what breaks.
+//!
+//! Every served request is attributed to the node whose store (or origin) its bytes came from:
+//! a transfer carries its bytes' holder and the number of fills they passed through, so a
+//! worker node's fetch from its site cache counts as an origin fetch when the site cache
+//! itself fetched the object from the origin.
+
+mod clients;
+mod faults;
+mod transfers;
+
+use crate::engine::Engine;
+use crate::layout::Layout;
+use crate::network::{Ended, FlowId, LinkIdx, Network, Wakeup};
+use crate::outage::{self, Outage, Target};
+use crate::scenario::Scenario;
+use crate::series::{SampledRequest, Series};
+use crate::stats::{BytesFrom, Stats};
+use crate::topology::Topology;
+use crate::workload::{Demand, Workload};
+use reef_core::{
+    BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, NodeId, ObjectRef, Output,
+    Request, RequestId, RequestKind, Response, Role, SiteId, Source, Tier, Time,
+};
+use std::collections::HashMap;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// How long a sender waits before it learns that a peer with no route is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const NO_JOB: u32 = u32::MAX;
+/// Moving flows report progress this many times per fetch timeout (in one sweep over all
+/// flows, so no per-flow events wait in the queue), so the core's idle `fetch_timeout` means
+/// what it means in reef-node: a transfer that moves is never cut.
+const PROGRESS_PER_TIMEOUT: u64 = 2;
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    /// Hand the input in this slot to its node.
+    Deliver(u32),
+    /// The node asked for a tick at this time.
+    Tick(u32),
+    Net(Wakeup),
+    /// Every moving flow reports progress to its requester (see `PROGRESS_PER_TIMEOUT`).
+    ProgressSweep,
+    Arrival,
+    /// The job reads its next file.
+    JobNext(u32),
+    Outage {
+        index: u32,
+        start: bool,
+    },
+}
+
+#[derive(Debug)]
+struct SimNode {
+    core: reef_core::Node,
+    site: u32,
+    role: Role,
+    /// Outages holding this node down (they may overlap).
+    down: u32,
+    /// When the pending `Tick` is due (`Time::MAX`: none pending).
+    tick_at: Time,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ClientReq {
+    node: u32,
+    site: u32,
+    object: ObjectRef,
+    tier: Tier,
+    size: u64,
+    issued: Time,
+    job: u32,
+    /// Whether this request gets a row in the `requests` table.
+    sampled: bool,
+    /// The node the client was sent to first, and how many caches it asked so far (it fails
+    /// over to the next when one is down).
+    first: u32,
+    tries: u8,
+    /// Where the served bytes came from, once a node answered: (holder, fills on the way).
+    from: Option<(u32, u8)>,
+}
+
+/// A request the world made to a source node on behalf of a fetch.
+#[derive(Clone, Copy, Debug)]
+struct PeerReq {
+    requester: u32,
+    fetch: FetchId,
+    size: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FetchState {
+    source: u32,
+    request: RequestId,
+    flow: Option<FlowId>,
+}
+
+/// What a flow carries: one fetch's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    requester: u32,
+    fetch: FetchId,
+    source: u32,
+    request: RequestId,
+    size: u64,
+    /// The node whose store or origin the bytes come from, and the fills they passed through.
+    holder: u32,
+    relays: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    site: u32,
+    node: u32,
+    next: u64,
+    left: u64,
+}
+
+#[derive(Debug)]
+pub struct World {
+    engine: Engine<Ev>,
+    pub topo: Topology,
+    pub layout: Layout,
+    net: Network<Transfer>,
+    nodes: Vec<SimNode>,
+    inputs: Vec<Option<(u32, Input)>>,
+    free_inputs: Vec<u32>,
+    workload: Workload,
+    pub stats: Stats,
+    pub series: Series,
+    /// Hops of the latest lookup per (node, object), kept only while requests are sampled.
+    lookups: FastMap<(u32, u64), u32>,
+    clients: FastMap<u64, ClientReq>,
+    peer_reqs: FastMap<u64, PeerReq>,
+    fetches: FastMap<(u32, u64), FetchState>,
+    /// Holder and fills of each fill's completed transfer, until its node has handled it.
+    filled: FastMap<(u32, u64), (u32, u8)>,
+    /// Where each site's clients turn when their cache is down (after the site cache).
+    fallback_cache: Vec<Option<u32>>,
+    progress_every: Duration,
+    jobs: Vec<Job>,
+    free_jobs: Vec<u32>,
+    active_jobs: usize,
+    next_request: u64,
+    pub outages: Vec<Outage>,
+    link_down: Vec<u32>,
+    link_factor: Vec<f64>,
+    /// Active partitions between each pair of regions.
+    cuts: Vec<u32>,
+    client_rate: BitRate,
+    via_director: bool,
+    job_think: Duration,
+    max_time: Time,
+    // Scratch buffers.
+    route: Vec<LinkIdx>,
+    wakeups: Vec<(Time, Wakeup)>,
+    ended: Vec<Ended<Transfer>>,
+}
+
+impl World {
+    /// Builds the world of a scenario run with `seed`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Result<World, String> {
+        let w = &scenario.workload;
+        let topo = crate::generate::build(&scenario.topology, &w.tier_weights, seed)?;
+        let layout = Layout::new(&topo, &scenario.namespaces)?;
+        let workload = Workload::new(w, &topo, layout.namespaces.len() as u16, seed)?;
+        let horizon = Time::ZERO + w.duration.0;
+        let max_time = scenario.run.max_time.map_or(horizon + Duration::from_secs(86_400), |s| Time::ZERO + s.0);
+        let bucket = scenario.run.bucket.map_or(Duration((w.duration.0.as_nanos() / 120).max(1_000_000_000)), |b| b.0);
+        let outages = outage::plan(&scenario.outages, &scenario.random_outages, &topo, &layout, horizon, seed)?;
+        let mut net = Network::metered(bucket);
+        for l in &topo.links {
+            net.add_link(l.bandwidth.bytes_per_sec());
+        }
+        for s in &topo.sites {
+            net.add_link(s.lan.bytes_per_sec());
+        }
+        let nodes = layout
+            .configs(&topo, &scenario.policy, seed)
+            .into_iter()
+            .zip(&layout.nodes)
+            .map(|(config, spec)| SimNode {
+                core: reef_core::Node::new(config),
+                site: spec.site,
+                role: spec.role,
+                down: 0,
+                tick_at: Time::MAX,
+            })
+            .collect();
+        let regions = topo.regions.len();
+        let mut world = World {
+            engine: Engine::new(),
+            net,
+            nodes,
+            inputs: Vec::new(),
+            free_inputs: Vec::new(),
+            workload,
+            stats: Stats::default(),
+            series: Series::new(bucket, topo.sites.len(), topo.links.len(), scenario.run.sample_requests),
+            lookups: FastMap::default(),
+            clients: FastMap::default(),
+            peer_reqs: FastMap::default(),
+            fetches: FastMap::default(),
+            filled: FastMap::default(),
+            fallback_cache: clients::fallback_caches(&topo, &layout),
+            progress_every: Duration((scenario.policy.fetch_timeout.0.as_nanos() / PROGRESS_PER_TIMEOUT).max(1)),
+            jobs: Vec::new(),
+            free_jobs: Vec::new(),
+            active_jobs: 0,
+            next_request: 0,
+            outages,
+            link_down: vec![0; topo.links.len()],
+            link_factor: vec![1.0; topo.links.len()],
+            cuts: vec![0; regions * regions],
+            client_rate: w.client_bandwidth.0,
+            via_director: w.via_director,
+            job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
+            max_time,
+            route: Vec::new(),
+            wakeups: Vec::new(),
+            ended: Vec::new(),
+            topo,
+            layout,
+        };
+        for n in 0..world.nodes.len() as u32 {
+            world.reschedule_tick(n);
+        }
+        if let Some(t) = world.workload.next_time() {
+            world.engine.schedule(t, Ev::Arrival);
+        }
+        world.engine.schedule_in(world.progress_every, Ev::ProgressSweep);
+        for (i, o) in world.outages.iter().enumerate() {
+            world.engine.schedule(o.at, Ev::Outage { index: i as u32, start: true });
+            world.engine.schedule(o.at + o.duration, Ev::Outage { index: i as u32, start: false });
+        }
+        Ok(world)
+    }
+
+    pub fn now(&self) -> Time {
+        self.engine.now()
+    }
+
+    pub fn events(&self) -> u64 {
+        self.engine.processed()
+    }
+
+    /// Requests not yet issued.
+    pub fn requests_left(&self) -> u64 {
+        self.workload.left()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Bytes of completed transfers that crossed each WAN link.
+    pub fn wan_link_bytes(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.topo.links.len() as u32).map(|l| self.net.link_bytes(l))
+    }
+
+    fn finished(&self) -> bool {
+        self.workload.left() == 0 && self.clients.is_empty() && self.active_jobs == 0
+    }
+
+    /// Runs to the end, calling `progress` every `every` events.
+    pub fn run(&mut self, every: u64, progress: &mut dyn FnMut(&World)) {
+        let every = every.max(1);
+        while !self.finished() {
+            let Some((now, ev)) = self.engine.pop() else { break };
+            if now > self.max_time {
+                break;
+            }
+            self.dispatch(ev);
+            if self.engine.processed() % every == 0 {
+                progress(self);
+            }
+        }
+        // Requests still open at the hard stop are counted, never dropped.
+        let mut open: Vec<(u64, ClientReq)> = self.clients.drain().collect();
+        open.sort_unstable_by_key(|(id, _)| *id);
+        for (_, c) in open {
+            self.client_failed(&c, "unfinished");
+        }
+        let unissued = self.workload.left();
+        for _ in 0..unissued {
+            self.stats.all.requests += 1;
+            *self.stats.failures.entry("never_issued").or_default() += 1;
+            self.stats.all.failed += 1;
+        }
+        // Flows cut off by the hard stop carried bytes until then.
+        self.net.settle(self.now().min(self.max_time));
+        for l in 0..self.topo.links.len() as u32 {
+            let buckets = self.net.carried_buckets(l);
+            self.series.record_link(l, (0..buckets).map(|b| self.net.carried(l, b)));
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver(slot) => {
+                let (node, input) = self.inputs[slot as usize].take().expect("queued input");
+                self.free_inputs.push(slot);
+                let done = match input {
+                    Input::FetchDone { fetch, .. } => Some(fetch.0),
+                    _ => None,
+                };
+                if self.nodes[node as usize].down > 0 && !matches!(input, Input::ServeDone { .. }) {
+                    self.undeliverable(node, input);
+                } else {
+                    self.feed(node, input);
+                }
+                if let Some(fetch) = done {
+                    self.filled.remove(&(node, fetch));
+                }
+            }
+            Ev::ProgressSweep => self.progress_sweep(),
+            Ev::Tick(n) => {
+                let node = &mut self.nodes[n as usize];
+                if node.tick_at != self.engine.now() {
+                    return; // superseded by an earlier tick
+                }
+                node.tick_at = Time::MAX;
+                if node.down == 0 {
+                    self.feed(n, Input::Tick);
+                }
+            }
+            Ev::Net(w) => {
+                let now = self.now();
+                let mut ended = std::mem::take(&mut self.ended);
+                self.net.wake(now, w, &mut ended, &mut self.wakeups);
+                self.flush_wakeups();
+                for e in ended.drain(..) {
+                    self.transfer_done(e.tag);
+                }
+                self.ended = ended;
+            }
+            Ev::Arrival => self.arrival(),
+            Ev::JobNext(j) => {
+                let job = &mut self.jobs[j as usize];
+                let (site, node, index) = (job.site, job.node, job.next);
+                job.next += 1;
+                job.left -= 1;
+                self.issue(node, site, self.object_ref(index), j);
+            }
+            Ev::Outage { index, start } => self.outage(index as usize, start),
+        }
+    }
+
+    /// Queues `input` for `node` at `at`.
+    fn deliver(&mut self, at: Time, node: u32, input: Input) {
+        let slot = match self.free_inputs.pop() {
+            Some(s) => {
+                self.inputs[s as usize] = Some((node, input));
+                s
+            }
+            None => {
+                self.inputs.push(Some((node, input)));
+                (self.inputs.len() - 1) as u32
+            }
+        };
+        self.engine.schedule(at, Ev::Deliver(slot));
+    }
+
+    fn feed(&mut self, n: u32, input: Input) {
+        let now = self.now();
+        self.nodes[n as usize].core.handle(now, input);
+        while let Some(out) = self.nodes[n as usize].core.poll() {
+            self.output(n, out);
+        }
+        self.reschedule_tick(n);
+    }
+
+    fn reschedule_tick(&mut self, n: u32) {
+        let now = self.now();
+        let node = &mut self.nodes[n as usize];
+        if let Some(t) = node.core.poll_timeout() {
+            let t = t.max(now);
+            if t < node.tick_at {
+                node.tick_at = t;
+                self.engine.schedule(t, Ev::Tick(n));
+            }
+        }
+    }
+
+    fn flush_wakeups(&mut self) {
+        for (t, w) in self.wakeups.drain(..) {
+            self.engine.schedule(t, Ev::Net(w));
+        }
+    }
+
+    fn site_of(&self, n: u32) -> u32 {
+        self.nodes[n as usize].site
+    }
+
+    fn reachable(&self, a: u32, b: u32) -> bool {
+        self.site_reachable(self.site_of(a), self.site_of(b))
+    }
+
+    fn site_reachable(&self, sa: u32, sb: u32) -> bool {
+        if sa == sb {
+            return true;
+        }
+        let regions = self.topo.regions.len();
+        let (ra, rb) = (self.topo.sites[sa as usize].region as usize, self.topo.sites[sb as usize].region as usize);
+        self.cuts[ra * regions + rb] == 0 && self.topo.route(sa, sb).is_some()
+    }
+
+    /// One-way latency between a client at `site` and node `n`.
+    fn client_latency(&self, site: u32, n: u32) -> Duration {
+        let s = self.site_of(n);
+        if s == site {
+            return self.topo.lan_latency;
+        }
+        self.topo.route(site, s).map_or(CONNECT_TIMEOUT, |(d, _)| d)
+    }
+
+    /// One-way latency between two nodes.
+    fn latency(&self, a: u32, b: u32) -> Duration {
+        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        if sa == sb {
+            return self.topo.lan_latency;
+        }
+        self.topo.route(sa, sb).map_or(CONNECT_TIMEOUT, |(d, _)| d)
+    }
+
+    fn output(&mut self, n: u32, out: Output) {
+        let now = self.now();
+        match out {
+            Output::Send { to, msg } => {
+                let to = to.0;
+                let lat = self.latency(n, to);
+                if self.reachable(n, to) {
+                    self.deliver(now + lat, to, Input::Message { from: NodeId(n), msg });
+                } else {
+                    self.deliver(now + lat, n, Input::PeerUnreachable { peer: NodeId(to) });
+                }
+            }
+            Output::Fetch { fetch, object, from, kind } => self.start_fetch(n, fetch, object, from.0, kind),
+            Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
+            Output::Respond { request, response } => self.respond(n, request, response),
+            Output::Event(e) => self.on_event(n, e),
+            // The store is virtual: what it holds is the core's cache index.
+            Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } => {}
+        }
+    }
+
+    fn on_event(&mut self, n: u32, e: Event) {
+        let s = &mut self.stats;
+        match e {
+            Event::Completed { request, object, outcome } => {
+                // A director's redirect is not the end of the request.
+                if self.nodes[n as usize].role == Role::Director && outcome.is_ok() {
+                    return;
+                }
+                if let Some(c) = self.clients.remove(&request.0) {
+                    let hops = self.lookups.remove(&(n, c.object.id.0)).unwrap_or(0);
+                    let latency = (self.now() - c.issued) + self.client_latency(c.site, n);
+                    let outcome = outcome.map(|_| {
+                        let (holder, relays) = c.from.unwrap_or((n, 0));
+                        (self.bytes_from(c.site, holder), relays)
+                    });
+                    self.client_done(&c, outcome, latency, hops);
+                } else {
+                    self.lookups.remove(&(n, object.0));
+                }
+            }
+            Event::Lookup { object, hops, found } => {
+                if self.series.sampling() {
+                    self.lookups.insert((n, object.0), hops);
+                }
+                s.lookups += 1;
+                s.lookup_hops += u64::from(hops);
+                s.lookups_found += u64::from(found > 0);
+            }
+            Event::FetchStarted { source, .. } => match source {
+                Source::Origin { .. } => s.origin_fetches += 1,
+                Source::Peer { .. } => s.peer_fetches += 1,
+                Source::Local => {}
+            },
+            Event::Failover { .. } => s.failovers += 1,
+            Event::Coalesced { .. } => s.coalesced += 1,
+            Event::Admitted { size, .. } => {
+                s.admitted += 1;
+                let (now, site) = (self.now(), self.nodes[n as usize].site);
+                self.series.admitted(now, site, size);
+            }
+            Event::NotAdmitted { .. } => s.not_admitted += 1,
+            Event::Evicted { .. } => s.evicted += 1,
+            Event::PeerDown { .. } => s.peer_down += 1,
+            _ => {}
+        }
+    }
+}

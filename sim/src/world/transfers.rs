@@ -1,0 +1,143 @@
+//! The data plane: a core's fetch becomes a request to the source's core, its `Serve` a flow
+//! on the route; a flow's end (or break) is told to both ends, and moving flows report
+//! progress.
+
+use super::*;
+
+impl World {
+    /// Tells the requester of every flow that moves that its fetch made progress.
+    pub(super) fn progress_sweep(&mut self) {
+        let now = self.now();
+        let mut moving: Vec<(u32, FetchId, u32)> = Vec::new();
+        for (&(requester, fetch), f) in &self.fetches {
+            if f.flow.and_then(|flow| self.net.rate(flow)).is_some_and(|r| r > 0.0) {
+                moving.push((requester, FetchId(fetch), f.source));
+            }
+        }
+        moving.sort_unstable_by_key(|&(r, f, _)| (r, f.0));
+        for (requester, fetch, source) in moving {
+            let at = now + self.latency(source, requester);
+            self.deliver(at, requester, Input::FetchProgress { fetch });
+        }
+        self.engine.schedule_in(self.progress_every, Ev::ProgressSweep);
+    }
+
+    pub(super) fn start_fetch(&mut self, n: u32, fetch: FetchId, object: ObjectRef, src: u32, kind: FetchKind) {
+        let now = self.now();
+        let lat = self.latency(n, src);
+        if !self.reachable(n, src) {
+            let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Unreachable) };
+            self.deliver(now + lat + lat, n, done);
+            return;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size });
+        self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None });
+        let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
+        self.deliver(now + lat, src, Input::Request(request));
+    }
+
+    pub(super) fn cancel_fetch(&mut self, n: u32, fetch: FetchId) {
+        // Not answered yet: the answer will find no fetch and be released then.
+        if let Some(FetchState { source, request, flow: Some(flow) }) = self.fetches.remove(&(n, fetch.0)) {
+            let now = self.now();
+            self.net.stop(now, flow, &mut self.wakeups);
+            self.flush_wakeups();
+            self.deliver(now, source, Input::ServeDone { request });
+        }
+    }
+
+    pub(super) fn respond(&mut self, n: u32, request: RequestId, response: Response) {
+        let now = self.now();
+        let Some(pr) = self.peer_reqs.remove(&request.0) else {
+            self.respond_to_client(n, request, response);
+            return;
+        };
+        let key = (pr.requester, pr.fetch.0);
+        if !self.fetches.contains_key(&key) {
+            if let Response::Serve { .. } = response {
+                self.deliver(now, n, Input::ServeDone { request });
+            }
+            return;
+        }
+        let lat = self.latency(n, pr.requester);
+        let reason = match response {
+            Response::Serve { size, fetch, .. } => {
+                if self.fill_route(n, pr.requester) {
+                    let size = size.or(pr.size).unwrap_or(0);
+                    let (holder, relays) = self.holder_of(n, fetch);
+                    let (requester, fetch) = (pr.requester, pr.fetch);
+                    let tag = Transfer { requester, fetch, source: n, request, size, holder, relays };
+                    let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
+                    self.flush_wakeups();
+                    self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
+                    return;
+                }
+                self.deliver(now, n, Input::ServeDone { request });
+                FetchError::Unreachable
+            }
+            Response::Fail(failure) => failure.fetch_error(),
+            Response::Redirect { .. } => FetchError::Refused,
+        };
+        self.fetches.remove(&key);
+        self.deliver(
+            now + lat,
+            pr.requester,
+            Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(reason) },
+        );
+    }
+
+    pub(super) fn transfer_done(&mut self, t: Transfer) {
+        let now = self.now();
+        self.fetches.remove(&(t.requester, t.fetch.0));
+        self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
+        self.deliver(now, t.source, Input::ServeDone { request: t.request });
+        let lat = self.latency(t.source, t.requester);
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
+        self.deliver(now + lat, t.requester, done);
+        let s = &mut self.stats;
+        s.transfers += 1;
+        if self.nodes[t.source as usize].role == Role::Origin {
+            s.origin_transfers += 1;
+            s.bytes_from_origin += t.size;
+            self.series.origin_sent(now, self.nodes[t.source as usize].site, t.size);
+        }
+        if self.nodes[t.source as usize].site == self.nodes[t.requester as usize].site {
+            s.bytes_lan += t.size;
+        } else {
+            s.bytes_wan += t.size;
+        }
+    }
+
+    /// A transfer that broke (an end went down, its link was cut): both ends are told.
+    pub(super) fn break_transfer(&mut self, t: Transfer) {
+        let now = self.now();
+        self.fetches.remove(&(t.requester, t.fetch.0));
+        self.stats.transfers_broken += 1;
+        self.deliver(now, t.source, Input::ServeDone { request: t.request });
+        let lat = self.latency(t.source, t.requester);
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Failed(FetchError::Broken) };
+        self.deliver(now + lat, t.requester, done);
+    }
+
+    /// Fills `self.route` with the links a transfer from `a` to `b` crosses: the site LAN inside
+    /// a site; between sites the WAN route, plus the LAN of an end that is a worker node.
+    pub(super) fn fill_route(&mut self, a: u32, b: u32) -> bool {
+        let (sa, sb) = (self.site_of(a), self.site_of(b));
+        let lan = |s: u32| (self.topo.links.len() as u32) + s;
+        self.route.clear();
+        if sa == sb {
+            self.route.push(lan(sa));
+            return true;
+        }
+        let Some((_, links)) = self.topo.route(sa, sb) else { return false };
+        self.route.extend_from_slice(links);
+        for (n, s) in [(a, sa), (b, sb)] {
+            if self.nodes[n as usize].role == Role::WorkerPeer {
+                self.route.push(lan(s));
+            }
+        }
+        true
+    }
+}
