@@ -2,7 +2,7 @@
 //! and per-namespace shares. Every Reef cache, simulated or deployed, decides with this code.
 //!
 //! Layout (all O(1) amortised per operation except the heap policies' O(log n)):
-//! - `slab`: 40-byte entries addressed by `u32`, with intrusive list links;
+//! - `slab`: 32-byte entries addressed by `u32`, with intrusive list links;
 //! - `table`: id -> entry through an 8-byte-per-slot fingerprint table;
 //! - `policy/*`: the policies, dispatched by `match`;
 //! - `admission`, `quota`: admission rules and namespace shares;

@@ -157,3 +157,14 @@ impl List {
         Some(t)
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::Entry;
+
+    #[test]
+    fn an_entry_is_32_bytes() {
+        // The documented index cost per object (ARCHITECTURE.md, cache module docs).
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    }
+}
