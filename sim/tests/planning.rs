@@ -290,3 +290,38 @@ duration = "20min"
         assert_eq!(bytes(link, false), 0, "{link} is idle while T1a is up");
     }
 }
+
+#[test]
+fn a_slow_transfer_that_keeps_moving_is_never_cut_by_the_fetch_timeout() {
+    // One 10 GB object over a 1 Gbit/s link takes 80 s, more than the 30 s fetch timeout: the
+    // timeout is an idle timeout (the flow reports progress), so the fill completes at the
+    // first try, and the client's response comes after the whole transfer (80 s and more).
+    let text = r#"
+name = "slow"
+[policy]
+fetch_timeout = "30s"
+[[topology.site]]
+name = "T0"
+tier = "T0"
+weight = 0
+[[topology.site]]
+name = "T2"
+tier = "T2"
+cache = "1TB"
+[[topology.link]]
+a = "T0"
+b = "T2"
+bandwidth = "1Gbit/s"
+latency = "10ms"
+[workload]
+requests = 1
+duration = "1min"
+objects = 1
+size = { dist = "fixed", value = "10GB" }
+"#;
+    let s = parse(Path::new("slow.toml"), text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let r = simulate(&s, 1, &mut |_| {}).unwrap().summary;
+    assert_eq!((r.failed, r.failovers, r.origin_fetches), (0, 0, 1), "{:?}", r.failures);
+    // (The latency histogram keeps about 1.6% precision.)
+    assert!(r.latency_ms.p50 >= 80_000.0 * 0.98, "{} ms", r.latency_ms.p50);
+}
