@@ -6,7 +6,7 @@
 //! every column sums to the run's totals (but for requests never issued before the hard stop,
 //! which have no site).
 
-use crate::stats::{BytesFrom, Histogram};
+use crate::stats::{BytesFrom, Histogram, relayed};
 use reef_core::{Duration, Tier, Time};
 pub use reef_results::SiteCounts;
 
@@ -97,24 +97,18 @@ impl Series {
         self.latency[tier as usize].record(latency.as_nanos());
         let b = self.site(t, site);
         b.completed += 1;
-        b.relayed += u64::from(relays >= 2);
+        b.relayed += u64::from(relayed(relays));
+        match from {
+            BytesFrom::WorkerNode => b.from_worker_node += 1,
+            BytesFrom::SiteCache => b.from_site_cache += 1,
+            BytesFrom::ParentTier => b.from_parent_tier += 1,
+            BytesFrom::OtherSite => b.from_other_site += 1,
+            BytesFrom::Origin => {}
+        }
+        // The coarse split: the client's own site, another site's cache, an origin.
         let (hits, bytes) = match from {
-            BytesFrom::WorkerNode => {
-                b.from_worker_node += 1;
-                (&mut b.hits_local, &mut b.bytes_local)
-            }
-            BytesFrom::SiteCache => {
-                b.from_site_cache += 1;
-                (&mut b.hits_local, &mut b.bytes_local)
-            }
-            BytesFrom::ParentTier => {
-                b.from_parent_tier += 1;
-                (&mut b.hits_peer, &mut b.bytes_peer)
-            }
-            BytesFrom::OtherSite => {
-                b.from_other_site += 1;
-                (&mut b.hits_peer, &mut b.bytes_peer)
-            }
+            BytesFrom::WorkerNode | BytesFrom::SiteCache => (&mut b.hits_local, &mut b.bytes_local),
+            BytesFrom::ParentTier | BytesFrom::OtherSite => (&mut b.hits_peer, &mut b.bytes_peer),
             BytesFrom::Origin => (&mut b.hits_origin, &mut b.bytes_origin),
         };
         *hits += 1;

@@ -99,9 +99,6 @@ pub enum BytesFrom {
 }
 
 impl BytesFrom {
-    pub const ALL: [BytesFrom; 5] =
-        [BytesFrom::WorkerNode, BytesFrom::SiteCache, BytesFrom::ParentTier, BytesFrom::OtherSite, BytesFrom::Origin];
-
     pub fn name(self) -> &'static str {
         match self {
             BytesFrom::WorkerNode => "worker_node",
@@ -119,7 +116,7 @@ pub struct Counters {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
-    /// Served requests by where their bytes came from (`BytesFrom::ALL` order).
+    /// Served requests by where their bytes came from (in `BytesFrom` order).
     pub served_from: [u64; 5],
     /// Served requests whose bytes were copied by two or more caches' fills on the way.
     pub relayed: u64,
@@ -136,7 +133,7 @@ impl Counters {
                 self.completed += 1;
                 self.bytes_served += size;
                 self.served_from[from as usize] += 1;
-                self.relayed += u64::from(relays >= 2);
+                self.relayed += u64::from(relayed(relays));
                 if from == BytesFrom::Origin {
                     self.bytes_served_origin += size;
                 }
@@ -154,11 +151,12 @@ impl Counters {
     pub fn site_hit_ratio(&self) -> f64 {
         ratio(self.served(BytesFrom::WorkerNode) + self.served(BytesFrom::SiteCache), self.completed)
     }
+}
 
-    /// Served requests whose bytes came from a cache anywhere (not from an origin).
-    pub fn cache_hit_ratio(&self) -> f64 {
-        ratio(self.completed - self.served(BytesFrom::Origin), self.completed)
-    }
+/// Whether bytes that passed through `fills` caches' fills count as relayed: copied by two or
+/// more caches on the way (a worker node's miss that its site cache also missed is one).
+pub fn relayed(fills: u8) -> bool {
+    fills >= 2
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -285,7 +283,6 @@ mod tests {
         assert_eq!(s.object_hit_ratio(), 0.5);
         assert_eq!(s.byte_hit_ratio(), 0.5);
         assert_eq!(s.all.site_hit_ratio(), 0.5);
-        assert_eq!(s.all.cache_hit_ratio(), 0.5);
         assert_eq!(s.all.relayed, 1);
         assert_eq!(s.failures["all_sources_down"], 1);
         assert_eq!(s.failures["node_down"], 1);

@@ -148,7 +148,6 @@ fn routes_follow_the_tier_links_whatever_the_latencies() {
     for seed in 1..=3 {
         let w = World::new(&s, seed).unwrap();
         let t = &w.topo;
-        let t0 = t.site_index("T0").unwrap();
         for a in 0..t.sites.len() as u32 {
             for b in 0..t.sites.len() as u32 {
                 if a == b {
@@ -174,7 +173,6 @@ fn routes_follow_the_tier_links_whatever_the_latencies() {
             }
         }
         assert_eq!(t0_bytes, r.bytes_from_origin, "seed {seed}");
-        assert_eq!(t.sites[t0 as usize].name, "T0");
     }
 }
 
