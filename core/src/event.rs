@@ -15,8 +15,13 @@ pub enum Event {
     FetchStarted { object: ObjectId, source: Source },
     /// A source failed and the next one is tried.
     Failover { object: ObjectId, from: NodeId, reason: FetchError },
-    /// A request ended: served from `source`, or failed.
+    /// A request was answered: served from `source` (a stream's first byte is on its way), or
+    /// failed.
     Completed { request: RequestId, object: ObjectId, outcome: Result<Source, Failure> },
+    /// A streamed response cannot be finished: its fill failed for good after the first byte
+    /// (every source tried), or the next source holds another version. The driver aborts it,
+    /// so the client sees an incomplete response, never wrong bytes.
+    StreamBroken { request: RequestId, object: ObjectId },
     /// A fill became a cached object.
     Admitted { object: ObjectId, size: u64 },
     /// A fill was not kept (too big, or no room).

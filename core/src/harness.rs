@@ -1,7 +1,8 @@
 //! A small multi-node test harness (in the spirit of quinn-proto's test `Pair`): it steps several
 //! core nodes against a virtual clock, delivers their messages after a configurable latency and
-//! plays the data plane (a fetch asks the source node's core, then completes after latency plus
-//! transfer time). Failures are injected by taking nodes down or cutting links.
+//! plays the data plane (a fetch asks the source node's core; its first byte arrives after the
+//! latency, its last after the transfer time too, and a streamed transfer never before the fill
+//! it streams from). Failures are injected by taking nodes down or cutting links.
 //!
 //! It is pure and deterministic like the core itself, so core tests use it without sockets.
 
@@ -43,6 +44,16 @@ struct Transfer {
     source: NodeId,
     source_request: RequestId,
     size: u64,
+    /// A `Stream` answer: the source's fill it reads (it cannot end before that fill does).
+    fill: Option<FetchId>,
+}
+
+/// Who reads a streamed response, until the fill it streams from completes.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Client(RequestId),
+    /// A transfer whose bytes have all been sent but whose fill is still arriving.
+    Transfer(u64),
 }
 
 /// How long a message takes between two nodes.
@@ -56,6 +67,8 @@ pub struct Harness {
     inputs: Map<u64, Input>,
     latency: LatencyFn,
     bandwidth: BitRate,
+    /// A fill's first block: its requester hears `FetchReceiving` once it has crossed.
+    pub first_block: u64,
     down: BTreeSet<NodeId>,
     cut: BTreeSet<(NodeId, NodeId)>,
     /// Each node's one pending tick (a later or repeated one is not queued).
@@ -64,6 +77,8 @@ pub struct Harness {
     /// Requests the harness made on another node's behalf, to play a fetch.
     peer_requests: Map<(NodeId, RequestId), (NodeId, FetchId)>,
     transfers: BTreeMap<u64, Transfer>,
+    /// Readers waiting for the fill (node, fetch) they stream from to complete.
+    waiting_on_fill: BTreeMap<(NodeId, FetchId), Vec<Reader>>,
     cancelled: BTreeSet<(NodeId, FetchId)>,
     /// Every output of every node, in order.
     pub log: Vec<Record>,
@@ -71,6 +86,8 @@ pub struct Harness {
     pub responses: Vec<(Time, NodeId, RequestId, Response)>,
     /// Fetches whose complete transfer a live node was told of (`FetchDone` with `Complete`).
     pub completed: BTreeSet<(NodeId, FetchId)>,
+    /// Client requests whose streamed response broke (`Event::StreamBroken`).
+    pub broken_streams: BTreeSet<(NodeId, RequestId)>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -94,16 +111,19 @@ impl Harness {
             inputs: Map::default(),
             latency,
             bandwidth,
+            first_block: crate::Policy::default().block_size.0,
             down: BTreeSet::new(),
             cut: BTreeSet::new(),
             tick_at: BTreeMap::new(),
             next_request: 1 << 32,
             peer_requests: Map::default(),
             transfers: BTreeMap::new(),
+            waiting_on_fill: BTreeMap::new(),
             cancelled: BTreeSet::new(),
             log: Vec::new(),
             responses: Vec::new(),
             completed: BTreeSet::new(),
+            broken_streams: BTreeSet::new(),
         };
         let ids: Vec<NodeId> = h.nodes.keys().copied().collect();
         for id in ids {
@@ -225,6 +245,7 @@ impl Harness {
                 }
                 if let Input::FetchDone { fetch, result: FetchResult::Complete { .. } } = input {
                     self.completed.insert((node, fetch));
+                    self.fill_completed(node, fetch);
                 }
                 self.nodes.get_mut(&node).expect("known node").handle(self.now, input);
                 self.drain(node);
@@ -233,15 +254,57 @@ impl Harness {
                 }
             }
             Action::TransferDone(k) => {
-                let Some(t) = self.transfers.remove(&k) else {
+                let Some(t) = self.transfers.get(&k) else {
                     return;
                 };
-                self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
-                if !self.cancelled.remove(&(t.requester, t.fetch)) {
-                    let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
-                    self.push_input(self.now, t.requester, done);
+                // A stream cannot end before the fill it reads: it waits for it.
+                if let Some(fill) = t.fill.filter(|&f| !self.completed.contains(&(t.source, f))) {
+                    self.waiting_on_fill.entry((t.source, fill)).or_default().push(Reader::Transfer(k));
+                    return;
                 }
+                self.end_transfer(k, None);
             }
+        }
+    }
+
+    /// Ends transfer `k`: complete, or failed with `error`.
+    fn end_transfer(&mut self, k: u64, error: Option<FetchError>) {
+        let Some(t) = self.transfers.remove(&k) else { return };
+        self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
+        if !self.cancelled.remove(&(t.requester, t.fetch)) {
+            let result = match error {
+                None => FetchResult::Complete { size: t.size },
+                Some(e) => FetchResult::Failed(e),
+            };
+            self.push_input(self.now, t.requester, Input::FetchDone { fetch: t.fetch, result });
+        }
+    }
+
+    /// Fill `fetch` of `node` completed: the readers that were waiting for it end.
+    fn fill_completed(&mut self, node: NodeId, fetch: FetchId) {
+        for reader in self.waiting_on_fill.remove(&(node, fetch)).unwrap_or_default() {
+            match reader {
+                Reader::Client(request) => self.push_input(self.now, node, Input::ServeDone { request }),
+                Reader::Transfer(k) => self.end_transfer(k, None),
+            }
+        }
+    }
+
+    /// A streamed response of `node` broke: its client or its transfer ends now.
+    fn stream_broken(&mut self, node: NodeId, request: RequestId) {
+        let transfer = self.transfers.iter().find(|(_, t)| t.source == node && t.source_request == request);
+        match transfer.map(|(&k, _)| k) {
+            Some(k) => self.end_transfer(k, Some(FetchError::Broken)),
+            None => {
+                self.broken_streams.insert((node, request));
+                self.push_input(self.now, node, Input::ServeDone { request });
+            }
+        }
+        for readers in self.waiting_on_fill.values_mut() {
+            readers.retain(|r| match *r {
+                Reader::Client(r) => r != request,
+                Reader::Transfer(k) => self.transfers.contains_key(&k),
+            });
         }
     }
 
@@ -263,6 +326,7 @@ impl Harness {
                     self.cancelled.insert((node, fetch));
                 }
                 Output::Respond { request, response } => self.on_respond(node, request, response),
+                Output::Event(Event::StreamBroken { request, .. }) => self.stream_broken(node, request),
                 Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } | Output::Event(_) => {}
             }
         }
@@ -285,20 +349,32 @@ impl Harness {
     fn on_respond(&mut self, node: NodeId, request: RequestId, response: Response) {
         let Some((requester, fetch)) = self.peer_requests.remove(&(node, request)) else {
             self.responses.push((self.now, node, request, response));
-            if let Response::Serve { .. } = response {
+            match response {
                 // A client takes its bytes at once here: release the object's pin.
-                self.push_input(self.now, node, Input::ServeDone { request });
+                Response::Serve { .. } => self.push_input(self.now, node, Input::ServeDone { request }),
+                // ... or, streaming, once the fill has all of them.
+                Response::Stream { fetch, .. } => {
+                    self.waiting_on_fill.entry((node, fetch)).or_default().push(Reader::Client(request))
+                }
+                Response::Fail(_) | Response::Redirect { .. } => {}
             }
             return;
         };
         let one_way = (self.latency)(node, requester);
         match response {
-            Response::Serve { size, .. } => {
-                let size = size.unwrap_or(1);
+            Response::Serve { .. } | Response::Stream { .. } => {
+                let (size, fill) = match response {
+                    Response::Stream { size, fetch: upstream, .. } => (size, Some(upstream)),
+                    Response::Serve { size, .. } => (size.unwrap_or(1), None),
+                    _ => unreachable!("matched above"),
+                };
+                let first = self.bandwidth.transfer_time(size.min(self.first_block));
+                self.push_input(self.now + one_way + first, requester, Input::FetchReceiving { fetch, size });
                 let at = self.now + one_way + self.bandwidth.transfer_time(size);
                 self.seq += 1;
                 let k = self.seq;
-                self.transfers.insert(k, Transfer { requester, fetch, source: node, source_request: request, size });
+                let t = Transfer { requester, fetch, source: node, source_request: request, size, fill };
+                self.transfers.insert(k, t);
                 self.push(at, Action::TransferDone(k));
             }
             Response::Fail(failure) => {

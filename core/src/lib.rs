@@ -11,6 +11,7 @@ pub mod ids;
 pub mod membership;
 pub mod node;
 pub mod peer;
+pub mod policy;
 pub mod protocol;
 pub mod timers;
 pub mod units;
@@ -19,6 +20,7 @@ pub use event::Event;
 pub use ids::{NamespaceId, NodeId, ObjectId, ObjectName, SiteId, Tier};
 pub use node::{Node, NodeConfig};
 pub use peer::{PeerInfo, Role};
+pub use policy::Policy;
 pub use protocol::{
     Failure, FetchError, FetchId, FetchKind, FetchResult, Input, Message, ObjectRef, Output, Request, RequestId,
     RequestKind, Response, Source,

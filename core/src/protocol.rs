@@ -119,6 +119,10 @@ pub enum Input {
     Message { from: NodeId, msg: Message },
     /// A fetch this node started has ended.
     FetchDone { fetch: FetchId, result: FetchResult },
+    /// The source of a fetch answered: the object has `size` bytes and its first block has
+    /// arrived (verified where the driver verifies blocks). Readers may stream from now on,
+    /// and it counts as progress.
+    FetchReceiving { fetch: FetchId, size: u64 },
     /// A fetch is still receiving bytes: its `fetch_timeout` counts from now. A driver that
     /// never reports progress makes `fetch_timeout` a bound on the whole transfer.
     FetchProgress { fetch: FetchId },
@@ -197,6 +201,15 @@ pub enum Response {
         source: Source,
         size: Option<u64>,
         fetch: Option<FetchId>,
+    },
+    /// Stream the object from fill `fetch` while it arrives. The reader follows the fill: when
+    /// an attempt breaks, the core fails over and the reader resumes at the byte it reached
+    /// from the next source (same size and version); only if the fill fails for good is the
+    /// response aborted (`Event::StreamBroken`). The driver reports `ServeDone` at the end.
+    Stream {
+        source: Source,
+        size: u64,
+        fetch: FetchId,
     },
     /// Send the client to another node (a director's answer).
     Redirect {

@@ -33,6 +33,17 @@ fn cluster_of(clusters: &[Vec<NodeId>], n: NodeId) -> Option<usize> {
 }
 
 fn world(seed: u64, sizes: &[usize], discovery: DiscoveryConfig, probe: Option<Duration>) -> World {
+    world_with(seed, sizes, discovery, probe, |_| {})
+}
+
+/// `world`, with every cache's configuration passed through `tweak`.
+fn world_with(
+    seed: u64,
+    sizes: &[usize],
+    discovery: DiscoveryConfig,
+    probe: Option<Duration>,
+    tweak: impl Fn(&mut NodeConfig),
+) -> World {
     let mut next = 2u32;
     let clusters: Vec<Vec<NodeId>> = sizes
         .iter()
@@ -81,6 +92,7 @@ fn world(seed: u64, sizes: &[usize], discovery: DiscoveryConfig, probe: Option<D
             .chain([PeerInfo::new(DIRECTORY, SiteId(1), Role::Director)
                 .with_rtt(Duration(2 * one_way(me, DIRECTORY).as_nanos()))])
             .collect();
+        tweak(&mut c);
         nodes.push(Node::new(c));
     }
     // 80 Mbit/s: 1 MB takes 100 ms on the wire.
@@ -90,7 +102,7 @@ fn world(seed: u64, sizes: &[usize], discovery: DiscoveryConfig, probe: Option<D
 
 fn source(h: &Harness, r: RequestId) -> Source {
     match h.response(r) {
-        Some((_, Response::Serve { source, .. })) => source,
+        Some((_, Response::Serve { source, .. } | Response::Stream { source, .. })) => source,
         other => panic!("request {r:?} not served: {other:?}"),
     }
 }
@@ -205,12 +217,12 @@ fn a_flash_crowd_hits_the_origin_a_bounded_number_of_times() {
     assert!((1..=4).contains(&origin_fetches), "origin served {origin_fetches} times for 100 caches");
 }
 
-#[test]
-fn a_peer_dying_mid_transfer_fails_over_and_records_the_real_source() {
+/// A 10 MB object (one second on the wire) held by c[0] only; c[1] asks for it and c[0] dies
+/// half way through the transfer. Returns the world, c[1] and its request.
+fn peer_dies_mid_transfer(stream: bool) -> (World, NodeId, RequestId) {
     let dsht = DiscoveryConfig::by_name("dsht").unwrap();
-    let mut w = world(6, &[3], dsht, None);
+    let mut w = world_with(6, &[3], dsht, None, |c| c.stream = stream);
     let c = w.clusters[0].clone();
-    // 10 MB: one second on the wire.
     let big = |n| object(n, 10_000_000);
     let r = w.h.request(Time::ZERO, c[0], big(42));
     w.h.run_for(Duration::from_secs(5));
@@ -218,14 +230,50 @@ fn a_peer_dying_mid_transfer_fails_over_and_records_the_real_source() {
     let start = w.h.now();
     let r = w.h.request(start, c[1], big(42));
     w.h.run_until(start + Duration::from_millis(500));
-    assert!(w.h.response(r).is_none(), "still transferring");
+    assert_eq!(w.h.response(r).is_some(), stream, "a stream is answered at the first byte");
     w.h.kill(c[0]);
     w.h.run_for(Duration::from_secs(10));
-    assert_eq!(source(&w.h, r), Source::Origin { node: ORIGIN });
     let failovers: Vec<&Event> =
         w.h.events(c[1]).filter(|e| matches!(e, Event::Failover { reason: FetchError::Broken, .. })).collect();
     assert_eq!(failovers.len(), 1, "one broken transfer: {failovers:?}");
     assert_eq!(w.h.node(c[1]).cache().unwrap().size_of(ObjectId(42)), Some(10_000_000));
+    (w, c[1], r)
+}
+
+#[test]
+fn a_peer_dying_mid_transfer_fails_over_and_records_the_real_source() {
+    // Store and forward: the answer comes after the fill, naming the source that delivered.
+    let (w, _, r) = peer_dies_mid_transfer(false);
+    assert_eq!(source(&w.h, r), Source::Origin { node: ORIGIN });
+}
+
+#[test]
+fn a_reader_streaming_from_a_peer_that_dies_resumes_from_the_origin() {
+    // Streaming: the answer names the peer the first byte came from; when it dies the reader
+    // stays with the fill, which fails over to the origin, and the response is not broken.
+    let (w, reader, r) = peer_dies_mid_transfer(true);
+    assert!(matches!(
+        w.h.response(r),
+        Some((_, Response::Stream { source: Source::Peer { .. }, size: 10_000_000, .. }))
+    ));
+    assert!(!w.h.broken_streams.contains(&(reader, r)), "the reader resumed");
+    assert_eq!(w.h.node(reader).open_work(), (0, 0), "no reader or fill left open");
+}
+
+#[test]
+fn a_stream_whose_every_source_fails_is_broken_not_completed() {
+    let mut w = world(7, &[2], DiscoveryConfig::None, None);
+    let c = w.clusters[0].clone();
+    let r = w.h.request(Time::ZERO, c[0], object(5, 10_000_000));
+    w.h.run_for(Duration::from_millis(300));
+    assert!(matches!(w.h.response(r), Some((_, Response::Stream { .. }))), "streaming from the origin");
+    w.h.kill(ORIGIN);
+    w.h.run_for(Duration::from_secs(30));
+    assert!(w.h.broken_streams.contains(&(c[0], r)), "no source left: the stream is broken");
+    let broken = w.h.events(c[0]).filter(|e| matches!(e, Event::StreamBroken { .. })).count();
+    assert_eq!(broken, 1);
+    assert_eq!(w.h.node(c[0]).cache().unwrap().size_of(ObjectId(5)), None, "nothing partial is kept");
+    assert_eq!(w.h.node(c[0]).open_work(), (0, 0));
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn world(seed: u64, origins: &[NodeId]) -> Harness {
 
 fn served_from(h: &Harness, r: reef_core::RequestId) -> Source {
     match h.response(r) {
-        Some((_, Response::Serve { source, .. })) => source,
+        Some((_, Response::Serve { source, .. } | Response::Stream { source, .. })) => source,
         other => panic!("request {r:?} not served: {other:?}"),
     }
 }

@@ -3,10 +3,10 @@
 //! with the line and column where the file gives them.
 
 use ipnet::IpNet;
-use reef_core::cache::{CacheConfig, PolicyKind};
-use reef_core::discovery::{DiscoveryConfig, DshtConfig};
-use reef_core::units::{parse_duration, parse_size};
-use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId};
+use reef_core::cache::NamespaceShare;
+use reef_core::discovery::DiscoveryConfig;
+use reef_core::units::parse_size;
+use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Policy, Role, SiteId};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,9 +34,8 @@ pub struct Config {
     /// Cache and worker-node peer: where objects live on disk.
     pub store: Option<PathBuf>,
     pub capacity: u64,
-    pub policy: PolicyKind,
-    pub fetch_timeout: reef_core::Duration,
-    pub probe_interval: Option<reef_core::Duration>,
+    /// `[policy]`: the same type, keys and defaults as a scenario's `[policy]`.
+    pub policy: Policy,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -60,6 +59,8 @@ pub struct Namespace {
     pub origins: Vec<NodeId>,
     /// On an origin that serves this namespace: the exported directory.
     pub export: Option<PathBuf>,
+    /// The fraction of a cache's capacity reserved for this namespace.
+    pub share: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +76,9 @@ pub struct Peer {
 struct RawFile {
     node: RawNode,
     #[serde(default)]
-    discovery: Option<RawDiscovery>,
+    policy: Policy,
+    #[serde(default)]
+    discovery: RawDiscovery,
     #[serde(default)]
     sites: Vec<RawSite>,
     #[serde(default)]
@@ -97,12 +100,6 @@ struct RawNode {
     store: Option<PathBuf>,
     #[serde(default, deserialize_with = "opt_size")]
     capacity: Option<u64>,
-    #[serde(default, deserialize_with = "opt_policy")]
-    policy: Option<PolicyKind>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    fetch_timeout: Option<reef_core::Duration>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    probe_interval: Option<reef_core::Duration>,
     access_log: Option<PathBuf>,
 }
 
@@ -117,21 +114,15 @@ struct RawSite {
     prefer: Vec<Spanned<String>>,
 }
 
-/// `[discovery]`: the core's peer discovery strategy and its parameters.
-#[derive(Deserialize)]
+/// `[discovery]`: the nodes the strategy (`policy.discovery`) works with.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDiscovery {
-    strategy: Spanned<String>,
-    /// parent: the parent caches, tried in order.
+    /// parent, site: the parent caches, tried in order.
     #[serde(default)]
     parents: Vec<u32>,
-    /// rendezvous: the widest proximity level whose caches share the objects.
-    #[serde(default)]
-    max_level: u8,
-    /// directory: the node keeping the catalogue, and how long to wait for it.
+    /// directory: the node keeping the catalogue.
     directory: Option<u32>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    timeout: Option<reef_core::Duration>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +132,7 @@ struct RawNamespace {
     #[serde(default)]
     origins: Vec<u32>,
     export: Option<PathBuf>,
+    share: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -190,18 +182,6 @@ fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
             .map(Some)
             .map_err(|e| serde::de::Error::custom(format!("{e}; expected a size such as `10GiB`"))),
     }
-}
-
-fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<reef_core::Duration>, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{e}; expected a duration such as `30s`")))
-}
-
-fn opt_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PolicyKind>, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Config {
@@ -330,10 +310,16 @@ impl Config {
                     dir.display()
                 ));
             }
+            if let Some(share) = ns.share
+                && !(0.0..=1.0).contains(&share)
+            {
+                return Err(format!("`namespaces[{i}].share`: expected a fraction between 0 and 1, got {share}"));
+            }
             namespaces.push(Namespace {
                 name: name.clone(),
                 origins: ns.origins.iter().map(|&o| NodeId(o)).collect(),
                 export: ns.export.clone(),
+                share: ns.share,
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -359,44 +345,25 @@ impl Config {
             );
         }
         let known = |id: u32| id == n.id || peers.iter().any(|p| p.id.0 == id);
-        let discovery = match &raw.discovery {
-            None => DiscoveryConfig::None,
-            Some(d) => {
-                let unknown = d.parents.iter().chain(&d.directory).find(|&&p| !known(p));
-                if let Some(p) = unknown {
-                    return Err(format!(
-                        "`discovery`: node {p} is not this node nor one of [[peers]]; expected known node ids"
-                    ));
-                }
-                match d.strategy.get_ref().as_str() {
-                    "none" => DiscoveryConfig::None,
-                    "parent" => DiscoveryConfig::Parent { parents: d.parents.iter().map(|&p| NodeId(p)).collect() },
-                    "site" => DiscoveryConfig::Site { parents: d.parents.iter().map(|&p| NodeId(p)).collect() },
-                    "dsht" => DiscoveryConfig::Dsht(DshtConfig::default()),
-                    "rendezvous" => DiscoveryConfig::Rendezvous { max_level: d.max_level },
-                    "directory" => DiscoveryConfig::Directory {
-                        directory: NodeId(d.directory.ok_or(
-                            "`discovery.directory`: required for strategy directory; expected the directory's node id",
-                        )?),
-                        timeout: d.timeout.unwrap_or(reef_core::Duration::from_secs(2)),
-                    },
-                    other => {
-                        return Err(format!(
-                            "`discovery.strategy` ({}): unknown strategy `{other}`; expected one of {}",
-                            at(d.strategy.span()),
-                            DiscoveryConfig::NAMES
-                        ));
-                    }
-                }
-            }
-        };
+        let d = &raw.discovery;
+        if let Some(p) = d.parents.iter().chain(&d.directory).find(|&&p| !known(p)) {
+            return Err(format!(
+                "`discovery`: node {p} is not this node nor one of [[peers]]; expected known node ids"
+            ));
+        }
+        let strategy = raw.policy.discovery.1.as_str();
+        if matches!(strategy, "parent" | "site") && d.parents.is_empty() {
+            return Err(format!(
+                "`discovery.parents`: required for strategy `{strategy}` (`policy.discovery`); expected parent node ids"
+            ));
+        }
+        let parents = d.parents.iter().map(|&p| NodeId(p)).collect();
+        let discovery = raw
+            .policy
+            .discovery_config(parents, d.directory.map(NodeId))
+            .map_err(|e| format!("`discovery.directory`: {e}; expected the directory's node id (`directory = ID`)"))?;
         let advertise =
             n.advertise.clone().unwrap_or_else(|| format!("http://{}", n.listen)).trim_end_matches('/').to_string();
-        let default_probe = Some(match n.role {
-            // The director must notice a dead cache within seconds.
-            Role::Director => reef_core::Duration::from_millis(250),
-            _ => reef_core::Duration::from_secs(1),
-        });
         for (site, prefer) in sites.iter_mut().zip(sites_prefer) {
             site.prefer = prefer;
         }
@@ -409,9 +376,7 @@ impl Config {
             seed: n.seed.unwrap_or(u64::from(n.id)),
             store: n.store.clone(),
             capacity: n.capacity.unwrap_or(0),
-            policy: n.policy.unwrap_or_default(),
-            fetch_timeout: n.fetch_timeout.unwrap_or(reef_core::Duration::from_secs(30)),
-            probe_interval: n.probe_interval.or(default_probe),
+            policy: raw.policy.clone(),
             access_log: n.access_log.clone(),
             discovery,
             sites,
@@ -424,8 +389,15 @@ impl Config {
     /// their defaults.
     pub fn node_config(&self) -> NodeConfig {
         let mut c = NodeConfig::new(self.id, self.site, self.role, self.seed);
+        self.policy.apply(&mut c);
         if matches!(self.role, Role::Cache | Role::WorkerPeer) {
-            c.cache = Some(CacheConfig::new(self.capacity, self.policy));
+            let quotas = (self.namespaces.iter().enumerate())
+                .filter_map(|(i, ns)| {
+                    let bytes = (self.capacity as f64 * ns.share?) as u64;
+                    Some(NamespaceShare { namespace: namespace_id(i), bytes })
+                })
+                .collect();
+            c.cache = Some(self.policy.cache_config(self.capacity, self.seed, quotas));
         }
         c.serves = self
             .namespaces
@@ -442,8 +414,6 @@ impl Config {
             .map(|(i, ns)| (namespace_id(i), ns.origins.clone()))
             .collect::<BTreeMap<_, _>>();
         c.peers = self.peers.iter().map(|p| PeerInfo::new(p.id, p.site, p.role)).collect();
-        c.fetch_timeout = self.fetch_timeout;
-        c.membership.probe_interval = self.probe_interval;
         c.discovery = self.discovery.clone();
         c.site_preference =
             self.sites.iter().filter(|s| !s.prefer.is_empty()).map(|s| (s.id, s.prefer.clone())).collect();
@@ -538,5 +508,43 @@ url = "http://127.0.0.1:1"
         assert!(Config::parse(&bad).unwrap_err().contains("node.capacity"));
         let bad = BASE.replace("[node]", "[node]\ncolour = 1");
         assert!(Config::parse(&bad).unwrap_err().contains("colour"));
+    }
+
+    #[test]
+    fn the_policy_is_the_scenarios_policy() {
+        let text = format!(
+            "{BASE}\n[policy]\neviction = \"s3fifo\"\nadmission = \"second-hit\"\nhigh_watermark = 0.9\n\
+             low_watermark = 0.8\nnegative_ttl = \"5s\"\nstream = false\nfetch_timeout = \"10s\"\n\
+             [policy.membership]\nprobe_interval = \"2s\"\n[policy.dsht]\nk = 4\n"
+        );
+        let nc = Config::parse(&text).unwrap().node_config();
+        let cache = nc.cache.as_ref().unwrap();
+        assert_eq!(cache.policy.name(), "s3fifo");
+        assert_eq!((cache.high_watermark, cache.low_watermark), (0.9, 0.8));
+        assert!(matches!(cache.admission[..], [reef_core::cache::Admission::SecondHit { .. }]));
+        assert_eq!(nc.negative_ttl, reef_core::Duration::from_secs(5));
+        assert_eq!(nc.fetch_timeout, reef_core::Duration::from_secs(10));
+        assert!(!nc.stream);
+        assert_eq!(nc.membership.probe_interval, Some(reef_core::Duration::from_secs(2)));
+        // The defaults are the core's one set.
+        let default = Config::parse(BASE).unwrap().node_config();
+        let p = reef_core::Policy::default();
+        assert_eq!(default.fetch_timeout, p.fetch_timeout.0);
+        assert_eq!(default.membership.probe_interval, None);
+    }
+
+    #[test]
+    fn bad_policy_values_name_the_key() {
+        for (bad, key) in [
+            ("fetch_timeout = \"0s\"", "fetch_timeout"),
+            ("high_watermark = 1.5", "high_watermark"),
+            ("eviction = \"random\"", "eviction"),
+            ("discovery = \"parent\"", "discovery.parents"),
+            ("discovery = \"directory\"", "discovery.directory"),
+            ("block_size = 0", "block_size"),
+        ] {
+            let e = Config::parse(&format!("{BASE}\n[policy]\n{bad}\n")).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 }

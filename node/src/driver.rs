@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::fill::{Fill, State};
 use crate::metrics::Metrics;
-use crate::peer_transport::Transport;
+use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
 use reef_core::{
     Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef, Output,
@@ -22,8 +22,11 @@ use tokio::time::Instant;
 /// What the core decided about a request, as the request handler needs it.
 #[derive(Debug)]
 pub enum Answer {
-    /// No answer yet, but the object is being filled: the handler may stream from the fill.
-    Filling(Arc<Fill>),
+    /// Stream from a fill while it arrives (the core's `Stream`).
+    Stream {
+        source: Source,
+        fill: Arc<Fill>,
+    },
     Serve {
         source: Source,
         from: ServeFrom,
@@ -49,6 +52,7 @@ pub enum ServeFrom {
 enum Cmd {
     Request { req: Request, name: ObjectName, answers: mpsc::Sender<Answer> },
     FetchDone { fetch: FetchId, attempt: u32, result: FetchResult },
+    FetchReceiving { fetch: FetchId, attempt: u32, size: u64 },
     FetchProgress { fetch: FetchId, attempt: u32 },
     ServeDone(RequestId),
     Message { from: NodeId, msg: Message },
@@ -279,12 +283,6 @@ impl Actor {
                 self.hold_name(object, name);
                 self.pending.insert(req.id, Pending { object, answers });
                 self.handle(Input::Request(req));
-                // Still waiting: let the handler stream from the fill already under way.
-                if let Some(p) = self.pending.get(&req.id)
-                    && let Some(live) = self.fill_of_object.get(&object).and_then(|f| self.fills.get(f))
-                {
-                    let _ = p.answers.try_send(Answer::Filling(live.fill.clone()));
-                }
             }
             Cmd::FetchDone { fetch, attempt, result } => {
                 let current = self.fills.get(&fetch).map(|l| l.attempt);
@@ -295,6 +293,11 @@ impl Actor {
                     self.ending.push((fetch, attempt));
                 }
                 self.handle(Input::FetchDone { fetch, result });
+            }
+            Cmd::FetchReceiving { fetch, attempt, size } => {
+                if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
+                    self.handle(Input::FetchReceiving { fetch, size });
+                }
             }
             Cmd::FetchProgress { fetch, attempt } => {
                 if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
@@ -374,8 +377,11 @@ impl Actor {
             }
         }
         for (fetch, attempt) in std::mem::take(&mut self.ending) {
-            if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
-                self.end_fill(fetch);
+            // No new attempt: the core gave the fill up, and its readers stop waiting.
+            if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt)
+                && let Some(live) = self.end_fill(fetch)
+            {
+                live.fill.abandon();
             }
         }
     }
@@ -427,11 +433,16 @@ impl Actor {
             return;
         };
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
+        let first_block = self.config.policy.block_size.0;
         let task = tokio::spawn(async move {
-            let progress = || {
-                let _ = tx.send(Cmd::FetchProgress { fetch, attempt });
+            let report = |r: FillReport| {
+                let _ = tx.send(match r {
+                    FillReport::Receiving { size } => Cmd::FetchReceiving { fetch, attempt, size },
+                    FillReport::Progress => Cmd::FetchProgress { fetch, attempt },
+                });
             };
-            let result = transport.fetch(&store, &fill, attempt, from, kind, source, progress).await;
+            let attempt_of = Attempt { fill: &fill, number: attempt, from, kind, source, first_block };
+            let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
         });
         live.task = Some(task.abort_handle());
@@ -440,7 +451,7 @@ impl Actor {
     fn answer(&mut self, request: RequestId, response: Response, finished: &HashMap<FetchId, Arc<Fill>>) {
         let Some(pending) = self.pending.remove(&request) else {
             // A preload request, or a handler that went away: release the object's pin.
-            if let Response::Serve { .. } = response {
+            if let Response::Serve { .. } | Response::Stream { .. } = response {
                 let _ = self.tx.send(Cmd::ServeDone(request));
             }
             return;
@@ -448,6 +459,14 @@ impl Actor {
         let object = pending.object;
         self.release_name(object);
         let answer = match response {
+            Response::Stream { source, fetch, .. } => match self.fills.get(&fetch) {
+                Some(live) => Answer::Stream { source, fill: live.fill.clone() },
+                // Already ended in this step: committed or discarded, so complete.
+                None => {
+                    let fill = finished.get(&fetch).or_else(|| self.committing.get(&object)).cloned();
+                    Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill) }
+                }
+            },
             Response::Serve { source, fetch, .. } => {
                 let fill = fetch
                     .and_then(|f| finished.get(&f).or_else(|| self.fills.get(&f).map(|l| &l.fill)))

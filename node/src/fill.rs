@@ -1,6 +1,9 @@
 //! A fill: the bytes of one core fetch arriving into a temporary file, watched by everyone who
 //! streams from it. Each retry (the core's failover to the next source) is a new attempt with a
-//! new file; a reader bound to an attempt that breaks gets an error, never another file's bytes.
+//! new file. A reader follows the fill across attempts, as the core's `Stream` contract says:
+//! it resumes at the byte it reached once the next attempt has passed it, provided that attempt
+//! carries the same version (size and ETag); otherwise, or when the core gives the fill up, the
+//! reader gets an error and its response is aborted, never another version's bytes.
 
 use crate::store::ObjectMeta;
 use reef_core::{FetchId, ObjectName, Source};
@@ -36,7 +39,10 @@ pub enum State {
         meta: Arc<ObjectMeta>,
         temp: PathBuf,
     },
+    /// This attempt failed; the core may try another source.
     Failed,
+    /// The core gave the fill up: no attempt follows.
+    Abandoned,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +74,15 @@ impl Fill {
     pub fn begin(&self, attempt: u32) {
         self.no_space.store(false, Ordering::Relaxed);
         self.progress.send_replace(Progress { attempt, state: State::Connecting });
+    }
+
+    /// No attempt follows: readers still waiting give up.
+    pub fn abandon(&self) {
+        self.progress.send_modify(|p| {
+            if !matches!(p.state, State::Complete { .. }) {
+                p.state = State::Abandoned;
+            }
+        });
     }
 
     /// Updates the state of `attempt`; a stale attempt changes nothing.
@@ -103,59 +118,77 @@ impl Fill {
         self.no_space.load(Ordering::Relaxed)
     }
 
-    /// Waits until the current attempt has a response head (or completed); returns a watch bound
-    /// to that attempt. Pends forever while attempts fail: the core's answer ends the wait.
-    pub async fn head(&self) -> (Arc<Head>, Arc<File>, FillWatch) {
+    /// Waits until an attempt has a response head (or completed); returns a watch that
+    /// follows the fill from that head's version on. `None` if the fill was given up.
+    pub async fn head(&self) -> Option<(Arc<Head>, Arc<File>, FillWatch)> {
         let mut rx = self.progress.subscribe();
         loop {
             {
                 let p = rx.borrow_and_update();
                 match &p.state {
                     State::Receiving { head, file, .. } | State::Complete { head, file, .. } => {
-                        let attempt = p.attempt;
                         let (head, file) = (head.clone(), file.clone());
                         drop(p);
-                        return (head, file, FillWatch { rx, attempt });
+                        return Some((head.clone(), file, FillWatch { rx, head }));
                     }
+                    State::Abandoned => return None,
                     State::Connecting | State::Failed => {}
                 }
             }
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
+            rx.changed().await.ok()?;
+        }
+    }
+
+    /// Waits until the fill is complete and verified; `None` if it was given up.
+    pub async fn complete(&self) -> Option<(Arc<File>, Arc<ObjectMeta>)> {
+        let mut rx = self.progress.subscribe();
+        loop {
+            {
+                let p = rx.borrow_and_update();
+                match &p.state {
+                    State::Complete { file, meta, .. } => return Some((file.clone(), meta.clone())),
+                    State::Abandoned => return None,
+                    _ => {}
+                }
             }
+            rx.changed().await.ok()?;
         }
     }
 }
 
-/// A reader's view of one attempt of a fill.
+/// A reader's view of a fill: bound to one version of the object, across attempts.
 #[derive(Debug, Clone)]
 pub struct FillWatch {
     rx: watch::Receiver<Progress>,
-    attempt: u32,
+    head: Arc<Head>,
 }
 
 impl FillWatch {
-    /// Waits until byte `pos` is on disk; returns how many bytes are. Errors if the attempt broke.
-    pub async fn wait_for(&mut self, pos: u64) -> io::Result<u64> {
-        let broken = || io::Error::new(io::ErrorKind::BrokenPipe, "upstream transfer broke");
+    /// Waits until byte `pos` is on disk in the current attempt; returns that attempt's file and
+    /// how many of its bytes may be read. While the core fails over, it waits for the next
+    /// attempt to pass `pos`. Errors if the fill was given up or the next source has another
+    /// version.
+    pub async fn wait_for(&mut self, pos: u64) -> io::Result<(Arc<File>, u64)> {
+        let broken = |why: &str| io::Error::new(io::ErrorKind::BrokenPipe, why.to_string());
         loop {
             {
                 let p = self.rx.borrow_and_update();
-                if p.attempt != self.attempt {
-                    return Err(broken());
-                }
+                let same = |head: &Head| head.size == self.head.size && head.etag == self.head.etag;
                 match &p.state {
+                    State::Receiving { head, .. } | State::Complete { head, .. } if !same(head) => {
+                        return Err(broken("the next source holds another version"));
+                    }
                     // The last byte is held back until the object is verified, so a client
                     // never receives a complete body whose checksum turns out wrong.
-                    State::Receiving { written, head, .. } if (*written).min(head.size - 1) > pos => {
-                        return Ok((*written).min(head.size - 1));
+                    State::Receiving { written, head, file } if (*written).min(head.size - 1) > pos => {
+                        return Ok((file.clone(), (*written).min(head.size - 1)));
                     }
-                    State::Complete { meta, .. } => return Ok(meta.size),
-                    State::Failed => return Err(broken()),
-                    _ => {}
+                    State::Complete { meta, file, .. } => return Ok((file.clone(), meta.size)),
+                    State::Abandoned => return Err(broken("every source failed")),
+                    State::Receiving { .. } | State::Connecting | State::Failed => {}
                 }
             }
-            self.rx.changed().await.map_err(|_| broken())?;
+            self.rx.changed().await.map_err(|_| broken("the fill went away"))?;
         }
     }
 }

@@ -62,6 +62,14 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         listen = %config.listen,
         "node started"
     );
+    let probes = config.policy.membership.probe_interval.is_some();
+    if !probes && !config.peers.is_empty() && matches!(config.role, reef_core::Role::Cache | reef_core::Role::Director)
+    {
+        tracing::warn!(
+            "no `policy.membership.probe_interval`: peers are never probed, so a dead node is noticed only \
+             when a fetch or a message to it fails"
+        );
+    }
     let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log });
     server::serve(listener, app).await;
     Ok(())

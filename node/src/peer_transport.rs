@@ -100,21 +100,13 @@ impl Transport {
         Ok(())
     }
 
-    /// Runs one attempt of a fetch: streams the object from `from` into a temporary file of
-    /// `store`, publishing progress on `fill`, and verifies it (size, upstream `Digest`).
-    /// `progress` is called at most every `PROGRESS_EVERY` while bytes arrive.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn fetch(
-        &self,
-        store: &Store,
-        fill: &Fill,
-        attempt: u32,
-        from: NodeId,
-        kind: FetchKind,
-        source: Source,
-        progress: impl Fn(),
-    ) -> FetchResult {
-        let result = self.fetch_inner(store, fill, attempt, from, kind, source, progress).await;
+    /// Runs one attempt of a fetch: streams the object from its source into a temporary file
+    /// of `store`, publishing progress on the fill, and verifies it (size, upstream `Digest`).
+    /// `report` hears `Receiving` once the first block is on disk, then `Progress` at most every
+    /// `PROGRESS_EVERY` while bytes arrive.
+    pub async fn fetch(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> FetchResult {
+        let (fill, attempt, from) = (a.fill, a.number, a.from);
+        let result = self.fetch_inner(store, a, report).await;
         match result {
             Ok(size) => FetchResult::Complete { size },
             Err(e) => {
@@ -129,17 +121,8 @@ impl Transport {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_inner(
-        &self,
-        store: &Store,
-        fill: &Fill,
-        attempt: u32,
-        from: NodeId,
-        kind: FetchKind,
-        source: Source,
-        progress: impl Fn(),
-    ) -> Result<u64, FetchError> {
+    async fn fetch_inner(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> Result<u64, FetchError> {
+        let Attempt { fill, number: attempt, from, kind, source, first_block } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -180,6 +163,13 @@ impl Transport {
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
+        // Readers may start once the first block is here (the whole object if smaller).
+        let first_block = first_block.clamp(1, size.max(1));
+        let mut announced = false;
+        if size == 0 {
+            report(FillReport::Receiving { size });
+            announced = true;
+        }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| FetchError::Broken)?;
             let Ok(data) = frame.into_data() else {
@@ -193,9 +183,12 @@ impl Transport {
             hasher.update(&data);
             written += data.len() as u64;
             fill.add_written(attempt, data.len() as u64);
-            if reported.elapsed() >= PROGRESS_EVERY {
+            if !announced && written >= first_block {
+                announced = true;
+                report(FillReport::Receiving { size });
+            } else if reported.elapsed() >= PROGRESS_EVERY {
                 reported = std::time::Instant::now();
-                progress();
+                report(FillReport::Progress);
             }
         }
         if written != size {
@@ -228,6 +221,27 @@ impl Transport {
         tracing::error!(object = %fill.name, error = %e, "cannot write the fill");
         FetchError::Broken
     }
+}
+
+/// One attempt of a fetch: which fill, from where, and how the core asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub fill: &'a Fill,
+    pub number: u32,
+    pub from: NodeId,
+    pub kind: FetchKind,
+    pub source: Source,
+    /// Bytes that must be on disk before readers are let in (`FillReport::Receiving`).
+    pub first_block: u64,
+}
+
+/// What a running attempt tells the driver (which tells the core).
+#[derive(Debug, Clone, Copy)]
+pub enum FillReport {
+    /// The source answered with `size` bytes and the first block is here.
+    Receiving { size: u64 },
+    /// Still receiving.
+    Progress,
 }
 
 /// How often a fill tells the core it is still receiving (well under any sensible

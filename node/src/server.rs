@@ -266,28 +266,23 @@ impl App {
         let wanted =
             parts.headers.get("want-digest").and_then(|v| v.to_str().ok()).map(digest::wanted).unwrap_or_default();
 
-        // Wait for the core's answer; meanwhile, a client may start reading a fill as soon as
-        // its head arrives (unless it wants a checksum, which only a complete object has).
-        let mut filling: Option<Arc<Fill>> = None;
-        let answer = loop {
-            let fill = filling.clone();
-            tokio::select! {
-                a = answers.recv() => match a {
-                    Some(Answer::Filling(f)) => filling = Some(f),
-                    other => break other,
-                },
-                (head, file, watch) = async move { fill.expect("guarded").head().await },
-                    if filling.is_some() && wanted.is_empty() => {
-                    let rep = filling_representation(&head, file, watch);
-                    return self.represent(&parts, rep, &wanted, Some(head.source), "miss", finish);
-                }
-            }
-        };
-        let Some(answer) = answer else {
+        let Some(answer) = answers.recv().await else {
             return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
         };
         match answer {
-            Answer::Filling(_) => unreachable!("handled in the loop"),
+            Answer::Stream { source, fill } => {
+                // A client that wants a checksum up front gets the verified object; the others
+                // stream from the fill as it arrives.
+                let rep = if wanted.is_empty() {
+                    fill.head().await.map(|(head, file, watch)| filling_representation(&head, file, watch))
+                } else {
+                    fill.complete().await.map(|(file, meta)| complete_representation(file, &meta))
+                };
+                match rep {
+                    Some(rep) => self.represent(&parts, rep, &wanted, Some(source), "miss", finish),
+                    None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
+                }
+            }
             Answer::Redirect { to } => self.redirect(&parts, to, finish),
             Answer::Fail { failure, no_space } => {
                 let (status, reason) = if no_space {

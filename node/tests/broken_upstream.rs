@@ -87,3 +87,48 @@ fn a_checksum_mismatch_is_never_served_or_kept() {
 fn a_stalled_transfer_times_out_and_leaves_nothing_behind() {
     never_served_broken(Lie::Stall);
 }
+
+/// A fake origin that serves the object with ETag "v1"; with `break_at`, every response
+/// stops after that many bytes and the connection closes.
+fn origin_serving(body: Arc<Vec<u8>>, break_at: Option<usize>, gets: Arc<AtomicUsize>) -> u16 {
+    fake_server(move |_, stream| {
+        gets.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n\r\n");
+        match break_at {
+            Some(n) => {
+                let _ = stream.write_all(&body[..n]);
+                let _ = stream.flush();
+                // Let the reader take the first part before the break.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                false
+            }
+            None => stream.write_all(&body).is_ok(),
+        }
+    })
+}
+
+#[test]
+fn a_reader_resumes_from_the_next_source_when_its_source_breaks() {
+    // Origin 1 breaks after half the object (past the first block, so the client is already
+    // streaming from it); origin 2 has the same version. The core fails over, and the client's
+    // one response carries every byte, right.
+    let body = Arc::new(bytes(SIZE, 4));
+    let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let breaking = origin_serving(body.clone(), Some(SIZE / 2), first.clone());
+    let honest = origin_serving(body.clone(), None, second.clone());
+    let c = Cluster::start(&[
+        Spec { external: Some(breaking), ..origin(1) },
+        Spec { external: Some(honest), ..origin(2) },
+        cache(11, "site-a"),
+    ]);
+    let (status, headers, got) = get(&c.url(11, "/atlas/obj.bin"), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(got.len(), SIZE, "the whole object in one response");
+    assert!(got == *body, "every byte right");
+    assert_eq!((first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)), (1, 1));
+    // The answer named the source the stream started from.
+    assert!(headers.contains("detail=origin-n1"), "{headers}");
+    wait_until("the object is committed", || c.metric(11, "reef_cache_admitted_total") == 1.0);
+    let (status, _, again) = get(&c.url(11, "/atlas/obj.bin"), &[]);
+    assert!(status == 200 && again == *body);
+}

@@ -7,9 +7,9 @@
 
 use crate::scenario::{GenerateSpec, TierWeights, TopologySpec};
 use crate::topology::{Link, Site, Topology};
-use crate::units::Rate;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use reef_core::units::Rate;
 use reef_core::{BitRate, Duration, Tier};
 
 /// Builds the scenario's topology; errors name the offending site or link.

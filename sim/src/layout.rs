@@ -1,10 +1,11 @@
 //! Which core nodes run where: a cache per site, optional worker-node caches inside sites, and
 //! the origins of each namespace; and the `NodeConfig` each of them starts with.
 
-use crate::scenario::{NamespaceSpec, Policy};
+use crate::scenario::NamespaceSpec;
 use crate::topology::Topology;
 use crate::workload::mix64;
 use reef_core::Duration;
+use reef_core::Policy;
 use reef_core::cache::CacheConfig;
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
@@ -120,7 +121,6 @@ impl Layout {
             let rtt = self.one_way(topo, from, n) + self.one_way(topo, n, from);
             PeerInfo::new(NodeId(n), SiteId(spec.site), spec.role).with_rtt(rtt)
         };
-        let membership = policy.membership.config();
         self.nodes
             .iter()
             .enumerate()
@@ -128,11 +128,7 @@ impl Layout {
                 let me = i as u32;
                 let site = &topo.sites[spec.site as usize];
                 let mut c = NodeConfig::new(NodeId(me), SiteId(spec.site), spec.role, mix64(seed ^ mix64(i as u64)));
-                c.fetch_timeout = policy.fetch_timeout.0;
-                if let Some(ttl) = policy.negative_ttl {
-                    c.negative_ttl = ttl.0;
-                }
-                c.membership = membership.clone();
+                policy.apply(&mut c);
                 let workers = self.site_workers[spec.site as usize].clone();
                 match spec.role {
                     Role::Origin => {
@@ -174,13 +170,7 @@ impl Layout {
     }
 
     fn cache_config(&self, capacity: u64, policy: &Policy, seed: u64) -> CacheConfig {
-        let mut c = CacheConfig::new(capacity, policy.eviction.0);
-        c.admission = vec![policy.admission_rule()];
-        c.high_watermark = policy.high_watermark;
-        c.low_watermark = policy.low_watermark;
-        c.max_objects = policy.max_objects;
-        c.seed = seed;
-        c.quotas = self
+        let quotas = self
             .shares
             .iter()
             .enumerate()
@@ -188,28 +178,15 @@ impl Layout {
                 share.map(|f| NamespaceShare { namespace: NamespaceId(ns as u16), bytes: (capacity as f64 * f) as u64 })
             })
             .collect();
-        c
+        policy.cache_config(capacity, seed, quotas)
     }
 
-    /// The node's discovery strategy, with what the deployment supplies: parents (a worker
-    /// node's site cache; a Tier-2's closest Tier-1), the directory node, parameters.
+    /// The node's discovery strategy, with what the deployment supplies: parents (a Tier-2's
+    /// closest Tier-1's cache) and the directory node.
     fn discovery(&self, topo: &Topology, policy: &Policy, me: u32) -> DiscoveryConfig {
-        let mut d = DiscoveryConfig::by_name(&policy.discovery.1).expect("validated when parsed");
-        match &mut d {
-            DiscoveryConfig::Parent { parents } => {
-                let site = self.nodes[me as usize].site;
-                *parents = parent_site(topo, site).map(|s| NodeId(self.site_cache[s as usize])).into_iter().collect();
-            }
-            DiscoveryConfig::Dsht(c) => policy.dsht.apply(c),
-            DiscoveryConfig::Rendezvous { max_level } => *max_level = policy.rendezvous_max_level,
-            DiscoveryConfig::Directory { directory, timeout } => {
-                *directory = NodeId(self.director);
-                *timeout = policy.directory_timeout.0;
-            }
-            // `none`, and strategies the core adds later, run with their defaults.
-            _ => {}
-        }
-        d
+        let site = self.nodes[me as usize].site;
+        let parents = parent_site(topo, site).map(|s| NodeId(self.site_cache[s as usize])).into_iter().collect();
+        policy.discovery_config(parents, Some(NodeId(self.director))).expect("validated when parsed")
     }
 
     /// One-way latency between two nodes over the current routes.

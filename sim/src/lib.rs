@@ -20,6 +20,5 @@ pub mod series;
 pub mod stats;
 pub mod topology;
 pub mod trace;
-pub mod units;
 pub mod workload;
 pub mod world;

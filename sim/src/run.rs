@@ -128,9 +128,15 @@ pub struct Summary {
     pub object_hit_ratio: f64,
     pub byte_hit_ratio: f64,
     pub site_hit_ratio: f64,
-    /// Response time of served requests: from the request until the first byte reaches the
-    /// client, where a miss is answered once its fill is complete. Milliseconds.
+    /// Time to first byte of served requests: from the request until the first byte reaches
+    /// the client (a miss streams once its fill's first block is in). Milliseconds.
     pub latency_ms: Latency,
+    /// Time to last byte of served requests: from the request until the client has the whole
+    /// object (at `client_bandwidth`, and never before the fill it streams from). Milliseconds.
+    pub duration_ms: Latency,
+    /// Streamed responses aborted because every source of their fill failed after the first
+    /// byte (the client then tries its next cache).
+    pub streams_broken: u64,
     pub failures: BTreeMap<&'static str, u64>,
     pub failovers: u64,
     pub client_failovers: u64,
@@ -174,6 +180,7 @@ pub fn simulate(scenario: &Scenario, seed: u64, progress: &mut dyn FnMut(&World)
 fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
     let s: &Stats = &world.stats;
     let ms = |q| s.latency.quantile(q) as f64 / 1e6;
+    let ms_last = |q| s.duration.quantile(q) as f64 / 1e6;
     let p = &scenario.policy;
     let policy = BTreeMap::from([
         ("eviction", p.eviction.1.clone()),
@@ -202,6 +209,8 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         byte_hit_ratio: s.byte_hit_ratio(),
         site_hit_ratio: s.all.site_hit_ratio(),
         latency_ms: Latency { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) },
+        duration_ms: Latency { p50: ms_last(0.5), p90: ms_last(0.9), p99: ms_last(0.99) },
+        streams_broken: s.streams_broken,
         failures: s.failures.clone(),
         failovers: s.failovers,
         client_failovers: s.client_failovers,
@@ -316,8 +325,12 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
         s.origin_fetches, s.failovers, s.client_failovers, s.coalesced
     );
     println!(
-        "response time (first byte; a miss after its whole fill)  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms",
+        "time to first byte    p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms",
         s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99
+    );
+    println!(
+        "time to last byte     p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   (streams broken {})",
+        s.duration_ms.p50, s.duration_ms.p90, s.duration_ms.p99, s.streams_broken
     );
     for (tier, t) in &s.tiers {
         let f = &t.served_from;

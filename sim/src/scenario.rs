@@ -5,11 +5,10 @@
 //! `file:line:column`, its key path and what was expected; a bad `--set` value is reported as
 //! coming from the command line.
 
-use crate::units::{Parsed, Rate, Size, Span};
-use reef_core::cache::{Admission, PolicyKind};
-use reef_core::discovery::{DiscoveryConfig, DshtConfig};
-use reef_core::membership::MembershipConfig;
-use reef_core::{BitRate, Duration, Tier};
+use reef_core::discovery::DiscoveryConfig;
+use reef_core::policy::{at_least_one, positive_span, positive_span_opt};
+use reef_core::units::{Parsed, Rate, Size, Span};
+use reef_core::{BitRate, Duration, Policy, Tier};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -45,194 +44,6 @@ pub struct Scenario {
 
 fn default_seed() -> u64 {
     1
-}
-
-/// The core's policy knobs, the same for every cache of the scenario. Names are parsed by the
-/// core's own types, so policies and strategies the core adds are accepted as they land.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Policy {
-    /// Eviction policy (`lru`, `s3fifo`, ...).
-    pub eviction: Parsed<PolicyKind>,
-    /// Admission rule (`always`, `second-hit`, `max-size`, `probabilistic-by-size`).
-    pub admission: Parsed<AdmissionName>,
-    /// `second-hit`: insert attempts remembered.
-    pub admission_window: u64,
-    /// `max-size`: largest object admitted.
-    pub admission_max_size: Size,
-    /// `probabilistic-by-size`: admit with probability exp(-size / scale).
-    pub admission_scale: Size,
-    /// Eviction rounds start above this fraction of the capacity...
-    pub high_watermark: f64,
-    /// ... and free down to this one.
-    pub low_watermark: f64,
-    /// Most objects one cache holds (at least 1).
-    #[serde(deserialize_with = "at_least_one_opt")]
-    pub max_objects: Option<u64>,
-    /// Peer discovery strategy (`none`, `parent`, `dsht`, `rendezvous`, `directory`).
-    pub discovery: Parsed<DiscoveryName>,
-    /// `rendezvous`: the outermost proximity level a home cache may be at.
-    pub rendezvous_max_level: u8,
-    /// `directory`: how long to wait for the directory's answer.
-    pub directory_timeout: Span,
-    pub dsht: DshtSpec,
-    pub membership: MembershipSpec,
-    /// A fetch not finished by then is abandoned and the next source tried.
-    pub fetch_timeout: Span,
-    /// How long an origin's "not found" is remembered.
-    pub negative_ttl: Option<Span>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            eviction: Parsed::known(PolicyKind::default().name()),
-            admission: Parsed::known("always"),
-            admission_window: 1_000_000,
-            admission_max_size: Size(4_000_000_000),
-            admission_scale: Size(1_000_000_000),
-            high_watermark: 1.0,
-            low_watermark: 1.0,
-            max_objects: None,
-            discovery: Parsed::known("none"),
-            rendezvous_max_level: 0,
-            directory_timeout: Span(Duration::from_secs(1)),
-            dsht: DshtSpec::default(),
-            membership: MembershipSpec::default(),
-            fetch_timeout: Span(Duration::from_secs(600)),
-            negative_ttl: None,
-        }
-    }
-}
-
-impl Policy {
-    /// The admission rule with its parameters, as the core's cache takes it.
-    pub fn admission_rule(&self) -> Admission {
-        admission_from(&self.admission.1, self.admission_window, self.admission_max_size.0, self.admission_scale.0)
-            .expect("validated when parsed")
-    }
-}
-
-/// Builds a core `Admission` through its serde form: every variant of the core's enum is
-/// reachable by name, with the parameters it reads.
-fn admission_from(kind: &str, window: u64, bytes: u64, scale: u64) -> Result<Admission, String> {
-    let mut t = toml::Table::new();
-    t.insert("kind".into(), kind.into());
-    for (k, v) in [("window", window), ("bytes", bytes), ("scale", scale)] {
-        t.insert(k.into(), toml::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX)));
-    }
-    Admission::deserialize(toml::Value::Table(t)).map_err(|e| e.message().to_string())
-}
-
-/// An admission rule's name, checked against the core's rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdmissionName;
-
-impl std::str::FromStr for AdmissionName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        admission_from(s, 1, 1, 1).map(|_| AdmissionName).map_err(|e| format!("unknown admission rule: {e}"))
-    }
-}
-
-/// A discovery strategy's name, checked by the core.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiscoveryName;
-
-/// The core's strategy that only worker nodes use: the layout gives it to every worker node, so
-/// `policy.discovery` (the caches' strategy) cannot name it.
-const WORKER_ONLY_STRATEGY: &str = "site";
-
-impl DiscoveryName {
-    /// The strategies `policy.discovery` accepts: the core's, less the worker nodes' own.
-    pub fn accepted() -> String {
-        DiscoveryConfig::NAMES
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty() && *n != WORKER_ONLY_STRATEGY)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl std::str::FromStr for DiscoveryName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == WORKER_ONLY_STRATEGY {
-            // Worker nodes always use it; caches need one of the others.
-            return Err(format!(
-                "`{s}` is the worker nodes' strategy (they always use it); the caches' is one of: {}",
-                Self::accepted()
-            ));
-        }
-        // The core's own error lists every strategy, `site` included: list the caches' instead.
-        DiscoveryConfig::by_name(s).map(|_| DiscoveryName).map_err(|_| {
-            format!(
-                "unknown discovery strategy `{s}`; expected one of: {} (worker nodes always use `{WORKER_ONLY_STRATEGY}`)",
-                Self::accepted()
-            )
-        })
-    }
-}
-
-/// Parameters of the `dsht` strategy; unset ones keep the core's defaults.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DshtSpec {
-    pub k: Option<usize>,
-    pub max_pointers: Option<usize>,
-    pub returned: Option<usize>,
-    pub pointer_ttl: Option<Span>,
-    pub fetching_ttl: Option<Span>,
-    pub query_timeout: Option<Span>,
-}
-
-impl DshtSpec {
-    pub fn apply(&self, c: &mut DshtConfig) {
-        set(&mut c.k, self.k);
-        set(&mut c.max_pointers, self.max_pointers);
-        set(&mut c.returned, self.returned);
-        set(&mut c.pointer_ttl, self.pointer_ttl.map(|s| s.0));
-        set(&mut c.fetching_ttl, self.fetching_ttl.map(|s| s.0));
-        set(&mut c.query_timeout, self.query_timeout.map(|s| s.0));
-    }
-}
-
-/// Membership and failure detection; unset values keep the core's defaults.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MembershipSpec {
-    /// Period of the liveness probes (more than zero); absent: no probing (health stays as
-    /// configured).
-    #[serde(deserialize_with = "positive_span_opt")]
-    pub probe_interval: Option<Span>,
-    pub probe_timeout: Option<Span>,
-    pub indirect_probes: Option<usize>,
-    pub suspect_timeout: Option<Span>,
-    pub gossip: Option<usize>,
-    /// RTT thresholds of the proximity levels.
-    pub levels: Option<Vec<Span>>,
-}
-
-impl MembershipSpec {
-    pub fn config(&self) -> MembershipConfig {
-        let mut c = MembershipConfig::default();
-        if let Some(p) = self.probe_interval {
-            c.probe_interval = Some(p.0);
-        }
-        set(&mut c.probe_timeout, self.probe_timeout.map(|s| s.0));
-        set(&mut c.indirect_probes, self.indirect_probes);
-        set(&mut c.suspect_timeout, self.suspect_timeout.map(|s| s.0));
-        set(&mut c.gossip, self.gossip);
-        set(&mut c.levels, self.levels.as_ref().map(|l| l.iter().map(|s| s.0).collect()));
-        c
-    }
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *field = v;
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -445,34 +256,6 @@ fn default_size_column() -> String {
 
 /// A count that must be at least 1 (`workload.requests`, `workload.objects`): zero is refused
 /// when the file is read, with the key and where, rather than failing later in the run.
-fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let v = u64::deserialize(d)?;
-    if v == 0 {
-        return Err(serde::de::Error::custom("must be at least 1 (got 0)"));
-    }
-    Ok(v)
-}
-
-/// An optional count that, when given, must be at least 1 (`policy.max_objects`).
-fn at_least_one_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    at_least_one(d).map(Some)
-}
-
-/// A duration that must be more than zero (`workload.duration`).
-fn positive_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
-    let v = Span::deserialize(d)?;
-    if v.0 == Duration::ZERO {
-        return Err(serde::de::Error::custom("must be more than zero (got 0)"));
-    }
-    Ok(v)
-}
-
-/// An optional duration that, when given, must be more than zero (`run.bucket`,
-/// `policy.membership.probe_interval`).
-fn positive_span_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
-    positive_span(d).map(Some)
-}
-
 fn default_dataset_files() -> u64 {
     1000
 }
@@ -655,6 +438,20 @@ pub struct RunSpec {
     pub csv: bool,
 }
 
+/// The core's strategy that only worker nodes use: the layout gives it to every worker node, so
+/// `policy.discovery` (the caches' strategy) cannot name it.
+const WORKER_ONLY_STRATEGY: &str = "site";
+
+/// The strategies `policy.discovery` accepts: the core's, less the worker nodes' own.
+fn caches_strategies() -> String {
+    DiscoveryConfig::NAMES
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != WORKER_ONLY_STRATEGY)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A scenario error that says where.
 #[derive(Debug)]
 pub struct ScenarioError {
@@ -749,6 +546,17 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
             }
         }
     })?;
+    if scenario.policy.discovery.1 == WORKER_ONLY_STRATEGY {
+        // Worker nodes always use it; the caches need one of the others.
+        return Err(err(
+            None,
+            Some("policy.discovery".into()),
+            format!(
+                "`{WORKER_ONLY_STRATEGY}` is the worker nodes' strategy (they always use it); the caches' is one of: {}",
+                caches_strategies()
+            ),
+        ));
+    }
     if scenario.name.is_none() {
         scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }

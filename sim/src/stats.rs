@@ -194,6 +194,10 @@ pub struct Stats {
     pub transfers_broken: u64,
     /// Time to first byte of served requests, in nanoseconds.
     pub latency: Histogram,
+    /// Time to last byte of served requests, in nanoseconds.
+    pub duration: Histogram,
+    /// Streamed responses aborted because their fill failed for good.
+    pub streams_broken: u64,
 }
 
 fn tier_index(t: Tier) -> usize {
@@ -214,9 +218,19 @@ impl Stats {
     }
 
     /// A client request ended with the core's outcome.
-    pub fn completed(&mut self, tier: Tier, size: u64, outcome: Result<(BytesFrom, u8), Failure>, latency_ns: u64) {
+    pub fn completed(
+        &mut self,
+        tier: Tier,
+        size: u64,
+        outcome: Result<(BytesFrom, u8), Failure>,
+        latency_ns: u64,
+        duration_ns: u64,
+    ) {
         match outcome {
-            Ok(_) => self.latency.record(latency_ns),
+            Ok(_) => {
+                self.latency.record(latency_ns);
+                self.duration.record(duration_ns);
+            }
             Err(f) => *self.failures.entry(f.name()).or_default() += 1,
         }
         let o = outcome.map_err(|_| ());
@@ -273,9 +287,9 @@ mod tests {
         for _ in 0..4 {
             s.issued(Tier::T2, 100);
         }
-        s.completed(Tier::T2, 100, Ok((BytesFrom::SiteCache, 0)), 1);
-        s.completed(Tier::T2, 100, Ok((BytesFrom::Origin, 2)), 1);
-        s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1);
+        s.completed(Tier::T2, 100, Ok((BytesFrom::SiteCache, 0)), 1, 2);
+        s.completed(Tier::T2, 100, Ok((BytesFrom::Origin, 2)), 1, 2);
+        s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1, 2);
         s.failed_in_driver(Tier::T2, "node_down");
         s.origin_transfers = 1;
         s.bytes_from_origin = 100;

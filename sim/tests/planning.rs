@@ -293,7 +293,23 @@ duration = "20min"
 fn a_slow_transfer_that_keeps_moving_is_never_cut_by_the_fetch_timeout() {
     // One 10 GB object over a 1 Gbit/s link takes 80 s, more than the 30 s fetch timeout: the
     // timeout is an idle timeout (the flow reports progress), so the fill completes at the
-    // first try, and the client's response comes after the whole transfer (80 s and more).
+    // first try. The client streams: its first byte comes once the first block (1 MiB, 8.4 ms
+    // at 125 MB/s) has crossed, after 10 ms each way plus the LAN hops (0.1 ms each way); its
+    // last byte after the whole transfer (80 s).
+    let r = slow_transfer(&[]);
+    assert_eq!((r.failed, r.failovers, r.origin_fetches), (0, 0, 1), "{:?}", r.failures);
+    let first_byte = 0.1 + 10.0 + (1u64 << 20) as f64 / 125e6 * 1e3 + 10.0 + 0.1;
+    // (The histograms keep about 1.6% precision.)
+    assert!((r.latency_ms.p50 - first_byte).abs() <= first_byte * 0.02, "{} vs {first_byte} ms", r.latency_ms.p50);
+    assert!((r.duration_ms.p50 - 80_000.0).abs() <= 80_000.0 * 0.02, "{} ms", r.duration_ms.p50);
+    // Store and forward: the first byte waits for the whole fill.
+    let r = slow_transfer(&["policy.stream=false".into()]);
+    assert_eq!((r.failed, r.origin_fetches), (0, 1));
+    assert!(r.latency_ms.p50 >= 80_000.0 * 0.98, "{} ms", r.latency_ms.p50);
+}
+
+/// One 10 GB object from a Tier-0 origin to a Tier-2 cache over one 1 Gbit/s, 10 ms link.
+fn slow_transfer(overrides: &[String]) -> Summary {
     let text = r#"
 name = "slow"
 [policy]
@@ -317,9 +333,6 @@ duration = "1min"
 objects = 1
 size = { dist = "fixed", value = "10GB" }
 "#;
-    let s = parse(Path::new("slow.toml"), text, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let r = simulate(&s, 1, &mut |_| {}).unwrap().summary;
-    assert_eq!((r.failed, r.failovers, r.origin_fetches), (0, 0, 1), "{:?}", r.failures);
-    // (The latency histogram keeps about 1.6% precision.)
-    assert!(r.latency_ms.p50 >= 80_000.0 * 0.98, "{} ms", r.latency_ms.p50);
+    let s = parse(Path::new("slow.toml"), text, overrides).unwrap_or_else(|e| panic!("{e}"));
+    simulate(&s, 1, &mut |_| {}).unwrap().summary
 }

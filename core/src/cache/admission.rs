@@ -20,6 +20,22 @@ pub enum Admission {
     ProbabilisticBySize { scale: u64 },
 }
 
+impl Admission {
+    /// The names `named` accepts (the serde names of the variants).
+    pub const NAMES: &'static str = "always, second-hit, max-size, probabilistic-by-size";
+
+    /// The rule called `name`, with the parameters it reads.
+    pub fn named(name: &str, window: u64, bytes: u64, scale: u64) -> Result<Admission, String> {
+        match name {
+            "always" => Ok(Admission::Always),
+            "second-hit" => Ok(Admission::SecondHit { window }),
+            "max-size" => Ok(Admission::MaxSize { bytes }),
+            "probabilistic-by-size" => Ok(Admission::ProbabilisticBySize { scale }),
+            _ => Err(format!("unknown admission rule `{name}`; expected one of: {}", Self::NAMES)),
+        }
+    }
+}
+
 /// Two bloom filters: the current window's and the previous one's.
 #[derive(Debug)]
 struct Rotating {

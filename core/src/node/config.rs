@@ -30,6 +30,9 @@ pub struct NodeConfig {
     pub fetch_timeout: Duration,
     /// How long an origin's "not found" is remembered (CoralCDN caches negative results).
     pub negative_ttl: Duration,
+    /// Serve waiting requests from a fill as soon as its first block arrives (`Stream`); if
+    /// not, they are answered once the whole object is verified (store and forward).
+    pub stream: bool,
     /// Director: for a client site, the other sites in order of preference (after its own).
     pub site_preference: BTreeMap<SiteId, Vec<SiteId>>,
 }
@@ -50,6 +53,7 @@ impl NodeConfig {
             membership: MembershipConfig::default(),
             fetch_timeout: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(60),
+            stream: true,
             site_preference: BTreeMap::new(),
         }
     }

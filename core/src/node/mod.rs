@@ -45,6 +45,8 @@ pub struct Node {
     fill_of_object: Map<ObjectId, FetchId>,
     /// Requests being served from the store: the object stays pinned until `ServeDone`.
     serving: Map<RequestId, ObjectId>,
+    /// Requests streaming from a fill in flight (its readers), until it completes.
+    streaming: Map<RequestId, FetchId>,
     /// Objects the origin said do not exist, until when.
     negative: Map<ObjectId, Time>,
     /// Size of `negative` at which expired entries are dropped.
@@ -73,6 +75,7 @@ impl Node {
             fills: Map::default(),
             fill_of_object: Map::default(),
             serving: Map::default(),
+            streaming: Map::default(),
             negative: Map::default(),
             negative_prune_at: 1024,
             next_fetch: 0,
@@ -93,9 +96,10 @@ impl Node {
     pub fn membership(&self) -> &Membership {
         &self.membership
     }
-    /// Requests being served from the store (each holds a pin) and fills in flight.
+    /// Requests being served (from the store, each holding a pin, or streaming from a fill)
+    /// and fills in flight.
     pub fn open_work(&self) -> (usize, usize) {
-        (self.serving.len(), self.fills.len())
+        (self.serving.len() + self.streaming.len(), self.fills.len())
     }
 
     /// Whether this node believes `peer` is alive (`None` if it does not know it).
@@ -110,12 +114,16 @@ impl Node {
             Input::Request(req) => self.on_request(now, req),
             Input::Message { from, msg } => self.on_message(now, from, msg),
             Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
+            Input::FetchReceiving { fetch, size } => self.on_fetch_receiving(now, fetch, size),
             Input::FetchProgress { fetch } => self.on_fetch_progress(now, fetch),
-            Input::ServeDone { request } => {
-                if let (Some(object), Some(cache)) = (self.serving.remove(&request), self.cache.as_mut()) {
-                    cache.unpin(object);
+            Input::ServeDone { request } => match self.serving.remove(&request) {
+                Some(object) => {
+                    if let Some(cache) = self.cache.as_mut() {
+                        cache.unpin(object);
+                    }
                 }
-            }
+                None => self.reader_done(request),
+            },
             Input::PeerUnreachable { peer } => self.membership.unreachable(now, peer, &mut self.outputs),
             Input::Recovered { object, size } => self.recovered(now, object, size),
             Input::Tick => self.on_tick(now),

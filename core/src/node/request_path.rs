@@ -5,6 +5,11 @@
 //! Per object in flight there is one `Fill`: first it waits for discovery (`sources` empty,
 //! `current` none), then it tries its sources in turn. A fill that fails or breaks half way
 //! never becomes a cached object; only a complete, verified one is committed.
+//!
+//! Streaming: once the current source has answered (`FetchReceiving`), waiting requests are
+//! answered with `Stream` and become the fill's readers. Readers stay with the fill across
+//! failovers (they resume from the next source at the byte they reached, so the sizes must
+//! agree); a fill that fails for good breaks its readers (`Event::StreamBroken`).
 
 use super::{Node, Role, Timer};
 use crate::cache::InsertOutcome;
@@ -31,6 +36,11 @@ pub(super) struct Fill {
     /// When the current attempt started or last reported progress.
     progress_at: Time,
     waiters: Vec<RequestId>,
+    /// The size the current source announced (`FetchReceiving`); `None` until it answers.
+    receiving: Option<u64>,
+    /// Requests answered with `Stream`, and the size they were told.
+    readers: Vec<RequestId>,
+    streamed_size: Option<u64>,
     /// A child that asked us: never fetch from it (that would loop).
     exclude: Option<NodeId>,
     /// Whether discovery is consulted (not for a rendezvous home's own children).
@@ -56,7 +66,7 @@ fn source_of(c: Candidate) -> Source {
 impl Node {
     pub(super) fn respond(&mut self, request: RequestId, object: ObjectId, response: Response) {
         let outcome = match response {
-            Response::Serve { source, .. } => Ok(source),
+            Response::Serve { source, .. } | Response::Stream { source, .. } => Ok(source),
             Response::Fail(f) => Err(f),
             Response::Redirect { to } => Ok(Source::Peer { node: to, level: self.membership.level(to) }),
         };
@@ -94,6 +104,7 @@ impl Node {
             | (RequestKind::Client | RequestKind::Child { .. }, Some((fetch, _))) => {
                 self.fills.get_mut(&fetch).expect("indexed fill").waiters.push(req.id);
                 self.emit(Event::Coalesced { request: req.id, object });
+                self.stream_waiters(fetch);
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
             (RequestKind::Client, None) => self.start_fill(now, req, None),
@@ -128,6 +139,9 @@ impl Node {
             attempt: 0,
             progress_at: now,
             waiters: vec![req.id],
+            receiving: None,
+            readers: Vec::new(),
+            streamed_size: None,
             exclude,
             discover,
         };
@@ -192,6 +206,7 @@ impl Node {
             return self.fail_fill(fetch, Failure::AllSourcesDown);
         };
         fill.current = Some(source);
+        fill.receiving = None;
         fill.attempt += 1;
         fill.progress_at = now;
         let (object, attempt) = (fill.object, fill.attempt);
@@ -201,6 +216,52 @@ impl Node {
         if source.kind == FetchKind::Origin {
             // Others may fetch from us while we fetch (CoralCDN's short-lived "fetching" pointer).
             self.with_discovery(now, |d, ctx| d.fetching(ctx, object.id));
+        }
+    }
+
+    /// The current source answered with `size` bytes: the fill's readers (re)start, and
+    /// waiting requests become readers when the node streams.
+    pub(super) fn on_fetch_receiving(&mut self, now: Time, fetch: FetchId, size: u64) {
+        let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some()) else { return };
+        fill.progress_at = now;
+        fill.receiving = Some(size);
+        if fill.streamed_size.is_some_and(|s| s != size) {
+            // Readers cannot resume from a source with another version of the object.
+            self.break_readers(fetch);
+        }
+        self.stream_waiters(fetch);
+    }
+
+    /// Answers the fill's waiting requests with `Stream` if its source is sending.
+    fn stream_waiters(&mut self, fetch: FetchId) {
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        let (Some(size), Some(current), true) = (fill.receiving, fill.current, self.config.stream) else { return };
+        let (object, waiters) = (fill.object.id, std::mem::take(&mut fill.waiters));
+        fill.streamed_size = Some(size);
+        fill.readers.extend_from_slice(&waiters);
+        for request in waiters {
+            self.streaming.insert(request, fetch);
+            self.respond(request, object, Response::Stream { source: source_of(current), size, fetch });
+        }
+    }
+
+    /// Ends every reader of a fill: their responses cannot be completed.
+    fn break_readers(&mut self, fetch: FetchId) {
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        let (object, readers) = (fill.object.id, std::mem::take(&mut fill.readers));
+        fill.streamed_size = None;
+        for request in readers {
+            self.streaming.remove(&request);
+            self.emit(Event::StreamBroken { request, object });
+        }
+    }
+
+    /// A reader's response ended before its fill did (the client went away).
+    pub(super) fn reader_done(&mut self, request: RequestId) {
+        if let Some(fetch) = self.streaming.remove(&request)
+            && let Some(fill) = self.fills.get_mut(&fetch)
+        {
+            fill.readers.retain(|&r| r != request);
         }
     }
 
@@ -287,6 +348,9 @@ impl Node {
     }
 
     fn finish_fill(&mut self, now: Time, fetch: FetchId, size: u64) {
+        if self.fills[&fetch].streamed_size.is_some_and(|s| s != size) {
+            self.break_readers(fetch);
+        }
         let fill = self.take_fill(fetch);
         let object = fill.object.id;
         let source = source_of(fill.current.expect("a completed attempt"));
@@ -305,19 +369,23 @@ impl Node {
             self.emit(Event::NotAdmitted { object, size });
             self.with_discovery(now, |d, ctx| d.dropped(ctx, object));
         }
-        for request in fill.waiters {
+        for &request in fill.readers.iter().chain(&fill.waiters) {
+            self.streaming.remove(&request);
             if kept {
                 // Each reader pins the new object until the driver has sent it.
                 let cache = self.cache.as_mut().expect("kept in a cache");
                 cache.pin(object);
                 self.serving.insert(request, object);
             }
+        }
+        for request in fill.waiters {
             let response = Response::Serve { source, size: Some(size), fetch: Some(fetch) };
             self.respond(request, object, response);
         }
     }
 
     fn fail_fill(&mut self, fetch: FetchId, failure: Failure) {
+        self.break_readers(fetch);
         let fill = self.take_fill(fetch);
         for request in fill.waiters {
             self.respond(request, fill.object.id, Response::Fail(failure));

@@ -52,7 +52,8 @@ impl Part {
 #[derive(Debug, Clone)]
 pub struct Content {
     pub file: Arc<File>,
-    /// `None` when complete; otherwise the fill to wait on.
+    /// `None` when complete; otherwise the fill to wait on (and read from: `file` is then the
+    /// first attempt's, and a failover moves on to the next attempt's).
     pub filling: Option<FillWatch>,
 }
 
@@ -109,10 +110,10 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
             Part::File { first, last } => {
                 let mut pos = first;
                 while pos <= last {
-                    let available = match &mut content.filling {
-                        None => u64::MAX,
+                    let (file, available) = match &mut content.filling {
+                        None => (content.file.clone(), u64::MAX),
                         Some(fill) => match fill.wait_for(pos).await {
-                            Ok(n) => n,
+                            Ok(at) => at,
                             Err(e) => {
                                 // Aborts the response: the client must never take a broken
                                 // fill for the object.
@@ -122,7 +123,6 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
                         },
                     };
                     let end = (last + 1).min(available).min(pos + CHUNK);
-                    let file = content.file.clone();
                     let read = tokio::task::spawn_blocking(move || {
                         let mut buf = vec![0; (end - pos) as usize];
                         file.read_exact_at(&mut buf, pos).map(|()| Bytes::from(buf))

@@ -54,7 +54,8 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, s.external.unwrap_or_else(free_port))).collect();
-        let origin_id = specs.iter().find(|s| s.role == "origin").map(|s| s.id).unwrap();
+        // Every origin serves the namespace, in the order given.
+        let origin_ids: Vec<u32> = specs.iter().filter(|s| s.role == "origin").map(|s| s.id).collect();
         let mut peers = String::new();
         for s in specs {
             peers += &format!(
@@ -70,21 +71,21 @@ impl Cluster {
             );
             if s.role == "cache" {
                 text += &format!("store = \"n{}/store\"\ncapacity = \"4GiB\"\n", s.id);
-                // Idle timeout: transfers that keep moving are never cut.
-                text += "fetch_timeout = \"3s\"\n";
             }
-            if s.role == "director" {
-                text += "probe_interval = \"100ms\"\n";
-            } else {
-                text += "probe_interval = \"200ms\"\n";
-            }
+            // Idle timeout: transfers that keep moving are never cut.
+            text += "\n[policy]\nfetch_timeout = \"3s\"\n";
             if !s.strategy.is_empty() {
-                text += &format!("\n[discovery]\nstrategy = \"{}\"\nparents = {:?}\n", s.strategy, s.parents);
+                text += &format!("discovery = \"{}\"\n", s.strategy);
+            }
+            let probe = if s.role == "director" { "100ms" } else { "200ms" };
+            text += &format!("\n[policy.membership]\nprobe_interval = \"{probe}\"\n");
+            if !s.parents.is_empty() {
+                text += &format!("\n[discovery]\nparents = {:?}\n", s.parents);
             }
             text += "\n[[sites]]\nname = \"t0\"\nid = 0\nnetworks = [\"127.0.0.1/32\"]\n";
             text += "\n[[sites]]\nname = \"site-a\"\nid = 1\nnetworks = [\"127.0.1.0/24\"]\nprefer = [\"site-b\"]\n";
             text += "\n[[sites]]\nname = \"site-b\"\nid = 2\nnetworks = [\"127.0.2.0/24\"]\nprefer = [\"site-a\"]\n";
-            text += &format!("\n[[namespaces]]\nname = \"atlas\"\norigins = [{origin_id}]\n");
+            text += &format!("\n[[namespaces]]\nname = \"atlas\"\norigins = {origin_ids:?}\n");
             if s.role == "origin" {
                 text += "export = \"data\"\n";
             }

@@ -36,7 +36,13 @@ impl World {
                 self.clients.get_mut(&request.0).expect("open request").from = Some(from);
                 let size = size.unwrap_or(c.size);
                 let at = now + self.client_latency(c.site, n) + self.client_rate.transfer_time(size);
-                self.deliver(at, n, Input::ServeDone { request });
+                self.engine.schedule(at, Ev::Downloaded { id: request.0, tries: c.tries });
+            }
+            // The download reads the fill as it arrives; it ends once the fill is complete.
+            Response::Stream { fetch, .. } => {
+                self.clients.get_mut(&request.0).expect("open request").stream = Some(fetch.0);
+                let reader = Reader::Client { id: request.0, tries: c.tries, started: now };
+                self.readers.entry((n, fetch.0)).or_default().push(reader);
             }
             // The client follows the redirect: back to the client, then on to the cache.
             Response::Redirect { to } => {
@@ -54,17 +60,61 @@ impl World {
         }
     }
 
-    /// A client request ended with the core's outcome after `latency`: counted, sampled, and
-    /// its job moves on.
+    /// A client's last byte arrived: the request is served.
+    pub(super) fn downloaded(&mut self, id: u64, tries: u8) {
+        let Some(&c) = self.clients.get(&id).filter(|c| c.tries == tries) else { return };
+        self.clients.remove(&id);
+        self.deliver(self.now(), c.node, Input::ServeDone { request: RequestId(id) });
+        let (holder, relays) = c.from.unwrap_or((c.node, 0));
+        let outcome = Ok((self.bytes_from(c.site, holder), relays));
+        let duration = self.now() - c.issued;
+        self.client_done(&c, outcome, c.first_byte.unwrap_or(duration), duration, c.hops);
+    }
+
+    /// Fill `fetch` of node `n` is complete: its readers finish. A client's last byte comes at
+    /// the later of its own pace and now; a parked flow ends now.
+    pub(super) fn fill_complete(&mut self, n: u32, fetch: u64) {
+        let Some(readers) = self.readers.remove(&(n, fetch)) else { return };
+        let now = self.now();
+        let from = self.holder_of(n, Some(FetchId(fetch)));
+        for reader in readers {
+            match reader {
+                Reader::Client { id, tries, started } => {
+                    let Some(c) = self.clients.get_mut(&id).filter(|c| c.tries == tries && c.stream == Some(fetch))
+                    else {
+                        continue;
+                    };
+                    c.from = Some(from);
+                    let (site, size) = (c.site, c.size);
+                    let end = now.max(started + self.client_rate.transfer_time(size)) + self.client_latency(site, n);
+                    self.engine.schedule(end, Ev::Downloaded { id, tries });
+                }
+                Reader::Flow(request) => {
+                    if let Some(st) = self.stream_transfers.get_mut(&request) {
+                        st.holder = Some(from);
+                    }
+                }
+                Reader::Parked(mut t) => {
+                    self.stream_transfers.remove(&t.request.0);
+                    (t.holder, t.relays, t.streams_from) = (from.0, from.1, None);
+                    self.transfer_done(t);
+                }
+            }
+        }
+    }
+
+    /// A client request ended with the core's outcome: its first byte after `latency`, its
+    /// last after `duration`. Counted, sampled, and its job moves on.
     pub(super) fn client_done(
         &mut self,
         c: &ClientReq,
         outcome: Result<(BytesFrom, u8), Failure>,
         latency: Duration,
+        duration: Duration,
         hops: u32,
     ) {
         let now = self.now();
-        self.stats.completed(c.tier, c.size, outcome, latency.as_nanos());
+        self.stats.completed(c.tier, c.size, outcome, latency.as_nanos(), duration.as_nanos());
         let source = match outcome {
             Ok((from, relays)) => {
                 self.series.completed(now, c.site, c.tier, c.size, from, relays, latency);
@@ -154,8 +204,22 @@ impl World {
         let sampled = self.series.samples(self.stats.all.requests);
         self.stats.issued(tier, size);
         self.series.issued(now, site);
-        let c =
-            ClientReq { node, site, object, tier, size, issued: now, job, sampled, first: node, tries: 1, from: None };
+        let c = ClientReq {
+            node,
+            site,
+            object,
+            tier,
+            size,
+            issued: now,
+            job,
+            sampled,
+            first: node,
+            tries: 1,
+            from: None,
+            first_byte: None,
+            hops: 0,
+            stream: None,
+        };
         self.send_client_request(id, c, now);
     }
 
@@ -193,6 +257,7 @@ impl World {
                 self.stats.client_failovers += 1;
                 c.node = node;
                 c.tries += 1;
+                (c.from, c.first_byte, c.stream) = (None, None, None);
                 let at = self.now() + wait;
                 self.send_client_request(id, c, at);
             }

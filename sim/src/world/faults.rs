@@ -100,7 +100,9 @@ impl World {
             match tag {
                 Some(t) => self.break_transfer(t),
                 None if f.source == n => {
-                    // Asked but not answered: the requester learns that its source died.
+                    // Asked but not answered (or parked on a fill): the requester learns that its
+                    // source died.
+                    self.drop_stream_reader(n, f.request.0);
                     self.fetches.remove(&(requester, fetch));
                     let lat = self.latency(n, requester);
                     let done =
@@ -108,10 +110,13 @@ impl World {
                     self.deliver(now + lat, requester, done);
                 }
                 None => {
+                    self.drop_stream_reader(f.source, f.request.0);
                     self.fetches.remove(&(requester, fetch));
                 }
             }
         }
+        // The node's fills are gone with it (its clients have failed over above).
+        self.readers.retain(|&(node, _), _| node != n);
     }
 
     pub(super) fn set_link_down(&mut self, l: u32, start: bool) {

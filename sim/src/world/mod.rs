@@ -7,6 +7,13 @@
 //! travel with the route's latency. Nothing here decides what to cache or where to fetch from:
 //! that is the core's job; the world only moves bytes and messages and fails what breaks.
 //!
+//! Streaming: a `Stream` answer starts the client's download (or the requester's flow) at
+//! once; the requester of a flow hears `FetchReceiving` when the first block has crossed (at
+//! the flow's rate when it started). A streamed download cannot end before the fill it reads:
+//! a client's last byte comes at the later of its own pace and the fill's completion, and a
+//! flow that has sent all its bytes waits ("parked") for the fill it streams from. A relay's
+//! flow is not capped by its fill's rate, so its link shows the bytes a little early.
+//!
 //! Every served request is attributed to the node whose store (or origin) its bytes came from:
 //! a transfer carries its bytes' holder and the number of fills they passed through, so a
 //! worker node's fetch from its site cache counts as an origin fetch when the site cache
@@ -53,6 +60,11 @@ enum Ev {
     Arrival,
     /// The job reads its next file.
     JobNext(u32),
+    /// A client's last byte arrived (`tries` tells a stale download from a retried request's).
+    Downloaded {
+        id: u64,
+        tries: u8,
+    },
     Outage {
         index: u32,
         start: bool,
@@ -85,8 +97,37 @@ struct ClientReq {
     /// over to the next when one is down).
     first: u32,
     tries: u8,
-    /// Where the served bytes came from, once a node answered: (holder, fills on the way).
+    /// Where the served bytes came from, once known: (holder, fills on the way).
     from: Option<(u32, u8)>,
+    /// Time to the first byte, once the node answered; the lookup hops behind the answer.
+    first_byte: Option<Duration>,
+    hops: u32,
+    /// The fill of `node` this request streams from.
+    stream: Option<u64>,
+}
+
+/// Who reads a fill that is still arriving (a `Stream` answer), until it completes.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Client {
+        id: u64,
+        tries: u8,
+        started: Time,
+    },
+    /// A flow to another node's fill, by the source's request id, still moving...
+    Flow(u64),
+    /// ... or done with its bytes and waiting for the fill.
+    Parked(Transfer),
+}
+
+/// A flow streaming from a fill: whose fetch it feeds and, once the fill is complete, where
+/// its bytes came from.
+#[derive(Clone, Copy, Debug)]
+struct StreamTransfer {
+    requester: u32,
+    fetch: u64,
+    fill: u64,
+    holder: Option<(u32, u8)>,
 }
 
 /// A request the world made to a source node on behalf of a fetch.
@@ -112,9 +153,12 @@ struct Transfer {
     source: u32,
     request: RequestId,
     size: u64,
-    /// The node whose store or origin the bytes come from, and the fills they passed through.
+    /// The node whose store or origin the bytes come from, and the fills they passed through
+    /// (for a stream, known when its fill completes).
     holder: u32,
     relays: u8,
+    /// A `Stream` answer: the source's fill it reads.
+    streams_from: Option<FetchId>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -144,6 +188,12 @@ pub struct World {
     fetches: FastMap<(u32, u64), FetchState>,
     /// Holder and fills of each fill's completed transfer, until its node has handled it.
     filled: FastMap<(u32, u64), (u32, u8)>,
+    /// Readers of each fill (node, fetch) that is still arriving.
+    readers: FastMap<(u32, u64), Vec<Reader>>,
+    /// Flows streaming from a fill, by the source's request id.
+    stream_transfers: FastMap<u64, StreamTransfer>,
+    /// Bytes of a fill that must arrive before its readers start (`policy.block_size`).
+    first_block: u64,
     /// Where each site's clients turn when their cache is down (after the site cache).
     fallback_cache: Vec<Option<u32>>,
     progress_every: Duration,
@@ -211,6 +261,9 @@ impl World {
             peer_reqs: FastMap::default(),
             fetches: FastMap::default(),
             filled: FastMap::default(),
+            readers: FastMap::default(),
+            stream_transfers: FastMap::default(),
+            first_block: scenario.policy.block_size.0,
             fallback_cache: clients::fallback_caches(&topo, &layout),
             progress_every: Duration((scenario.policy.fetch_timeout.0.as_nanos() / PROGRESS_PER_TIMEOUT).max(1)),
             jobs: Vec::new(),
@@ -310,15 +363,21 @@ impl World {
                 let (node, input) = self.inputs[slot as usize].take().expect("queued input");
                 self.free_inputs.push(slot);
                 let done = match input {
-                    Input::FetchDone { fetch, .. } => Some(fetch.0),
+                    Input::FetchDone { fetch, result } => {
+                        Some((fetch.0, matches!(result, FetchResult::Complete { .. })))
+                    }
                     _ => None,
                 };
-                if self.nodes[node as usize].down > 0 && !matches!(input, Input::ServeDone { .. }) {
+                let delivered = self.nodes[node as usize].down == 0;
+                if !delivered && !matches!(input, Input::ServeDone { .. }) {
                     self.undeliverable(node, input);
                 } else {
                     self.feed(node, input);
                 }
-                if let Some(fetch) = done {
+                if let Some((fetch, complete)) = done {
+                    if complete && delivered {
+                        self.fill_complete(node, fetch);
+                    }
                     self.filled.remove(&(node, fetch));
                 }
             }
@@ -352,6 +411,7 @@ impl World {
                 self.issue(node, site, self.object_ref(index), j);
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
+            Ev::Downloaded { id, tries } => self.downloaded(id, tries),
         }
     }
 
@@ -461,17 +521,26 @@ impl World {
                 if self.nodes[n as usize].role == Role::Director && outcome.is_ok() {
                     return;
                 }
-                if let Some(c) = self.clients.remove(&request.0) {
-                    let hops = self.lookups.remove(&(n, c.object.id.0)).unwrap_or(0);
+                let hops = self.lookups.remove(&(n, object.0)).unwrap_or(0);
+                if let Some(c) = self.clients.get(&request.0) {
                     let latency = (self.now() - c.issued) + self.client_latency(c.site, n);
-                    let outcome = outcome.map(|_| {
-                        let (holder, relays) = c.from.unwrap_or((n, 0));
-                        (self.bytes_from(c.site, holder), relays)
-                    });
-                    self.client_done(&c, outcome, latency, hops);
-                } else {
-                    self.lookups.remove(&(n, object.0));
+                    match outcome {
+                        // Served: the request ends with its last byte (`downloaded`).
+                        Ok(_) => {
+                            let c = self.clients.get_mut(&request.0).expect("open request");
+                            c.first_byte = Some(latency);
+                            c.hops = hops;
+                        }
+                        Err(failure) => {
+                            let c = self.clients.remove(&request.0).expect("open request");
+                            self.client_done(&c, Err(failure), latency, latency, hops);
+                        }
+                    }
                 }
+            }
+            Event::StreamBroken { request, .. } => {
+                s.streams_broken += 1;
+                self.stream_broken(n, request);
             }
             Event::Lookup { object, hops, found } => {
                 if self.series.sampling() {

@@ -1,6 +1,6 @@
-//! The data plane: a core's fetch becomes a request to the source's core, its `Serve` a flow
-//! on the route; a flow's end (or break) is told to both ends, and moving flows report
-//! progress.
+//! The data plane: a core's fetch becomes a request to the source's core, its `Serve` or
+//! `Stream` a flow on the route; the requester hears `FetchReceiving` once the first block has
+//! crossed; a flow's end (or break) is told to both ends, and moving flows report progress.
 
 use super::*;
 
@@ -44,7 +44,56 @@ impl World {
             let now = self.now();
             self.net.stop(now, flow, &mut self.wakeups);
             self.flush_wakeups();
+            self.drop_stream_reader(source, request.0);
             self.deliver(now, source, Input::ServeDone { request });
+        }
+    }
+
+    /// A flow streaming from a fill of `source` ended early: it no longer reads that fill.
+    pub(super) fn drop_stream_reader(&mut self, source: u32, request: u64) {
+        let Some(st) = self.stream_transfers.remove(&request) else { return };
+        let key = (source, st.fill);
+        if let Some(readers) = self.readers.get_mut(&key) {
+            readers.retain(|r| match r {
+                Reader::Flow(q) => *q != request,
+                Reader::Parked(t) => t.request.0 != request,
+                Reader::Client { .. } => true,
+            });
+            if readers.is_empty() {
+                self.readers.remove(&key);
+            }
+        }
+    }
+
+    /// The core of `n` broke a streamed response (its fill failed for good): a client tries
+    /// its next cache; a flow ends as broken, and its requester fails over.
+    pub(super) fn stream_broken(&mut self, n: u32, request: RequestId) {
+        let now = self.now();
+        if let Some(&c) = self.clients.get(&request.0).filter(|c| c.node == n && c.stream.is_some()) {
+            let key = (n, c.stream.expect("checked"));
+            if let Some(readers) = self.readers.get_mut(&key) {
+                readers.retain(|r| !matches!(r, Reader::Client { id, .. } if *id == request.0));
+                if readers.is_empty() {
+                    self.readers.remove(&key);
+                }
+            }
+            self.clients.remove(&request.0);
+            self.deliver(now, n, Input::ServeDone { request });
+            self.client_failover(request.0, c, Duration::ZERO);
+            return;
+        }
+        let Some(&st) = self.stream_transfers.get(&request.0) else { return };
+        self.drop_stream_reader(n, request.0);
+        if let Some(f) = self.fetches.remove(&(st.requester, st.fetch)) {
+            if let Some(flow) = f.flow {
+                self.net.stop(now, flow, &mut self.wakeups);
+                self.flush_wakeups();
+            }
+            self.stats.transfers_broken += 1;
+            self.deliver(now, n, Input::ServeDone { request });
+            let lat = self.latency(n, st.requester);
+            let done = Input::FetchDone { fetch: FetchId(st.fetch), result: FetchResult::Failed(FetchError::Broken) };
+            self.deliver(now + lat, st.requester, done);
         }
     }
 
@@ -62,23 +111,39 @@ impl World {
             return;
         }
         let lat = self.latency(n, pr.requester);
-        let reason = match response {
+        let served = match response {
             Response::Serve { size, fetch, .. } => {
+                Some((size.or(pr.size).unwrap_or(0), self.holder_of(n, fetch), None))
+            }
+            // The holder is known once the fill it streams from is complete.
+            Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
+            Response::Fail(_) | Response::Redirect { .. } => None,
+        };
+        let reason = match (served, response) {
+            (Some((size, (holder, relays), streams_from)), _) => {
                 if self.fill_route(n, pr.requester) {
-                    let size = size.or(pr.size).unwrap_or(0);
-                    let (holder, relays) = self.holder_of(n, fetch);
                     let (requester, fetch) = (pr.requester, pr.fetch);
-                    let tag = Transfer { requester, fetch, source: n, request, size, holder, relays };
+                    let tag = Transfer { requester, fetch, source: n, request, size, holder, relays, streams_from };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
                     self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
+                    if let Some(fill) = streams_from {
+                        self.readers.entry((n, fill.0)).or_default().push(Reader::Flow(request.0));
+                        let st = StreamTransfer { requester, fetch: fetch.0, fill: fill.0, holder: None };
+                        self.stream_transfers.insert(request.0, st);
+                    }
+                    // The first block crosses at the rate the flow starts with.
+                    let rate = self.net.rate(flow).unwrap_or(0.0);
+                    let block = self.first_block.min(size) as f64;
+                    let first = if rate > 0.0 { Duration((block / rate * 1e9) as u64) } else { Duration::ZERO };
+                    self.deliver(now + lat + first, requester, Input::FetchReceiving { fetch, size });
                     return;
                 }
                 self.deliver(now, n, Input::ServeDone { request });
                 FetchError::Unreachable
             }
-            Response::Fail(failure) => failure.fetch_error(),
-            Response::Redirect { .. } => FetchError::Refused,
+            (None, Response::Fail(failure)) => failure.fetch_error(),
+            (None, _) => FetchError::Refused,
         };
         self.fetches.remove(&key);
         self.deliver(
@@ -88,7 +153,19 @@ impl World {
         );
     }
 
-    pub(super) fn transfer_done(&mut self, t: Transfer) {
+    pub(super) fn transfer_done(&mut self, mut t: Transfer) {
+        if let Some(fill) = t.streams_from {
+            // All bytes sent, but the fill they stream from is still arriving: wait for it.
+            if let Some(readers) = self.readers.get_mut(&(t.source, fill.0))
+                && let Some(r) = readers.iter_mut().find(|r| matches!(r, Reader::Flow(q) if *q == t.request.0))
+            {
+                *r = Reader::Parked(t);
+                return;
+            }
+            if let Some(st) = self.stream_transfers.remove(&t.request.0) {
+                (t.holder, t.relays) = st.holder.unwrap_or((t.source, 0));
+            }
+        }
         let now = self.now();
         self.fetches.remove(&(t.requester, t.fetch.0));
         self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
@@ -113,6 +190,7 @@ impl World {
     /// A transfer that broke (an end went down, its link was cut): both ends are told.
     pub(super) fn break_transfer(&mut self, t: Transfer) {
         let now = self.now();
+        self.drop_stream_reader(t.source, t.request.0);
         self.fetches.remove(&(t.requester, t.fetch.0));
         self.stats.transfers_broken += 1;
         self.deliver(now, t.source, Input::ServeDone { request: t.request });

@@ -1,8 +1,7 @@
-//! Human-unit values in scenario files (`10GiB`, `100Gbit/s`, `15min`), parsed by reef-core's
-//! unit parsers so that the simulator and the node accept exactly the same forms.
+//! Values as written in configuration files (`10GiB`, `100Gbit/s`, `15min`), for serde: the
+//! simulator's scenarios and the node's TOML accept exactly the same forms.
 
-use reef_core::units::{parse_duration, parse_rate, parse_size};
-use reef_core::{BitRate, Duration};
+use super::{BitRate, Duration, UnitError, parse_duration, parse_rate, parse_size};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -72,7 +71,7 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 impl FromStr for Rate {
-    type Err = reef_core::units::UnitError;
+    type Err = UnitError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_rate(s).map(Rate)
     }
@@ -84,7 +83,7 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 impl FromStr for Span {
-    type Err = reef_core::units::UnitError;
+    type Err = UnitError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_duration(s).map(Span)
     }

@@ -1,9 +1,12 @@
 //! Units used everywhere: integer-nanosecond time, byte sizes and bit rates, with parsers for
 //! the human forms found in scenario and config files (`10GiB`, `500MB`, `10Gbit/s`, `20s`).
 
+mod text;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
+pub use text::{Parsed, Rate, Size, Span};
 
 /// A point in (virtual or real) time, in integer nanoseconds since an epoch the driver picks.
 /// The core never reads a clock: every `handle` call is told what time it is.
