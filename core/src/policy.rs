@@ -147,8 +147,26 @@ pub struct DiscoveryName;
 impl std::str::FromStr for DiscoveryName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        DiscoveryConfig::by_name(s).map(|_| DiscoveryName)
+        DiscoveryConfig::by_name(s).map(|_| DiscoveryName).map_err(|_| {
+            format!(
+                "unknown discovery strategy `{s}`; expected one of: {} (worker nodes use `site`)",
+                caches_strategies()
+            )
+        })
     }
+}
+
+/// The strategy only worker nodes use (the object's home among a site's worker nodes).
+pub const WORKER_STRATEGY: &str = "site";
+
+/// The strategies a cache may use: the core's, less the worker nodes' own.
+pub fn caches_strategies() -> String {
+    DiscoveryConfig::NAMES
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != WORKER_STRATEGY)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parameters of the `dsht` strategy; unset ones keep the core's defaults.

@@ -2,10 +2,12 @@
 //! addresses and paths only the driver needs. Every error names the key and what was expected,
 //! with the line and column where the file gives them.
 
+use crate::http::connection::Limits;
 use ipnet::IpNet;
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
-use reef_core::units::parse_size;
+use reef_core::policy::{at_least_one_opt, positive_span_opt};
+use reef_core::units::{Span, parse_size};
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Policy, Role, SiteId};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ pub struct Config {
     pub capacity: u64,
     /// `[policy]`: the same type, keys and defaults as a scenario's `[policy]`.
     pub policy: Policy,
+    pub connections: Limits,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -100,6 +103,12 @@ struct RawNode {
     store: Option<PathBuf>,
     #[serde(default, deserialize_with = "opt_size")]
     capacity: Option<u64>,
+    #[serde(default, deserialize_with = "positive_span_opt")]
+    header_timeout: Option<Span>,
+    #[serde(default, deserialize_with = "positive_span_opt")]
+    idle_timeout: Option<Span>,
+    #[serde(default, deserialize_with = "at_least_one_opt")]
+    max_connections: Option<u64>,
     access_log: Option<PathBuf>,
 }
 
@@ -253,10 +262,22 @@ impl Config {
         let n = &raw.node;
         let id = NodeId(n.id);
         let site = site_id("node.site", &n.site)?;
+        let advertise =
+            n.advertise.clone().unwrap_or_else(|| format!("http://{}", n.listen)).trim_end_matches('/').to_string();
         let mut peers = Vec::new();
         for (i, p) in raw.peers.iter().enumerate() {
             if p.id == n.id {
-                continue; // one shared peer list may name this node too
+                // One shared peer list may name this node too, but only at this node's address:
+                // two nodes with one id would take each other's messages and pointers.
+                let url = p.url.get_ref().trim_end_matches('/');
+                if url != advertise {
+                    return Err(format!(
+                        "`peers[{i}].url` ({}): node id {} is this node's id, but listed at `{url}` while this node is at `{advertise}`; expected unique node ids",
+                        at(p.url.span()),
+                        p.id
+                    ));
+                }
+                continue;
             }
             if peers.iter().any(|x: &Peer| x.id.0 == p.id) {
                 return Err(format!("`peers[{i}].id`: node id {} is listed twice; expected unique peer ids", p.id));
@@ -362,8 +383,6 @@ impl Config {
             .policy
             .discovery_config(parents, d.directory.map(NodeId))
             .map_err(|e| format!("`discovery.directory`: {e}; expected the directory's node id (`directory = ID`)"))?;
-        let advertise =
-            n.advertise.clone().unwrap_or_else(|| format!("http://{}", n.listen)).trim_end_matches('/').to_string();
         for (site, prefer) in sites.iter_mut().zip(sites_prefer) {
             site.prefer = prefer;
         }
@@ -377,6 +396,11 @@ impl Config {
             store: n.store.clone(),
             capacity: n.capacity.unwrap_or(0),
             policy: raw.policy.clone(),
+            connections: Limits {
+                header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), std_duration),
+                idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), std_duration),
+                max_connections: n.max_connections.map_or_else(Limits::default_max_connections, |m| m as usize),
+            },
             access_log: n.access_log.clone(),
             discovery,
             sites,
@@ -445,6 +469,10 @@ impl Config {
             .max_by_key(|(n, _)| n.prefix_len())
             .map(|(_, id)| id)
     }
+}
+
+fn std_duration(s: Span) -> std::time::Duration {
+    std::time::Duration::from_nanos(s.0.as_nanos())
 }
 
 fn namespace_id(index: usize) -> NamespaceId {
@@ -531,6 +559,28 @@ url = "http://127.0.0.1:1"
         let p = reef_core::Policy::default();
         assert_eq!(default.fetch_timeout, p.fetch_timeout.0);
         assert_eq!(default.membership.probe_interval, None);
+    }
+
+    #[test]
+    fn a_second_node_with_this_nodes_id_is_refused() {
+        let own = "\n[[peers]]\nid = 11\nrole = \"cache\"\nsite = \"a\"\nurl = \"http://127.0.0.1:9\"\n";
+        let e = Config::parse(&format!("{BASE}{own}")).unwrap_err();
+        assert!(e.contains("peers[1].url") && e.contains("unique node ids"), "{e}");
+        // Listing this node at its own address is fine.
+        let text = BASE.replace("127.0.0.1:0", "127.0.0.1:9");
+        assert!(Config::parse(&format!("{text}{own}")).is_ok());
+    }
+
+    #[test]
+    fn bad_connection_limits_name_the_key() {
+        for (bad, key) in [
+            ("idle_timeout = \"0s\"", "idle_timeout"),
+            ("header_timeout = \"0s\"", "header_timeout"),
+            ("max_connections = 0", "max_connections"),
+        ] {
+            let e = Config::parse(&BASE.replace("[node]", &format!("[node]\n{bad}"))).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn help(name: &str) -> &'static str {
         "reef_cache_evictions_total" => "Objects evicted.",
         "reef_cache_evicted_bytes_total" => "Bytes evicted.",
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
+        "reef_connections_refused_total" => "Connections closed on arrival: the connection limit was reached.",
         _ => "",
     }
 }

@@ -51,41 +51,16 @@ impl Exports {
         Ok(Exports { roots, digests: Mutex::new(HashMap::new()) })
     }
 
-    pub fn open(&self, ns: NamespaceId, segments: &[String]) -> Result<Exported, OriginError> {
-        let root = self.roots.get(usize::from(ns.0)).and_then(Option::as_ref).ok_or(OriginError::NotFound)?;
+    /// Opens an exported file. The file-system calls run on the blocking pool: a hung network
+    /// file system must not stall the async runtime.
+    pub async fn open(&self, ns: NamespaceId, segments: &[String]) -> Result<Exported, OriginError> {
+        let root = self.roots.get(usize::from(ns.0)).and_then(Option::as_ref).ok_or(OriginError::NotFound)?.clone();
         let mut path = root.clone();
         path.extend(segments);
-        let real = match std::fs::canonicalize(&path) {
-            Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OriginError::NotFound),
-            Err(e) => return Err(OriginError::Io(e.to_string())),
-        };
-        if !real.starts_with(root) {
-            return Err(OriginError::Forbidden);
-        }
-        let file = File::open(&real).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => OriginError::NotFound,
-            io::ErrorKind::PermissionDenied => OriginError::Forbidden,
-            _ => OriginError::Io(e.to_string()),
-        })?;
-        let md = file.metadata().map_err(|e| OriginError::Io(e.to_string()))?;
-        if !md.is_file() {
-            return Err(OriginError::NotFound);
-        }
-        let version = (md.dev(), md.ino(), md.mtime(), md.mtime_nsec(), md.len());
-        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(md.mtime()).unwrap_or(0));
-        Ok(Exported {
-            file: Arc::new(file),
-            size: md.len(),
-            validators: Validators {
-                // Strong: changes with any write (mtime in nanoseconds), size or replacement.
-                etag: format!("\"{:x}-{:x}{:08x}-{:x}\"", md.len(), md.mtime(), md.mtime_nsec(), md.ino()),
-                last_modified: Some(mtime),
-            },
-            version,
-        })
+        tokio::task::spawn_blocking(move || open_exported(&root, &path))
+            .await
+            .map_err(|e| OriginError::Io(e.to_string()))?
     }
-
     /// The checksums of an exported file, computed once per version.
     pub async fn digests(&self, exported: &Exported) -> io::Result<Digests> {
         if let Some(d) = self.digests.lock().expect("digests").get(&exported.version) {
@@ -111,4 +86,46 @@ impl Exports {
         self.digests.lock().expect("digests").insert(exported.version, digests.clone());
         Ok(digests)
     }
+}
+
+/// Opens `path` under `root`: only regular files inside the export. Special files (FIFOs,
+/// devices, sockets) are refused before they are opened: opening a FIFO would block until a
+/// writer appears.
+fn open_exported(root: &std::path::Path, path: &std::path::Path) -> Result<Exported, OriginError> {
+    let real = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OriginError::NotFound),
+        Err(e) => return Err(OriginError::Io(e.to_string())),
+    };
+    if !real.starts_with(root) {
+        return Err(OriginError::Forbidden);
+    }
+    let regular = std::fs::metadata(&real).map_err(|e| OriginError::Io(e.to_string()))?;
+    if regular.is_dir() {
+        return Err(OriginError::NotFound);
+    }
+    if !regular.is_file() {
+        return Err(OriginError::Forbidden);
+    }
+    let file = File::open(&real).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OriginError::NotFound,
+        io::ErrorKind::PermissionDenied => OriginError::Forbidden,
+        _ => OriginError::Io(e.to_string()),
+    })?;
+    let md = file.metadata().map_err(|e| OriginError::Io(e.to_string()))?;
+    if !md.is_file() {
+        return Err(OriginError::Forbidden);
+    }
+    let version = (md.dev(), md.ino(), md.mtime(), md.mtime_nsec(), md.len());
+    let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(md.mtime()).unwrap_or(0));
+    Ok(Exported {
+        file: Arc::new(file),
+        size: md.len(),
+        validators: Validators {
+            // Strong: changes with any write (mtime in nanoseconds), size or replacement.
+            etag: format!("\"{:x}-{:x}{:08x}-{:x}\"", md.len(), md.mtime(), md.mtime_nsec(), md.ino()),
+            last_modified: Some(mtime),
+        },
+        version,
+    })
 }

@@ -8,6 +8,7 @@ use crate::driver::{Answer, Driver, ServeFrom};
 use crate::fill::{Fill, FillWatch, Head, State};
 use crate::http::body::{self, Body, Content, OnFinish};
 use crate::http::conditional::Validators;
+use crate::http::connection::{self, AcceptBackoff, Activity, Limits, Watched};
 use crate::http::digest::{self, Algorithm};
 use crate::http::object_path::{self, ObjectPath};
 use crate::http::respond::{Representation, respond};
@@ -28,7 +29,8 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -42,35 +44,94 @@ pub struct App {
     pub log: Option<AccessLog>,
 }
 
-/// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2).
+/// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2), within the node's
+/// connection limits (see `http::connection`).
 pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    let limits = app.config.connections;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = AcceptBackoff::default();
+    let mut refused_logged: Option<Instant> = None;
     loop {
         let (stream, client) = match listener.accept().await {
-            Ok(x) => x,
+            Ok(x) => {
+                backoff.succeeded();
+                x
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                backoff.failed(&e).await;
                 continue;
             }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            app.metrics.add("reef_connections_refused_total", &[], 1.0);
+            // One line per 10 s at most: a flood must not flood the log too.
+            if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                refused_logged = Some(Instant::now());
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    %client,
+                    "connection limit reached: closing new connections (`node.max_connections`)"
+                );
+            }
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(req, client).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                // Oversized request heads are refused (431) instead of buffered.
-                .max_buf_size(64 * 1024);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%client, error = %e, "connection ended");
-            }
+            serve_connection(app, stream, client, limits).await;
+            drop(slot);
         });
+    }
+}
+
+async fn serve_connection(app: Arc<App>, stream: TcpStream, client: SocketAddr, limits: Limits) {
+    // A connection that never speaks holds a descriptor for nothing.
+    if !connection::first_byte(&stream, limits.header_timeout).await {
+        return;
+    }
+    let activity = Activity::new();
+    let watched = activity.clone();
+    let service = service_fn(move |req| {
+        let (app, in_flight) = (app.clone(), watched.request());
+        async move {
+            let response = app.handle(req, client).await;
+            drop(in_flight);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // Oversized request heads are refused (431) instead of buffered.
+        .max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    let conn = builder.serve_connection(TokioIo::new(Watched::new(stream, activity.clone())), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let wait =
+            if closing { limits.header_timeout } else { limits.idle_timeout.saturating_sub(activity.idle_for()) };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%client, error = %e, "connection ended");
+                }
+                return;
+            }
+            () = tokio::time::sleep(wait) => {
+                if closing {
+                    return; // the peer did not finish closing: drop it
+                }
+                if activity.idle_for() >= limits.idle_timeout {
+                    tracing::debug!(%client, "idle connection closed");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
     }
 }
 
@@ -166,6 +227,16 @@ impl App {
             .and_then(|s| s.trim().parse().ok())
             .map(NodeId)
             .ok_or("Reef-Peer and Reef-Child must be node ids")?;
+        if id == self.config.id {
+            // Another node configured with this node's id: refuse it, loudly.
+            let url = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()).unwrap_or("an unknown address");
+            tracing::error!(
+                id = id.0,
+                from = url,
+                "another node uses this node's id; refusing it (node ids must be unique)"
+            );
+            return Err("the sender claims this node's id; node ids must be unique");
+        }
         if let Some(url) = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()) {
             self.transport.learn(id, url);
         }
@@ -299,7 +370,7 @@ impl App {
                 let opened = match (from, self.config.role) {
                     (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
                     (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
-                    (ServeFrom::Store, _) => self.stored(id),
+                    (ServeFrom::Store, _) => self.stored(id).await,
                 };
                 let outcome = match (source, self.config.role) {
                     (_, Role::Origin) => "served",
@@ -370,7 +441,7 @@ impl App {
     async fn exported(&self, path: &ObjectPath, wanted: &[Algorithm]) -> Result<Representation, OriginError> {
         let exports = self.exports.as_ref().ok_or(OriginError::NotFound)?;
         let namespace = self.config.namespace(&path.namespace).ok_or(OriginError::NotFound)?;
-        let exported = exports.open(namespace, &path.segments)?;
+        let exported = exports.open(namespace, &path.segments).await?;
         let digests = if wanted.is_empty() {
             None
         } else {
@@ -384,9 +455,13 @@ impl App {
         })
     }
 
-    fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
-        let store = self.store.as_ref().ok_or(OriginError::NotFound)?;
-        let (file, meta) = store.open_object(id).map_err(|e| OriginError::Io(e.to_string()))?;
+    /// Opens a stored object on the blocking pool (a slow disk must not stall the runtime).
+    async fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
+        let store = self.store.clone().ok_or(OriginError::NotFound)?;
+        let (file, meta) = tokio::task::spawn_blocking(move || store.open_object(id))
+            .await
+            .map_err(|e| OriginError::Io(e.to_string()))?
+            .map_err(|e| OriginError::Io(e.to_string()))?;
         Ok(complete_representation(Arc::new(file), &meta))
     }
 }

@@ -48,7 +48,8 @@ fn semantics(c: &Cluster, node: u32, data: &[u8]) {
         parts.push((a, b));
         rest = &rest[head_end + 4 + (b - a + 1)..];
     }
-    assert_eq!(parts, vec![(0, 9), (70000, 70099), (5, 6)]);
+    // `5-6` lies inside `0-9`: overlapping ranges are merged (RFC 9110 §14.2), in order.
+    assert_eq!(parts, vec![(0, 9), (70000, 70099)]);
 
     let (status, head, body) = get(&url, &["-H", &format!("Range: bytes={n}-")]);
     assert_eq!(status, 416);
@@ -153,5 +154,30 @@ fn bad_input_gets_4xx_and_the_node_keeps_serving() {
         let (status, _, body) = get(&c.url(node, "/atlas/ok.txt"), &[]);
         assert_eq!((status, body), (200, data.clone()));
         assert_eq!(get(&c.url(node, "/healthz"), &[]).0, 200);
+    }
+}
+
+#[test]
+fn special_files_in_an_export_are_refused_without_blocking() {
+    let c = Cluster::start(&[origin(1)]);
+    let body = c.put("ok.bin", bytes(1000, 5));
+    let fifo = c.data().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Opening a FIFO would wait for a writer; the origin refuses it at once instead.
+    let (status, _, _) = get(&c.url(1, "/atlas/pipe"), &["--max-time", "5"]);
+    assert_eq!(status, 403);
+    let (status, _, got) = get(&c.url(1, "/atlas/ok.bin"), &[]);
+    assert!(status == 200 && got == body);
+}
+
+#[test]
+fn overlapping_ranges_cost_one_copy_of_the_object() {
+    let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
+    let body = c.put("small.bin", bytes(200, 6));
+    let many = format!("Range: bytes={}", vec!["0-"; 64].join(","));
+    for node in [1, 11] {
+        let (status, _, got) = get(&c.url(node, "/atlas/small.bin"), &["-H", &many]);
+        assert_eq!(status, 206, "node {node}");
+        assert_eq!(got, body, "node {node}: one range, the whole object");
     }
 }

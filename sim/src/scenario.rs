@@ -5,8 +5,7 @@
 //! `file:line:column`, its key path and what was expected; a bad `--set` value is reported as
 //! coming from the command line.
 
-use reef_core::discovery::DiscoveryConfig;
-use reef_core::policy::{at_least_one, positive_span, positive_span_opt};
+use reef_core::policy::{WORKER_STRATEGY, at_least_one, caches_strategies, positive_span, positive_span_opt};
 use reef_core::units::{Parsed, Rate, Size, Span};
 use reef_core::{BitRate, Duration, Policy, Tier};
 use serde::Deserialize;
@@ -438,20 +437,6 @@ pub struct RunSpec {
     pub csv: bool,
 }
 
-/// The core's strategy that only worker nodes use: the layout gives it to every worker node, so
-/// `policy.discovery` (the caches' strategy) cannot name it.
-const WORKER_ONLY_STRATEGY: &str = "site";
-
-/// The strategies `policy.discovery` accepts: the core's, less the worker nodes' own.
-fn caches_strategies() -> String {
-    DiscoveryConfig::NAMES
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && *n != WORKER_ONLY_STRATEGY)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A scenario error that says where.
 #[derive(Debug)]
 pub struct ScenarioError {
@@ -546,16 +531,17 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
             }
         }
     })?;
-    if scenario.policy.discovery.1 == WORKER_ONLY_STRATEGY {
-        // Worker nodes always use it; the caches need one of the others.
-        return Err(err(
-            None,
-            Some("policy.discovery".into()),
-            format!(
-                "`{WORKER_ONLY_STRATEGY}` is the worker nodes' strategy (they always use it); the caches' is one of: {}",
-                caches_strategies()
-            ),
-        ));
+    if scenario.policy.discovery.1 == WORKER_STRATEGY {
+        // The layout gives it to every worker node; the caches need one of the others.
+        let mut message = format!(
+            "`{WORKER_STRATEGY}` is the worker nodes' strategy (they always use it); the caches' is one of: {}",
+            caches_strategies()
+        );
+        let key = "policy.discovery";
+        if let Some(o) = overrides.iter().rev().find(|o| o.split('=').next().is_some_and(|k| k.trim() == key)) {
+            message.push_str(&format!(" (in `--set {o}`)"));
+        }
+        return Err(err(None, Some(key.into()), message));
     }
     if scenario.name.is_none() {
         scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod conditional;
+pub mod connection;
 pub mod digest;
 pub mod object_path;
 pub mod range;

@@ -18,7 +18,8 @@ impl ByteRange {
 pub enum RangeRequest {
     /// No usable `Range` header (absent, another unit, or malformed): send the whole thing.
     Full,
-    /// One or more satisfiable ranges, in the order asked.
+    /// One or more satisfiable ranges: in the order asked, or sorted and merged when some
+    /// overlap (so a response is never longer than the representation).
     Ranges(Vec<ByteRange>),
     /// Syntactically fine, but no range overlaps the representation: 416.
     Unsatisfiable,
@@ -51,7 +52,25 @@ pub fn resolve(header: Option<&str>, size: u64) -> RangeRequest {
             Spec::Suffix(n) => Some(ByteRange { first: size.saturating_sub(n), last: size - 1 }),
         })
         .collect();
-    if ranges.is_empty() { RangeRequest::Unsatisfiable } else { RangeRequest::Ranges(ranges) }
+    if ranges.is_empty() { RangeRequest::Unsatisfiable } else { RangeRequest::Ranges(coalesce(ranges)) }
+}
+
+/// Ranges that overlap are sorted and merged (RFC 9110 §14.2 lets a server coalesce them), so
+/// 64 copies of `0-` cost one copy of the object, not 64. Disjoint ranges keep their order.
+fn coalesce(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {
+    let mut sorted = ranges.clone();
+    sorted.sort_unstable_by_key(|r| r.first);
+    if sorted.windows(2).all(|w| w[0].last < w[1].first) {
+        return ranges;
+    }
+    ranges.clear();
+    for r in sorted {
+        match ranges.last_mut() {
+            Some(prev) if r.first <= prev.last.saturating_add(1) => prev.last = prev.last.max(r.last),
+            _ => ranges.push(r),
+        }
+    }
+    ranges
 }
 
 fn parse(header: &str) -> Option<Vec<Spec>> {
@@ -105,6 +124,18 @@ mod tests {
         assert_eq!(resolve(Some("bytes=-500"), 100), RangeRequest::Ranges(vec![r(0, 99)]));
         assert_eq!(resolve(Some("bytes=95-200"), 100), RangeRequest::Ranges(vec![r(95, 99)]));
         assert_eq!(resolve(Some("bytes=0-0, 5-6,,200-300"), 100), RangeRequest::Ranges(vec![r(0, 0), r(5, 6)]));
+    }
+
+    #[test]
+    fn overlapping_ranges_are_merged_and_disjoint_ones_keep_their_order() {
+        let many = format!("bytes={}", vec!["0-"; 64].join(","));
+        assert_eq!(resolve(Some(&many), 200), RangeRequest::Ranges(vec![r(0, 199)]));
+        assert_eq!(
+            resolve(Some("bytes=50-60, 0-9, 55-70, 10-12"), 100),
+            RangeRequest::Ranges(vec![r(0, 12), r(50, 70)])
+        );
+        assert_eq!(resolve(Some("bytes=50-60, 0-9"), 100), RangeRequest::Ranges(vec![r(50, 60), r(0, 9)]));
+        assert_eq!(resolve(Some("bytes=-10, 0-"), 100), RangeRequest::Ranges(vec![r(0, 99)]));
     }
 
     #[test]

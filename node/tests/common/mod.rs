@@ -19,16 +19,18 @@ pub struct Spec {
     pub parents: Vec<u32>,
     /// A server the test runs itself on this port instead of a reef-node process.
     pub external: Option<u16>,
+    /// Extra lines for the `[node]` section.
+    pub node: &'static str,
 }
 
 pub fn origin(id: u32) -> Spec {
-    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None }
+    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None, node: "" }
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None }
+    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None, node: "" }
 }
 pub fn director(id: u32) -> Spec {
-    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None }
+    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None, node: "" }
 }
 
 pub struct Node {
@@ -72,6 +74,7 @@ impl Cluster {
             if s.role == "cache" {
                 text += &format!("store = \"n{}/store\"\ncapacity = \"4GiB\"\n", s.id);
             }
+            text += s.node;
             // Idle timeout: transfers that keep moving are never cut.
             text += "\n[policy]\nfetch_timeout = \"3s\"\n";
             if !s.strategy.is_empty() {
@@ -112,6 +115,10 @@ impl Cluster {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, &bytes).unwrap();
         bytes
+    }
+
+    pub fn port(&self, id: u32) -> u16 {
+        self.nodes[&id].port
     }
 
     pub fn url(&self, id: u32, path: &str) -> String {
