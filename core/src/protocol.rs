@@ -130,6 +130,9 @@ pub enum Input {
     ServeDone { request: RequestId },
     /// The driver could not deliver a message to `peer` (connection refused, partition).
     PeerUnreachable { peer: NodeId },
+    /// The store cannot produce this object intact (its file is missing, truncated, or failed
+    /// verification): the core drops it (`Evict`), and the next request fetches it afresh.
+    Lost { object: ObjectId },
     /// The store already holds this complete, verified object (found on disk at start-up).
     /// The cache engine decides whether it stays: if not, the node answers `Evict`.
     Recovered { object: ObjectRef, size: u64 },

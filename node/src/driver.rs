@@ -55,6 +55,7 @@ enum Cmd {
     FetchReceiving { fetch: FetchId, attempt: u32, size: u64 },
     FetchProgress { fetch: FetchId, attempt: u32 },
     ServeDone(RequestId),
+    Lost(ObjectId),
     Message { from: NodeId, msg: Message },
     PeerUnreachable(NodeId),
     Stored { object: ObjectId, ok: bool },
@@ -117,6 +118,11 @@ impl Driver {
 
     pub fn serve_done(&self, request: RequestId) {
         let _ = self.tx.send(Cmd::ServeDone(request));
+    }
+
+    /// The store cannot produce `object` intact: the core drops it.
+    pub fn lost(&self, object: ObjectId) {
+        let _ = self.tx.send(Cmd::Lost(object));
     }
 
     pub fn message(&self, from: NodeId, msg: Message) {
@@ -305,6 +311,7 @@ impl Actor {
                 }
             }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
+            Cmd::Lost(object) => self.handle(Input::Lost { object }),
             Cmd::Message { from, msg } => self.handle(Input::Message { from, msg }),
             Cmd::PeerUnreachable(peer) => self.handle(Input::PeerUnreachable { peer }),
             Cmd::Stored { object, ok } => {
@@ -433,7 +440,12 @@ impl Actor {
             return;
         };
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
-        let first_block = self.config.policy.block_size.0;
+        // The origin's block list: from the namespace's origins, or the source as a last resort.
+        let origins = self.config.namespaces.get(usize::from(object.namespace.0)).map(|ns| ns.origins.clone());
+        let mut reference_from = origins.unwrap_or_default();
+        if !reference_from.contains(&from) {
+            reference_from.push(from);
+        }
         let task = tokio::spawn(async move {
             let report = |r: FillReport| {
                 let _ = tx.send(match r {
@@ -441,7 +453,8 @@ impl Actor {
                     FillReport::Progress => Cmd::FetchProgress { fetch, attempt },
                 });
             };
-            let attempt_of = Attempt { fill: &fill, number: attempt, from, kind, source, first_block };
+            let attempt_of =
+                Attempt { fill: &fill, number: attempt, from, kind, source, reference_from: &reference_from };
             let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
         });

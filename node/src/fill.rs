@@ -30,15 +30,11 @@ pub enum State {
     Receiving {
         head: Arc<Head>,
         file: Arc<File>,
-        written: u64,
+        /// Bytes from the start checked against the origin's block list: all a reader may see.
+        verified: u64,
     },
     /// Every byte arrived and was verified.
-    Complete {
-        head: Arc<Head>,
-        file: Arc<File>,
-        meta: Arc<ObjectMeta>,
-        temp: PathBuf,
-    },
+    Complete { head: Arc<Head>, file: Arc<File>, meta: Arc<ObjectMeta>, temp: PathBuf },
     /// This attempt failed; the core may try another source.
     Failed,
     /// The core gave the fill up: no attempt follows.
@@ -96,10 +92,10 @@ impl Fill {
         });
     }
 
-    pub fn add_written(&self, attempt: u32, n: u64) {
+    pub fn set_verified(&self, attempt: u32, n: u64) {
         self.progress.send_if_modified(|p| match &mut p.state {
-            State::Receiving { written, .. } if p.attempt == attempt => {
-                *written += n;
+            State::Receiving { verified, .. } if p.attempt == attempt && *verified < n => {
+                *verified = n;
                 true
             }
             _ => false,
@@ -178,10 +174,10 @@ impl FillWatch {
                     State::Receiving { head, .. } | State::Complete { head, .. } if !same(head) => {
                         return Err(broken("the next source holds another version"));
                     }
-                    // The last byte is held back until the object is verified, so a client
-                    // never receives a complete body whose checksum turns out wrong.
-                    State::Receiving { written, head, file } if (*written).min(head.size - 1) > pos => {
-                        return Ok((file.clone(), (*written).min(head.size - 1)));
+                    // Only verified blocks are read; the last byte is held back until the whole
+                    // object is verified too, so no complete body ever has a wrong checksum.
+                    State::Receiving { verified, head, file } if (*verified).min(head.size - 1) > pos => {
+                        return Ok((file.clone(), (*verified).min(head.size - 1)));
                     }
                     State::Complete { meta, file, .. } => return Ok((file.clone(), meta.size)),
                     State::Abandoned => return Err(broken("every source failed")),

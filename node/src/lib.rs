@@ -7,6 +7,7 @@
 //! trees), `metrics`, `access_log`, `client` (`reef get`).
 
 pub mod access_log;
+pub mod blocks;
 pub mod client;
 pub mod config;
 pub mod driver;

@@ -1,12 +1,14 @@
 //! An origin's exported directory trees. Paths arrive already decoded and checked segment by
 //! segment; the joined path is canonicalised and must stay under the export root, so symlinks
-//! pointing outside are refused too. Checksums are computed on demand and remembered per file
-//! version (device, inode, mtime, size).
+//! pointing outside are refused too. Checksums and block lists are computed on demand and
+//! remembered per file version (device, inode, mtime, size).
 
+use crate::blocks::BlockList;
 use crate::config::Config;
 use crate::http::conditional::Validators;
 use crate::http::digest::{Digests, Hasher};
 use reef_core::NamespaceId;
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
@@ -18,9 +20,11 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, PartialEq, Eq)]
 pub enum OriginError {
     NotFound,
-    /// The path leaves the export (a symlink out).
+    /// The path leaves the export (a symlink out), or is not a regular file.
     Forbidden,
     Io(String),
+    /// A cache's stored copy is missing, truncated or corrupt.
+    Lost(String),
 }
 
 /// An exported file, opened.
@@ -38,8 +42,20 @@ type Version = (u64, u64, i64, i64, u64);
 pub struct Exports {
     /// Canonical export root per namespace index.
     roots: Vec<Option<PathBuf>>,
-    digests: Mutex<HashMap<Version, Digests>>,
+    references: Mutex<HashMap<Version, Arc<Reference>>>,
+    /// Block size of the block lists this origin publishes (`policy.block_size`).
+    block_size: u64,
 }
+
+/// What clients and caches check an exported file against.
+#[derive(Debug)]
+pub struct Reference {
+    pub digests: Digests,
+    pub blocks: BlockList,
+}
+
+/// Versions whose reference is remembered (about 32 KiB each per GiB of file).
+const MAX_REFERENCES: usize = 4096;
 
 impl Exports {
     pub fn new(config: &Config) -> io::Result<Exports> {
@@ -48,7 +64,8 @@ impl Exports {
             .iter()
             .map(|ns| ns.export.as_ref().map(std::fs::canonicalize).transpose())
             .collect::<io::Result<_>>()?;
-        Ok(Exports { roots, digests: Mutex::new(HashMap::new()) })
+        let block_size = config.policy.block_size.0;
+        Ok(Exports { roots, references: Mutex::new(HashMap::new()), block_size })
     }
 
     /// Opens an exported file. The file-system calls run on the blocking pool: a hung network
@@ -61,30 +78,39 @@ impl Exports {
             .await
             .map_err(|e| OriginError::Io(e.to_string()))?
     }
-    /// The checksums of an exported file, computed once per version.
-    pub async fn digests(&self, exported: &Exported) -> io::Result<Digests> {
-        if let Some(d) = self.digests.lock().expect("digests").get(&exported.version) {
-            return Ok(d.clone());
+    /// The reference of an exported file (checksums and block list), computed in one pass
+    /// once per version, off the async runtime. Only a bounded number of versions is kept.
+    pub async fn reference(&self, exported: &Exported) -> io::Result<Arc<Reference>> {
+        if let Some(r) = self.references.lock().expect("references").get(&exported.version) {
+            return Ok(r.clone());
         }
-        let (file, size) = (exported.file.clone(), exported.size);
-        let digests = tokio::task::spawn_blocking(move || {
+        let (file, size, block_size) = (exported.file.clone(), exported.size, self.block_size);
+        let reference = tokio::task::spawn_blocking(move || {
             let mut hasher = Hasher::default();
-            let mut buf = vec![0; 1 << 20];
+            let mut hashes = Vec::new();
+            let mut buf = vec![0; block_size as usize];
             let mut pos = 0;
             while pos < size {
-                let n = file.read_at(&mut buf, pos)?;
-                if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
-                }
+                let n = (size - pos).min(block_size) as usize;
+                file.read_exact_at(&mut buf[..n], pos).map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "file shrank"),
+                    _ => e,
+                })?;
                 hasher.update(&buf[..n]);
+                hashes.push(Sha256::digest(&buf[..n]).into());
                 pos += n as u64;
             }
-            Ok(hasher.finish())
+            Ok::<_, io::Error>(Reference { digests: hasher.finish(), blocks: BlockList { block_size, size, hashes } })
         })
         .await
         .map_err(io::Error::other)??;
-        self.digests.lock().expect("digests").insert(exported.version, digests.clone());
-        Ok(digests)
+        let reference = Arc::new(reference);
+        let mut map = self.references.lock().expect("references");
+        if map.len() >= MAX_REFERENCES {
+            map.clear(); // a simple bound: recomputing is cheap next to an unbounded map
+        }
+        map.insert(exported.version, reference.clone());
+        Ok(reference)
     }
 }
 

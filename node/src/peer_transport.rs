@@ -2,13 +2,14 @@
 //! the core's `Message` as JSON) and object fetches into fills (`GET` with a `Reef-Peer` marker,
 //! so the serving node's core treats it as a peer request and never cascades).
 
+use crate::blocks::{BLOCKS_PATH, BlockList, Verifier};
 use crate::fill::{Fill, Head, State};
 use crate::http::digest::Hasher;
 use crate::http::object_path;
 use crate::store::{ObjectMeta, Store};
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -122,7 +123,7 @@ impl Transport {
     }
 
     async fn fetch_inner(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> Result<u64, FetchError> {
-        let Attempt { fill, number: attempt, from, kind, source, first_block } = a;
+        let Attempt { fill, number: attempt, from, kind, source, reference_from } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -136,7 +137,9 @@ impl Transport {
             .header("want-digest", "adler32, sha-256")
             .body(Full::new(Bytes::new()))
             .map_err(|_| FetchError::Refused)?;
-        let resp = self.client.request(req).await.map_err(|_| FetchError::Unreachable)?;
+        // The origin's block list is asked for at the same time as the object.
+        let (resp, list) = tokio::join!(self.client.request(req), self.block_list(reference_from, &path));
+        let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
         if status != StatusCode::OK {
             return Err(fetch_error(status, resp.headers().get(REEF_FAILURE).and_then(|v| v.to_str().ok())));
@@ -152,10 +155,24 @@ impl Transport {
             .map(|d| d.as_secs());
         let upstream_digest = header(http::header::HeaderName::from_static("digest"));
 
+        // Without the origin's list for this very version, nothing is released before the
+        // whole object is verified; a list for another version means the source has a stale
+        // or forged copy: try the next source.
+        let mut verifier = match list {
+            Some((list, list_etag)) if list_etag == etag && list.size == size => Some(Verifier::new(Arc::new(list))),
+            Some((_, list_etag)) => {
+                tracing::warn!(object = %fill.name, %from, %etag, origin = %list_etag, "source's version is not the origin's");
+                return Err(FetchError::Broken);
+            }
+            None => {
+                tracing::warn!(object = %fill.name, "no block list from any origin: releasing bytes only once complete");
+                None
+            }
+        };
         let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
         let file = Arc::new(file);
         let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source });
-        fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), written: 0 });
+        fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), verified: 0 });
         // Removes the temp file on every way out but success, including the task being aborted
         // when the core cancels the fetch.
         let guard = TempFile(Some(temp.clone()));
@@ -163,10 +180,9 @@ impl Transport {
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
-        // Readers may start once the first block is here (the whole object if smaller).
-        let first_block = first_block.clamp(1, size.max(1));
+        // Readers may start once the first block is verified (the whole object if smaller).
         let mut announced = false;
-        if size == 0 {
+        if size == 0 && verifier.is_some() {
             report(FillReport::Receiving { size });
             announced = true;
         }
@@ -182,11 +198,19 @@ impl Transport {
             (&*file).write_all(&data).map_err(|e| self.io_failure(fill, &e))?;
             hasher.update(&data);
             written += data.len() as u64;
-            fill.add_written(attempt, data.len() as u64);
-            if !announced && written >= first_block {
-                announced = true;
-                report(FillReport::Receiving { size });
-            } else if reported.elapsed() >= PROGRESS_EVERY {
+            if let Some(v) = &mut verifier {
+                let verified = v.update(&data).map_err(|bad| {
+                    tracing::error!(object = %fill.name, %from, block = bad.index, "block does not match the origin's block list: fill discarded");
+                    FetchError::Broken
+                })?;
+                fill.set_verified(attempt, verified);
+                if !announced && verified > 0 {
+                    announced = true;
+                    report(FillReport::Receiving { size });
+                    continue;
+                }
+            }
+            if reported.elapsed() >= PROGRESS_EVERY {
                 reported = std::time::Instant::now();
                 report(FillReport::Progress);
             }
@@ -208,6 +232,7 @@ impl Transport {
             etag,
             last_modified,
             digests,
+            blocks: verifier.map(Verifier::into_list),
         };
         guard.keep();
         fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
@@ -231,8 +256,9 @@ pub struct Attempt<'a> {
     pub from: NodeId,
     pub kind: FetchKind,
     pub source: Source,
-    /// Bytes that must be on disk before readers are let in (`FillReport::Receiving`).
-    pub first_block: u64,
+    /// Where to ask for the origin's block list, in order: the namespace's origins, then the
+    /// source itself (a federation member) when no origin answers.
+    pub reference_from: &'a [NodeId],
 }
 
 /// What a running attempt tells the driver (which tells the core).
@@ -243,6 +269,44 @@ pub enum FillReport {
     /// Still receiving.
     Progress,
 }
+
+impl Transport {
+    /// The block list of `path` from the first of `nodes` that has it, with its ETag.
+    async fn block_list(&self, nodes: &[NodeId], path: &str) -> Option<(BlockList, String)> {
+        for &node in nodes {
+            let Some(url) = self.url_of(node) else { continue };
+            let Ok(req) = Request::get(format!("{url}{BLOCKS_PATH}{path}"))
+                .header(REEF_PEER, self.me.0.to_string())
+                .header(REEF_NODE_URL, &self.my_url)
+                .body(Full::new(Bytes::new()))
+            else {
+                continue;
+            };
+            let answer = async {
+                let resp = self.client.request(req).await.ok()?;
+                let etag = resp.headers().get(http::header::ETAG)?.to_str().ok()?.to_string();
+                if resp.status() != StatusCode::OK {
+                    return None;
+                }
+                let body = Limited::new(resp.into_body(), MAX_LIST).collect().await.ok()?.to_bytes();
+                match BlockList::decode(&body) {
+                    Ok(list) => Some((list, etag)),
+                    Err(e) => {
+                        tracing::warn!(%node, error = %e, "bad block list");
+                        None
+                    }
+                }
+            };
+            if let Ok(Some(found)) = tokio::time::timeout(Duration::from_secs(10), answer).await {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
+/// Largest block list accepted: 16 MiB of digests (512 K blocks).
+const MAX_LIST: usize = 16 << 20;
 
 /// How often a fill tells the core it is still receiving (well under any sensible
 /// `fetch_timeout`).

@@ -3,10 +3,11 @@
 //! redirect, or fail). Also `/healthz`, `/metrics` and the peer message endpoint.
 
 use crate::access_log::{AccessLog, Record};
+use crate::blocks::BLOCKS_PATH;
 use crate::config::{Config, role_name};
 use crate::driver::{Answer, Driver, ServeFrom};
 use crate::fill::{Fill, FillWatch, Head, State};
-use crate::http::body::{self, Body, Content, OnFinish};
+use crate::http::body::{self, Body, Checked, Content, LostHook, OnFinish};
 use crate::http::conditional::Validators;
 use crate::http::connection::{self, AcceptBackoff, Activity, Limits, Watched};
 use crate::http::digest::{self, Algorithm};
@@ -207,6 +208,7 @@ impl App {
                 resp
             }
             (&Method::POST, MESSAGE_PATH) => self.on_message(req).await,
+            (&Method::GET, p) if p.starts_with(BLOCKS_PATH) => self.on_blocks(&p[BLOCKS_PATH.len()..]).await,
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             _ => {
                 let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served");
@@ -251,6 +253,44 @@ impl App {
             Some(from) => RequestKind::Child { from },
             None => RequestKind::Client,
         })
+    }
+
+    /// The block list of an object: an origin's from its export (computed once per version),
+    /// a cache's from its store (when it holds the object), with the object's ETag.
+    async fn on_blocks(self: Arc<Self>, object: &str) -> Response<Body> {
+        let Ok(path) = object_path::parse(object) else {
+            return text_response(StatusCode::BAD_REQUEST, "bad object path");
+        };
+        let found = match self.config.role {
+            Role::Origin => match self.exports.as_ref() {
+                Some(exports) => match self.config.namespace(&path.namespace) {
+                    Some(ns) => match exports.open(ns, &path.segments).await {
+                        Ok(exported) => exports
+                            .reference(&exported)
+                            .await
+                            .ok()
+                            .map(|r| (r.blocks.encode(), exported.validators.etag.clone())),
+                        Err(_) => None,
+                    },
+                    None => None,
+                },
+                None => None,
+            },
+            _ => {
+                let id = ObjectName::new(path.namespace.clone(), path.name()).id();
+                let meta = self.store.as_ref().and_then(|s| s.meta(id));
+                meta.and_then(|m| Some((m.blocks.as_ref()?.encode(), m.etag.clone())))
+            }
+        };
+        let Some((list, etag)) = found else {
+            return text_response(StatusCode::NOT_FOUND, "no block list for this object here");
+        };
+        let mut resp = Response::new(body::full(list));
+        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            resp.headers_mut().insert(http::header::ETAG, v);
+        }
+        resp
     }
 
     async fn on_message(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
@@ -332,63 +372,78 @@ impl App {
         let id = name.id();
         finish.record.object_id = Some(id.to_string());
         let object = ObjectRef { id, namespace, size: None };
-        let (request, mut answers) = self.driver.request(object, name, kind, site);
-        finish.request = Some(request);
         let wanted =
             parts.headers.get("want-digest").and_then(|v| v.to_str().ok()).map(digest::wanted).unwrap_or_default();
-
-        let Some(answer) = answers.recv().await else {
-            return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
-        };
-        match answer {
-            Answer::Stream { source, fill } => {
-                // A client that wants a checksum up front gets the verified object; the others
-                // stream from the fill as it arrives.
-                let rep = if wanted.is_empty() {
-                    fill.head().await.map(|(head, file, watch)| filling_representation(&head, file, watch))
-                } else {
-                    fill.complete().await.map(|(file, meta)| complete_representation(file, &meta))
-                };
-                match rep {
-                    Some(rep) => self.represent(&parts, rep, &wanted, Some(source), "miss", finish),
-                    None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
-                }
-            }
-            Answer::Redirect { to } => self.redirect(&parts, to, finish),
-            Answer::Fail { failure, no_space } => {
-                let (status, reason) = if no_space {
-                    (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space")
-                } else {
-                    failure_status(failure)
-                };
-                let mut resp = fail(finish, status, failure.name(), reason);
-                // The asking core learns the failure itself (see `Failure::fetch_error`).
-                resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static(failure.name()));
-                resp
-            }
-            Answer::Serve { source, from } => {
-                let opened = match (from, self.config.role) {
-                    (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
-                    (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
-                    (ServeFrom::Store, _) => self.stored(id).await,
-                };
-                let outcome = match (source, self.config.role) {
-                    (_, Role::Origin) => "served",
-                    (Source::Local, _) => "hit",
-                    _ => "miss",
-                };
-                match opened {
-                    Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), outcome, finish),
-                    Err(OriginError::NotFound) => fail(finish, StatusCode::NOT_FOUND, "not_found", "no such object"),
-                    Err(OriginError::Forbidden) => {
-                        fail(finish, StatusCode::FORBIDDEN, "forbidden", "outside the export")
-                    }
-                    Err(OriginError::Io(e)) => {
-                        tracing::error!(object = %parts.uri.path(), error = %e, "cannot read object");
-                        fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "io_error", "cannot read the object")
+        // A stored object the store cannot produce intact is reported lost (the core drops it)
+        // and the request asked again, once: it then fetches the object afresh.
+        let mut retried = false;
+        loop {
+            let (request, mut answers) = self.driver.request(object, name.clone(), kind, site);
+            finish.request = Some(request);
+            let Some(answer) = answers.recv().await else {
+                return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
+            };
+            return match answer {
+                Answer::Stream { source, fill } => {
+                    // A client that wants a checksum up front gets the verified object; the
+                    // others stream from the fill as its blocks are verified.
+                    let rep = if wanted.is_empty() {
+                        fill.head().await.map(|(head, file, watch)| filling_representation(&head, file, watch))
+                    } else {
+                        fill.complete().await.map(|(file, meta)| complete_representation(file, &meta, None))
+                    };
+                    match rep {
+                        Some(rep) => self.represent(&parts, rep, &wanted, Some(source), "miss", finish),
+                        None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
                     }
                 }
-            }
+                Answer::Redirect { to } => self.redirect(&parts, to, finish),
+                Answer::Fail { failure, no_space } => {
+                    let (status, reason) = if no_space {
+                        (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space")
+                    } else {
+                        failure_status(failure)
+                    };
+                    let mut resp = fail(finish, status, failure.name(), reason);
+                    // The asking core learns the failure itself (see `Failure::fetch_error`).
+                    resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static(failure.name()));
+                    resp
+                }
+                Answer::Serve { source, from } => {
+                    let opened = match (from, self.config.role) {
+                        (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
+                        (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
+                        (ServeFrom::Store, _) => self.stored(id).await,
+                    };
+                    let outcome = match (source, self.config.role) {
+                        (_, Role::Origin) => "served",
+                        (Source::Local, _) => "hit",
+                        _ => "miss",
+                    };
+                    match opened {
+                        Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), outcome, finish),
+                        Err(OriginError::Lost(why)) if !retried => {
+                            tracing::warn!(object = %parts.uri.path(), %why, "stored object lost: fetching it again");
+                            self.metrics.add("reef_store_lost_total", &[], 1.0);
+                            self.driver.serve_done(request);
+                            finish.request = None;
+                            self.driver.lost(id);
+                            retried = true;
+                            continue;
+                        }
+                        Err(OriginError::NotFound) => {
+                            fail(finish, StatusCode::NOT_FOUND, "not_found", "no such object")
+                        }
+                        Err(OriginError::Forbidden) => {
+                            fail(finish, StatusCode::FORBIDDEN, "forbidden", "not a regular file inside the export")
+                        }
+                        Err(OriginError::Io(e) | OriginError::Lost(e)) => {
+                            tracing::error!(object = %parts.uri.path(), error = %e, "cannot read object");
+                            fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "io_error", "cannot read the object")
+                        }
+                    }
+                }
+            };
         }
     }
 
@@ -445,30 +500,43 @@ impl App {
         let digests = if wanted.is_empty() {
             None
         } else {
-            Some(exports.digests(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?)
+            Some(exports.reference(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?.digests.clone())
         };
         Ok(Representation {
-            content: Content { file: exported.file.clone(), filling: None },
+            content: Content { file: exported.file.clone(), filling: None, checked: None },
             size: exported.size,
             validators: exported.validators.clone(),
             digests,
         })
     }
 
-    /// Opens a stored object on the blocking pool (a slow disk must not stall the runtime).
+    /// Opens a stored object on the blocking pool (a slow disk must not stall the runtime). A
+    /// missing or truncated file is `Lost`; so is a small object (one block) that fails its
+    /// check, found before any byte is sent. Larger objects are checked block by block as
+    /// they are sent, and a bad block aborts the response and reports the object lost.
     async fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
         let store = self.store.clone().ok_or(OriginError::NotFound)?;
-        let (file, meta) = tokio::task::spawn_blocking(move || store.open_object(id))
-            .await
-            .map_err(|e| OriginError::Io(e.to_string()))?
-            .map_err(|e| OriginError::Io(e.to_string()))?;
-        Ok(complete_representation(Arc::new(file), &meta))
+        let (file, meta) = tokio::task::spawn_blocking(move || {
+            let (file, meta) = store.open_object(id)?;
+            if let Some(blocks) = meta.blocks.as_ref().filter(|b| b.hashes.len() == 1) {
+                blocks.read_checked(&file, 0)?;
+            }
+            Ok::<_, std::io::Error>((file, meta))
+        })
+        .await
+        .map_err(|e| OriginError::Io(e.to_string()))?
+        .map_err(|e| OriginError::Lost(e.to_string()))?;
+        let driver = self.driver.clone();
+        let lost: LostHook = Arc::new(move || driver.lost(id));
+        Ok(complete_representation(Arc::new(file), &meta, Some(lost)))
     }
 }
 
-fn complete_representation(file: Arc<File>, meta: &ObjectMeta) -> Representation {
+/// A complete object; with `lost`, its blocks are checked as they are sent (a store hit).
+fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<LostHook>) -> Representation {
+    let checked = lost.and_then(|lost| Some(Checked { blocks: Arc::new(meta.blocks.clone()?), lost }));
     Representation {
-        content: Content { file, filling: None },
+        content: Content { file, filling: None, checked },
         size: meta.size,
         validators: Validators {
             etag: meta.etag.clone(),
@@ -480,14 +548,14 @@ fn complete_representation(file: Arc<File>, meta: &ObjectMeta) -> Representation
 
 fn complete_fill(fill: &Fill) -> Option<Representation> {
     match fill.snapshot().state {
-        State::Complete { file, meta, .. } => Some(complete_representation(file, &meta)),
+        State::Complete { file, meta, .. } => Some(complete_representation(file, &meta, None)),
         _ => None,
     }
 }
 
 fn filling_representation(head: &Head, file: Arc<File>, watch: FillWatch) -> Representation {
     Representation {
-        content: Content { file, filling: Some(watch) },
+        content: Content { file, filling: Some(watch), checked: None },
         size: head.size,
         validators: Validators {
             etag: head.etag.clone(),

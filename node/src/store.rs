@@ -6,6 +6,7 @@
 //! the sidecar's size, so a crash at any point leaves either the old state or the new one; the
 //! rest is swept on start.
 
+use crate::blocks::BlockList;
 use crate::http::digest::Digests;
 use reef_core::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct ObjectMeta {
     /// Last-Modified as seconds since the epoch.
     pub last_modified: Option<u64>,
     pub digests: Digests,
+    /// The origin's block list, when the fill had one: hits and the scrub check against it.
+    #[serde(default)]
+    pub blocks: Option<BlockList>,
 }
 
 #[derive(Debug)]
@@ -133,6 +137,16 @@ impl Store {
         }
     }
 
+    /// The metadata of a stored object.
+    pub fn meta(&self, id: ObjectId) -> Option<Arc<ObjectMeta>> {
+        self.metas.read().expect("metas").get(&id).cloned()
+    }
+
+    /// Every stored object (for the scrub).
+    pub fn ids(&self) -> Vec<ObjectId> {
+        self.metas.read().expect("metas").keys().copied().collect()
+    }
+
     /// Opens a stored object with its metadata.
     pub fn open_object(&self, id: ObjectId) -> io::Result<(File, Arc<ObjectMeta>)> {
         let known = self.metas.read().expect("metas").get(&id).cloned();
@@ -176,6 +190,7 @@ mod tests {
             etag: "\"e\"".into(),
             last_modified: None,
             digests: h.finish(),
+            blocks: Some(crate::blocks::BlockList::of_bytes(body, 4)),
         }
     }
 

@@ -28,7 +28,10 @@ fn fake_origin(lie: Lie) -> (u16, Arc<AtomicUsize>, std::sync::mpsc::Sender<()>)
     // A stalled response holds its connection until the test ends (the sender is dropped).
     let (release, stalled) = std::sync::mpsc::channel::<()>();
     let stalled = std::sync::Mutex::new(stalled);
-    let port = fake_server(move |_, stream| {
+    let port = fake_server(move |head, stream| {
+        if answer_block_list(head, stream, &body) {
+            return true;
+        }
         counter.fetch_add(1, Ordering::SeqCst);
         let digest = match lie {
             Lie::WrongDigest => "Digest: adler32=00000001\r\n",
@@ -91,7 +94,10 @@ fn a_stalled_transfer_times_out_and_leaves_nothing_behind() {
 /// A fake origin that serves the object with ETag "v1"; with `break_at`, every response
 /// stops after that many bytes and the connection closes.
 fn origin_serving(body: Arc<Vec<u8>>, break_at: Option<usize>, gets: Arc<AtomicUsize>) -> u16 {
-    fake_server(move |_, stream| {
+    fake_server(move |head, stream| {
+        if answer_block_list(head, stream, &body) {
+            return true;
+        }
         gets.fetch_add(1, Ordering::SeqCst);
         let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n\r\n");
         match break_at {

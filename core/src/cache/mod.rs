@@ -46,6 +46,8 @@ pub enum EvictReason {
     ObjectLimit,
     /// Removed on request (an operator, an invalidation).
     Removed,
+    /// The store could not produce it intact (missing, truncated, failed verification).
+    Lost,
 }
 
 /// One object that left the cache.
@@ -351,6 +353,22 @@ impl Cache {
             }
             _ => false,
         }
+    }
+
+    /// Drops an object the store has lost, pinned or not (its readers' later unpins find
+    /// nothing). Returns whether it was cached.
+    pub fn remove_lost(&mut self, id: ObjectId, evicted: &mut Vec<Eviction>) -> bool {
+        let Some(i) = self.find(id) else { return false };
+        let e = &mut self.slab.entries[i as usize];
+        if e.pins > 0 {
+            self.pinned_bytes -= e.size;
+            self.pinned_count -= 1;
+        } else {
+            let part = self.quotas.partition_of(e.namespace);
+            self.policies[part].detach(&mut self.slab.entries, i);
+        }
+        self.drop_entry(i, EvictReason::Lost, evicted);
+        true
     }
 
     /// Objects held by at least one pin.

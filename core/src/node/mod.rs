@@ -126,6 +126,7 @@ impl Node {
             },
             Input::PeerUnreachable { peer } => self.membership.unreachable(now, peer, &mut self.outputs),
             Input::Recovered { object, size } => self.recovered(now, object, size),
+            Input::Lost { object } => self.lost(now, object),
             Input::Tick => self.on_tick(now),
         }
         self.after_discovery(now);

@@ -338,6 +338,16 @@ impl Node {
         }
     }
 
+    /// The store lost an object: it leaves the cache whatever its pins (their releases are
+    /// forgotten, so they cannot unpin a later copy).
+    pub(super) fn lost(&mut self, now: Time, object: ObjectId) {
+        let Some(cache) = self.cache.as_mut() else { return };
+        if cache.remove_lost(object, &mut self.evicted) {
+            self.serving.retain(|_, o| *o != object);
+            self.evict_reported(now);
+        }
+    }
+
     /// Turns the cache engine's eviction report into outputs, events and withdrawn pointers.
     fn evict_reported(&mut self, now: Time) {
         for ev in std::mem::take(&mut self.evicted) {

@@ -1,6 +1,7 @@
 //! Response bodies: small ones in memory, large ones streamed from a file (complete, or still
 //! being filled) through a bounded channel, so memory stays flat whatever the object's size.
 
+use crate::blocks::BlockList;
 use crate::fill::FillWatch;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -55,6 +56,24 @@ pub struct Content {
     /// `None` when complete; otherwise the fill to wait on (and read from: `file` is then the
     /// first attempt's, and a failover moves on to the next attempt's).
     pub filling: Option<FillWatch>,
+    /// A stored copy: every block sent is checked first.
+    pub checked: Option<Checked>,
+}
+
+/// Called when a stored copy turns out corrupt.
+pub type LostHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The block list a stored copy is checked against, and whom to tell when a block is bad.
+#[derive(Clone)]
+pub struct Checked {
+    pub blocks: Arc<BlockList>,
+    pub lost: LostHook,
+}
+
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked").field("blocks", &self.blocks.hashes.len()).finish_non_exhaustive()
+    }
 }
 
 /// Told how a response ended: its status, body bytes sent, and whether all were sent.
@@ -66,8 +85,10 @@ pub trait OnFinish: Send + 'static {
 /// body was abandoned or aborted).
 pub fn from_parts(content: Content, parts: Vec<Part>, status: u16, on_finish: Box<dyn OnFinish>) -> Body {
     let total: u64 = parts.iter().map(Part::len).sum();
+    // Small bodies are read at once; a stored copy's only if it is one block (checked already).
     if total <= INLINE
         && content.filling.is_none()
+        && content.checked.as_ref().is_none_or(|c| c.blocks.hashes.len() <= 1)
         && let Ok(bytes) = read_parts_now(&content.file, &parts)
     {
         on_finish.finish(status, total, true);
@@ -106,6 +127,20 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
                     return (sent, false);
                 }
                 sent += n;
+            }
+            Part::File { first, last } if content.checked.is_some() => {
+                let checked = content.checked.clone().expect("guarded");
+                match produce_checked(&content.file, &checked, first, last, tx).await {
+                    Ok(n) => sent += n,
+                    Err((n, e)) => {
+                        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+                            tracing::error!(error = %e, "stored copy is corrupt: response aborted, object dropped");
+                            (checked.lost)();
+                        }
+                        let _ = tx.send(Err(e)).await;
+                        return (sent + n, false);
+                    }
+                }
             }
             Part::File { first, last } => {
                 let mut pos = first;
@@ -147,6 +182,34 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
         }
     }
     (sent, true)
+}
+
+/// Sends bytes `first..=last` of a stored copy, reading and checking each block they touch;
+/// returns the bytes sent, or how many were sent before the error.
+async fn produce_checked(
+    file: &Arc<File>,
+    checked: &Checked,
+    first: u64,
+    last: u64,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) -> Result<u64, (u64, io::Error)> {
+    let blocks = &checked.blocks;
+    let mut sent = 0;
+    for index in blocks.index_of(first)..=blocks.index_of(last) {
+        let (file, list) = (file.clone(), blocks.clone());
+        let block = tokio::task::spawn_blocking(move || list.read_checked(&file, index))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+            .map_err(|e| (sent, e))?;
+        let (start, end) = blocks.span(index);
+        let (a, b) = (first.max(start) - start, (last + 1).min(end) - start);
+        let bytes = Bytes::from(block).slice(a as usize..b as usize);
+        if tx.send(Ok(bytes)).await.is_err() {
+            return Err((sent, io::Error::new(io::ErrorKind::BrokenPipe, "client went away")));
+        }
+        sent += b - a;
+    }
+    Ok(sent)
 }
 
 /// A body fed by a producer task; its exact size is known up front (Content-Length).

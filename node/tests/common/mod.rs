@@ -21,16 +21,18 @@ pub struct Spec {
     pub external: Option<u16>,
     /// Extra lines for the `[node]` section.
     pub node: &'static str,
+    /// The `[policy.membership]` section, if not the default probing.
+    pub membership: &'static str,
 }
 
 pub fn origin(id: u32) -> Spec {
-    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None, node: "" }
+    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None, node: "", membership: "" }
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None, node: "" }
+    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None, node: "", membership: "" }
 }
 pub fn director(id: u32) -> Spec {
-    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None, node: "" }
+    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None, node: "", membership: "" }
 }
 
 pub struct Node {
@@ -81,7 +83,11 @@ impl Cluster {
                 text += &format!("discovery = \"{}\"\n", s.strategy);
             }
             let probe = if s.role == "director" { "100ms" } else { "200ms" };
-            text += &format!("\n[policy.membership]\nprobe_interval = \"{probe}\"\n");
+            let membership = match s.membership {
+                "" => format!("probe_interval = \"{probe}\"\n"),
+                custom => custom.to_string(),
+            };
+            text += &format!("\n[policy.membership]\n{membership}");
             if !s.parents.is_empty() {
                 text += &format!("\n[discovery]\nparents = {:?}\n", s.parents);
             }
@@ -217,6 +223,17 @@ pub fn curl(args: &[&str]) -> Output {
 
 /// GET with curl: (status, headers as lowercase text, body).
 pub fn get(url: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
+    let (ok, response) = get_with(url, extra);
+    assert!(ok, "curl {url} failed");
+    response
+}
+
+/// GET with curl that may end early (an aborted body): what arrived, and status 0 if nothing.
+pub fn get_lenient(url: &str) -> (u16, String, Vec<u8>) {
+    get_with(url, &[]).1
+}
+
+fn get_with(url: &str, extra: &[&str]) -> (bool, (u16, String, Vec<u8>)) {
     let dir = tempfile::tempdir().unwrap();
     let headers = dir.path().join("h");
     let body = dir.path().join("b");
@@ -224,7 +241,6 @@ pub fn get(url: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
     args.extend_from_slice(extra);
     args.push(url);
     let out = curl(&args);
-    assert!(out.status.success(), "curl {url} failed: {}", String::from_utf8_lossy(&out.stderr));
     // Header names are case-insensitive: lowercase them, keep the values as sent.
     let head: String = std::fs::read_to_string(headers)
         .unwrap()
@@ -236,8 +252,8 @@ pub fn get(url: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
         .collect();
     // With redirects followed, keep the last response's head.
     let last = head.rsplit("\r\n\r\n").find(|h| h.starts_with("http/")).unwrap_or(&head).to_string();
-    let status = last.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, last, std::fs::read(body).unwrap_or_default())
+    let status = last.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (out.status.success(), (status, last, std::fs::read(body).unwrap_or_default()))
 }
 
 pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -317,4 +333,16 @@ pub fn fake_server(respond: impl Fn(&[String], &mut TcpStream) -> bool + Send + 
         }
     });
     port
+}
+
+/// For a fake origin: answers a block-list request (`GET /.reef/v1/blocks/...`) with the list
+/// of `body` and ETag `"v1"`; returns false for any other request.
+pub fn answer_block_list(head: &[String], stream: &mut TcpStream, body: &[u8]) -> bool {
+    if !head[0].starts_with("get /.reef/v1/blocks/") {
+        return false;
+    }
+    let list = reef_node::blocks::BlockList::of_bytes(body, 1 << 20).encode();
+    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"v1\"\r\n\r\n", list.len());
+    let _ = stream.write_all(&list);
+    true
 }

@@ -1,0 +1,149 @@
+//! Bytes that are always right: a cache releases only blocks checked against the origin's
+//! block list, and a stored copy that goes bad is dropped and fetched again, never served.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SIZE: usize = 4 << 20;
+/// An ETag and the bytes a fake serves under it.
+type TaggedBody = (String, Vec<u8>);
+const BAD_AT: usize = (2 << 20) + 12_345; // inside block 2 (1 MiB blocks)
+
+/// The origin's ETag of `path`.
+fn etag(c: &Cluster, path: &str) -> String {
+    let (_, head, _) = get(&c.url(1, path), &["-I"]);
+    head.lines().find_map(|l| l.strip_prefix("etag: ")).expect("an ETag").trim().to_string()
+}
+
+#[test]
+fn a_peer_serving_a_corrupt_block_never_reaches_a_client() {
+    // Cache 11's parent, 21, is a fake cache: it serves the object with the origin's ETag but
+    // one flipped byte in block 2, slowly enough that clients are reading when it gets there.
+    // (It never answers probes: cache 11 suspects it, but only declares it dead after a minute.)
+    let fake: Arc<Mutex<Option<TaggedBody>>> = Arc::default();
+    let (shared, served_bad) = (fake.clone(), Arc::new(AtomicUsize::new(0)));
+    let counter = served_bad.clone();
+    let port = fake_server(move |head, stream| {
+        let Some((tag, bad)) = shared.lock().unwrap().clone() else { return false };
+        if !head[0].starts_with("get /atlas/obj.bin") {
+            return false;
+        }
+        counter.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: {tag}\r\n\r\n");
+        for piece in bad.chunks(256 << 10) {
+            if stream.write_all(piece).is_err() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        true
+    });
+    let parent = Spec { external: Some(port), ..cache(21, "site-b") };
+    let membership = "probe_interval = \"200ms\"\nsuspect_timeout = \"60s\"\n";
+    let child = Spec { strategy: "parent", parents: vec![21], membership, ..cache(11, "site-a") };
+    let c = Cluster::start(&[origin(1), child, parent]);
+    let body = c.put("obj.bin", bytes(SIZE, 8));
+    let mut bad = body.clone();
+    bad[BAD_AT] ^= 0x40;
+    *fake.lock().unwrap() = Some((etag(&c, "/atlas/obj.bin"), bad.clone()));
+    let url = c.url(11, "/atlas/obj.bin");
+    let around = format!("Range: bytes={}-{}", BAD_AT - 10, BAD_AT + 10);
+    let multi = format!("Range: bytes=0-99,{}-{},{}-", BAD_AT - 1, BAD_AT + 1, SIZE - 100);
+    let clients: Vec<std::thread::JoinHandle<(u16, String, Vec<u8>)>> =
+        [vec![], vec![], vec!["-H", &around], vec!["-H", &multi]]
+            .into_iter()
+            .map(|extra| {
+                let (url, extra): (String, Vec<String>) = (url.clone(), extra.iter().map(|s| s.to_string()).collect());
+                std::thread::spawn(move || {
+                    let args: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    get(&url, &args)
+                })
+            })
+            .collect();
+    let results: Vec<_> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    for (status, _, got) in &results[..2] {
+        assert_eq!(*status, 200);
+        assert!(*got == body, "a whole-object client got wrong bytes");
+    }
+    let (status, _, got) = &results[2];
+    assert_eq!(*status, 206);
+    assert_eq!(got[..], body[BAD_AT - 10..=BAD_AT + 10], "the range around the bad byte is right");
+    let (status, head, got) = &results[3];
+    assert_eq!(*status, 206);
+    assert!(head.contains("multipart/byteranges"), "{head}");
+    let text = String::from_utf8_lossy(got);
+    assert!(!got.windows(3).any(|w| w == &bad[BAD_AT - 1..=BAD_AT + 1]), "the corrupt byte was sent: {}", text.len());
+    assert!(got.windows(3).any(|w| w == &body[BAD_AT - 1..=BAD_AT + 1]), "the right bytes are there");
+    assert!(served_bad.load(Ordering::SeqCst) >= 1, "the fake parent was asked");
+    // The object ends up cached, correct, from the origin.
+    wait_until("the object is committed", || c.metric(11, "reef_cache_admitted_total") == 1.0);
+    let (status, head, got) = get(&url, &[]);
+    assert!(status == 200 && got == body && head.contains("hit"), "{head}");
+}
+
+/// The one stored data file of cache 11.
+fn stored_file(c: &Cluster) -> std::path::PathBuf {
+    let dir = c.dir.path().join("n11/store/objects");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_none())
+        .expect("a stored object")
+}
+
+#[test]
+fn a_stored_copy_that_is_flipped_truncated_or_deleted_is_fetched_again() {
+    let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
+    let url = c.url(11, "/atlas/f.bin");
+    for (round, size) in [(1, 3 << 20), (2, 3 << 20), (3, 3 << 20), (4, 5000)] {
+        let body = c.put("f.bin", bytes(size, round));
+        // (A new version at the origin is a new object for the cache only once the old copy
+        // is gone, so each round starts from an empty cache.)
+        let _ = std::fs::remove_dir_all(c.dir.path().join("n11/store/objects"));
+        let _ = std::fs::create_dir_all(c.dir.path().join("n11/store/objects"));
+        let (status, _, got) = get(&url, &[]);
+        assert!(status == 200 && got == body, "round {round}: first fetch");
+        wait_until("committed", || stored_file_exists(&c));
+        let file = stored_file(&c);
+        let before = c.origin_served(1);
+        match round {
+            1 | 4 => {
+                // Flip one byte in place (the last block; or the only one).
+                let mut data = std::fs::read(&file).unwrap();
+                let at = data.len() - 7;
+                data[at] ^= 1;
+                std::fs::OpenOptions::new().write(true).open(&file).unwrap().write_all(&data).unwrap();
+            }
+            2 => std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(1000).unwrap(),
+            _ => std::fs::remove_file(&file).unwrap(),
+        }
+        // The next requests never get wrong bytes or a 500; within two requests the object is
+        // served right again, fetched from the origin.
+        let mut right = false;
+        for _ in 0..2 {
+            let out = curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &url]);
+            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            assert_ne!(code, "500", "round {round}");
+            let (status, _, got) = get_lenient(&url);
+            if status == 200 && got == body {
+                right = true;
+                break;
+            }
+            assert!(got.len() < body.len() || got == body, "round {round}: wrong bytes served");
+        }
+        assert!(right, "round {round}: not served right again");
+        assert!(c.origin_served(1) > before, "round {round}: fetched again from the origin");
+    }
+    assert!(
+        c.metric(11, "reef_cache_evictions_total{reason=\"lost\"}") >= 1.0
+            || c.metric(11, "reef_store_lost_total") >= 1.0
+    );
+}
+
+fn stored_file_exists(c: &Cluster) -> bool {
+    let dir = c.dir.path().join("n11/store/objects");
+    std::fs::read_dir(dir).is_ok_and(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_none()))
+}
