@@ -64,7 +64,8 @@ impl World {
     pub(super) fn downloaded(&mut self, id: u64, tries: u8) {
         let Some(&c) = self.clients.get(&id).filter(|c| c.tries == tries) else { return };
         self.clients.remove(&id);
-        self.deliver(self.now(), c.node, Input::ServeDone { request: RequestId(id) });
+        // Now, not queued: it is the same instant (a down node gets it too: it keeps state).
+        self.feed(c.node, Input::ServeDone { request: RequestId(id) });
         let (holder, relays) = c.from.unwrap_or((c.node, 0));
         let outcome = Ok((self.bytes_from(c.site, holder), relays));
         let duration = self.now() - c.issued;
