@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::policy::{at_least_one_opt, positive_span_opt};
-use reef_core::units::{Span, parse_size};
+use reef_core::units::{Rate, Span, parse_size};
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Policy, Role, SiteId};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -39,6 +39,8 @@ pub struct Config {
     /// `[policy]`: the same type, keys and defaults as a scenario's `[policy]`.
     pub policy: Policy,
     pub connections: Limits,
+    /// How fast the scrub re-reads and checks the store (zero: no scrub).
+    pub scrub_rate: reef_core::BitRate,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -109,6 +111,7 @@ struct RawNode {
     idle_timeout: Option<Span>,
     #[serde(default, deserialize_with = "at_least_one_opt")]
     max_connections: Option<u64>,
+    scrub_rate: Option<Rate>,
     access_log: Option<PathBuf>,
 }
 
@@ -396,9 +399,10 @@ impl Config {
             store: n.store.clone(),
             capacity: n.capacity.unwrap_or(0),
             policy: raw.policy.clone(),
+            scrub_rate: n.scrub_rate.map_or(reef_core::BitRate(100_000_000), |r| r.0),
             connections: Limits {
-                header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), std_duration),
-                idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), std_duration),
+                header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), |s| s.0.into()),
+                idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), |s| s.0.into()),
                 max_connections: n.max_connections.map_or_else(Limits::default_max_connections, |m| m as usize),
             },
             access_log: n.access_log.clone(),
@@ -469,10 +473,6 @@ impl Config {
             .max_by_key(|(n, _)| n.prefix_len())
             .map(|(_, id)| id)
     }
-}
-
-fn std_duration(s: Span) -> std::time::Duration {
-    std::time::Duration::from_nanos(s.0.as_nanos())
 }
 
 fn namespace_id(index: usize) -> NamespaceId {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod origin;
 pub mod peer_transport;
+pub mod scrub;
 pub mod server;
 pub mod store;
 
@@ -63,6 +64,9 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         listen = %config.listen,
         "node started"
     );
+    if let Some(store) = &store {
+        tokio::spawn(scrub::run(store.clone(), driver.clone(), metrics.clone(), config.scrub_rate));
+    }
     let probes = config.policy.membership.probe_interval.is_some();
     if !probes && !config.peers.is_empty() && matches!(config.role, reef_core::Role::Cache | reef_core::Role::Director)
     {

@@ -37,6 +37,8 @@ fn help(name: &str) -> &'static str {
         "reef_cache_evictions_total" => "Objects evicted.",
         "reef_cache_evicted_bytes_total" => "Bytes evicted.",
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
+        "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
+        "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
         "reef_connections_refused_total" => "Connections closed on arrival: the connection limit was reached.",
         _ => "",
     }

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::http::conditional::Validators;
 use crate::http::digest::{Digests, Hasher};
 use reef_core::NamespaceId;
-use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
@@ -42,20 +41,14 @@ type Version = (u64, u64, i64, i64, u64);
 pub struct Exports {
     /// Canonical export root per namespace index.
     roots: Vec<Option<PathBuf>>,
-    references: Mutex<HashMap<Version, Arc<Reference>>>,
+    digests: Mutex<HashMap<Version, Arc<Digests>>>,
+    blocks: Mutex<HashMap<Version, Arc<BlockList>>>,
     /// Block size of the block lists this origin publishes (`policy.block_size`).
     block_size: u64,
 }
 
-/// What clients and caches check an exported file against.
-#[derive(Debug)]
-pub struct Reference {
-    pub digests: Digests,
-    pub blocks: BlockList,
-}
-
-/// Versions whose reference is remembered (about 32 KiB each per GiB of file).
-const MAX_REFERENCES: usize = 4096;
+/// Versions whose checksums and block lists are remembered (a list is 32 KiB per GiB).
+const MAX_REMEMBERED: usize = 4096;
 
 impl Exports {
     pub fn new(config: &Config) -> io::Result<Exports> {
@@ -65,7 +58,7 @@ impl Exports {
             .map(|ns| ns.export.as_ref().map(std::fs::canonicalize).transpose())
             .collect::<io::Result<_>>()?;
         let block_size = config.policy.block_size.0;
-        Ok(Exports { roots, references: Mutex::new(HashMap::new()), block_size })
+        Ok(Exports { roots, digests: Mutex::default(), blocks: Mutex::default(), block_size })
     }
 
     /// Opens an exported file. The file-system calls run on the blocking pool: a hung network
@@ -78,40 +71,81 @@ impl Exports {
             .await
             .map_err(|e| OriginError::Io(e.to_string()))?
     }
-    /// The reference of an exported file (checksums and block list), computed in one pass
-    /// once per version, off the async runtime. Only a bounded number of versions is kept.
-    pub async fn reference(&self, exported: &Exported) -> io::Result<Arc<Reference>> {
-        if let Some(r) = self.references.lock().expect("references").get(&exported.version) {
-            return Ok(r.clone());
-        }
-        let (file, size, block_size) = (exported.file.clone(), exported.size, self.block_size);
-        let reference = tokio::task::spawn_blocking(move || {
-            let mut hasher = Hasher::default();
-            let mut hashes = Vec::new();
-            let mut buf = vec![0; block_size as usize];
-            let mut pos = 0;
-            while pos < size {
-                let n = (size - pos).min(block_size) as usize;
-                file.read_exact_at(&mut buf[..n], pos).map_err(|e| match e.kind() {
-                    io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "file shrank"),
-                    _ => e,
-                })?;
-                hasher.update(&buf[..n]);
-                hashes.push(Sha256::digest(&buf[..n]).into());
-                pos += n as u64;
-            }
-            Ok::<_, io::Error>(Reference { digests: hasher.finish(), blocks: BlockList { block_size, size, hashes } })
-        })
-        .await
-        .map_err(io::Error::other)??;
-        let reference = Arc::new(reference);
-        let mut map = self.references.lock().expect("references");
-        if map.len() >= MAX_REFERENCES {
-            map.clear(); // a simple bound: recomputing is cheap next to an unbounded map
-        }
-        map.insert(exported.version, reference.clone());
-        Ok(reference)
+    /// The checksums of an exported file (for clients that send `Want-Digest`), computed once
+    /// per version off the async runtime.
+    pub async fn digests(&self, exported: &Exported) -> io::Result<Arc<Digests>> {
+        cached(&self.digests, exported, self.block_size, Hasher::default()).await
     }
+
+    /// The block list of an exported file (for caches), computed once per version.
+    pub async fn blocks(&self, exported: &Exported) -> io::Result<Arc<BlockList>> {
+        cached(&self.blocks, exported, self.block_size, BlockHashes(Vec::new())).await
+    }
+}
+
+/// Something computed from every block of a file, in order.
+trait Gather: Send + 'static {
+    type Out: Send + Sync + 'static;
+    fn update(&mut self, block: &[u8]);
+    fn finish(self, block_size: u64, size: u64) -> Self::Out;
+}
+
+impl Gather for Hasher {
+    type Out = Digests;
+    fn update(&mut self, block: &[u8]) {
+        Hasher::update(self, block);
+    }
+    fn finish(self, _: u64, _: u64) -> Digests {
+        Hasher::finish(self)
+    }
+}
+
+struct BlockHashes(Vec<[u8; 32]>);
+
+impl Gather for BlockHashes {
+    type Out = BlockList;
+    fn update(&mut self, block: &[u8]) {
+        self.0.push(*blake3::hash(block).as_bytes());
+    }
+    fn finish(self, block_size: u64, size: u64) -> BlockList {
+        BlockList { block_size, size, hashes: self.0 }
+    }
+}
+
+/// `gather`'s result for `exported`, computed once per version on the blocking pool (a
+/// bounded number of versions is remembered).
+async fn cached<G: Gather>(
+    map: &Mutex<HashMap<Version, Arc<G::Out>>>,
+    exported: &Exported,
+    block_size: u64,
+    mut gather: G,
+) -> io::Result<Arc<G::Out>> {
+    if let Some(r) = map.lock().expect("cache").get(&exported.version) {
+        return Ok(r.clone());
+    }
+    let (file, size) = (exported.file.clone(), exported.size);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0; block_size as usize];
+        let mut pos = 0;
+        while pos < size {
+            let n = (size - pos).min(block_size) as usize;
+            file.read_exact_at(&mut buf[..n], pos).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "file shrank"),
+                _ => e,
+            })?;
+            gather.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok::<_, io::Error>(Arc::new(gather.finish(block_size, size)))
+    })
+    .await
+    .map_err(io::Error::other)??;
+    let mut map = map.lock().expect("cache");
+    if map.len() >= MAX_REMEMBERED {
+        map.clear(); // a simple bound: recomputing is cheap next to an unbounded map
+    }
+    map.insert(exported.version, out.clone());
+    Ok(out)
 }
 
 /// Opens `path` under `root`: only regular files inside the export. Special files (FIFOs,

@@ -134,7 +134,6 @@ impl Transport {
         let req = Request::get(format!("{url}{path}"))
             .header(marker, self.me.0.to_string())
             .header(REEF_NODE_URL, &self.my_url)
-            .header("want-digest", "adler32, sha-256")
             .body(Full::new(Bytes::new()))
             .map_err(|_| FetchError::Refused)?;
         // The origin's block list is asked for at the same time as the object.

@@ -16,7 +16,7 @@ use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
 use crate::origin::{Exports, OriginError};
 use crate::peer_transport::{MESSAGE_PATH, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
-use crate::store::{ObjectMeta, Store};
+use crate::store::{ObjectMeta, Stamp, Store};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -265,11 +265,9 @@ impl App {
             Role::Origin => match self.exports.as_ref() {
                 Some(exports) => match self.config.namespace(&path.namespace) {
                     Some(ns) => match exports.open(ns, &path.segments).await {
-                        Ok(exported) => exports
-                            .reference(&exported)
-                            .await
-                            .ok()
-                            .map(|r| (r.blocks.encode(), exported.validators.etag.clone())),
+                        Ok(exported) => {
+                            exports.blocks(&exported).await.ok().map(|b| (b.encode(), exported.validators.etag.clone()))
+                        }
                         Err(_) => None,
                     },
                     None => None,
@@ -500,7 +498,7 @@ impl App {
         let digests = if wanted.is_empty() {
             None
         } else {
-            Some(exports.reference(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?.digests.clone())
+            Some(exports.digests(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?.as_ref().clone())
         };
         Ok(Representation {
             content: Content { file: exported.file.clone(), filling: None, checked: None },
@@ -510,29 +508,35 @@ impl App {
         })
     }
 
-    /// Opens a stored object on the blocking pool (a slow disk must not stall the runtime). A
-    /// missing or truncated file is `Lost`; so is a small object (one block) that fails its
-    /// check, found before any byte is sent. Larger objects are checked block by block as
-    /// they are sent, and a bad block aborts the response and reports the object lost.
+    /// Opens a stored object. A missing or truncated file is `Lost`. A file changed since all
+    /// its blocks were last checked is checked again: a one-block object before any byte is
+    /// sent (a bad one is `Lost`, and the request fetches it afresh), larger ones block by
+    /// block as they are sent (a bad block aborts the response and reports the object lost).
+    /// The store is a local disk: its opens run inline; reads go to the blocking pool.
     async fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
         let store = self.store.clone().ok_or(OriginError::NotFound)?;
-        let (file, meta) = tokio::task::spawn_blocking(move || {
-            let (file, meta) = store.open_object(id)?;
-            if let Some(blocks) = meta.blocks.as_ref().filter(|b| b.hashes.len() == 1) {
-                blocks.read_checked(&file, 0)?;
-            }
-            Ok::<_, std::io::Error>((file, meta))
-        })
-        .await
-        .map_err(|e| OriginError::Io(e.to_string()))?
-        .map_err(|e| OriginError::Lost(e.to_string()))?;
-        let driver = self.driver.clone();
-        let lost: LostHook = Arc::new(move || driver.lost(id));
-        Ok(complete_representation(Arc::new(file), &meta, Some(lost)))
+        let (file, meta) = store.open_object(id).map_err(|e| OriginError::Lost(e.to_string()))?;
+        let file = Arc::new(file);
+        let unchecked = meta.blocks.is_some() && !store.still_checked(id, &file);
+        if unchecked && meta.blocks.as_ref().is_some_and(|b| b.hashes.len() == 1) {
+            let (f, m) = (file.clone(), meta.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                let stamp = Stamp::of(&f)?;
+                m.blocks.as_ref().expect("checked above").read_checked(&f, 0).map(|_| stamp)
+            });
+            let stamp = read.await.map_err(|e| OriginError::Io(e.to_string()))?;
+            store.mark_checked(id, stamp.map_err(|e| OriginError::Lost(e.to_string()))?);
+            return Ok(complete_representation(file, &meta, None));
+        }
+        let lost = unchecked.then(|| {
+            let driver = self.driver.clone();
+            Arc::new(move || driver.lost(id)) as LostHook
+        });
+        Ok(complete_representation(file, &meta, lost))
     }
 }
 
-/// A complete object; with `lost`, its blocks are checked as they are sent (a store hit).
+/// A complete object; with `lost`, its blocks are checked as they are sent.
 fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<LostHook>) -> Representation {
     let checked = lost.and_then(|lost| Some(Checked { blocks: Arc::new(meta.blocks.clone()?), lost }));
     Representation {

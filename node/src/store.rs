@@ -40,6 +40,33 @@ pub struct Store {
     next_temp: AtomicU64,
     /// Sidecars of the objects on disk, so a hit costs one `open` and no JSON parsing.
     metas: RwLock<HashMap<ObjectId, Arc<ObjectMeta>>>,
+    /// For each object whose every block was checked since it last changed on disk: the data
+    /// file's stamp then. A hit whose file still has that stamp is not checked again (only a
+    /// write changes the stamp; silent decay is the scrub's to find).
+    checked: RwLock<HashMap<ObjectId, Stamp>>,
+}
+
+/// What changes when a file is written, truncated or replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    inode: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    pub fn of(file: &File) -> io::Result<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Ok(Stamp {
+            inode: m.ino(),
+            len: m.len(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 impl Store {
@@ -52,7 +79,7 @@ impl Store {
             fs::remove_dir_all(&tmp)?;
         }
         fs::create_dir_all(&tmp)?;
-        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0), metas: RwLock::default() })
+        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0), metas: RwLock::default(), checked: RwLock::default() })
     }
 
     /// Scans `objects/`: returns every complete object and deletes the debris of a crash
@@ -121,13 +148,27 @@ impl Store {
         fs::rename(&meta_temp, self.meta_path(id))?;
         File::open(&self.objects)?.sync_all()?;
         self.metas.write().expect("metas").insert(id, Arc::new(meta.clone()));
+        // Every block was checked as it arrived.
+        self.mark_checked(id, Stamp::of(&File::open(self.data_path(id))?)?);
         Ok(())
+    }
+
+    /// Records that every block of `id` was found right while its file had `stamp`.
+    pub fn mark_checked(&self, id: ObjectId, stamp: Stamp) {
+        self.checked.write().expect("checked").insert(id, stamp);
+    }
+
+    /// Whether `file` (object `id`) is unchanged since every block of it was checked.
+    pub fn still_checked(&self, id: ObjectId, file: &File) -> bool {
+        let known = self.checked.read().expect("checked").get(&id).copied();
+        known.is_some_and(|k| Stamp::of(file).is_ok_and(|now| now == k))
     }
 
     /// Deletes an object; the sidecar goes first so a crash never leaves data that looks valid
     /// with another object's metadata.
     pub fn remove(&self, id: ObjectId) -> io::Result<()> {
         self.metas.write().expect("metas").remove(&id);
+        self.checked.write().expect("checked").remove(&id);
         let meta = fs::remove_file(self.meta_path(id));
         let data = fs::remove_file(self.data_path(id));
         match (meta, data) {

@@ -147,3 +147,23 @@ fn stored_file_exists(c: &Cluster) -> bool {
     let dir = c.dir.path().join("n11/store/objects");
     std::fs::read_dir(dir).is_ok_and(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_none()))
 }
+
+#[test]
+fn the_scrub_finds_a_corrupt_copy_before_a_client_does() {
+    let c = Cluster::start(&[origin(1), Spec { node: "scrub_rate = \"2Gbit/s\"\n", ..cache(11, "site-a") }]);
+    let url = c.url(11, "/atlas/s.bin");
+    let body = c.put("s.bin", bytes(2 << 20, 9));
+    assert_eq!(get(&url, &[]).2, body);
+    wait_until("committed", || stored_file_exists(&c));
+    wait_until("the scrub has read it", || c.metric(11, "reef_scrubbed_objects_total") >= 1.0);
+    let file = stored_file(&c);
+    let mut data = std::fs::read(&file).unwrap();
+    data[100] ^= 0x80;
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().write_all(&data).unwrap();
+    wait_until("the scrub reports it lost", || c.metric(11, "reef_store_lost_total") >= 1.0);
+    let before = c.origin_served(1);
+    let (status, head, got) = get(&url, &[]);
+    assert!(status == 200 && got == body, "served right");
+    assert!(head.contains("fwd=miss"), "fetched again: {head}");
+    assert!(c.origin_served(1) > before);
+}

@@ -62,6 +62,13 @@ impl Duration {
     }
 }
 
+/// For drivers that sleep on a real clock (the core itself never does).
+impl From<Duration> for std::time::Duration {
+    fn from(d: Duration) -> Self {
+        std::time::Duration::from_nanos(d.0)
+    }
+}
+
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {

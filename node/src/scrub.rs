@@ -1,0 +1,71 @@
+//! The store scrub: reads every stored object again, block by block, at a bounded rate, and
+//! checks it against the origin's block list it was filled with. A copy that went bad on disk
+//! (or was truncated or deleted under the node) is reported lost, so the core drops it and the
+//! next request fetches it afresh, before any client is served from it.
+
+use crate::driver::Driver;
+use crate::metrics::Metrics;
+use crate::store::{Stamp, Store};
+use reef_core::{BitRate, ObjectId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Scrubs the store forever at `rate` (nothing at zero).
+pub async fn run(store: Arc<Store>, driver: Driver, metrics: Arc<Metrics>, rate: BitRate) {
+    if rate.0 == 0 {
+        return;
+    }
+    loop {
+        let mut ids = store.ids();
+        ids.sort_unstable();
+        if ids.is_empty() {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        for id in ids {
+            match check(&store, id, rate).await {
+                Check::Intact => metrics.add("reef_scrubbed_objects_total", &[], 1.0),
+                Check::Gone => {}
+                Check::Lost(why) => {
+                    tracing::warn!(object = %id, %why, "scrub: stored copy lost");
+                    metrics.add("reef_store_lost_total", &[], 1.0);
+                    driver.lost(id);
+                }
+            }
+        }
+    }
+}
+
+enum Check {
+    Intact,
+    /// Evicted meanwhile (or stored without a block list): nothing to check.
+    Gone,
+    Lost(String),
+}
+
+async fn check(store: &Arc<Store>, id: ObjectId, rate: BitRate) -> Check {
+    let Some(blocks) = store.meta(id).and_then(|m| m.blocks.clone()).map(Arc::new) else {
+        return Check::Gone;
+    };
+    let opened = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.open_object(id)).await
+    };
+    let file = match opened {
+        Ok(Ok((file, _))) => Arc::new(file),
+        Ok(Err(e)) => return Check::Lost(e.to_string()),
+        Err(e) => return Check::Lost(e.to_string()),
+    };
+    let Ok(stamp) = Stamp::of(&file) else { return Check::Gone };
+    for index in 0..blocks.hashes.len() as u64 {
+        let (file, list) = (file.clone(), blocks.clone());
+        match tokio::task::spawn_blocking(move || list.read_checked(&file, index)).await {
+            Ok(Ok(block)) => tokio::time::sleep(rate.transfer_time(block.len() as u64).into()).await,
+            Ok(Err(e)) => return Check::Lost(e.to_string()),
+            Err(e) => return Check::Lost(e.to_string()),
+        }
+    }
+    if Stamp::of(&file).is_ok_and(|now| now == stamp) {
+        store.mark_checked(id, stamp);
+    }
+    Check::Intact
+}
