@@ -324,3 +324,30 @@ fn pruning_the_timers_of_ended_fetches_keeps_the_live_ones() {
         .collect();
     assert_eq!(cancelled, vec![stalled]);
 }
+
+#[test]
+fn a_fill_makes_room_for_its_size_when_its_source_answers() {
+    // Capacity 10,000 bytes holds objects 1 (5,000) and 2 (4,000). A fill of 6,000 bytes gets
+    // its room when the source's first block is in (1,000 bytes: 1 ms after the 10 ms
+    // answer), not once complete (6 ms): object 1, the least recently used, goes then.
+    let mut h = world(7, &[ORIGIN]);
+    h.first_block = 1000;
+    for (n, size) in [(1, 5000), (2, 4000)] {
+        h.request(h.now(), CACHE, object(n, size));
+        h.run_for(Duration::from_secs(1));
+    }
+    let start = h.now();
+    h.request(start, CACHE, object(3, 6000));
+    h.run_for(Duration::from_secs(1));
+    let evicted_at = h
+        .log
+        .iter()
+        .find(|r| matches!(r.output, Output::Evict { object } if object == ObjectId(1)))
+        .map(|r| r.at)
+        .expect("object 1 evicted");
+    // Request to the origin (10 ms), its answer back (10 ms), the first 1,000 bytes (1 ms).
+    assert_eq!(evicted_at, start + Duration::from_millis(21));
+    let cache = h.node(CACHE).cache().unwrap();
+    assert_eq!((cache.size_of(ObjectId(3)), cache.size_of(ObjectId(2))), (Some(6000), Some(4000)));
+    assert_eq!(cache.reserved_bytes(), 0, "the promise ends with the fill");
+}

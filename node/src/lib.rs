@@ -26,8 +26,7 @@ use std::sync::Arc;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Starts a node from its configuration and serves until the process ends.
-pub async fn run(config: config::Config) -> anyhow::Result<()> {
-    let config = Arc::new(config);
+pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
     let (store, recovered) = match &config.store {
         Some(dir) => {
             let store =
@@ -37,6 +36,22 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         }
         None => (None, Vec::new()),
     };
+    // The core keeps cached and promised bytes within the capacity; a capacity the disk cannot
+    // hold would make fills run out of space half way. Keep 5% for sidecars and the file system.
+    if let Some(store) = &store {
+        let stored = recovered.iter().map(|(_, m)| m.size).sum();
+        if let Some(room) = store.disk_room(stored).map(|r| r - r / 20)
+            && config.capacity > room
+        {
+            tracing::warn!(
+                capacity = config.capacity,
+                disk = room,
+                "`node.capacity` is more than the store's disk can hold: using what the disk can hold"
+            );
+            config.capacity = room;
+        }
+    }
+    let config = Arc::new(config);
     let exports = match config.role {
         reef_core::Role::Origin => Some(origin::Exports::new(&config)?),
         _ => None,

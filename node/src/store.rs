@@ -127,6 +127,13 @@ impl Store {
         Ok(found)
     }
 
+    /// Bytes the store's file system can still take, plus what the store holds already: the
+    /// most the cache can ever use there (`None` if the file system does not say).
+    pub fn disk_room(&self, stored: u64) -> Option<u64> {
+        let fs = rustix::fs::statvfs(&self.objects).ok()?;
+        Some(fs.f_bavail.saturating_mul(fs.f_frsize).saturating_add(stored))
+    }
+
     /// A new temporary fill, open for reading and writing.
     pub fn temp_file(&self) -> io::Result<(PathBuf, File)> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);

@@ -167,3 +167,59 @@ fn the_scrub_finds_a_corrupt_copy_before_a_client_does() {
     assert!(head.contains("fwd=miss"), "fetched again: {head}");
     assert!(c.origin_served(1) > before);
 }
+
+#[test]
+fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial() {
+    // A 64 MiB tmpfs (mounted by the test; root only) under a cache configured for 1 GiB: the
+    // node caps its capacity to the disk, and each fill reserves its size before it writes, so
+    // evictions make room first and no fill runs out of space half way.
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let disk = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(disk.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs");
+    let _unmount = Unmount(disk.path().to_path_buf());
+    let c = Cluster::start(&[origin(1), Spec { store: Some(disk.path().to_path_buf()), ..cache(11, "site-a") }]);
+    let disk = disk.path();
+    let objects: Vec<(String, Vec<u8>)> = [25, 25, 25, 40, 30, 40]
+        .iter()
+        .enumerate()
+        .map(|(i, mib)| (format!("big{i}.bin"), c.put(&format!("big{i}.bin"), bytes(mib << 20, i as u64))))
+        .collect();
+    for round in 0..2 {
+        for (name, body) in &objects {
+            let (status, _, got) = get_lenient(&c.url(11, &format!("/atlas/{name}")));
+            assert_eq!(status, 200, "round {round}: {name}");
+            assert!(got == *body, "round {round}: {name}: {} of {} bytes, or wrong ones", got.len(), body.len());
+        }
+    }
+    // Everything on the disk is a complete object with its sidecar (no fill left over).
+    let tmp = disk.join("tmp");
+    wait_until("no fill left in tmp", || std::fs::read_dir(&tmp).unwrap().count() == 0);
+    for entry in std::fs::read_dir(disk.join("objects")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none() {
+            let len = std::fs::metadata(&path).unwrap().len();
+            assert!(objects.iter().any(|(_, b)| b.len() as u64 == len), "a partial object: {len} bytes");
+        }
+    }
+}
+
+/// Unmounts a file system when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}

@@ -106,6 +106,9 @@ pub struct Cache {
     low: u64,
     max_objects: u64,
     pinned_bytes: u64,
+    /// Bytes promised to fills in flight (see `reserve`): cached bytes plus these stay within
+    /// the capacity, so a fill never runs out of room half way.
+    reserved: u64,
     pinned_count: u64,
 }
 
@@ -136,6 +139,7 @@ impl Cache {
             max_objects: config.max_objects.unwrap_or(u64::MAX),
             pinned_bytes: 0,
             pinned_count: 0,
+            reserved: 0,
             config,
         })
     }
@@ -148,6 +152,31 @@ impl Cache {
     }
     pub fn used_bytes(&self) -> u64 {
         self.used
+    }
+    pub fn reserved_bytes(&self) -> u64 {
+        self.reserved
+    }
+
+    /// Promises `size` bytes to a fill of `namespace`, evicting (by the policy) until cached
+    /// and promised bytes fit in the capacity. False, evicting nothing, if even evicting
+    /// everything unpinned could not make room.
+    pub fn reserve(&mut self, size: u64, namespace: NamespaceId, evicted: &mut Vec<Eviction>) -> bool {
+        let room = self.config.capacity.saturating_sub(self.pinned_bytes + self.reserved);
+        if size > room {
+            return false;
+        }
+        let part = self.quotas.partition_of(namespace);
+        self.make_room(part, size, self.config.capacity, evicted);
+        if self.used + self.reserved + size > self.config.capacity {
+            return false;
+        }
+        self.reserved += size;
+        true
+    }
+
+    /// Gives back a promise made by `reserve` (the fill ended, or is about to be inserted).
+    pub fn unreserve(&mut self, size: u64) {
+        self.reserved = self.reserved.saturating_sub(size);
     }
     pub fn len(&self) -> usize {
         self.table.len()
@@ -278,7 +307,7 @@ impl Cache {
             return InsertOutcome::NotAdmitted;
         }
         let part = self.quotas.partition_of(namespace);
-        let over_bytes = self.used + size > self.high;
+        let over_bytes = self.used + self.reserved + size > self.high;
         let needs_room = over_bytes || self.len() as u64 + 1 > self.max_objects;
         if needs_room {
             // Everything unpinned can go; if that is not enough, refuse before evicting.
@@ -302,11 +331,11 @@ impl Cache {
         InsertOutcome::Inserted
     }
 
-    /// Evicts until `size` more bytes (for partition `into`) fit under `byte_target` and one more
-    /// object fits.
+    /// Evicts until `size` more bytes (for partition `into`), besides those reserved, fit under
+    /// `byte_target` and one more object fits.
     fn make_room(&mut self, into: usize, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) {
         loop {
-            let bytes_over = self.used + size > byte_target;
+            let bytes_over = self.used + self.reserved + size > byte_target;
             if !bytes_over && (self.len() as u64) < self.max_objects {
                 return;
             }

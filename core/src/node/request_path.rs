@@ -41,6 +41,8 @@ pub(super) struct Fill {
     /// Requests answered with `Stream`, and the size they were told.
     readers: Vec<RequestId>,
     streamed_size: Option<u64>,
+    /// Bytes the cache promised this fill (`Cache::reserve`), given back when it ends.
+    reserved: u64,
     /// A child that asked us: never fetch from it (that would loop).
     exclude: Option<NodeId>,
     /// Whether discovery is consulted (not for a rendezvous home's own children).
@@ -142,6 +144,7 @@ impl Node {
             receiving: None,
             readers: Vec::new(),
             streamed_size: None,
+            reserved: 0,
             exclude,
             discover,
         };
@@ -225,7 +228,19 @@ impl Node {
         let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some()) else { return };
         fill.progress_at = now;
         fill.receiving = Some(size);
-        if fill.streamed_size.is_some_and(|s| s != size) {
+        // Room for the whole object is made now, by the policy, not when it is complete: a fill
+        // never runs out of space half way. One that cannot get room is still fetched (and
+        // not kept).
+        if fill.reserved != size
+            && let Some(cache) = self.cache.as_mut()
+        {
+            cache.unreserve(fill.reserved);
+            let ok = cache.reserve(size, fill.object.namespace, &mut self.evicted);
+            fill.reserved = if ok { size } else { 0 };
+        }
+        let stale = fill.streamed_size.is_some_and(|s| s != size);
+        self.evict_reported(now);
+        if stale {
             // Readers cannot resume from a source with another version of the object.
             self.break_readers(fetch);
         }
@@ -405,6 +420,9 @@ impl Node {
     fn take_fill(&mut self, fetch: FetchId) -> Fill {
         let fill = self.fills.remove(&fetch).expect("taking a live fill");
         self.fill_of_object.remove(&fill.object.id);
+        if let Some(cache) = self.cache.as_mut() {
+            cache.unreserve(fill.reserved);
+        }
         // Timers of ended fetches wait in the queue until they fire; once they far outnumber
         // the live ones, drop them (amortised O(1) per fill, and a small heap stays fast).
         if self.timers.len() > 4 * (self.fills.len() + 16) {

@@ -23,16 +23,48 @@ pub struct Spec {
     pub node: &'static str,
     /// The `[policy.membership]` section, if not the default probing.
     pub membership: &'static str,
+    /// A cache's store directory, if not one in the cluster's directory.
+    pub store: Option<PathBuf>,
 }
 
 pub fn origin(id: u32) -> Spec {
-    Spec { id, role: "origin", site: "t0", strategy: "", parents: vec![], external: None, node: "", membership: "" }
+    Spec {
+        id,
+        role: "origin",
+        site: "t0",
+        strategy: "",
+        parents: vec![],
+        external: None,
+        node: "",
+        membership: "",
+        store: None,
+    }
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec { id, role: "cache", site, strategy: "", parents: vec![], external: None, node: "", membership: "" }
+    Spec {
+        id,
+        role: "cache",
+        site,
+        strategy: "",
+        parents: vec![],
+        external: None,
+        node: "",
+        membership: "",
+        store: None,
+    }
 }
 pub fn director(id: u32) -> Spec {
-    Spec { id, role: "director", site: "t0", strategy: "", parents: vec![], external: None, node: "", membership: "" }
+    Spec {
+        id,
+        role: "director",
+        site: "t0",
+        strategy: "",
+        parents: vec![],
+        external: None,
+        node: "",
+        membership: "",
+        store: None,
+    }
 }
 
 pub struct Node {
@@ -74,7 +106,8 @@ impl Cluster {
                 s.id, s.role, ports[&s.id], s.site, s.id
             );
             if s.role == "cache" {
-                text += &format!("store = \"n{}/store\"\ncapacity = \"4GiB\"\n", s.id);
+                let store = s.store.clone().unwrap_or_else(|| PathBuf::from(format!("n{}/store", s.id)));
+                text += &format!("store = \"{}\"\ncapacity = \"4GiB\"\n", store.display());
             }
             text += s.node;
             // Idle timeout: transfers that keep moving are never cut.
