@@ -41,20 +41,20 @@ pub struct Policy {
     /// `rendezvous`: the outermost proximity level a home cache may be at.
     pub rendezvous_max_level: u8,
     /// `directory`: how long to wait for the directory's answer.
-    #[serde(deserialize_with = "positive_span")]
+    #[serde(deserialize_with = "ms_to_minute")]
     pub directory_timeout: Span,
     pub dsht: DshtSpec,
     pub membership: MembershipSpec,
     /// A fetch that receives nothing for this long is abandoned and the next source tried (an
     /// idle timeout: a transfer that keeps moving is never cut).
-    #[serde(deserialize_with = "positive_span")]
+    #[serde(deserialize_with = "fetch_timeout_range")]
     pub fetch_timeout: Span,
     /// How long an origin's "not found" is remembered.
     pub negative_ttl: Span,
     /// Serve waiting requests from a fill once its first block is here (else once complete).
     pub stream: bool,
     /// A fill's first block: readers start streaming once it has arrived.
-    #[serde(deserialize_with = "positive_size")]
+    #[serde(deserialize_with = "block_size_range")]
     pub block_size: Size,
 }
 
@@ -198,12 +198,12 @@ impl DshtSpec {
 pub struct MembershipSpec {
     /// Period of the liveness probes (more than zero); absent: no probing (health changes
     /// only when a fetch or a message fails).
-    #[serde(deserialize_with = "positive_span_opt")]
+    #[serde(deserialize_with = "probe_interval_range_opt")]
     pub probe_interval: Option<Span>,
-    #[serde(deserialize_with = "positive_span_opt")]
+    #[serde(deserialize_with = "ms_to_minute_opt")]
     pub probe_timeout: Option<Span>,
     pub indirect_probes: Option<usize>,
-    #[serde(deserialize_with = "positive_span_opt")]
+    #[serde(deserialize_with = "ms_to_hour_opt")]
     pub suspect_timeout: Option<Span>,
     pub gossip: Option<usize>,
     /// RTT thresholds of the proximity levels.
@@ -259,11 +259,38 @@ pub fn positive_span_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Optio
     positive_span(d).map(Some)
 }
 
-/// A size that must be more than zero.
-pub fn positive_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
+/// A duration within `[min, max]`; the error names the range.
+pub fn span_in<'de, D: serde::Deserializer<'de>>(d: D, min: Duration, max: Duration) -> Result<Span, D::Error> {
+    let v = Span::deserialize(d)?;
+    if v.0 < min || v.0 > max {
+        return Err(serde::de::Error::custom(format!("must be between {min} and {max} (got {})", v.0)));
+    }
+    Ok(v)
+}
+
+/// Deserializers of durations within a range, named for serde's `deserialize_with`.
+macro_rules! span_range {
+    ($name:ident, $opt:ident, $min:expr, $max:expr) => {
+        pub fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+            span_in(d, $min, $max)
+        }
+        pub fn $opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+            $name(d).map(Some)
+        }
+    };
+}
+
+// A probe every microsecond would spin a core; one a day detects nothing.
+span_range!(probe_interval_range, probe_interval_range_opt, Duration::from_millis(10), Duration::from_secs(3600));
+span_range!(fetch_timeout_range, fetch_timeout_range_opt, Duration::from_millis(100), Duration::from_secs(86_400));
+span_range!(ms_to_minute, ms_to_minute_opt, Duration::from_millis(1), Duration::from_secs(60));
+span_range!(ms_to_hour, ms_to_hour_opt, Duration::from_millis(1), Duration::from_secs(3600));
+
+/// A block size from 4 KiB to 64 MiB.
+fn block_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
     let v = Size::deserialize(d)?;
-    if v.0 == 0 {
-        return Err(serde::de::Error::custom("must be more than zero (got 0)"));
+    if !(4096..=64 << 20).contains(&v.0) {
+        return Err(serde::de::Error::custom(format!("must be between 4KiB and 64MiB (got {} bytes)", v.0)));
     }
     Ok(v)
 }

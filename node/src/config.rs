@@ -6,7 +6,7 @@ use crate::http::connection::Limits;
 use ipnet::IpNet;
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
-use reef_core::policy::{at_least_one_opt, positive_span_opt};
+use reef_core::policy::{at_least_one_opt, span_in};
 use reef_core::units::{Rate, Span, parse_size};
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Policy, Role, SiteId};
 use serde::{Deserialize, Deserializer};
@@ -105,9 +105,9 @@ struct RawNode {
     store: Option<PathBuf>,
     #[serde(default, deserialize_with = "opt_size")]
     capacity: Option<u64>,
-    #[serde(default, deserialize_with = "positive_span_opt")]
+    #[serde(default, deserialize_with = "header_timeout_range")]
     header_timeout: Option<Span>,
-    #[serde(default, deserialize_with = "positive_span_opt")]
+    #[serde(default, deserialize_with = "idle_timeout_range")]
     idle_timeout: Option<Span>,
     #[serde(default, deserialize_with = "at_least_one_opt")]
     max_connections: Option<u64>,
@@ -475,6 +475,14 @@ impl Config {
     }
 }
 
+fn header_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_millis(100), reef_core::Duration::from_secs(600)).map(Some)
+}
+
+fn idle_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(86_400)).map(Some)
+}
+
 fn namespace_id(index: usize) -> NamespaceId {
     NamespaceId(u16::try_from(index).expect("namespace count checked"))
 }
@@ -592,9 +600,13 @@ url = "http://127.0.0.1:1"
             ("discovery = \"parent\"", "discovery.parents"),
             ("discovery = \"directory\"", "discovery.directory"),
             ("block_size = 0", "block_size"),
+            ("block_size = \"1GiB\"", "between 4KiB and 64MiB"),
+            ("fetch_timeout = \"1ns\"", "between"),
         ] {
             let e = Config::parse(&format!("{BASE}\n[policy]\n{bad}\n")).unwrap_err();
             assert!(e.contains(key), "{bad}: {e}");
         }
+        let e = Config::parse(&format!("{BASE}\n[policy.membership]\nprobe_interval = \"0s\"\n")).unwrap_err();
+        assert!(e.contains("probe_interval") && e.contains("between"), "{e}");
     }
 }
