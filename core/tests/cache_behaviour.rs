@@ -165,3 +165,39 @@ fn index_memory_stays_within_64_bytes_per_object() {
         assert!(per_object <= 64.0, "{per_object:.1} bytes per object at {n}");
     }
 }
+
+#[test]
+fn reservations_make_room_first_and_count_until_given_back() {
+    let mut cache = Cache::new(CacheConfig::new(1000, PolicyKind::Lru));
+    fill(&mut cache, 0..8, 100);
+    let mut ev = Vec::new();
+    // 800 cached: a 500-byte promise evicts the three oldest (800 + 500 - 300 = 1000).
+    assert!(cache.reserve(500, NS, &mut ev));
+    assert_eq!(ev.iter().map(|e| e.id.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!((cache.used_bytes(), cache.reserved_bytes()), (500, 500));
+    // Another 600 cannot be promised while 500 are: it would need more than the capacity.
+    ev.clear();
+    assert!(!cache.reserve(600, NS, &mut ev));
+    assert!(ev.is_empty(), "a refused promise evicts nothing");
+    // Inserting a cached object counts the promise: evicting, not overflowing.
+    assert_eq!(cache.insert(ObjectId(50), 100, NS, &mut ev), InsertOutcome::Inserted);
+    assert!(cache.used_bytes() + cache.reserved_bytes() <= 1000);
+    cache.unreserve(500);
+    assert_eq!(cache.reserved_bytes(), 0);
+}
+
+#[test]
+fn a_lost_object_leaves_even_when_pinned() {
+    let mut cache = Cache::new(CacheConfig::new(1000, PolicyKind::Lru));
+    fill(&mut cache, 0..2, 100);
+    assert!(cache.pin(ObjectId(0)));
+    let mut ev = Vec::new();
+    assert!(cache.remove_lost(ObjectId(0), &mut ev));
+    assert_eq!((ev[0].id, ev[0].reason), (ObjectId(0), EvictReason::Lost));
+    assert_eq!((cache.len(), cache.used_bytes(), cache.pinned_objects()), (1, 100, 0));
+    // (The core forgets the lost copy's readers, so their releases never reach a new copy.)
+    fill(&mut cache, 0..1, 100);
+    assert_eq!(cache.size_of(ObjectId(0)), Some(100));
+    assert!(cache.remove_lost(ObjectId(1), &mut ev));
+    assert!(!cache.remove_lost(ObjectId(9), &mut ev), "not cached");
+}
