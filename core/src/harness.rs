@@ -327,7 +327,11 @@ impl Harness {
                 }
                 Output::Respond { request, response } => self.on_respond(node, request, response),
                 Output::Event(Event::StreamBroken { request, .. }) => self.stream_broken(node, request),
-                Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } | Output::Event(_) => {}
+                Output::Commit { .. }
+                | Output::Discard { .. }
+                | Output::PassThrough { .. }
+                | Output::Evict { .. }
+                | Output::Event(_) => {}
             }
         }
     }

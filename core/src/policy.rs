@@ -88,6 +88,8 @@ impl Policy {
         c.fetch_timeout = self.fetch_timeout.0;
         c.negative_ttl = self.negative_ttl.0;
         c.stream = self.stream;
+        // Sixteen blocks: room to keep readers of an object passing through streaming.
+        c.pass_window = self.block_size.0.saturating_mul(16);
         c.membership = self.membership.config();
     }
 

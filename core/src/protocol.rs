@@ -287,6 +287,9 @@ pub enum Output {
     Commit { fetch: FetchId, object: ObjectId },
     /// The completed fill is not kept (not admitted); delete it once its readers are done.
     Discard { fetch: FetchId },
+    /// The fill has no room to be kept: hold only `NodeConfig::pass_window` bytes of it at a
+    /// time, ahead of its slowest reader (it ends with `Discard`).
+    PassThrough { fetch: FetchId },
     /// Delete a cached object from the store.
     Evict { object: ObjectId },
     /// Answer a request.

@@ -351,3 +351,25 @@ fn a_fill_makes_room_for_its_size_when_its_source_answers() {
     assert_eq!((cache.size_of(ObjectId(3)), cache.size_of(ObjectId(2))), (Some(6000), Some(4000)));
     assert_eq!(cache.reserved_bytes(), 0, "the promise ends with the fill");
 }
+
+#[test]
+fn an_object_bigger_than_the_cache_passes_through_to_its_readers() {
+    // 20,000 bytes into a 10,000-byte cache: no room, so the fill passes through (a window at a
+    // time) and is not kept. A client that comes after the start has gone by waits for a fill
+    // of its own rather than joining half way.
+    let mut h = world(7, &[ORIGIN]);
+    h.first_block = 1000;
+    let early = h.request(Time::ZERO, CACHE, object(4, 20_000));
+    let late = h.request(Time(25_000_000), CACHE, object(4, 20_000));
+    h.run_for(Duration::from_secs(1));
+    assert!(matches!(h.response(early), Some((_, Response::Stream { size: 20_000, .. }))));
+    assert!(h.log.iter().any(|r| r.node == CACHE && matches!(r.output, Output::PassThrough { .. })));
+    // The late one is answered by a second fill, after the first ended (10 + 10 + 20 ms).
+    let (at, response) = h.response(late).expect("answered");
+    assert!(matches!(response, Response::Stream { .. } | Response::Serve { .. }), "{response:?}");
+    assert!(at > Time(40_000_000), "answered at {at:?}");
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(4)), 2);
+    let cache = h.node(CACHE).cache().unwrap();
+    assert_eq!((cache.size_of(ObjectId(4)), cache.reserved_bytes()), (None, 0));
+    assert_eq!(h.node(CACHE).open_work(), (0, 0));
+}

@@ -3,7 +3,7 @@
 //! waiting request handlers). It decides nothing itself.
 
 use crate::config::Config;
-use crate::fill::{Fill, State};
+use crate::fill::{Fill, Reader, State};
 use crate::metrics::Metrics;
 use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
@@ -22,10 +22,11 @@ use tokio::time::Instant;
 /// What the core decided about a request, as the request handler needs it.
 #[derive(Debug)]
 pub enum Answer {
-    /// Stream from a fill while it arrives (the core's `Stream`).
+    /// Stream from a fill while it arrives (the core's `Stream`), as `reader`.
     Stream {
         source: Source,
         fill: Arc<Fill>,
+        reader: Reader,
     },
     Serve {
         source: Source,
@@ -369,6 +370,11 @@ impl Actor {
                         finished.insert(fetch, live.fill);
                     }
                 }
+                Output::PassThrough { fetch } => {
+                    if let Some(live) = self.fills.get(&fetch) {
+                        live.fill.pass_through(self.node.config().pass_window);
+                    }
+                }
                 Output::Evict { object } => {
                     self.committing.remove(&object);
                     if let Some(ops) = &self.store_ops {
@@ -473,7 +479,7 @@ impl Actor {
         self.release_name(object);
         let answer = match response {
             Response::Stream { source, fetch, .. } => match self.fills.get(&fetch) {
-                Some(live) => Answer::Stream { source, fill: live.fill.clone() },
+                Some(live) => Answer::Stream { source, fill: live.fill.clone(), reader: live.fill.new_reader() },
                 // Already ended in this step: committed or discarded, so complete.
                 None => {
                     let fill = finished.get(&fetch).or_else(|| self.committing.get(&object)).cloned();

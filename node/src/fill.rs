@@ -11,7 +11,9 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
+use tokio::sync::Notify;
 use tokio::sync::watch;
 
 /// The response head of an attempt: what a client streaming from it is told up front.
@@ -54,6 +56,12 @@ pub struct Fill {
     progress: watch::Sender<Progress>,
     /// The last attempt failed because the disk was full (answered with 507).
     no_space: AtomicBool,
+    /// Passing through (too big to keep): at most this many bytes are held ahead of the
+    /// slowest reader; 0 when the fill is kept whole.
+    pass_window: AtomicU64,
+    /// Where each reader is (the next byte it wants), and a wake-up when one moves on.
+    readers: Mutex<Vec<Weak<AtomicU64>>>,
+    moved: Notify,
 }
 
 impl Fill {
@@ -63,6 +71,9 @@ impl Fill {
             name,
             progress: watch::Sender::new(Progress { attempt: 0, state: State::Connecting }),
             no_space: AtomicBool::new(false),
+            pass_window: AtomicU64::new(0),
+            readers: Mutex::new(Vec::new()),
+            moved: Notify::new(),
         }
     }
 
@@ -70,6 +81,36 @@ impl Fill {
     pub fn begin(&self, attempt: u32) {
         self.no_space.store(false, Ordering::Relaxed);
         self.progress.send_replace(Progress { attempt, state: State::Connecting });
+    }
+
+    /// The core's `PassThrough`: hold at most `window` bytes ahead of the slowest reader.
+    pub fn pass_through(&self, window: u64) {
+        self.pass_window.store(window.max(1), Ordering::Relaxed);
+    }
+
+    /// The window of a fill passing through, if it is one.
+    pub fn passing(&self) -> Option<u64> {
+        Some(self.pass_window.load(Ordering::Relaxed)).filter(|&w| w > 0)
+    }
+
+    /// A new reader, at byte 0 (registered when the core answers it, so the writer of a fill
+    /// passing through never lets go of bytes it has not read).
+    pub fn new_reader(&self) -> Reader {
+        let pos = Arc::new(AtomicU64::new(0));
+        self.readers.lock().expect("readers").push(Arc::downgrade(&pos));
+        Reader(pos)
+    }
+
+    /// The position of the slowest live reader (`None` without readers).
+    pub fn slowest_reader(&self) -> Option<u64> {
+        let mut readers = self.readers.lock().expect("readers");
+        readers.retain(|r| r.strong_count() > 0);
+        readers.iter().filter_map(Weak::upgrade).map(|p| p.load(Ordering::Relaxed)).min()
+    }
+
+    /// Waits until a reader moves on (or a while, so readers that went away are noticed).
+    pub async fn reader_moved(&self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), self.moved.notified()).await;
     }
 
     /// No attempt follows: readers still waiting give up.
@@ -114,9 +155,10 @@ impl Fill {
         self.no_space.load(Ordering::Relaxed)
     }
 
-    /// Waits until an attempt has a response head (or completed); returns a watch that
-    /// follows the fill from that head's version on. `None` if the fill was given up.
-    pub async fn head(&self) -> Option<(Arc<Head>, Arc<File>, FillWatch)> {
+    /// Waits until an attempt has a response head (or completed); returns a watch for
+    /// `reader` that follows the fill from that head's version on. `None` if the fill was
+    /// given up.
+    pub async fn head(self: &Arc<Self>, reader: Reader) -> Option<(Arc<Head>, Arc<File>, FillWatch)> {
         let mut rx = self.progress.subscribe();
         loop {
             {
@@ -125,7 +167,7 @@ impl Fill {
                     State::Receiving { head, file, .. } | State::Complete { head, file, .. } => {
                         let (head, file) = (head.clone(), file.clone());
                         drop(p);
-                        return Some((head.clone(), file, FillWatch { rx, head }));
+                        return Some((head.clone(), file, FillWatch { rx, head, reader, fill: self.clone() }));
                     }
                     State::Abandoned => return None,
                     State::Connecting | State::Failed => {}
@@ -152,11 +194,17 @@ impl Fill {
     }
 }
 
+/// Where one reader of a fill is; dropping it ends the reader.
+#[derive(Debug)]
+pub struct Reader(Arc<AtomicU64>);
+
 /// A reader's view of a fill: bound to one version of the object, across attempts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FillWatch {
     rx: watch::Receiver<Progress>,
     head: Arc<Head>,
+    reader: Reader,
+    fill: Arc<Fill>,
 }
 
 impl FillWatch {
@@ -166,6 +214,9 @@ impl FillWatch {
     /// version.
     pub async fn wait_for(&mut self, pos: u64) -> io::Result<(Arc<File>, u64)> {
         let broken = |why: &str| io::Error::new(io::ErrorKind::BrokenPipe, why.to_string());
+        // Everything before `pos` is read: a fill passing through may let go of it.
+        self.reader.0.store(pos, Ordering::Relaxed);
+        self.fill.moved.notify_waiters();
         loop {
             {
                 let p = self.rx.borrow_and_update();

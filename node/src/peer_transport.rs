@@ -181,6 +181,8 @@ impl Transport {
         let mut reported = std::time::Instant::now();
         // Readers may start once the first block is verified (the whole object if smaller).
         let mut announced = false;
+        // A fill passing through frees what its readers are done with (see `keep_window`).
+        let mut punched = 0;
         if size == 0 && verifier.is_some() {
             report(FillReport::Receiving { size });
             announced = true;
@@ -208,6 +210,9 @@ impl Transport {
                     report(FillReport::Receiving { size });
                     continue;
                 }
+            }
+            if let Some(window) = fill.passing() {
+                punched = keep_window(fill, &file, written, punched, window).await;
             }
             if reported.elapsed() >= PROGRESS_EVERY {
                 reported = std::time::Instant::now();
@@ -301,6 +306,29 @@ impl Transport {
             }
         }
         None
+    }
+}
+
+/// For a fill passing through: frees the bytes every reader is done with (punching a hole in
+/// the file, which keeps its size) and waits while the writer is more than `window` bytes
+/// ahead of the slowest reader. Returns how far the file is freed.
+async fn keep_window(fill: &Fill, file: &std::fs::File, written: u64, mut punched: u64, window: u64) -> u64 {
+    use rustix::fs::{FallocateFlags, fallocate};
+    loop {
+        // Without readers nobody needs the bytes.
+        let slowest = fill.slowest_reader().unwrap_or(written);
+        let release = slowest / 4096 * 4096;
+        if release > punched {
+            let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+            if let Err(e) = fallocate(file, flags, punched, release - punched) {
+                tracing::warn!(object = %fill.name, error = %e, "cannot free the bytes of a fill passing through");
+            }
+            punched = release;
+        }
+        if written.saturating_sub(slowest) <= window {
+            return punched;
+        }
+        fill.reader_moved().await;
     }
 }
 

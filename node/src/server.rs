@@ -382,11 +382,12 @@ impl App {
                 return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
             };
             return match answer {
-                Answer::Stream { source, fill } => {
-                    // A client that wants a checksum up front gets the verified object; the
-                    // others stream from the fill as its blocks are verified.
-                    let rep = if wanted.is_empty() {
-                        fill.head().await.map(|(head, file, watch)| filling_representation(&head, file, watch))
+                Answer::Stream { source, fill, reader } => {
+                    // A client that wants a checksum up front gets the verified object (unless
+                    // it passes through and is never whole here); the others stream from the
+                    // fill as its blocks are verified.
+                    let rep = if wanted.is_empty() || fill.passing().is_some() {
+                        fill.head(reader).await.map(|(head, file, watch)| filling_representation(&head, file, watch))
                     } else {
                         fill.complete().await.map(|(file, meta)| complete_representation(file, &meta, None))
                     };

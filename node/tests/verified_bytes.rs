@@ -172,7 +172,8 @@ fn the_scrub_finds_a_corrupt_copy_before_a_client_does() {
 fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial() {
     // A 64 MiB tmpfs (mounted by the test; root only) under a cache configured for 1 GiB: the
     // node caps its capacity to the disk, and each fill reserves its size before it writes, so
-    // evictions make room first and no fill runs out of space half way.
+    // evictions make room first and no fill runs out of space half way; an object bigger than
+    // the disk streams through, whole and right, and is not kept.
     if !is_root() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
@@ -187,7 +188,8 @@ fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial()
     let _unmount = Unmount(disk.path().to_path_buf());
     let c = Cluster::start(&[origin(1), Spec { store: Some(disk.path().to_path_buf()), ..cache(11, "site-a") }]);
     let disk = disk.path();
-    let objects: Vec<(String, Vec<u8>)> = [25, 25, 25, 40, 30, 40]
+    // The last one is bigger than the disk: it passes through, a window at a time.
+    let objects: Vec<(String, Vec<u8>)> = [25, 25, 25, 40, 30, 40, 100]
         .iter()
         .enumerate()
         .map(|(i, mib)| (format!("big{i}.bin"), c.put(&format!("big{i}.bin"), bytes(mib << 20, i as u64))))
@@ -199,6 +201,8 @@ fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial()
             assert!(got == *body, "round {round}: {name}: {} of {} bytes, or wrong ones", got.len(), body.len());
         }
     }
+    let big = c.metric(11, "reef_cache_not_admitted_total");
+    assert!(big >= 2.0, "the big object was not kept ({big})");
     // Everything on the disk is a complete object with its sidecar (no fill left over).
     let tmp = disk.join("tmp");
     wait_until("no fill left in tmp", || std::fs::read_dir(&tmp).unwrap().count() == 0);

@@ -33,6 +33,8 @@ pub struct NodeConfig {
     /// Serve waiting requests from a fill as soon as its first block arrives (`Stream`); if
     /// not, they are answered once the whole object is verified (store and forward).
     pub stream: bool,
+    /// Bytes of a fill passing through (too big to keep) held at a time, ahead of its readers.
+    pub pass_window: u64,
     /// Director: for a client site, the other sites in order of preference (after its own).
     pub site_preference: BTreeMap<SiteId, Vec<SiteId>>,
 }
@@ -54,6 +56,7 @@ impl NodeConfig {
             fetch_timeout: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(60),
             stream: true,
+            pass_window: 16 << 20,
             site_preference: BTreeMap::new(),
         }
     }

@@ -43,6 +43,9 @@ pub(super) struct Fill {
     streamed_size: Option<u64>,
     /// Bytes the cache promised this fill (`Cache::reserve`), given back when it ends.
     reserved: u64,
+    /// No room for the whole object: it is streamed through to its readers and not kept
+    /// (`Output::PassThrough`); requests that come later wait for a fill of their own.
+    passing: bool,
     /// A child that asked us: never fetch from it (that would loop).
     exclude: Option<NodeId>,
     /// Whether discovery is consulted (not for a rendezvous home's own children).
@@ -130,28 +133,33 @@ impl Node {
     }
 
     fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
+        self.start_fill_for(now, req.object, vec![req.id], exclude);
+    }
+
+    fn start_fill_for(&mut self, now: Time, object: ObjectRef, waiters: Vec<RequestId>, exclude: Option<NodeId>) {
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
         let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
         let discover = child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
         let fill = Fill {
-            object: req.object,
+            object,
             sources: VecDeque::new(),
             current: None,
             attempt: 0,
             progress_at: now,
-            waiters: vec![req.id],
+            waiters,
             receiving: None,
             readers: Vec::new(),
             streamed_size: None,
             reserved: 0,
+            passing: false,
             exclude,
             discover,
         };
         self.fills.insert(fetch, fill);
-        self.fill_of_object.insert(req.object.id, fetch);
+        self.fill_of_object.insert(object.id, fetch);
         if discover {
-            self.with_discovery(now, |d, ctx| d.lookup(ctx, req.object.id, exclude.is_some()));
+            self.with_discovery(now, |d, ctx| d.lookup(ctx, object.id, exclude.is_some()));
         } else {
             self.sources_found(now, fetch, Vec::new(), 0);
         }
@@ -231,12 +239,21 @@ impl Node {
         // Room for the whole object is made now, by the policy, not when it is complete: a fill
         // never runs out of space half way. One that cannot get room is still fetched (and
         // not kept).
-        if fill.reserved != size
+        // One that cannot get room passes through: only a window of it is held at a time.
+        if !fill.passing
+            && fill.reserved != size
             && let Some(cache) = self.cache.as_mut()
         {
             cache.unreserve(fill.reserved);
-            let ok = cache.reserve(size, fill.object.namespace, &mut self.evicted);
-            fill.reserved = if ok { size } else { 0 };
+            if cache.reserve(size, fill.object.namespace, &mut self.evicted) {
+                fill.reserved = size;
+            } else {
+                let window = size.min(self.config.pass_window);
+                fill.reserved =
+                    if cache.reserve(window, fill.object.namespace, &mut self.evicted) { window } else { 0 };
+                fill.passing = true;
+                self.outputs.push_back(Output::PassThrough { fetch });
+            }
         }
         let stale = fill.streamed_size.is_some_and(|s| s != size);
         self.evict_reported(now);
@@ -247,10 +264,14 @@ impl Node {
         self.stream_waiters(fetch);
     }
 
-    /// Answers the fill's waiting requests with `Stream` if its source is sending.
+    /// Answers the fill's waiting requests with `Stream` if its source is sending (once only
+    /// for a fill passing through: its start is gone by the time others come).
     fn stream_waiters(&mut self, fetch: FetchId) {
         let fill = self.fills.get_mut(&fetch).expect("live fill");
         let (Some(size), Some(current), true) = (fill.receiving, fill.current, self.config.stream) else { return };
+        if fill.passing && fill.streamed_size.is_some() {
+            return;
+        }
         let (object, waiters) = (fill.object.id, std::mem::take(&mut fill.waiters));
         fill.streamed_size = Some(size);
         fill.readers.extend_from_slice(&waiters);
@@ -380,6 +401,7 @@ impl Node {
         let object = fill.object.id;
         let source = source_of(fill.current.expect("a completed attempt"));
         let admitted = match self.cache.as_mut() {
+            Some(_) if fill.passing => InsertOutcome::Rejected,
             Some(cache) => cache.insert(object, size, fill.object.namespace, &mut self.evicted),
             None => InsertOutcome::Rejected,
         };
@@ -402,6 +424,10 @@ impl Node {
                 cache.pin(object);
                 self.serving.insert(request, object);
             }
+        }
+        if fill.passing && !fill.waiters.is_empty() {
+            // They came after the start had passed through: a fill of their own.
+            return self.start_fill_for(now, fill.object, fill.waiters, fill.exclude);
         }
         for request in fill.waiters {
             let response = Response::Serve { source, size: Some(size), fetch: Some(fetch) };

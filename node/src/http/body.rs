@@ -50,7 +50,7 @@ impl Part {
 }
 
 /// The file behind a body and how much of it can be read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Content {
     pub file: Arc<File>,
     /// `None` when complete; otherwise the fill to wait on (and read from: `file` is then the

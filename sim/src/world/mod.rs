@@ -509,7 +509,7 @@ impl World {
             Output::Respond { request, response } => self.respond(n, request, response),
             Output::Event(e) => self.on_event(n, e),
             // The store is virtual: what it holds is the core's cache index.
-            Output::Commit { .. } | Output::Discard { .. } | Output::Evict { .. } => {}
+            Output::Commit { .. } | Output::Discard { .. } | Output::PassThrough { .. } | Output::Evict { .. } => {}
         }
     }
 
