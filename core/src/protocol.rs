@@ -123,6 +123,9 @@ pub enum Input {
     /// arrived (verified where the driver verifies blocks). Readers may stream from now on,
     /// and it counts as progress.
     FetchReceiving { fetch: FetchId, size: u64 },
+    /// The store ran out of space under a fill (the disk holds more than the cache knows of):
+    /// the core lets it pass through (`PassThrough`) and does not keep it.
+    FetchNoSpace { fetch: FetchId },
     /// A fetch is still receiving bytes: its `fetch_timeout` counts from now. A driver that
     /// never reports progress makes `fetch_timeout` a bound on the whole transfer.
     FetchProgress { fetch: FetchId },

@@ -55,6 +55,7 @@ enum Cmd {
     FetchDone { fetch: FetchId, attempt: u32, result: FetchResult },
     FetchReceiving { fetch: FetchId, attempt: u32, size: u64 },
     FetchProgress { fetch: FetchId, attempt: u32 },
+    FetchNoSpace { fetch: FetchId, attempt: u32 },
     ServeDone(RequestId),
     Lost(ObjectId),
     Message { from: NodeId, msg: Message },
@@ -306,6 +307,11 @@ impl Actor {
                     self.handle(Input::FetchReceiving { fetch, size });
                 }
             }
+            Cmd::FetchNoSpace { fetch, attempt } => {
+                if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
+                    self.handle(Input::FetchNoSpace { fetch });
+                }
+            }
             Cmd::FetchProgress { fetch, attempt } => {
                 if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
                     self.handle(Input::FetchProgress { fetch });
@@ -457,6 +463,7 @@ impl Actor {
                 let _ = tx.send(match r {
                     FillReport::Receiving { size } => Cmd::FetchReceiving { fetch, attempt, size },
                     FillReport::Progress => Cmd::FetchProgress { fetch, attempt },
+                    FillReport::NoSpace => Cmd::FetchNoSpace { fetch, attempt },
                 });
             };
             let attempt_of =

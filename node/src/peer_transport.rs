@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source};
 use std::collections::HashMap;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -196,7 +196,13 @@ impl Transport {
                 return Err(FetchError::Broken);
             }
             // Page-cache writes are short; the fsync happens once, at commit, off the runtime.
-            (&*file).write_all(&data).map_err(|e| self.io_failure(fill, &e))?;
+            // Positional, so a write retried after the disk was full never repeats bytes.
+            if let Err(e) = file.write_all_at(&data, written) {
+                if e.kind() != std::io::ErrorKind::StorageFull {
+                    return Err(self.io_failure(fill, &e));
+                }
+                punched = self.write_without_room(fill, &file, &data, written, punched, &report).await?;
+            }
             hasher.update(&data);
             written += data.len() as u64;
             if let Some(v) = &mut verifier {
@@ -243,6 +249,37 @@ impl Transport {
         Ok(size)
     }
 
+    /// The disk is full under a fill: the core makes it pass through (`FillReport::NoSpace`),
+    /// and the write is retried as the bytes its readers are done with are freed. Gives up,
+    /// as a full disk, if no room comes within `NO_ROOM_WAIT`.
+    async fn write_without_room(
+        &self,
+        fill: &Fill,
+        file: &std::fs::File,
+        data: &[u8],
+        at: u64,
+        mut punched: u64,
+        report: &impl Fn(FillReport),
+    ) -> Result<u64, FetchError> {
+        report(FillReport::NoSpace);
+        let deadline = std::time::Instant::now() + NO_ROOM_WAIT;
+        loop {
+            if let Some(window) = fill.passing() {
+                punched = keep_window(fill, file, at, punched, window).await;
+                match file.write_all_at(data, at) {
+                    Ok(()) => return Ok(punched),
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {}
+                    Err(e) => return Err(self.io_failure(fill, &e)),
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                let e = std::io::Error::new(std::io::ErrorKind::StorageFull, "no room even passing through");
+                return Err(self.io_failure(fill, &e));
+            }
+            fill.reader_moved().await;
+        }
+    }
+
     fn io_failure(&self, fill: &Fill, e: &std::io::Error) -> FetchError {
         if e.kind() == std::io::ErrorKind::StorageFull {
             fill.mark_no_space();
@@ -272,7 +309,12 @@ pub enum FillReport {
     Receiving { size: u64 },
     /// Still receiving.
     Progress,
+    /// The disk is full: the core is asked to let the fill pass through.
+    NoSpace,
 }
+
+/// How long a fill waits for room on a full disk before it gives up.
+const NO_ROOM_WAIT: Duration = Duration::from_secs(10);
 
 impl Transport {
     /// The block list of `path` from the first of `nodes` that has it, with its ETag.

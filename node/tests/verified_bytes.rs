@@ -227,3 +227,31 @@ impl Drop for Unmount {
 fn is_root() -> bool {
     std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
+
+#[test]
+fn a_disk_that_fills_up_under_a_fill_makes_it_pass_through_whole() {
+    // Another user of the disk takes most of it after the node started: the cache's accounting
+    // says there is room, the disk says no half way. The fill passes through instead (freeing
+    // what its reader has had), so the client still gets every byte, and nothing is kept.
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let disk = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(disk.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs");
+    let _unmount = Unmount(disk.path().to_path_buf());
+    let store = disk.path().join("store");
+    let c = Cluster::start(&[origin(1), Spec { store: Some(store.clone()), ..cache(11, "site-a") }]);
+    std::fs::write(disk.path().join("other-user"), vec![1u8; 50 << 20]).unwrap();
+    let body = c.put("late.bin", bytes(30 << 20, 77));
+    let (status, _, got) = get_lenient(&c.url(11, "/atlas/late.bin"));
+    assert_eq!(status, 200);
+    assert!(got == body, "{} of {} bytes, or wrong ones", got.len(), body.len());
+    wait_until("not kept", || c.metric(11, "reef_cache_not_admitted_total") >= 1.0);
+    wait_until("no fill left in tmp", || std::fs::read_dir(store.join("tmp")).unwrap().count() == 0);
+}

@@ -116,6 +116,7 @@ impl Node {
             Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
             Input::FetchReceiving { fetch, size } => self.on_fetch_receiving(now, fetch, size),
             Input::FetchProgress { fetch } => self.on_fetch_progress(now, fetch),
+            Input::FetchNoSpace { fetch } => self.on_fetch_no_space(fetch),
             Input::ServeDone { request } => match self.serving.remove(&request) {
                 Some(object) => {
                     if let Some(cache) = self.cache.as_mut() {

@@ -264,6 +264,18 @@ impl Node {
         self.stream_waiters(fetch);
     }
 
+    /// The disk is full under a fill: it passes through and is not kept (its promise of room
+    /// is given back: the room was not there).
+    pub(super) fn on_fetch_no_space(&mut self, fetch: FetchId) {
+        let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some() && !f.passing) else { return };
+        fill.passing = true;
+        if let Some(cache) = self.cache.as_mut() {
+            cache.unreserve(fill.reserved);
+        }
+        fill.reserved = 0;
+        self.outputs.push_back(Output::PassThrough { fetch });
+    }
+
     /// Answers the fill's waiting requests with `Stream` if its source is sending (once only
     /// for a fill passing through: its start is gone by the time others come).
     fn stream_waiters(&mut self, fetch: FetchId) {
