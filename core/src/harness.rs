@@ -365,31 +365,26 @@ impl Harness {
             return;
         };
         let one_way = (self.latency)(node, requester);
-        match response {
-            Response::Serve { .. } | Response::Stream { .. } => {
-                let (size, fill) = match response {
-                    Response::Stream { size, fetch: upstream, .. } => (size, Some(upstream)),
-                    Response::Serve { size, .. } => (size.unwrap_or(1), None),
-                    _ => unreachable!("matched above"),
-                };
-                let first = self.bandwidth.transfer_time(size.min(self.first_block));
-                self.push_input(self.now + one_way + first, requester, Input::FetchReceiving { fetch, size });
-                let at = self.now + one_way + self.bandwidth.transfer_time(size);
-                self.seq += 1;
-                let k = self.seq;
-                let t = Transfer { requester, fetch, source: node, source_request: request, size, fill };
-                self.transfers.insert(k, t);
-                self.push(at, Action::TransferDone(k));
-            }
+        let (size, fill) = match response {
+            Response::Serve { size, .. } => (size.unwrap_or(1), None),
+            Response::Stream { size, fetch: upstream, .. } => (size, Some(upstream)),
             Response::Fail(failure) => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
-                self.push_input(self.now + one_way, requester, done);
+                return self.push_input(self.now + one_way, requester, done);
             }
             Response::Redirect { .. } => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Refused) };
-                self.push_input(self.now + one_way, requester, done);
+                return self.push_input(self.now + one_way, requester, done);
             }
-        }
+        };
+        let first = self.bandwidth.transfer_time(size.min(self.first_block));
+        self.push_input(self.now + one_way + first, requester, Input::FetchReceiving { fetch, size });
+        let at = self.now + one_way + self.bandwidth.transfer_time(size);
+        self.seq += 1;
+        let k = self.seq;
+        let t = Transfer { requester, fetch, source: node, source_request: request, size, fill };
+        self.transfers.insert(k, t);
+        self.push(at, Action::TransferDone(k));
     }
 
     /// The response a client request got, if any yet.

@@ -570,6 +570,26 @@ url = "http://127.0.0.1:1"
     }
 
     #[test]
+    fn the_example_cluster_configurations_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local");
+        // The origin's export directory is made by cluster.sh: make one beside a copy.
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(work.path().join("data/origin/atlas")).unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = Config::parse_in(&text, work.path()) {
+                    panic!("{}: {e}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 6);
+    }
+
+    #[test]
     fn a_second_node_with_this_nodes_id_is_refused() {
         let own = "\n[[peers]]\nid = 11\nrole = \"cache\"\nsite = \"a\"\nurl = \"http://127.0.0.1:9\"\n";
         let e = Config::parse(&format!("{BASE}{own}")).unwrap_err();
