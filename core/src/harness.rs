@@ -184,7 +184,11 @@ impl Harness {
     }
 
     fn reachable(&self, from: NodeId, to: NodeId) -> bool {
-        !self.down.contains(&to) && !self.down.contains(&from) && !self.cut.contains(&(from, to))
+        // A node the harness does not run (one only named in gossip) is unreachable.
+        self.nodes.contains_key(&to)
+            && !self.down.contains(&to)
+            && !self.down.contains(&from)
+            && !self.cut.contains(&(from, to))
     }
 
     fn push(&mut self, at: Time, action: Action) {

@@ -108,7 +108,7 @@ impl Membership {
             relaying: Map::default(),
             version: 0,
         };
-        for seed in seeds {
+        for seed in seeds.iter().take(MAX_MEMBERS) {
             m.add(*seed);
         }
         if let Some(every) = m.config.probe_interval {
@@ -120,7 +120,7 @@ impl Membership {
     }
 
     fn add(&mut self, info: PeerInfo) -> bool {
-        if info.id == self.me.id || self.members.contains_key(&info.id) {
+        if info.id == self.me.id || self.members.contains_key(&info.id) || self.members.len() >= MAX_MEMBERS {
             return false;
         }
         self.members
@@ -274,12 +274,16 @@ impl Membership {
         true
     }
 
+    /// Members named in gossip are added, up to bounds: one message is read only so far, and
+    /// the member list stops growing at `MAX_MEMBERS`, so a flood of fake members costs little.
     fn learn(&mut self, gossip: &[PeerInfo]) {
-        for info in gossip {
+        for info in gossip.iter().take(GOSSIP_READ) {
             self.add(*info);
         }
     }
 
+    /// An answer to our probe `seq` of `id`: only an open probe's answer counts, so a spoofed
+    /// or replayed `Ack` cannot keep a dead member alive.
     fn acked(&mut self, now: Time, id: NodeId, seq: u64, direct: bool, out: &mut VecDeque<Output>) {
         let Some(m) = self.members.get_mut(&id) else { return };
         if let Some((open, sent)) = m.probe
@@ -299,8 +303,8 @@ impl Membership {
                     self.version += 1;
                 }
             }
+            self.set_health(id, Health::Alive, out);
         }
-        self.set_health(id, Health::Alive, out);
     }
 
     pub fn on_tick(&mut self, now: Time, out: &mut VecDeque<Output>, rng: &mut Xoshiro256PlusPlus) {
@@ -357,6 +361,11 @@ impl Membership {
         self.timers.set(now + timeout + timeout + timeout, Timer::ProbeDeadline { member, seq });
     }
 }
+
+/// Most members a node keeps.
+const MAX_MEMBERS: usize = 100_000;
+/// Gossip entries read from one message.
+const GOSSIP_READ: usize = 64;
 
 /// The proximity level of a round-trip time: the number of thresholds it reaches.
 fn level_of(levels: &[Duration], rtt: Option<Duration>) -> u8 {

@@ -4,8 +4,8 @@
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::harness::Harness;
 use reef_core::{
-    BitRate, Duration, Event, Failure, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef, Output, PeerInfo,
-    Response, Role, SiteId, Source, Time,
+    BitRate, Duration, Event, Failure, Input, Message, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef,
+    Output, PeerInfo, Response, Role, SiteId, Source, Time,
 };
 
 const NS: NamespaceId = NamespaceId(0);
@@ -372,4 +372,28 @@ fn an_object_bigger_than_the_cache_passes_through_to_its_readers() {
     let cache = h.node(CACHE).cache().unwrap();
     assert_eq!((cache.size_of(ObjectId(4)), cache.reserved_bytes()), (None, 0));
     assert_eq!(h.node(CACHE).open_work(), (0, 0));
+}
+
+#[test]
+fn a_spoofed_ack_does_not_revive_a_dead_member_and_fake_gossip_is_bounded() {
+    let mut h = world(7, &[ORIGIN]);
+    h.kill(ORIGIN);
+    h.run_for(Duration::from_secs(10));
+    assert_eq!(h.node(CACHE).peer_alive(ORIGIN), Some(false), "probes noticed the dead origin");
+    // Acks for probes never sent (any sequence number but an open probe's) change nothing.
+    for seq in [0, 1, 12_345, u64::MAX] {
+        h.deliver(CACHE, Input::Message { from: ORIGIN, msg: Message::Ack { seq, gossip: Vec::new() } });
+    }
+    h.run_for(Duration::from_millis(1));
+    assert_eq!(h.node(CACHE).peer_alive(ORIGIN), Some(false), "a spoofed ack revived the origin");
+    // One ping naming 10,000 members adds at most the 64 read from a message.
+    let fake: Vec<PeerInfo> = (1000..11_000).map(|i| PeerInfo::new(NodeId(i), SiteId(9), Role::Cache)).collect();
+    let before = h.node(CACHE).membership().members().count();
+    h.deliver(CACHE, Input::Message { from: NodeId(999), msg: Message::Ping { seq: 1, gossip: fake } });
+    h.run_for(Duration::from_millis(1));
+    assert_eq!(h.node(CACHE).membership().members().count(), before + 64);
+    // The origin, back, answers the next probe (with its sequence number) and is alive again.
+    h.revive(ORIGIN);
+    h.run_for(Duration::from_secs(200));
+    assert_eq!(h.node(CACHE).peer_alive(ORIGIN), Some(true));
 }
