@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source};
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Marks a request from another Reef node; the value is the sender's node id. The serving
@@ -38,7 +38,7 @@ pub fn fetch_error(status: StatusCode, reef_failure: Option<&str>) -> FetchError
 /// Marks a request from a child in a hierarchy (`RequestKind::Child`: the parent may fetch
 /// upstream, but never back down to the child).
 pub const REEF_CHILD: &str = "reef-child";
-/// The sender's own URL, so receivers can answer nodes that joined after they started.
+/// The sender's own URL (for operators' logs: receivers reach only their configured peers).
 pub const REEF_NODE_URL: &str = "reef-node-url";
 /// Why a node refused a peer request (`not_cached`: try elsewhere, it is not a real 404).
 pub const REEF_FAILURE: &str = "reef-failure";
@@ -59,23 +59,17 @@ pub struct Transport {
     client: HttpClient,
     me: NodeId,
     my_url: String,
-    /// Node id → base URL: the configured peers plus nodes that contacted us.
-    book: RwLock<HashMap<NodeId, String>>,
+    /// Node id → base URL: the configured peers, and no one else.
+    book: HashMap<NodeId, String>,
 }
 
 impl Transport {
     pub fn new(me: NodeId, my_url: String, peers: impl IntoIterator<Item = (NodeId, String)>) -> Self {
-        Transport { client: http_client(), me, my_url, book: RwLock::new(peers.into_iter().collect()) }
+        Transport { client: http_client(), me, my_url, book: peers.into_iter().collect() }
     }
 
     pub fn url_of(&self, id: NodeId) -> Option<String> {
-        self.book.read().expect("address book").get(&id).cloned()
-    }
-
-    pub fn learn(&self, id: NodeId, url: &str) {
-        if id != self.me && url.starts_with("http://") {
-            self.book.write().expect("address book").entry(id).or_insert_with(|| url.trim_end_matches('/').to_string());
-        }
+        self.book.get(&id).cloned()
     }
 
     /// Delivers a control-plane message; `Err` means the peer could not be reached.

@@ -218,8 +218,10 @@ impl App {
         }
     }
 
-    /// The sending node named by the `marker` header, if any (and learns its address).
-    fn node_header(&self, headers: &HeaderMap, marker: &str) -> Result<Option<NodeId>, &'static str> {
+    /// The sending node named by the `marker` header, if any. Only the federation's nodes (the
+    /// configured peers) are accepted: an unknown id is refused, never learnt. (The header is
+    /// not yet authenticated: issue 13.)
+    fn node_header(&self, headers: &HeaderMap, marker: &str) -> Result<Option<NodeId>, (StatusCode, &'static str)> {
         let Some(v) = headers.get(marker) else {
             return Ok(None);
         };
@@ -228,7 +230,7 @@ impl App {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .map(NodeId)
-            .ok_or("Reef-Peer and Reef-Child must be node ids")?;
+            .ok_or((StatusCode::BAD_REQUEST, "Reef-Peer and Reef-Child must be node ids"))?;
         if id == self.config.id {
             // Another node configured with this node's id: refuse it, loudly.
             let url = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()).unwrap_or("an unknown address");
@@ -237,15 +239,16 @@ impl App {
                 from = url,
                 "another node uses this node's id; refusing it (node ids must be unique)"
             );
-            return Err("the sender claims this node's id; node ids must be unique");
+            return Err((StatusCode::CONFLICT, "the sender claims this node's id; node ids must be unique"));
         }
-        if let Some(url) = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()) {
-            self.transport.learn(id, url);
+        if self.config.peer(id).is_none() {
+            tracing::warn!(id = id.0, "refused a node that is not in this federation's peers");
+            return Err((StatusCode::FORBIDDEN, "unknown node id: not one of this node's peers"));
         }
         Ok(Some(id))
     }
 
-    fn request_kind(&self, headers: &HeaderMap) -> Result<RequestKind, &'static str> {
+    fn request_kind(&self, headers: &HeaderMap) -> Result<RequestKind, (StatusCode, &'static str)> {
         if let Some(from) = self.node_header(headers, REEF_PEER)? {
             return Ok(RequestKind::Peer { from });
         }
@@ -295,7 +298,7 @@ impl App {
         let from = match self.node_header(req.headers(), REEF_PEER) {
             Ok(Some(from)) => from,
             Ok(None) => return text_response(StatusCode::BAD_REQUEST, "missing Reef-Peer"),
-            Err(e) => return text_response(StatusCode::BAD_REQUEST, e),
+            Err((status, e)) => return text_response(status, e),
         };
         let Ok(bytes) = Limited::new(req.into_body(), 1 << 20).collect().await else {
             return text_response(StatusCode::PAYLOAD_TOO_LARGE, "message body too large or broken");
@@ -354,7 +357,7 @@ impl App {
         };
         let kind = match self.request_kind(&parts.headers) {
             Ok(kind) => kind,
-            Err(e) => return fail(finish, StatusCode::BAD_REQUEST, "bad_request", e),
+            Err((status, e)) => return fail(finish, status, "refused_peer", e),
         };
         let site = match query_param(parts.uri.query(), "site") {
             Some(name) => match self.config.site_named(&name) {

@@ -143,9 +143,11 @@ fn bad_input_gets_4xx_and_the_node_keeps_serving() {
             http_status(port, "GET /atlas/ok.txt HTTP/1.1\r\nHost: x\r\nReef-Peer: me\r\nConnection: close\r\n\r\n"),
             Some(400)
         );
+        // A malformed message from a peer of the node (node 1 and node 11 know each other).
         let junk = "{\"Ping\":17}";
+        let peer = if node == 1 { 11 } else { 1 };
         let msg = format!(
-            "POST /.reef/v1/message HTTP/1.1\r\nHost: x\r\nReef-Peer: 9\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{junk}",
+            "POST /.reef/v1/message HTTP/1.1\r\nHost: x\r\nReef-Peer: {peer}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{junk}",
             junk.len()
         );
         assert_eq!(http_status(port, &msg), Some(400));
@@ -180,4 +182,25 @@ fn overlapping_ranges_cost_one_copy_of_the_object() {
         assert_eq!(status, 206, "node {node}");
         assert_eq!(got, body, "node {node}: one range, the whole object");
     }
+}
+
+#[test]
+fn a_node_outside_the_federation_is_refused_not_learnt() {
+    let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
+    let body = c.put("f.bin", bytes(5000, 2));
+    let status = |args: &[&str]| {
+        let mut all = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&curl(&all).stdout).to_string()
+    };
+    let message = c.url(11, "/.reef/v1/message");
+    let ping = r#"{"Ping":{"seq":1,"gossip":[]}}"#;
+    let outsider = ["-H", "Reef-Peer: 999", "-H", "Reef-Node-Url: http://127.0.0.1:9"];
+    // A control-plane message and a peer fetch from an id the federation does not know.
+    assert_eq!(status(&[&outsider[..], &["-X", "POST", "--data", ping, &message]].concat()), "403");
+    assert_eq!(status(&[&outsider[..], &[&c.url(11, "/atlas/f.bin")]].concat()), "403");
+    // The same from a configured peer is served; a plain client is unaffected.
+    assert_eq!(status(&["-H", "Reef-Peer: 1", "-X", "POST", "--data", ping, &message]), "204");
+    let (code, _, got) = get(&c.url(11, "/atlas/f.bin"), &[]);
+    assert!(code == 200 && got == body);
 }
