@@ -167,7 +167,8 @@ impl Fill {
                     State::Receiving { head, file, .. } | State::Complete { head, file, .. } => {
                         let (head, file) = (head.clone(), file.clone());
                         drop(p);
-                        return Some((head.clone(), file, FillWatch { rx, head, reader, fill: self.clone() }));
+                        let fill = self.clone();
+                        return Some((head.clone(), file, FillWatch { rx, head, reader, fill, floor: u64::MAX }));
                     }
                     State::Abandoned => return None,
                     State::Connecting | State::Failed => {}
@@ -205,6 +206,8 @@ pub struct FillWatch {
     head: Arc<Head>,
     reader: Reader,
     fill: Arc<Fill>,
+    /// The lowest byte this reader will still ask for (later parts of a multi-range body).
+    floor: u64,
 }
 
 impl FillWatch {
@@ -212,10 +215,15 @@ impl FillWatch {
     /// how many of its bytes may be read. While the core fails over, it waits for the next
     /// attempt to pass `pos`. Errors if the fill was given up or the next source has another
     /// version.
+    /// The reader will ask for no byte below `floor` from now on.
+    pub fn keep_from(&mut self, floor: u64) {
+        self.floor = floor;
+    }
+
     pub async fn wait_for(&mut self, pos: u64) -> io::Result<(Arc<File>, u64)> {
         let broken = |why: &str| io::Error::new(io::ErrorKind::BrokenPipe, why.to_string());
-        // Everything before `pos` is read: a fill passing through may let go of it.
-        self.reader.0.store(pos, Ordering::Relaxed);
+        // Everything before this is done with: a fill passing through may let go of it.
+        self.reader.0.store(pos.min(self.floor), Ordering::Relaxed);
         self.fill.moved.notify_waiters();
         loop {
             {

@@ -119,7 +119,17 @@ fn read_parts_now(file: &File, parts: &[Part]) -> io::Result<Bytes> {
 
 async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::Result<Bytes>>) -> (u64, bool) {
     let mut sent = 0;
-    for part in parts {
+    // The lowest byte the parts after each one still need: a fill passing through must keep
+    // it (ranges may come in any order); within a part, the reader's position counts.
+    let mut later = vec![u64::MAX; parts.len()];
+    for i in (0..parts.len().saturating_sub(1)).rev() {
+        let next = if let Part::File { first, .. } = parts[i + 1] { first } else { u64::MAX };
+        later[i] = later[i + 1].min(next);
+    }
+    for (i, part) in parts.into_iter().enumerate() {
+        if let Some(fill) = &mut content.filling {
+            fill.keep_from(later[i]);
+        }
         match part {
             Part::Literal(b) => {
                 let n = b.len() as u64;
