@@ -215,6 +215,11 @@ impl FillWatch {
     /// how many of its bytes may be read. While the core fails over, it waits for the next
     /// attempt to pass `pos`. Errors if the fill was given up or the next source has another
     /// version.
+    /// Whether the fill passes through (too big to keep): read it front to back.
+    pub fn passing(&self) -> bool {
+        self.fill.passing().is_some()
+    }
+
     /// The reader will ask for no byte below `floor` from now on.
     pub fn keep_from(&mut self, floor: u64) {
         self.floor = floor;

@@ -353,7 +353,9 @@ async fn keep_window(fill: &Fill, file: &std::fs::File, written: u64, mut punche
     loop {
         // Without readers nobody needs the bytes.
         let slowest = fill.slowest_reader().unwrap_or(written);
-        let release = slowest / 4096 * 4096;
+        // Only what is written can be freed: bytes written later below the reader are freed
+        // on a later call.
+        let release = slowest.min(written) / 4096 * 4096;
         if release > punched {
             let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
             if let Err(e) = fallocate(file, flags, punched, release - punched) {

@@ -86,11 +86,18 @@ pub fn respond(
             resp.headers_mut().insert(CONTENT_RANGE, value(r.content_range(size)));
             (StatusCode::PARTIAL_CONTENT, vec![file_part(r)], None)
         }
-        RangeRequest::Ranges(ranges) => (
-            StatusCode::PARTIAL_CONTENT,
-            multipart(&ranges, size),
-            Some(format!("multipart/byteranges; boundary={BOUNDARY}")),
-        ),
+        RangeRequest::Ranges(mut ranges) => {
+            // An object passing through is read once, front to back: its parts go in ascending
+            // order (RFC 9110 asks for the requested order only as a SHOULD).
+            if rep.content.filling.as_ref().is_some_and(|f| f.passing()) {
+                ranges.sort_unstable_by_key(|r| r.first);
+            }
+            (
+                StatusCode::PARTIAL_CONTENT,
+                multipart(&ranges, size),
+                Some(format!("multipart/byteranges; boundary={BOUNDARY}")),
+            )
+        }
     };
     *resp.status_mut() = status;
     let length: u64 = parts
