@@ -62,6 +62,8 @@ pub struct Fill {
     /// Where each reader is (the next byte it wants), and a wake-up when one moves on.
     readers: Mutex<Vec<Weak<AtomicU64>>>,
     moved: Notify,
+    /// For a fill passing through: bytes of the current attempt's file already freed.
+    freed: AtomicU64,
 }
 
 impl Fill {
@@ -74,12 +76,14 @@ impl Fill {
             pass_window: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             moved: Notify::new(),
+            freed: AtomicU64::new(0),
         }
     }
 
     /// Starts attempt number `attempt` (a new source).
     pub fn begin(&self, attempt: u32) {
         self.no_space.store(false, Ordering::Relaxed);
+        self.freed.store(0, Ordering::Release);
         self.progress.send_replace(Progress { attempt, state: State::Connecting });
     }
 
@@ -91,6 +95,11 @@ impl Fill {
     /// The window of a fill passing through, if it is one.
     pub fn passing(&self) -> Option<u64> {
         Some(self.pass_window.load(Ordering::Relaxed)).filter(|&w| w > 0)
+    }
+
+    /// The writer of a fill passing through freed the current file's bytes below `n`.
+    pub fn set_freed(&self, n: u64) {
+        self.freed.store(n, Ordering::Release);
     }
 
     /// A new reader, at byte 0 (registered when the core answers it, so the writer of a fill
@@ -218,6 +227,15 @@ impl FillWatch {
     /// Whether the fill passes through (too big to keep): read it front to back.
     pub fn passing(&self) -> bool {
         self.fill.passing().is_some()
+    }
+
+    /// Checks that bytes from `pos` on were not freed (by a fill passing through) before or
+    /// while they were read: a reader never sends a freed (zeroed) byte; it aborts instead.
+    pub fn still_readable(&self, pos: u64) -> io::Result<()> {
+        if self.fill.freed.load(Ordering::Acquire) > pos {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "bytes freed before they were read"));
+        }
+        Ok(())
     }
 
     /// The reader will ask for no byte below `floor` from now on.

@@ -358,6 +358,8 @@ async fn keep_window(fill: &Fill, file: &std::fs::File, written: u64, mut punche
         let release = slowest.min(written) / 4096 * 4096;
         if release > punched {
             let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+            // Announced first: a reader checks it before and after each read.
+            fill.set_freed(release);
             if let Err(e) = fallocate(file, flags, punched, release - punched) {
                 tracing::warn!(object = %fill.name, error = %e, "cannot free the bytes of a fill passing through");
             }

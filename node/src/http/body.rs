@@ -174,6 +174,11 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
                     })
                     .await
                     .unwrap_or_else(|e| Err(io::Error::other(e)));
+                    // A fill passing through must not have freed what was just read.
+                    let read = match (&content.filling, read) {
+                        (Some(fill), Ok(bytes)) => fill.still_readable(pos).map(|()| bytes),
+                        (_, read) => read,
+                    };
                     match read {
                         Ok(bytes) => {
                             if tx.send(Ok(bytes)).await.is_err() {
