@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -91,21 +91,26 @@ fn a_stalled_transfer_times_out_and_leaves_nothing_behind() {
     never_served_broken(Lie::Stall);
 }
 
-/// A fake origin that serves the object with ETag "v1"; with `break_at`, every response
-/// stops after that many bytes and the connection closes.
-fn origin_serving(body: Arc<Vec<u8>>, break_at: Option<usize>, gets: Arc<AtomicUsize>) -> u16 {
+/// A fake origin that serves the object with ETag "v1". With `break_at`, each response stops
+/// after that many bytes and the connection closes, once `go` says so.
+fn origin_serving(
+    body: Arc<Vec<u8>>,
+    break_at: Option<(usize, std::sync::mpsc::Receiver<()>)>,
+    gets: Arc<AtomicUsize>,
+) -> u16 {
+    let break_at = break_at.map(|(n, go)| (n, std::sync::Mutex::new(go)));
     fake_server(move |head, stream| {
         if answer_block_list(head, stream, &body) {
             return true;
         }
         gets.fetch_add(1, Ordering::SeqCst);
         let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nETag: \"v1\"\r\n\r\n");
-        match break_at {
-            Some(n) => {
-                let _ = stream.write_all(&body[..n]);
+        match &break_at {
+            Some((n, go)) => {
+                let _ = stream.write_all(&body[..*n]);
                 let _ = stream.flush();
-                // Let the reader take the first part before the break.
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                // Break only once the client is reading: its response has started.
+                let _ = go.lock().unwrap().recv_timeout(std::time::Duration::from_secs(30));
                 false
             }
             None => stream.write_all(&body).is_ok(),
@@ -115,25 +120,42 @@ fn origin_serving(body: Arc<Vec<u8>>, break_at: Option<usize>, gets: Arc<AtomicU
 
 #[test]
 fn a_reader_resumes_from_the_next_source_when_its_source_breaks() {
-    // Origin 1 breaks after half the object (past the first block, so the client is already
-    // streaming from it); origin 2 has the same version. The core fails over, and the client's
-    // one response carries every byte, right.
+    // Origin 1 breaks after half the object, once the client is streaming from it; origin 2
+    // has the same version. The core fails over, and the client's one response carries every
+    // byte, right.
     let body = Arc::new(bytes(SIZE, 4));
     let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let breaking = origin_serving(body.clone(), Some(SIZE / 2), first.clone());
+    let (go, wait) = std::sync::mpsc::channel();
+    let breaking = origin_serving(body.clone(), Some((SIZE / 2, wait)), first.clone());
     let honest = origin_serving(body.clone(), None, second.clone());
     let c = Cluster::start(&[
         Spec { external: Some(breaking), ..origin(1) },
         Spec { external: Some(honest), ..origin(2) },
         cache(11, "site-a"),
     ]);
-    let (status, headers, got) = get(&c.url(11, "/atlas/obj.bin"), &[]);
-    assert_eq!(status, 200);
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", c.port(11))).unwrap();
+    write!(client, "GET /atlas/obj.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    // The response head arrives while origin 1 is still the source...
+    let mut response = Vec::new();
+    let mut buf = [0u8; 65536];
+    let head_end = loop {
+        let n = client.read(&mut buf).unwrap();
+        assert!(n > 0, "the cache closed before answering");
+        response.extend_from_slice(&buf[..n]);
+        if let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("detail=origin-n1"), "the stream started from origin 1: {head}");
+    // ... then it breaks, and the same response goes on from origin 2 to the last byte.
+    go.send(()).unwrap();
+    client.read_to_end(&mut response).unwrap();
+    let got = &response[head_end..];
     assert_eq!(got.len(), SIZE, "the whole object in one response");
-    assert!(got == *body, "every byte right");
+    assert!(got == &body[..], "every byte right");
     assert_eq!((first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)), (1, 1));
-    // The answer named the source the stream started from.
-    assert!(headers.contains("detail=origin-n1"), "{headers}");
     wait_until("the object is committed", || c.metric(11, "reef_cache_admitted_total") == 1.0);
     let (status, _, again) = get(&c.url(11, "/atlas/obj.bin"), &[]);
     assert!(status == 200 && again == *body);

@@ -64,8 +64,8 @@ fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     let limits = "max_connections = 50\nheader_timeout = \"2s\"\n";
     let c = Cluster::start(&[origin(1), Spec { node: limits, ..cache(11, "site-a") }]);
     let port = c.port(11);
+    // (The listener accepts in connection order: these 50 take every slot before the rest.)
     let held: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(200));
     let mut extra: Vec<TcpStream> = (0..30).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
     wait_until("the connections over the cap are closed", || extra.iter_mut().all(closed_by_server));
     drop(held);

@@ -174,18 +174,10 @@ fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial()
     // node caps its capacity to the disk, and each fill reserves its size before it writes, so
     // evictions make room first and no fill runs out of space half way; an object bigger than
     // the disk streams through, whole and right, and is not kept.
-    if !is_root() {
+    let Some(disk) = SmallDisk::mount() else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
-    let disk = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(disk.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a tmpfs");
-    let _unmount = Unmount(disk.path().to_path_buf());
+    };
     let c = Cluster::start(&[origin(1), Spec { store: Some(disk.path().to_path_buf()), ..cache(11, "site-a") }]);
     let disk = disk.path();
     // The last one is bigger than the disk: it passes through, a window at a time.
@@ -227,12 +219,32 @@ fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial()
     }
 }
 
-/// Unmounts a file system when dropped.
-struct Unmount(std::path::PathBuf);
+/// A 64 MiB tmpfs in a temporary directory, unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
 
-impl Drop for Unmount {
+impl SmallDisk {
+    /// `None` unless running as root (mounting needs it).
+    fn mount() -> Option<SmallDisk> {
+        if !is_root() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(mounted.unwrap().success(), "mount a tmpfs");
+        Some(SmallDisk(dir))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
     }
 }
 
@@ -245,18 +257,10 @@ fn a_disk_that_fills_up_under_a_fill_makes_it_pass_through_whole() {
     // Another user of the disk takes most of it after the node started: the cache's accounting
     // says there is room, the disk says no half way. The fill passes through instead (freeing
     // what its reader has had), so the client still gets every byte, and nothing is kept.
-    if !is_root() {
+    let Some(disk) = SmallDisk::mount() else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
-    let disk = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(disk.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a tmpfs");
-    let _unmount = Unmount(disk.path().to_path_buf());
+    };
     let store = disk.path().join("store");
     let c = Cluster::start(&[origin(1), Spec { store: Some(store.clone()), ..cache(11, "site-a") }]);
     std::fs::write(disk.path().join("other-user"), vec![1u8; 50 << 20]).unwrap();

@@ -3,6 +3,7 @@
 
 use crate::model::{RunResults, Value};
 use anyhow::{Context, Result};
+use reef_core::units::format_size;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -33,25 +34,11 @@ fn human(key: &str, v: &Value) -> String {
     match v {
         Value::Int(b) if key.starts_with("bytes") => {
             let bytes = u64::try_from(*b).unwrap_or(0);
-            format!("{} ({b} B)", format_bytes(bytes))
+            format!("{} ({b} B)", format_size(bytes))
         }
         Value::Float(f) if key.ends_with("ratio") => format!("{:.1} %", f * 100.0),
         other => other.to_string(),
     }
-}
-
-/// Bytes with a binary unit (`1.50 GiB`), exactly as the `reef-sim` command line prints them
-/// (reef-core's `units::format_size`, which this crate does not depend on), so the report and
-/// the terminal show the same figures.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < UNITS.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 { format!("{bytes} B") } else { format!("{v:.2} {}", UNITS[i]) }
 }
 
 /// The headline table rows present in this run.

@@ -27,44 +27,19 @@ pub struct Spec {
     pub store: Option<PathBuf>,
 }
 
+/// A node of `role` at `site` with every option at its default.
+fn spec(id: u32, role: &'static str, site: &'static str) -> Spec {
+    Spec { id, role, site, strategy: "", parents: vec![], external: None, node: "", membership: "", store: None }
+}
+
 pub fn origin(id: u32) -> Spec {
-    Spec {
-        id,
-        role: "origin",
-        site: "t0",
-        strategy: "",
-        parents: vec![],
-        external: None,
-        node: "",
-        membership: "",
-        store: None,
-    }
+    spec(id, "origin", "t0")
 }
 pub fn cache(id: u32, site: &'static str) -> Spec {
-    Spec {
-        id,
-        role: "cache",
-        site,
-        strategy: "",
-        parents: vec![],
-        external: None,
-        node: "",
-        membership: "",
-        store: None,
-    }
+    spec(id, "cache", site)
 }
 pub fn director(id: u32) -> Spec {
-    Spec {
-        id,
-        role: "director",
-        site: "t0",
-        strategy: "",
-        parents: vec![],
-        external: None,
-        node: "",
-        membership: "",
-        store: None,
-    }
+    spec(id, "director", "t0")
 }
 
 pub struct Node {
