@@ -3,6 +3,7 @@
 //! randomness: time is an argument, randomness comes from a seeded generator each node owns.
 //! reef-sim and reef-node drive the very same code.
 
+pub mod access;
 pub mod cache;
 pub mod discovery;
 pub mod event;
