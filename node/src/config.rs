@@ -2,7 +2,10 @@
 //! addresses and paths only the driver needs. Every error names the key and what was expected,
 //! with the line and column where the file gives them.
 
+use crate::auth::IssuerConfig;
 use crate::http::connection::Limits;
+use crate::tls::TlsFiles;
+use reef_core::access::{Issuer, NamespaceAccess};
 use ipnet::IpNet;
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
@@ -47,6 +50,11 @@ pub struct Config {
     /// The deployment's namespace table; a namespace's index is its `NamespaceId`.
     pub namespaces: Vec<Namespace>,
     pub peers: Vec<Peer>,
+    /// `[tls]`: this node's certificate and the federation CA; `None`: plain HTTP, and the
+    /// node trusts the network (see node/README.md, "Trust model").
+    pub tls: Option<TlsFiles>,
+    /// `[[issuers]]`: token issuers trusted by the private namespaces.
+    pub issuers: Vec<IssuerConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +74,8 @@ pub struct Namespace {
     pub export: Option<PathBuf>,
     /// The fraction of a cache's capacity reserved for this namespace.
     pub share: Option<f64>,
+    /// Who may read it (public unless `private = true`).
+    pub access: NamespaceAccess,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +100,9 @@ struct RawFile {
     namespaces: Vec<RawNamespace>,
     #[serde(default)]
     peers: Vec<RawPeer>,
+    tls: Option<TlsFiles>,
+    #[serde(default)]
+    issuers: Vec<IssuerConfig>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +158,15 @@ struct RawNamespace {
     origins: Vec<u32>,
     export: Option<PathBuf>,
     share: Option<f64>,
+    /// Readable only with a token (or by an allowed node).
+    #[serde(default)]
+    private: bool,
+    /// The `[[issuers]]` whose tokens grant this namespace (default: every issuer).
+    issuers: Option<Vec<String>>,
+    /// The namespace's root in the issuers' scope paths (default `/`).
+    base_path: Option<String>,
+    /// The nodes allowed to fetch its objects from this node (default: every peer).
+    nodes: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +246,12 @@ impl Config {
         for ns in &mut raw.namespaces {
             ns.export.as_mut().map(rebase);
         }
+        if let Some(tls) = &mut raw.tls {
+            tls.rebase(base);
+        }
+        for issuer in &mut raw.issuers {
+            issuer.ca.as_mut().map(rebase);
+        }
         let at = |span: std::ops::Range<usize>| {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
@@ -265,8 +293,13 @@ impl Config {
         let n = &raw.node;
         let id = NodeId(n.id);
         let site = site_id("node.site", &n.site)?;
-        let advertise =
-            n.advertise.clone().unwrap_or_else(|| format!("http://{}", n.listen)).trim_end_matches('/').to_string();
+        let scheme = if raw.tls.is_some() { "https" } else { "http" };
+        let advertise = n
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{}", n.listen))
+            .trim_end_matches('/')
+            .to_string();
         let mut peers = Vec::new();
         for (i, p) in raw.peers.iter().enumerate() {
             if p.id == n.id {
@@ -286,9 +319,11 @@ impl Config {
                 return Err(format!("`peers[{i}].id`: node id {} is listed twice; expected unique peer ids", p.id));
             }
             let url = p.url.get_ref().trim_end_matches('/').to_string();
-            if !url.starts_with("http://") {
+            // With TLS, nodes talk only over mutual TLS: a plain URL would bypass it.
+            if !url.starts_with(&format!("{scheme}://")) {
+                let why = if raw.tls.is_some() { " (this node has [tls])" } else { " (this node has no [tls])" };
                 return Err(format!(
-                    "`peers[{i}].url` ({}): expected an `http://host:port` URL, got `{url}`",
+                    "`peers[{i}].url` ({}): expected a `{scheme}://host:port` URL{why}, got `{url}`",
                     at(p.url.span())
                 ));
             }
@@ -339,11 +374,13 @@ impl Config {
             {
                 return Err(format!("`namespaces[{i}].share`: expected a fraction between 0 and 1, got {share}"));
             }
+            let access = namespace_access(i, ns, &raw.issuers, raw.tls.is_some(), &known_node(n.id, &peers))?;
             namespaces.push(Namespace {
                 name: name.clone(),
                 origins: ns.origins.iter().map(|&o| NodeId(o)).collect(),
                 export: ns.export.clone(),
                 share: ns.share,
+                access,
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -410,6 +447,8 @@ impl Config {
             sites,
             namespaces,
             peers,
+            tls: raw.tls.clone(),
+            issuers: raw.issuers.clone(),
         })
     }
 
@@ -473,6 +512,62 @@ impl Config {
             .max_by_key(|(n, _)| n.prefix_len())
             .map(|(_, id)| id)
     }
+}
+
+fn known_node(me: u32, peers: &[Peer]) -> impl Fn(u32) -> bool + '_ {
+    move |id| id == me || peers.iter().any(|p| p.id.0 == id)
+}
+
+/// A namespace's access rules, checked: a private namespace needs TLS (otherwise a node's
+/// identity is only a header) and at least one trusted issuer.
+fn namespace_access(
+    i: usize,
+    ns: &RawNamespace,
+    issuers: &[IssuerConfig],
+    tls: bool,
+    known: &impl Fn(u32) -> bool,
+) -> Result<NamespaceAccess, String> {
+    for (j, issuer) in issuers.iter().enumerate() {
+        if issuer.clock_skew.0 > reef_core::Duration::from_secs(reef_core::access::MAX_SKEW_SECS) {
+            return Err(format!("`issuers[{j}].clock_skew`: expected at most 60s"));
+        }
+        if issuer.audiences.is_empty() {
+            return Err(format!("`issuers[{j}].audiences`: expected at least one audience"));
+        }
+    }
+    let trusted: Vec<Issuer> = match &ns.issuers {
+        None => issuers.iter().map(|c| Issuer { issuer: c.issuer.clone(), audiences: c.audiences.clone() }).collect(),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                let c = issuers.iter().find(|c| &c.issuer == name).ok_or_else(|| {
+                    format!("`namespaces[{i}].issuers`: `{name}` is not one of the [[issuers]]")
+                })?;
+                Ok(Issuer { issuer: c.issuer.clone(), audiences: c.audiences.clone() })
+            })
+            .collect::<Result<_, String>>()?,
+    };
+    if ns.private && !tls {
+        return Err(format!(
+            "`namespaces[{i}].private`: a private namespace needs [tls] (without it a node's identity is only a header)"
+        ));
+    }
+    if ns.private && trusted.is_empty() {
+        return Err(format!("`namespaces[{i}].private`: a private namespace needs at least one of [[issuers]]"));
+    }
+    if let Some(bad) = ns.nodes.iter().flatten().find(|&&id| !known(id)) {
+        return Err(format!("`namespaces[{i}].nodes`: node {bad} is not this node nor one of [[peers]]"));
+    }
+    let base_path = ns.base_path.clone().unwrap_or_else(|| "/".into());
+    if !base_path.starts_with('/') || base_path.split('/').any(|s| s == "..") {
+        return Err(format!("`namespaces[{i}].base_path`: expected an absolute path such as `/cms`, got `{base_path}`"));
+    }
+    Ok(NamespaceAccess {
+        private: ns.private,
+        issuers: trusted,
+        base_path,
+        nodes: ns.nodes.as_ref().map(|ids| ids.iter().map(|&id| NodeId(id)).collect()),
+    })
 }
 
 fn header_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {

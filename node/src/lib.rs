@@ -7,6 +7,7 @@
 //! trees), `metrics`, `access_log`, `client` (`reef get`).
 
 pub mod access_log;
+pub mod auth;
 pub mod blocks;
 pub mod client;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod peer_transport;
 pub mod scrub;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -66,11 +68,36 @@ pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("`node.listen` ({}): {e}", config.listen))?;
+    let tls = match &config.tls {
+        Some(files) => Some(tls::NodeTls::load(files, config.id).map_err(|e| anyhow::anyhow!("`tls`: {e}"))?),
+        None => {
+            if !config.peers.is_empty() {
+                tracing::warn!(
+                    "no [tls]: other nodes are identified by a header and the network is trusted; \
+                     use [tls] wherever anyone else can reach the port (node/README.md, \"Trust model\")"
+                );
+            }
+            None
+        }
+    };
+    let client_tls = match &tls {
+        Some(t) => t.client.clone(),
+        None => tls::client_trusting(None)?,
+    };
     let transport = Arc::new(peer_transport::Transport::new(
         config.id,
         config.advertise.clone(),
-        config.peers.iter().map(|p| (p.id, p.url.clone())),
+        config.peers.iter().map(|p| (p.id, p.url.clone())).collect(),
+        client_tls,
     ));
+    let tokens = if config.issuers.is_empty() {
+        None
+    } else {
+        Some(auth::Tokens::new(&config.issuers).map_err(|e| anyhow::anyhow!("`issuers`: {e}"))?)
+    };
+    if let Some(tls) = tls.clone() {
+        tokio::spawn(reload_on_hangup(tls));
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let driver = driver::Driver::start(config.clone(), transport.clone(), store.clone(), recovered, metrics.clone());
     tracing::info!(
@@ -90,7 +117,23 @@ pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
              when a fetch or a message to it fails"
         );
     }
-    let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log });
+    let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log, tls, tokens });
     server::serve(listener, app).await;
     Ok(())
+}
+
+/// Re-reads the node's certificate and key on every `SIGHUP` (a renewed certificate without a
+/// restart); a bad file is reported and the old certificate stays in use.
+async fn reload_on_hangup(tls: tls::NodeTls) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: certificates reload only on restart");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+            Err(e) => tracing::error!(error = %e, "cannot reload the TLS certificate: keeping the old one"),
+        }
+    }
 }

@@ -1,15 +1,73 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Reef node: a site's origin, cache, director or worker-node peer, reached over HTTP.
 ///
 /// The role, listen address, site, namespaces, peers and storage come from a TOML file; see
 /// node/examples/local/ for a complete local cluster and node/README.md for every key.
 #[derive(Parser, Debug)]
-#[command(version = reef_node::VERSION)]
+#[command(version = reef_node::VERSION, subcommand_negates_reqs = true)]
 struct Args {
     /// The node's TOML configuration file.
-    #[arg(long)]
-    config: std::path::PathBuf,
+    #[arg(long, required = true)]
+    config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// A federation's certificates: `ca init`, then `ca issue` per node.
+    #[command(subcommand)]
+    Ca(Ca),
+}
+
+#[derive(Subcommand, Debug)]
+enum Ca {
+    /// Creates the federation CA (`DIR/ca.pem`, `DIR/ca.key`).
+    Init {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "Reef federation CA")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Issues a node's certificate (`DIR/node-ID.pem`, `DIR/node-ID.key`), naming the node id
+    /// and the host names or addresses clients and peers reach it by.
+    ///
+    /// Example: reef-node ca issue --dir fed --id 3 --host cache-a1.example.org --host 10.0.0.3
+    Issue {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        id: u32,
+        /// A DNS name or IP address; may be repeated.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = 397)]
+        days: u32,
+    },
+}
+
+fn ca(command: Ca) -> std::process::ExitCode {
+    use reef_node::tls::federation;
+    let result = match command {
+        Ca::Init { dir, name, days } => federation::init(&dir, &name, days)
+            .map(|()| format!("{} and {}", federation::ca_cert_path(&dir).display(), federation::ca_key_path(&dir).display())),
+        Ca::Issue { dir, id, hosts, days } => federation::issue(&dir, id, &hosts, days)
+            .map(|(cert, key)| format!("{} and {}", cert.display(), key.display())),
+    };
+    match result {
+        Ok(written) => {
+            println!("wrote {written}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -21,7 +79,12 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match reef_node::config::Config::load(&args.config) {
+    let config_path = match (args.command, args.config) {
+        (Some(Command::Ca(command)), _) => return ca(command),
+        (None, Some(path)) => path,
+        (None, None) => unreachable!("clap requires --config without a subcommand"),
+    };
+    let config = match reef_node::config::Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -10,8 +10,9 @@ use crate::store::{ObjectMeta, Store};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use crate::tls::connector::NodeConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use rustls::ClientConfig;
 use hyper_util::rt::TokioExecutor;
 use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source};
 use std::collections::HashMap;
@@ -44,14 +45,12 @@ pub const REEF_NODE_URL: &str = "reef-node-url";
 pub const REEF_FAILURE: &str = "reef-failure";
 pub const MESSAGE_PATH: &str = "/.reef/v1/message";
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<NodeConnector, Full<Bytes>>;
 
-pub fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    // A dead peer must fail fast so that the core can fail over.
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+/// A client speaking plain HTTP and HTTPS with `tls`; at the URLs of `nodes`, the server's
+/// certificate must name that node.
+pub fn http_client(tls: Arc<ClientConfig>, nodes: impl IntoIterator<Item = (NodeId, String)>) -> HttpClient {
+    Client::builder(TokioExecutor::new()).build(NodeConnector::new(tls, nodes))
 }
 
 #[derive(Debug)]
@@ -64,8 +63,16 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(me: NodeId, my_url: String, peers: impl IntoIterator<Item = (NodeId, String)>) -> Self {
-        Transport { client: http_client(), me, my_url, book: peers.into_iter().collect() }
+    /// `tls`: this node's client side (its certificate and the federation CA), or a plain
+    /// configuration in a federation without TLS.
+    pub fn new(me: NodeId, my_url: String, peers: Vec<(NodeId, String)>, tls: Arc<ClientConfig>) -> Self {
+        let client = http_client(tls, peers.clone());
+        Transport { client, me, my_url, book: peers.into_iter().collect() }
+    }
+
+    /// The client this node talks to other nodes with (also used for issuers' keys).
+    pub fn client(&self) -> HttpClient {
+        self.client.clone()
     }
 
     pub fn url_of(&self, id: NodeId) -> Option<String> {

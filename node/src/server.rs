@@ -3,6 +3,9 @@
 //! redirect, or fail). Also `/healthz`, `/metrics` and the peer message endpoint.
 
 use crate::access_log::{AccessLog, Record};
+use crate::auth::Tokens;
+use crate::auth::Denied;
+use crate::tls::{NodeTls, node_id_of};
 use crate::blocks::BLOCKS_PATH;
 use crate::config::{Config, role_name};
 use crate::driver::{Answer, Driver, ServeFrom};
@@ -24,13 +27,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use reef_core::access::{self, Asker, Decision, Denial, Operation};
 use reef_core::{Failure, NodeId, ObjectName, ObjectRef, RequestId, RequestKind, Role, Source};
 use std::convert::Infallible;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Everything a request handler needs.
@@ -43,6 +47,10 @@ pub struct App {
     pub exports: Option<Exports>,
     pub metrics: Arc<Metrics>,
     pub log: Option<AccessLog>,
+    /// With `[tls]`: the listener speaks TLS and nodes authenticate by certificate.
+    pub tls: Option<NodeTls>,
+    /// With `[[issuers]]`: bearer tokens are verified for private namespaces.
+    pub tokens: Option<Tokens>,
 }
 
 /// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2), within the node's
@@ -79,24 +87,43 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let acceptor = app.tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
         tokio::spawn(async move {
-            serve_connection(app, stream, client, limits).await;
+            // A connection that never speaks holds a descriptor for nothing.
+            if !connection::first_byte(&stream, limits.header_timeout).await {
+                return;
+            }
+            match acceptor {
+                None => serve_connection(app, stream, client, None, limits).await,
+                Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        // A certificate the federation CA issued to a node names it.
+                        let node = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(node_id_of);
+                        serve_connection(app, tls, client, node, limits).await;
+                    }
+                    Ok(Err(e)) => {
+                        app.metrics.add("reef_tls_handshake_failures_total", &[], 1.0);
+                        tracing::debug!(%client, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                },
+            }
             drop(slot);
         });
     }
 }
 
-async fn serve_connection(app: Arc<App>, stream: TcpStream, client: SocketAddr, limits: Limits) {
-    // A connection that never speaks holds a descriptor for nothing.
-    if !connection::first_byte(&stream, limits.header_timeout).await {
-        return;
-    }
+/// Serves one connection; `node` is the federation node its certificate names, if any.
+async fn serve_connection<S>(app: Arc<App>, stream: S, client: SocketAddr, node: Option<NodeId>, limits: Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let watched = activity.clone();
     let service = service_fn(move |req| {
         let (app, in_flight) = (app.clone(), watched.request());
         async move {
-            let response = app.handle(req, client).await;
+            let response = app.handle(req, Peer { address: client, node }).await;
             drop(in_flight);
             Ok::<_, Infallible>(response)
         }
@@ -181,6 +208,14 @@ fn text_response(status: StatusCode, reason: &str) -> Response<Body> {
     resp
 }
 
+/// Who is at the other end of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub address: SocketAddr,
+    /// The node its TLS certificate names (never taken from a header).
+    pub node: Option<NodeId>,
+}
+
 fn source_text(source: Option<Source>) -> String {
     match source {
         None => "-".into(),
@@ -191,7 +226,7 @@ fn source_text(source: Option<Source>) -> String {
 }
 
 impl App {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, client: Peer) -> Response<Body> {
         let path = req.uri().path();
         match (req.method(), path) {
             (&Method::GET, "/healthz") => text_response(
@@ -207,8 +242,11 @@ impl App {
                 resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
                 resp
             }
-            (&Method::POST, MESSAGE_PATH) => self.on_message(req).await,
-            (&Method::GET, p) if p.starts_with(BLOCKS_PATH) => self.on_blocks(&p[BLOCKS_PATH.len()..]).await,
+            (&Method::POST, MESSAGE_PATH) => self.on_message(req, client).await,
+            (&Method::GET, p) if p.starts_with(BLOCKS_PATH) => {
+                let p = p[BLOCKS_PATH.len()..].to_string();
+                self.on_blocks(&p, req.headers(), client).await
+            }
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             _ => {
                 let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served");
@@ -218,10 +256,16 @@ impl App {
         }
     }
 
-    /// The sending node named by the `marker` header, if any. Only the federation's nodes (the
-    /// configured peers) are accepted: an unknown id is refused, never learnt. (The header is
-    /// not yet authenticated: issue 13.)
-    fn node_header(&self, headers: &HeaderMap, marker: &str) -> Result<Option<NodeId>, (StatusCode, &'static str)> {
+    /// The sending node named by the `marker` header, if any. With TLS the header must name
+    /// the node the connection's certificate names (the header only says which kind of node
+    /// request it is). Only the federation's nodes (the configured peers) are accepted: an
+    /// unknown id is refused, never learnt.
+    fn node_header(
+        &self,
+        headers: &HeaderMap,
+        marker: &str,
+        client: Peer,
+    ) -> Result<Option<NodeId>, (StatusCode, &'static str)> {
         let Some(v) = headers.get(marker) else {
             return Ok(None);
         };
@@ -231,6 +275,23 @@ impl App {
             .and_then(|s| s.trim().parse().ok())
             .map(NodeId)
             .ok_or((StatusCode::BAD_REQUEST, "Reef-Peer and Reef-Child must be node ids"))?;
+        if self.tls.is_some() && client.node != Some(id) {
+            self.metrics.add("reef_node_requests_refused_total", &[("reason", "identity")], 1.0);
+            match client.node {
+                Some(certified) => tracing::warn!(
+                    claimed = id.0,
+                    certificate = certified.0,
+                    client = %client.address,
+                    "refused a node request: the header names another node than the certificate"
+                ),
+                None => tracing::warn!(
+                    claimed = id.0,
+                    client = %client.address,
+                    "refused a node request without a node certificate"
+                ),
+            }
+            return Err((StatusCode::FORBIDDEN, "a node request must come with that node's certificate (mutual TLS)"));
+        }
         if id == self.config.id {
             // Another node configured with this node's id: refuse it, loudly.
             let url = headers.get(REEF_NODE_URL).and_then(|v| v.to_str().ok()).unwrap_or("an unknown address");
@@ -242,17 +303,64 @@ impl App {
             return Err((StatusCode::CONFLICT, "the sender claims this node's id; node ids must be unique"));
         }
         if self.config.peer(id).is_none() {
-            tracing::warn!(id = id.0, "refused a node that is not in this federation's peers");
+            self.metrics.add("reef_node_requests_refused_total", &[("reason", "unknown_node")], 1.0);
+            tracing::warn!(id = id.0, client = %client.address, "refused a node that is not in this federation's peers");
             return Err((StatusCode::FORBIDDEN, "unknown node id: not one of this node's peers"));
         }
         Ok(Some(id))
     }
 
-    fn request_kind(&self, headers: &HeaderMap) -> Result<RequestKind, (StatusCode, &'static str)> {
-        if let Some(from) = self.node_header(headers, REEF_PEER)? {
+    /// Whether the asker may read `path`: the core decides (`reef_core::access`) from the
+    /// token's verified claims or the authenticated node. Tokens are verified only for a
+    /// private namespace, so public ones cost nothing.
+    async fn authorise(
+        &self,
+        headers: &HeaderMap,
+        kind: RequestKind,
+        namespace: reef_core::NamespaceId,
+        path: &ObjectPath,
+    ) -> Result<(), Denied> {
+        let rules = &self.config.namespaces[usize::from(namespace.0)].access;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let scoped = format!("/{}", path.segments.join("/"));
+        let (claims, skew) = match kind {
+            RequestKind::Peer { from } | RequestKind::Child { from } => {
+                let d = access::decide(now, 0, rules, &scoped, Operation::Read, Asker::Node(from));
+                return self.verdict(d, None);
+            }
+            RequestKind::Client if !rules.private => return Ok(()),
+            RequestKind::Client => match (crate::auth::bearer(headers), &self.tokens) {
+                (None, _) => (None, 0),
+                (Some(_), None) => return self.verdict(Decision::Deny(Denial::UnknownIssuer), None),
+                (Some(Err(e)), _) => return self.verdict(Decision::Deny(e.denial()), Some(e.to_string())),
+                (Some(Ok(token)), Some(tokens)) => match tokens.verify(token, now).await {
+                    Ok(claims) => {
+                        let skew = tokens.issuer(&claims.issuer).map_or(0, |i| i.clock_skew.0.as_nanos() / 1_000_000_000);
+                        (Some(claims), skew)
+                    }
+                    Err(e) => return self.verdict(Decision::Deny(e.denial()), Some(e.to_string())),
+                },
+            },
+        };
+        self.verdict(access::decide(now, skew, rules, &scoped, Operation::Read, Asker::Client(claims.as_ref())), None)
+    }
+
+    fn verdict(&self, decision: Decision, detail: Option<String>) -> Result<(), Denied> {
+        match decision {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny(denial) => {
+                self.metrics.add("reef_requests_denied_total", &[("reason", denial.name())], 1.0);
+                tracing::info!(reason = denial.name(), detail = detail.as_deref().unwrap_or(""), "request denied");
+                Err(Denied { denial, detail })
+            }
+        }
+    }
+
+    fn request_kind(&self, headers: &HeaderMap, client: Peer) -> Result<RequestKind, (StatusCode, &'static str)> {
+        if let Some(from) = self.node_header(headers, REEF_PEER, client)? {
             return Ok(RequestKind::Peer { from });
         }
-        Ok(match self.node_header(headers, REEF_CHILD)? {
+        Ok(match self.node_header(headers, REEF_CHILD, client)? {
             Some(from) => RequestKind::Child { from },
             None => RequestKind::Client,
         })
@@ -260,10 +368,20 @@ impl App {
 
     /// The block list of an object: an origin's from its export (computed once per version),
     /// a cache's from its store (when it holds the object), with the object's ETag.
-    async fn on_blocks(self: Arc<Self>, object: &str) -> Response<Body> {
+    async fn on_blocks(self: Arc<Self>, object: &str, headers: &HeaderMap, client: Peer) -> Response<Body> {
         let Ok(path) = object_path::parse(object) else {
             return text_response(StatusCode::BAD_REQUEST, "bad object path");
         };
+        // A block list tells an object's size: it is guarded like the object.
+        if let Some(ns) = self.config.namespace(&path.namespace) {
+            let kind = match self.request_kind(headers, client) {
+                Ok(kind) => kind,
+                Err((status, e)) => return text_response(status, e),
+            };
+            if let Err(denied) = self.authorise(headers, kind, ns, &path).await {
+                return denied.response();
+            }
+        }
         let found = match self.config.role {
             Role::Origin => match self.exports.as_ref() {
                 Some(exports) => match self.config.namespace(&path.namespace) {
@@ -294,8 +412,8 @@ impl App {
         resp
     }
 
-    async fn on_message(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let from = match self.node_header(req.headers(), REEF_PEER) {
+    async fn on_message(self: Arc<Self>, req: Request<Incoming>, client: Peer) -> Response<Body> {
+        let from = match self.node_header(req.headers(), REEF_PEER, client) {
             Ok(Some(from)) => from,
             Ok(None) => return text_response(StatusCode::BAD_REQUEST, "missing Reef-Peer"),
             Err((status, e)) => return text_response(status, e),
@@ -314,7 +432,8 @@ impl App {
         }
     }
 
-    async fn on_object(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    async fn on_object(self: Arc<Self>, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+        let client = peer.address;
         let (parts, _) = req.into_parts();
         let mut finish = Box::new(Finish {
             app: self.clone(),
@@ -355,10 +474,16 @@ impl App {
         let Some(namespace) = self.config.namespace(&path.namespace) else {
             return fail(finish, StatusCode::NOT_FOUND, "not_found", "no such namespace");
         };
-        let kind = match self.request_kind(&parts.headers) {
+        let kind = match self.request_kind(&parts.headers, peer) {
             Ok(kind) => kind,
             Err((status, e)) => return fail(finish, status, "refused_peer", e),
         };
+        // Before anything that reveals the object, even whether it exists.
+        if let Err(denied) = self.authorise(&parts.headers, kind, namespace, &path).await {
+            finish.record.outcome = format!("denied_{}", denied.denial.name());
+            finish.finish(denied.denial.status(), 0, true);
+            return denied.response();
+        }
         let site = match query_param(parts.uri.query(), "site") {
             Some(name) => match self.config.site_named(&name) {
                 Some(s) => Some(s),

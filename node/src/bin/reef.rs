@@ -27,6 +27,13 @@ enum Command {
         /// Attempts before giving up.
         #[arg(long, default_value_t = 20)]
         attempts: u32,
+        /// A CA certificate (PEM) to trust besides the system's, e.g. a federation's `ca.pem`.
+        #[arg(long)]
+        ca: Option<std::path::PathBuf>,
+        /// A file holding the bearer token for private namespaces (default: WLCG token
+        /// discovery: $BEARER_TOKEN, $BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u<uid>, /tmp/bt_u<uid>).
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -39,12 +46,22 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Get { url, output, mirror, attempts } = args.command;
+    let Command::Get { url, output, mirror, attempts, ca, token_file } = args.command;
+    let token = match token_file {
+        Some(f) => match std::fs::read_to_string(&f) {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                eprintln!("error: `{}`: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => reef_node::client::discover_token(),
+    };
     let output = output.unwrap_or_else(|| {
         let name = url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
         if name.is_empty() { "download".into() } else { name.into() }
     });
-    let opts = reef_node::client::GetOptions { url, output: output.clone(), mirrors: mirror, attempts };
+    let opts = reef_node::client::GetOptions { url, output: output.clone(), mirrors: mirror, attempts, ca, token };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

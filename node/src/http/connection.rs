@@ -82,21 +82,21 @@ impl Drop for InFlight {
     }
 }
 
-/// A TCP stream that records when bytes move.
+/// A stream (TCP, or TLS over TCP) that records when bytes move.
 #[derive(Debug)]
-pub struct Watched {
-    inner: TcpStream,
+pub struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl Watched {
-    pub fn new(inner: TcpStream, activity: Arc<Activity>) -> Watched {
+impl<S> Watched<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Watched<S> {
         activity.touch();
         Watched { inner, activity }
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -107,7 +107,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = r
