@@ -44,7 +44,11 @@ pub fn discover_token() -> Option<String> {
         files.push(Path::new(&dir).join(format!("bt_u{uid}")));
     }
     files.push(PathBuf::from(format!("/tmp/bt_u{uid}")));
-    files.into_iter().find_map(|f| std::fs::read_to_string(f).ok()).map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    files
+        .into_iter()
+        .find_map(|f| std::fs::read_to_string(f).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// What a completed download looked like.

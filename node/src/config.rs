@@ -5,8 +5,8 @@
 use crate::auth::IssuerConfig;
 use crate::http::connection::Limits;
 use crate::tls::TlsFiles;
-use reef_core::access::{Issuer, NamespaceAccess};
 use ipnet::IpNet;
+use reef_core::access::{Issuer, NamespaceAccess};
 use reef_core::cache::NamespaceShare;
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::policy::{at_least_one_opt, span_in};
@@ -294,12 +294,8 @@ impl Config {
         let id = NodeId(n.id);
         let site = site_id("node.site", &n.site)?;
         let scheme = if raw.tls.is_some() { "https" } else { "http" };
-        let advertise = n
-            .advertise
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{}", n.listen))
-            .trim_end_matches('/')
-            .to_string();
+        let advertise =
+            n.advertise.clone().unwrap_or_else(|| format!("{scheme}://{}", n.listen)).trim_end_matches('/').to_string();
         let mut peers = Vec::new();
         for (i, p) in raw.peers.iter().enumerate() {
             if p.id == n.id {
@@ -540,9 +536,10 @@ fn namespace_access(
         Some(names) => names
             .iter()
             .map(|name| {
-                let c = issuers.iter().find(|c| &c.issuer == name).ok_or_else(|| {
-                    format!("`namespaces[{i}].issuers`: `{name}` is not one of the [[issuers]]")
-                })?;
+                let c = issuers
+                    .iter()
+                    .find(|c| &c.issuer == name)
+                    .ok_or_else(|| format!("`namespaces[{i}].issuers`: `{name}` is not one of the [[issuers]]"))?;
                 Ok(Issuer { issuer: c.issuer.clone(), audiences: c.audiences.clone() })
             })
             .collect::<Result<_, String>>()?,
@@ -560,7 +557,9 @@ fn namespace_access(
     }
     let base_path = ns.base_path.clone().unwrap_or_else(|| "/".into());
     if !base_path.starts_with('/') || base_path.split('/').any(|s| s == "..") {
-        return Err(format!("`namespaces[{i}].base_path`: expected an absolute path such as `/cms`, got `{base_path}`"));
+        return Err(format!(
+            "`namespaces[{i}].base_path`: expected an absolute path such as `/cms`, got `{base_path}`"
+        ));
     }
     Ok(NamespaceAccess {
         private: ns.private,

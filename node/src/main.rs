@@ -53,8 +53,9 @@ enum Ca {
 fn ca(command: Ca) -> std::process::ExitCode {
     use reef_node::tls::federation;
     let result = match command {
-        Ca::Init { dir, name, days } => federation::init(&dir, &name, days)
-            .map(|()| format!("{} and {}", federation::ca_cert_path(&dir).display(), federation::ca_key_path(&dir).display())),
+        Ca::Init { dir, name, days } => federation::init(&dir, &name, days).map(|()| {
+            format!("{} and {}", federation::ca_cert_path(&dir).display(), federation::ca_key_path(&dir).display())
+        }),
         Ca::Issue { dir, id, hosts, days } => federation::issue(&dir, id, &hosts, days)
             .map(|(cert, key)| format!("{} and {}", cert.display(), key.display())),
     };

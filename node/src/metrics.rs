@@ -39,6 +39,13 @@ fn help(name: &str) -> &'static str {
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
+        "reef_requests_denied_total" => "Requests refused by the access decision, by reason.",
+        "reef_node_requests_refused_total" => {
+            "Node requests refused: identity not proven by the certificate, or an unknown node."
+        }
+        "reef_tls_handshake_failures_total" => {
+            "TLS handshakes that failed (bad or foreign certificates, plain HTTP on the TLS port)."
+        }
         "reef_connections_refused_total" => "Connections closed on arrival: the connection limit was reached.",
         _ => "",
     }

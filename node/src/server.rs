@@ -3,9 +3,8 @@
 //! redirect, or fail). Also `/healthz`, `/metrics` and the peer message endpoint.
 
 use crate::access_log::{AccessLog, Record};
-use crate::auth::Tokens;
 use crate::auth::Denied;
-use crate::tls::{NodeTls, node_id_of};
+use crate::auth::Tokens;
 use crate::blocks::BLOCKS_PATH;
 use crate::config::{Config, role_name};
 use crate::driver::{Answer, Driver, ServeFrom};
@@ -20,6 +19,7 @@ use crate::metrics::{Metrics, source_label};
 use crate::origin::{Exports, OriginError};
 use crate::peer_transport::{MESSAGE_PATH, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
 use crate::store::{ObjectMeta, Stamp, Store};
+use crate::tls::{NodeTls, node_id_of};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -123,7 +123,13 @@ where
     let service = service_fn(move |req| {
         let (app, in_flight) = (app.clone(), watched.request());
         async move {
-            let response = app.handle(req, Peer { address: client, node }).await;
+            let head = req.method() == Method::HEAD;
+            let mut response = app.handle(req, Peer { address: client, node }).await;
+            // A HEAD answer has no body (HTTP/2 treats one as a protocol error); object
+            // answers to HEAD come empty already, error texts are dropped here.
+            if head && http_body::Body::size_hint(response.body()).lower() > 0 {
+                *response.body_mut() = body::empty();
+            }
             drop(in_flight);
             Ok::<_, Infallible>(response)
         }
@@ -335,7 +341,8 @@ impl App {
                 (Some(Err(e)), _) => return self.verdict(Decision::Deny(e.denial()), Some(e.to_string())),
                 (Some(Ok(token)), Some(tokens)) => match tokens.verify(token, now).await {
                     Ok(claims) => {
-                        let skew = tokens.issuer(&claims.issuer).map_or(0, |i| i.clock_skew.0.as_nanos() / 1_000_000_000);
+                        let skew =
+                            tokens.issuer(&claims.issuer).map_or(0, |i| i.clock_skew.0.as_nanos() / 1_000_000_000);
                         (Some(claims), skew)
                     }
                     Err(e) => return self.verdict(Decision::Deny(e.denial()), Some(e.to_string())),

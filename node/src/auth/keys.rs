@@ -127,7 +127,8 @@ impl IssuerKeys {
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
         let base = self.config.issuer.trim_end_matches('/');
         let discovery: serde_json::Value = self.get_json(&format!("{base}/.well-known/openid-configuration")).await?;
-        let jwks_uri = discovery.get("jwks_uri").and_then(|v| v.as_str()).ok_or("no `jwks_uri` in the discovery document")?;
+        let jwks_uri =
+            discovery.get("jwks_uri").and_then(|v| v.as_str()).ok_or("no `jwks_uri` in the discovery document")?;
         let set: serde_json::Value = self.get_json(jwks_uri).await?;
         let entries = set.get("keys").and_then(|k| k.as_array()).ok_or("no `keys` array in the key set")?;
         let mut keys = HashMap::new();

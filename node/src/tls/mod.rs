@@ -114,7 +114,12 @@ impl Current {
             Some(id) => {
                 return Err(file_error(&files.cert, format!("names node {id}, but this node's id is {me}")));
             }
-            None => return Err(file_error(&files.cert, format!("names no node (expected a URI SAN `{NODE_URI_PREFIX}{me}`)"))),
+            None => {
+                return Err(file_error(
+                    &files.cert,
+                    format!("names no node (expected a URI SAN `{NODE_URI_PREFIX}{me}`)"),
+                ));
+            }
         }
         let key = provider.key_provider.load_private_key(read_key(&files.key)?)?;
         let certified = CertifiedKey::new(certs, key);
@@ -157,7 +162,8 @@ pub struct NodeTls {
 impl NodeTls {
     pub fn load(files: &TlsFiles, me: NodeId) -> Result<NodeTls, TlsError> {
         let provider = provider();
-        let current = Arc::new(Current { files: files.clone(), key: RwLock::new(Current::load(files, &provider, me)?) });
+        let current =
+            Arc::new(Current { files: files.clone(), key: RwLock::new(Current::load(files, &provider, me)?) });
         let roots = roots(&files.ca)?;
         // Users have no certificate; a node's must chain to the federation CA.
         let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
@@ -168,11 +174,11 @@ impl NodeTls {
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(current.clone());
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut client = ClientConfig::builder_with_provider(provider.clone())
+        // ALPN (h2, http/1.1) is set by the connector.
+        let client = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_cert_resolver(current.clone());
-        client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(NodeTls { current, provider, me, server: Arc::new(server), client: Arc::new(client) })
     }
 
@@ -199,10 +205,9 @@ pub fn client_trusting(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError>
     // A system without CA certificates still reaches `ca` and plain HTTP.
     let (added, _ignored) = store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     tracing::debug!(added, "system CA certificates");
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(store)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -2,6 +2,8 @@
 //! Readiness is awaited by polling (bounded), never by sleeping a fixed time.
 #![allow(dead_code)] // each test file uses part of the harness
 
+pub mod issuer;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -52,6 +54,19 @@ pub struct Node {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: BTreeMap<u32, Node>,
+    /// With TLS: the federation's certificates (`ca.pem`, `node-<id>.pem`/`.key`).
+    pub fed: Option<PathBuf>,
+}
+
+/// What a cluster has beyond the default (plain HTTP, one public namespace `atlas`).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Mutual TLS between nodes, TLS for clients; certificates from `reef-node ca`.
+    pub tls: bool,
+    /// More namespaces: (name, extra keys); each origin exports `data-<name>`.
+    pub namespaces: Vec<(&'static str, String)>,
+    /// Text added to every node's file (e.g. `[[issuers]]`).
+    pub extra: String,
 }
 
 fn free_port() -> u16 {
@@ -62,7 +77,32 @@ impl Cluster {
     /// Writes configurations for `specs` (one origin exporting `data/` as namespace `atlas`;
     /// sites `t0`, `site-a` on 127.0.1.0/24 and `site-b` on 127.0.2.0/24) and starts every node.
     pub fn start(specs: &[Spec]) -> Cluster {
+        Cluster::start_with(specs, &Options::default())
+    }
+
+    pub fn start_with(specs: &[Spec], options: &Options) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        let fed = options.tls.then(|| {
+            let fed = dir.path().join("fed");
+            reef_node_cmd(&["ca", "init", "--dir", path_str(&fed)]);
+            for s in specs.iter().filter(|s| s.external.is_none()) {
+                let id = s.id.to_string();
+                reef_node_cmd(&[
+                    "ca",
+                    "issue",
+                    "--dir",
+                    path_str(&fed),
+                    "--id",
+                    &id,
+                    "--host",
+                    "127.0.0.1",
+                    "--host",
+                    "localhost",
+                ]);
+            }
+            fed
+        });
+        let scheme = if fed.is_some() { "https" } else { "http" };
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, s.external.unwrap_or_else(free_port))).collect();
         // Every origin serves the namespace, in the order given.
@@ -70,7 +110,7 @@ impl Cluster {
         let mut peers = String::new();
         for s in specs {
             peers += &format!(
-                "\n[[peers]]\nid = {}\nrole = \"{}\"\nsite = \"{}\"\nurl = \"http://127.0.0.1:{}\"\n",
+                "\n[[peers]]\nid = {}\nrole = \"{}\"\nsite = \"{}\"\nurl = \"{scheme}://127.0.0.1:{}\"\n",
                 s.id, s.role, s.site, ports[&s.id]
             );
         }
@@ -106,12 +146,27 @@ impl Cluster {
             if s.role == "origin" {
                 text += "export = \"data\"\n";
             }
+            for (name, keys) in &options.namespaces {
+                text += &format!("\n[[namespaces]]\nname = \"{name}\"\norigins = {origin_ids:?}\n{keys}\n");
+                if s.role == "origin" {
+                    std::fs::create_dir_all(dir.path().join(format!("data-{name}"))).unwrap();
+                    text += &format!("export = \"data-{name}\"\n");
+                }
+            }
+            if let Some(fed) = &fed {
+                text += &format!(
+                    "\n[tls]\nca = \"{0}/ca.pem\"\ncert = \"{0}/node-{1}.pem\"\nkey = \"{0}/node-{1}.key\"\n",
+                    fed.display(),
+                    s.id
+                );
+            }
+            text += &options.extra;
             text += &peers;
             let config = dir.path().join(format!("n{}.toml", s.id));
             std::fs::write(&config, text).unwrap();
             nodes.insert(s.id, Node { spec: s.clone(), port: ports[&s.id], config, child: None });
         }
-        let mut cluster = Cluster { dir, nodes };
+        let mut cluster = Cluster { dir, nodes, fed };
         let ids: Vec<u32> = cluster.nodes.keys().copied().collect();
         for id in ids {
             cluster.launch(id);
@@ -136,7 +191,50 @@ impl Cluster {
     }
 
     pub fn url(&self, id: u32, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.nodes[&id].port)
+        let scheme = if self.fed.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.nodes[&id].port)
+    }
+
+    /// Writes an object into a namespace's export at the origin (see `Options::namespaces`).
+    pub fn put_in(&self, namespace: &str, name: &str, bytes: Vec<u8>) -> Vec<u8> {
+        let path = self.dir.path().join(format!("data-{namespace}")).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &bytes).unwrap();
+        bytes
+    }
+
+    /// curl options to trust the federation's CA (none without TLS).
+    pub fn trust(&self) -> Vec<String> {
+        match &self.fed {
+            Some(fed) => vec!["--cacert".into(), fed.join("ca.pem").display().to_string()],
+            None => vec![],
+        }
+    }
+
+    /// curl options presenting node `id`'s certificate (as that node would).
+    pub fn as_node(&self, id: u32) -> Vec<String> {
+        let fed = self.fed.as_ref().expect("a TLS cluster");
+        let mut opts = self.trust();
+        opts.extend([
+            "--cert".into(),
+            fed.join(format!("node-{id}.pem")).display().to_string(),
+            "--key".into(),
+            fed.join(format!("node-{id}.key")).display().to_string(),
+        ]);
+        opts
+    }
+
+    /// GET with curl, trusting the federation's CA.
+    pub fn get(&self, url: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
+        let mut args: Vec<&str> = Vec::new();
+        let trust = self.trust();
+        args.extend(trust.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        get(url, &args)
+    }
+
+    pub fn log(&self, id: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{id}.log"))).unwrap_or_default()
     }
 
     pub fn launch(&mut self, id: u32) {
@@ -154,6 +252,17 @@ impl Cluster {
             .unwrap();
         node.child = Some(child);
         let port = node.port;
+        if self.fed.is_some() {
+            let url = self.url(id, "/healthz");
+            let trust = self.trust();
+            wait_until(&format!("node {id} answers /healthz"), || {
+                let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+                args.extend(trust.iter().map(String::as_str));
+                args.push(&url);
+                curl(&args).stdout == b"200"
+            });
+            return;
+        }
         wait_until(&format!("node {id} answers /healthz"), || {
             http_status(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == Some(200)
         });
@@ -169,7 +278,12 @@ impl Cluster {
 
     /// A counter from a node's /metrics (0 when absent).
     pub fn metric(&self, id: u32, series: &str) -> f64 {
-        let out = curl(&["-s", &self.url(id, "/metrics")]);
+        let url = self.url(id, "/metrics");
+        let mut args = vec!["-s"];
+        let trust = self.trust();
+        args.extend(trust.iter().map(String::as_str));
+        args.push(&url);
+        let out = curl(&args);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
@@ -223,6 +337,13 @@ pub fn raw_request(port: u16, raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     (!out.is_empty()).then_some(out)
+}
+
+/// Runs the reef-node binary to completion (e.g. `ca init`); panics with its stderr on failure.
+pub fn reef_node_cmd(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_reef-node")).args(args).output().unwrap();
+    assert!(out.status.success(), "reef-node {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 pub fn curl(args: &[&str]) -> Output {
