@@ -454,7 +454,8 @@ impl Actor {
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
         // The origin's block list: from the namespace's origins, or the source as a last resort.
         let origins = self.config.namespaces.get(usize::from(object.namespace.0)).map(|ns| ns.origins.clone());
-        let mut reference_from = origins.unwrap_or_default();
+        let origins = origins.unwrap_or_default();
+        let mut reference_from = origins.clone();
         if !reference_from.contains(&from) {
             reference_from.push(from);
         }
@@ -466,8 +467,15 @@ impl Actor {
                     FillReport::NoSpace => Cmd::FetchNoSpace { fetch, attempt },
                 });
             };
-            let attempt_of =
-                Attempt { fill: &fill, number: attempt, from, kind, source, reference_from: &reference_from };
+            let attempt_of = Attempt {
+                fill: &fill,
+                number: attempt,
+                from,
+                kind,
+                source,
+                reference_from: &reference_from,
+                origins: &origins,
+            };
             let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
         });

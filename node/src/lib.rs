@@ -89,6 +89,7 @@ pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
         config.advertise.clone(),
         config.peers.iter().map(|p| (p.id, p.url.clone())).collect(),
         client_tls,
+        tls.as_ref().map(tls::NodeTls::seal_check).transpose().map_err(|e| anyhow::anyhow!("`tls.ca`: {e}"))?,
     ));
     let tokens = if config.issuers.is_empty() {
         None

@@ -8,6 +8,7 @@ use crate::http::digest::Hasher;
 use crate::http::object_path;
 use crate::store::{ObjectMeta, Store};
 use crate::tls::connector::NodeConnector;
+use crate::tls::seal::{REEF_SEAL, SealCheck};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -60,14 +61,22 @@ pub struct Transport {
     my_url: String,
     /// Node id → base URL: the configured peers, and no one else.
     book: HashMap<NodeId, String>,
+    /// With TLS: block lists must come from an origin or carry an origin's seal.
+    seals: Option<SealCheck>,
 }
 
 impl Transport {
     /// `tls`: this node's client side (its certificate and the federation CA), or a plain
     /// configuration in a federation without TLS.
-    pub fn new(me: NodeId, my_url: String, peers: Vec<(NodeId, String)>, tls: Arc<ClientConfig>) -> Self {
+    pub fn new(
+        me: NodeId,
+        my_url: String,
+        peers: Vec<(NodeId, String)>,
+        tls: Arc<ClientConfig>,
+        seals: Option<SealCheck>,
+    ) -> Self {
         let client = http_client(tls, peers.clone());
-        Transport { client, me, my_url, book: peers.into_iter().collect() }
+        Transport { client, me, my_url, book: peers.into_iter().collect(), seals }
     }
 
     /// The client this node talks to other nodes with (also used for issuers' keys).
@@ -124,7 +133,7 @@ impl Transport {
     }
 
     async fn fetch_inner(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> Result<u64, FetchError> {
-        let Attempt { fill, number: attempt, from, kind, source, reference_from } = a;
+        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -138,7 +147,8 @@ impl Transport {
             .body(Full::new(Bytes::new()))
             .map_err(|_| FetchError::Refused)?;
         // The origin's block list is asked for at the same time as the object.
-        let (resp, list) = tokio::join!(self.client.request(req), self.block_list(reference_from, &path));
+        let (resp, list) =
+            tokio::join!(self.client.request(req), self.block_list(reference_from, origins, &fill.name, &path));
         let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
         if status != StatusCode::OK {
@@ -158,15 +168,20 @@ impl Transport {
         // Without the origin's list for this very version, nothing is released before the
         // whole object is verified; a list for another version means the source has a stale
         // or forged copy: try the next source.
-        let mut verifier = match list {
-            Some((list, list_etag)) if list_etag == etag && list.size == size => Some(Verifier::new(Arc::new(list))),
-            Some((_, list_etag)) => {
-                tracing::warn!(object = %fill.name, %from, %etag, origin = %list_etag, "source's version is not the origin's");
+        let (mut verifier, seal) = match list {
+            Some(l) if l.etag == etag && l.list.size == size => (Some(Verifier::new(Arc::new(l.list))), l.seal),
+            Some(l) => {
+                tracing::warn!(object = %fill.name, %from, %etag, origin = %l.etag, "source's version is not the origin's");
+                return Err(FetchError::Broken);
+            }
+            // With TLS, only the origin itself (authenticated) may send bytes no origin vouched for.
+            None if self.seals.is_some() && kind != FetchKind::Origin => {
+                tracing::error!(object = %fill.name, %from, "no block list from an origin nor sealed by one: not taking the object from a peer");
                 return Err(FetchError::Broken);
             }
             None => {
                 tracing::warn!(object = %fill.name, "no block list from any origin: releasing bytes only once complete");
-                None
+                (None, None)
             }
         };
         let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
@@ -244,6 +259,7 @@ impl Transport {
             last_modified,
             digests,
             blocks: verifier.map(Verifier::into_list),
+            seal,
         };
         guard.keep();
         fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
@@ -301,6 +317,16 @@ pub struct Attempt<'a> {
     /// Where to ask for the origin's block list, in order: the namespace's origins, then the
     /// source itself (a federation member) when no origin answers.
     pub reference_from: &'a [NodeId],
+    /// The namespace's origins: with TLS, a list must come from one or carry one's seal.
+    pub origins: &'a [NodeId],
+}
+
+/// A block list an origin vouches for.
+struct FetchedList {
+    list: BlockList,
+    etag: String,
+    /// The origin's seal, kept with the object and handed on to other caches.
+    seal: Option<String>,
 }
 
 /// What a running attempt tells the driver (which tells the core).
@@ -318,8 +344,16 @@ pub enum FillReport {
 const NO_ROOM_WAIT: Duration = Duration::from_secs(10);
 
 impl Transport {
-    /// The block list of `path` from the first of `nodes` that has it, with its ETag.
-    async fn block_list(&self, nodes: &[NodeId], path: &str) -> Option<(BlockList, String)> {
+    /// The block list of `path` from the first of `nodes` that has one the origin vouches for:
+    /// without TLS any answer; with TLS one from an origin (authenticated by its certificate)
+    /// or sealed by one.
+    async fn block_list(
+        &self,
+        nodes: &[NodeId],
+        origins: &[NodeId],
+        name: &reef_core::ObjectName,
+        path: &str,
+    ) -> Option<FetchedList> {
         for &node in nodes {
             let Some(url) = self.url_of(node) else { continue };
             let Ok(req) = Request::get(format!("{url}{BLOCKS_PATH}{path}"))
@@ -332,20 +366,34 @@ impl Transport {
             let answer = async {
                 let resp = self.client.request(req).await.ok()?;
                 let etag = resp.headers().get(http::header::ETAG)?.to_str().ok()?.to_string();
+                let seal = resp.headers().get(REEF_SEAL).and_then(|v| v.to_str().ok()).map(str::to_string);
                 if resp.status() != StatusCode::OK {
                     return None;
                 }
                 let body = Limited::new(resp.into_body(), MAX_LIST).collect().await.ok()?.to_bytes();
                 match BlockList::decode(&body) {
-                    Ok(list) => Some((list, etag)),
+                    Ok(list) => Some((list, etag, seal, body)),
                     Err(e) => {
                         tracing::warn!(%node, error = %e, "bad block list");
                         None
                     }
                 }
             };
-            if let Ok(Some(found)) = tokio::time::timeout(Duration::from_secs(10), answer).await {
-                return Some(found);
+            let Ok(Some((list, etag, seal, raw))) = tokio::time::timeout(Duration::from_secs(10), answer).await else {
+                continue;
+            };
+            let Some(check) = &self.seals else {
+                return Some(FetchedList { list, etag, seal });
+            };
+            let sealed = seal.as_deref().map(|s| check.verify(s, &name.namespace, &name.path, &etag, &raw, origins));
+            match sealed {
+                Some(Ok(_)) => return Some(FetchedList { list, etag, seal }),
+                // From the origin itself over mutual TLS: vouched for by the channel.
+                _ if origins.contains(&node) => return Some(FetchedList { list, etag, seal }),
+                Some(Err(e)) => tracing::error!(object = %name, %node, error = %e, "a block list's seal does not hold"),
+                None => {
+                    tracing::warn!(object = %name, %node, "an unsealed block list from a node that is not an origin")
+                }
             }
         }
         None

@@ -19,6 +19,7 @@ use crate::metrics::{Metrics, source_label};
 use crate::origin::{Exports, OriginError};
 use crate::peer_transport::{MESSAGE_PATH, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
 use crate::store::{ObjectMeta, Stamp, Store};
+use crate::tls::seal::REEF_SEAL;
 use crate::tls::{NodeTls, node_id_of};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -393,9 +394,13 @@ impl App {
             Role::Origin => match self.exports.as_ref() {
                 Some(exports) => match self.config.namespace(&path.namespace) {
                     Some(ns) => match exports.open(ns, &path.segments).await {
-                        Ok(exported) => {
-                            exports.blocks(&exported).await.ok().map(|b| (b.encode(), exported.validators.etag.clone()))
-                        }
+                        Ok(exported) => exports.blocks(&exported).await.ok().map(|b| {
+                            let (list, etag) = (b.encode(), exported.validators.etag.clone());
+                            // An origin with a node certificate seals what it publishes.
+                            let seal =
+                                self.tls.as_ref().and_then(|t| t.seal(&path.namespace, &path.name(), &etag, &list));
+                            (list, etag, seal)
+                        }),
                         Err(_) => None,
                     },
                     None => None,
@@ -405,16 +410,19 @@ impl App {
             _ => {
                 let id = ObjectName::new(path.namespace.clone(), path.name()).id();
                 let meta = self.store.as_ref().and_then(|s| s.meta(id));
-                meta.and_then(|m| Some((m.blocks.as_ref()?.encode(), m.etag.clone())))
+                meta.and_then(|m| Some((m.blocks.as_ref()?.encode(), m.etag.clone(), m.seal.clone())))
             }
         };
-        let Some((list, etag)) = found else {
+        let Some((list, etag, seal)) = found else {
             return text_response(StatusCode::NOT_FOUND, "no block list for this object here");
         };
         let mut resp = Response::new(body::full(list));
         resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         if let Ok(v) = HeaderValue::from_str(&etag) {
             resp.headers_mut().insert(http::header::ETAG, v);
+        }
+        if let Some(v) = seal.and_then(|s| HeaderValue::from_str(&s).ok()) {
+            resp.headers_mut().insert(REEF_SEAL, v);
         }
         resp
     }

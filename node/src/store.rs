@@ -31,6 +31,9 @@ pub struct ObjectMeta {
     /// The origin's block list, when the fill had one: hits and the scrub check against it.
     #[serde(default)]
     pub blocks: Option<BlockList>,
+    /// The origin's seal over the block list (`Reef-Seal`), handed on to other caches.
+    #[serde(default)]
+    pub seal: Option<String>,
 }
 
 #[derive(Debug)]
@@ -239,6 +242,7 @@ mod tests {
             last_modified: None,
             digests: h.finish(),
             blocks: Some(crate::blocks::BlockList::of_bytes(body, 4)),
+            seal: None,
         }
     }
 

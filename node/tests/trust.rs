@@ -365,3 +365,55 @@ fn a_renewed_certificate_is_picked_up_on_sighup() {
     let (status, _, _) = c.get(&c.url(2, "/atlas/r.bin"), &[]);
     assert_eq!(status, 200);
 }
+
+/// With the origin down, a cache takes an object from a peer only with the origin's seal on
+/// its block list: a good seal serves the right bytes, a tampered one serves nothing.
+#[test]
+fn a_peer_copy_is_taken_only_under_the_origins_seal() {
+    let issuer = Issuer::start();
+    let child = Spec { strategy: "parent", parents: vec![11], ..cache(12, "site-a") };
+    let options = Options { tls: true, namespaces: vec![], extra: issuer.config("") };
+    let mut c = Cluster::start_with(&[origin(1), cache(11, "site-a"), child], &options);
+    let a = c.put("a.bin", bytes(2 << 20, 11));
+    let b = c.put("b.bin", bytes(2 << 20, 12));
+    for name in ["a.bin", "b.bin"] {
+        let (status, _, _) = c.get(&c.url(11, &format!("/atlas/{name}")), &[]);
+        assert_eq!(status, 200);
+    }
+    let objects = c.dir.path().join("n11/store/objects");
+    wait_until("both objects are on disk", || std::fs::read_dir(&objects).unwrap().count() == 4);
+    c.kill(1);
+
+    // A good seal: the child takes b from its parent and serves the origin's bytes.
+    let (status, head, body) = c.get(&c.url(12, "/atlas/b.bin"), &[]);
+    assert_eq!(status, 200);
+    assert!(body == b);
+    assert!(common::header(&head, "cache-status").unwrap().contains("detail=peer-n11"), "{head}");
+
+    // The parent's copy of a gets a tampered seal (as a compromised cache could send).
+    c.kill(11);
+    let mut tampered = 0;
+    for entry in std::fs::read_dir(&objects).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let Ok(mut meta) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        if meta["path"] != "a.bin" {
+            continue;
+        }
+        let seal = meta["seal"].as_str().expect("the parent kept the origin's seal").to_string();
+        let mut parts: Vec<String> = seal.split(' ').map(str::to_string).collect();
+        // Another signature of the right length: the first bytes changed.
+        let sig = &mut parts[3];
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        sig.replace_range(0..1, flipped);
+        meta["seal"] = json!(parts.join(" "));
+        std::fs::write(&path, meta.to_string()).unwrap();
+        tampered += 1;
+    }
+    assert_eq!(tampered, 1);
+    c.launch(11);
+    let (status, _, body) = c.get(&c.url(12, "/atlas/a.bin"), &[]);
+    assert_ne!(status, 200);
+    assert!(!leaks(&body, &a));
+    wait_until("the child logs the bad seal", || c.log(12).contains("a block list's seal does not hold"));
+}

@@ -9,6 +9,7 @@
 
 pub mod connector;
 pub mod federation;
+pub mod seal;
 
 use reef_core::NodeId;
 use rustls::crypto::CryptoProvider;
@@ -189,9 +190,14 @@ impl NodeTls {
         Ok(())
     }
 
-    /// The leaf certificate now in use (for reports and tests).
-    pub fn certificate(&self) -> CertificateDer<'static> {
-        self.current.get().cert[0].clone()
+    fn current_key(&self) -> Arc<CertifiedKey> {
+        self.current.get()
+    }
+
+    /// Checks block-list seals against the federation CA.
+    pub fn seal_check(&self) -> Result<seal::SealCheck, TlsError> {
+        let ca = &self.current.files.ca;
+        seal::SealCheck::new(&read_certs(ca)?).map_err(|e| file_error(ca, e))
     }
 }
 
