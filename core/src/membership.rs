@@ -36,6 +36,9 @@ pub struct MembershipConfig {
     /// RTT thresholds of the proximity levels (CoralCDN: 20 ms and 60 ms); a member whose RTT is
     /// below `levels[i]` is at level `i`, above them all at level `levels.len()`.
     pub levels: Vec<Duration>,
+    /// A closed federation: only the seeds (the configured peers) are members. Gossip naming
+    /// anyone else is ignored, and a pointer or holder naming an unknown node is not usable.
+    pub closed: bool,
 }
 
 impl Default for MembershipConfig {
@@ -47,6 +50,7 @@ impl Default for MembershipConfig {
             suspect_timeout: Duration::from_secs(2),
             gossip: 3,
             levels: vec![Duration::from_millis(20), Duration::from_millis(60)],
+            closed: false,
         }
     }
 }
@@ -138,9 +142,13 @@ impl Membership {
         self.members.get(&id).map(|m| m.health)
     }
 
-    /// Whether `id` should be used: alive or merely suspected (unknown nodes are given a chance).
+    /// Whether `id` should be used: alive or merely suspected (in an open federation, unknown
+    /// nodes are given a chance; in a closed one they are never used).
     pub fn usable(&self, id: NodeId) -> bool {
-        self.members.get(&id).is_none_or(|m| m.health != Health::Dead)
+        match self.members.get(&id) {
+            Some(m) => m.health != Health::Dead,
+            None => !self.config.closed,
+        }
     }
 
     pub fn info(&self, id: NodeId) -> Option<&PeerInfo> {
@@ -277,6 +285,9 @@ impl Membership {
     /// Members named in gossip are added, up to bounds: one message is read only so far, and
     /// the member list stops growing at `MAX_MEMBERS`, so a flood of fake members costs little.
     fn learn(&mut self, gossip: &[PeerInfo]) {
+        if self.config.closed {
+            return; // the roster is the configuration: nobody is learnt
+        }
         for info in gossip.iter().take(GOSSIP_READ) {
             self.add(*info);
         }

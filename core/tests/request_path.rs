@@ -397,3 +397,22 @@ fn a_spoofed_ack_does_not_revive_a_dead_member_and_fake_gossip_is_bounded() {
     h.run_for(Duration::from_secs(200));
     assert_eq!(h.node(CACHE).peer_alive(ORIGIN), Some(true));
 }
+
+#[test]
+fn a_closed_federation_learns_nobody_from_gossip_and_never_uses_an_unknown_node() {
+    let mut c = NodeConfig::new(CACHE, SiteId(1), Role::Cache, 3);
+    c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ORIGIN]);
+    c.membership.closed = true;
+    c.peers = vec![PeerInfo::new(ORIGIN, SiteId(0), Role::Origin)];
+    let mut origin = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 4);
+    origin.serves = vec![NS];
+    let mut h = Harness::new(vec![Node::new(origin), Node::new(c)], Duration::from_millis(10), BitRate(8_000_000));
+    let fake: Vec<PeerInfo> = (1000..1100).map(|i| PeerInfo::new(NodeId(i), SiteId(1), Role::Cache)).collect();
+    h.deliver(CACHE, Input::Message { from: ORIGIN, msg: Message::Ping { seq: 1, gossip: fake } });
+    h.run_for(Duration::from_millis(1));
+    let members: Vec<NodeId> = h.node(CACHE).membership().members().map(|m| m.id).collect();
+    assert_eq!(members, vec![ORIGIN], "gossip taught a closed federation a member");
+    assert!(!h.node(CACHE).membership().usable(NodeId(1000)), "an unknown node is usable");
+    assert!(h.node(CACHE).membership().usable(ORIGIN));
+}

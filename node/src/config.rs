@@ -477,6 +477,9 @@ impl Config {
             .map(|(i, ns)| (namespace_id(i), ns.origins.clone()))
             .collect::<BTreeMap<_, _>>();
         c.peers = self.peers.iter().map(|p| PeerInfo::new(p.id, p.site, p.role)).collect();
+        // A deployed federation is its configured peers: gossip, pointers and registrations
+        // naming anyone else are ignored.
+        c.membership.closed = true;
         c.discovery = self.discovery.clone();
         c.site_preference =
             self.sites.iter().filter(|s| !s.prefer.is_empty()).map(|s| (s.id, s.prefer.clone())).collect();

@@ -72,12 +72,58 @@ impl tower_service::Service<Uri> for NodeConnector {
                 let (_, session) = tls.inner().get_ref();
                 let got = session.peer_certificates().and_then(|c| c.first()).and_then(node_id_of);
                 if got != Some(want) {
-                    let got = got.map_or("no node".to_string(), |id| format!("node {id}"));
+                    let got = got.map_or("no node".to_string(), |id| id.to_string());
                     tracing::error!(expected = %want, certificate = %got, "a peer's address answered with another identity");
-                    return Err(format!("expected node {want}, the certificate names {got}").into());
+                    return Err(format!("expected {want}, the certificate names {got}").into());
                 }
             }
             Ok(stream)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{NodeTls, TlsFiles, federation};
+    use tower_service::Service;
+
+    /// A real TLS server holding node 5's certificate, reached at an address where the
+    /// connector expects node 4: refused; where it expects node 5: accepted.
+    #[tokio::test]
+    async fn a_peer_address_must_answer_with_that_peers_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        federation::init(dir.path(), "test CA", 30).unwrap();
+        for id in [4, 5] {
+            federation::issue(dir.path(), id, &["127.0.0.1".into()], 30).unwrap();
+        }
+        let files = |id: u32| TlsFiles {
+            ca: federation::ca_cert_path(dir.path()),
+            cert: federation::node_cert_path(dir.path(), id),
+            key: federation::node_key_path(dir.path(), id),
+        };
+        let server = NodeTls::load(&files(5), NodeId(5)).unwrap();
+        let client = NodeTls::load(&files(4), NodeId(4)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let acceptor = tokio_rustls::TlsAcceptor::from(server.server.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(stream).await {
+                        use tokio::io::AsyncReadExt;
+                        let mut buf = [0u8; 16];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                });
+            }
+        });
+        let uri: Uri = url.parse().unwrap();
+        let mut expecting_4 = NodeConnector::new(client.client.clone(), [(NodeId(4), url.clone())]);
+        let err = expecting_4.call(uri.clone()).await.err().expect("another node's certificate is refused");
+        assert!(err.to_string().contains("expected n4, the certificate names n5"), "{err}");
+        let mut expecting_5 = NodeConnector::new(client.client.clone(), [(NodeId(5), url)]);
+        assert!(expecting_5.call(uri).await.is_ok());
     }
 }
