@@ -12,6 +12,7 @@ const HEADLINES: &[(&str, &str)] = &[
     ("requests", "requests"),
     ("completed", "completed"),
     ("failed", "failed"),
+    ("denied", "refused by the access decision (private namespaces)"),
     ("object_hit_ratio", "object hit ratio"),
     ("byte_hit_ratio", "byte hit ratio"),
     ("site_hit_ratio", "site hit ratio (bytes already at the client's site)"),

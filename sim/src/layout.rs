@@ -26,6 +26,8 @@ pub struct NodeSpec {
 pub struct Layout {
     pub nodes: Vec<NodeSpec>,
     pub namespaces: Vec<String>,
+    /// Whether each namespace is private (readable with a granting token only).
+    pub private: Vec<bool>,
     /// The cache node of each site.
     pub site_cache: Vec<u32>,
     /// The worker nodes of each site (empty when it has none).
@@ -57,7 +59,7 @@ impl Layout {
         let director = nodes.len() as u32;
         let t0 = topo.site_index(&default_origin).expect("a site of the topology");
         nodes.push(NodeSpec { name: format!("{default_origin}/director"), site: t0, role: Role::Director });
-        let defaults = [NamespaceSpec { name: "data".into(), origins: Vec::new(), share: None }];
+        let defaults = [NamespaceSpec { name: "data".into(), origins: Vec::new(), share: None, private: false }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
             return Err("too many namespaces".into());
@@ -89,6 +91,7 @@ impl Layout {
         Ok(Layout {
             nodes,
             namespaces: specs.iter().map(|n| n.name.clone()).collect(),
+            private: specs.iter().map(|n| n.private).collect(),
             site_cache,
             site_workers,
             origins,

@@ -74,6 +74,8 @@ pub struct TierSummary {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Refused by the access decision (part of `failed`).
+    pub denied: u64,
     pub served_from: ServedFrom,
     pub site_hit_ratio: f64,
     pub bytes_requested: u64,
@@ -85,6 +87,7 @@ impl From<&Counters> for TierSummary {
             requests: c.requests,
             completed: c.completed,
             failed: c.failed,
+            denied: c.denied,
             served_from: ServedFrom::from(c),
             site_hit_ratio: c.site_hit_ratio(),
             bytes_requested: c.bytes_requested,
@@ -117,6 +120,9 @@ pub struct Summary {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Requests refused by the access decision (private namespaces without a granting
+    /// token); part of `failed`, by reason in `failures` (`denied_*`).
+    pub denied: u64,
     pub served_from: ServedFrom,
     pub origin_fetches: u64,
     pub peer_fetches: u64,
@@ -197,6 +203,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         requests: s.all.requests,
         completed: s.all.completed,
         failed: s.all.failed,
+        denied: s.all.denied,
         served_from: ServedFrom::from(&s.all),
         origin_fetches: s.origin_fetches,
         peer_fetches: s.peer_fetches,
@@ -297,6 +304,9 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     println!("requests      {:>12}   simulated {:.0} s", s.requests, s.simulated_seconds);
     println!("  completed   {:>12}   {}", s.completed, share(s.completed));
     println!("  failed      {:>12}   {}", s.failed, share(s.failed));
+    if s.denied > 0 {
+        println!("  denied      {:>12}   {}   (part of failed: the access decision)", s.denied, share(s.denied));
+    }
     for (reason, n) in &s.failures {
         println!("    {reason:<20}{n:>8}");
     }

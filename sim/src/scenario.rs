@@ -176,6 +176,10 @@ pub struct NamespaceSpec {
     /// Sites holding an origin of the namespace, in order of preference; default: the Tier-0.
     #[serde(default)]
     pub origins: Vec<String>,
+    /// Readable only with a token that grants it (`reef_core::access`); see
+    /// `workload.invalid_tokens`.
+    #[serde(default)]
+    pub private: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -210,6 +214,10 @@ pub struct WorkloadSpec {
     /// to their site's cache.
     #[serde(default)]
     pub via_director: bool,
+    /// Share (0..1) of requests for private namespaces whose token does not grant them: a
+    /// third each without a token, with an expired one, and with a scope for another path.
+    #[serde(default, deserialize_with = "fraction")]
+    pub invalid_tokens: f64,
     #[serde(default)]
     pub jobs: Option<JobsSpec>,
     #[serde(default)]
@@ -693,5 +701,15 @@ mod tests {
     fn line_and_column_are_one_based() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}
+
+/// A share between 0 and 1.
+fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!("expected a share between 0 and 1, got {v}")))
     }
 }

@@ -116,6 +116,8 @@ pub struct Counters {
     pub requests: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Failed requests refused by the access decision (private namespaces; part of `failed`).
+    pub denied: u64,
     /// Served requests by where their bytes came from (in `BytesFrom` order).
     pub served_from: [u64; 5],
     /// Served requests whose bytes were copied by two or more caches' fills on the way.
@@ -200,6 +202,21 @@ pub struct Stats {
     pub streams_broken: u64,
 }
 
+/// The failure reason of a refused request: `denied_` and the core's denial name.
+pub fn denial_reason(d: reef_core::access::Denial) -> &'static str {
+    use reef_core::access::Denial::*;
+    match d {
+        NoToken => "denied_no_token",
+        BadToken => "denied_bad_token",
+        Expired => "denied_expired",
+        NotYetValid => "denied_not_yet_valid",
+        UnknownIssuer => "denied_unknown_issuer",
+        WrongAudience => "denied_wrong_audience",
+        NoScope => "denied_no_scope",
+        NodeNotAllowed => "denied_node_not_allowed",
+    }
+}
+
 fn tier_index(t: Tier) -> usize {
     match t {
         Tier::T0 => 0,
@@ -243,6 +260,13 @@ impl Stats {
         *self.failures.entry(reason).or_default() += 1;
         self.all.outcome(Err(()), 0);
         self.tiers[tier_index(tier)].outcome(Err(()), 0);
+    }
+
+    /// A client request refused by the access decision at the first node it asked.
+    pub fn denied(&mut self, tier: Tier, denial: reef_core::access::Denial) {
+        self.failed_in_driver(tier, denial_reason(denial));
+        self.all.denied += 1;
+        self.tiers[tier_index(tier)].denied += 1;
     }
 
     /// Requests served without a transfer from an origin (the CDN's origin offload).

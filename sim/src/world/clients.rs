@@ -2,6 +2,7 @@
 //! does), and each served request's attribution to the store its bytes came from.
 
 use super::*;
+use reef_core::access::{Asker, Claims, Decision, Denial, Issuer, NamespaceAccess, Operation, Scope, decide};
 
 impl World {
     /// The node whose store or origin bytes that `n` serves come from, and the fills they
@@ -132,9 +133,14 @@ impl World {
 
     /// A client request failed in the simulator (its node was down, or the run stopped).
     pub(super) fn client_failed(&mut self, c: &ClientReq, reason: &'static str) {
+        self.stats.failed_in_driver(c.tier, reason);
+        self.client_failed_counted(c);
+    }
+
+    /// The rest of a failed request's bookkeeping, once its stats are counted.
+    fn client_failed_counted(&mut self, c: &ClientReq) {
         // At the hard stop the clock may already stand at the first event past it.
         let now = self.now().min(self.max_time);
-        self.stats.failed_in_driver(c.tier, reason);
         self.series.failed(now, c.site);
         self.sample(c, "failed", now - c.issued, 0);
         self.job_step(c.job);
@@ -225,6 +231,14 @@ impl World {
     }
 
     pub(super) fn send_client_request(&mut self, id: u64, c: ClientReq, at: Time) {
+        // The node asked decides, as reef-node does, before anything else: the core's rule on
+        // the client's token.
+        let arrives = at + self.client_latency(c.site, c.node);
+        if let Some(denial) = self.tokens.denied(id, c.object, arrives) {
+            self.stats.denied(c.tier, denial);
+            self.client_failed_counted(&c);
+            return;
+        }
         self.clients.insert(id, c);
         let request = Request {
             id: RequestId(id),
@@ -303,4 +317,61 @@ pub(super) fn fallback_caches(topo: &Topology, layout: &Layout) -> Vec<Option<u3
                 .map(|(_, o)| layout.site_cache[o as usize])
         })
         .collect()
+}
+
+/// The tokens clients present for private namespaces. Each request's token is drawn from a
+/// hash of the run's seed and the request number (reproducible, and independent of the order
+/// events run in): valid (a `storage.read:/` scope, no expiry within the run) or, for a share
+/// `invalid` of requests, one of three bad ones. The decision on it is the core's.
+#[derive(Debug)]
+pub(super) struct Tokens {
+    rules: Vec<NamespaceAccess>,
+    invalid: f64,
+    salt: u64,
+}
+
+const SIM_ISSUER: &str = "https://issuer.sim";
+
+impl Tokens {
+    pub(super) fn new(private: &[bool], invalid: f64, seed: u64) -> Tokens {
+        let rules = private
+            .iter()
+            .map(|&private| NamespaceAccess {
+                private,
+                issuers: vec![Issuer { issuer: SIM_ISSUER.into(), audiences: vec!["reef".into()] }],
+                base_path: "/".into(),
+                nodes: None,
+            })
+            .collect();
+        Tokens { rules, invalid, salt: crate::workload::mix64(seed ^ 0x746f_6b65_6e73) }
+    }
+
+    /// Why request `id` for `object`, arriving at `at`, is refused, if it is.
+    pub(super) fn denied(&self, id: u64, object: ObjectRef, at: Time) -> Option<Denial> {
+        let rules = &self.rules[usize::from(object.namespace.0)];
+        if !rules.private {
+            return None;
+        }
+        let now = at.0 / 1_000_000_000;
+        let h = crate::workload::mix64(self.salt ^ id);
+        let bad = ((h >> 11) as f64 / (1u64 << 53) as f64) < self.invalid;
+        let claims = |scope: &str, expires: u64| Claims {
+            issuer: SIM_ISSUER.into(),
+            audiences: vec!["reef".into()],
+            expires: Some(expires),
+            not_before: None,
+            scopes: Scope::parse_claim(scope),
+        };
+        let token = match (bad, h % 3) {
+            (false, _) => Some(claims("storage.read:/", u64::MAX)),
+            (true, 0) => None,
+            (true, 1) => Some(claims("storage.read:/", now)),
+            (true, _) => Some(claims("storage.read:/elsewhere", u64::MAX)),
+        };
+        let path = format!("/{}", object.id.0);
+        match decide(now, 0, rules, &path, Operation::Read, Asker::Client(token.as_ref())) {
+            Decision::Allow { .. } => None,
+            Decision::Deny(d) => Some(d),
+        }
+    }
 }

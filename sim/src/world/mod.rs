@@ -207,6 +207,8 @@ pub struct World {
     /// Active partitions between each pair of regions.
     cuts: Vec<u32>,
     client_rate: BitRate,
+    /// Clients' tokens for private namespaces (see `clients::Tokens`).
+    tokens: clients::Tokens,
     via_director: bool,
     job_think: Duration,
     max_time: Time,
@@ -275,6 +277,7 @@ impl World {
             link_factor: vec![1.0; topo.links.len()],
             cuts: vec![0; regions * regions],
             client_rate: w.client_bandwidth.0,
+            tokens: clients::Tokens::new(&layout.private, w.invalid_tokens, seed),
             via_director: w.via_director,
             job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
             max_time,
