@@ -298,7 +298,7 @@ fn block_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::E
 }
 
 /// A fraction in [0, 1].
-fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+pub fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if !(0.0..=1.0).contains(&v) {
         return Err(serde::de::Error::custom(format!("must be between 0 and 1 (got {v})")));

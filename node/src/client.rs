@@ -99,10 +99,8 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
             // Back off a little: a director needs a moment to notice that a cache died.
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10)))).await;
         }
-        let token = opts.token.as_deref();
-        match fetch_once(&client, source, token, &part, &mut progress, &failed_at, &mut served_by, &mut cache_status)
-            .await
-        {
+        let session = Session { client: &client, token: opts.token.as_deref() };
+        match fetch_once(session, source, &part, &mut progress, &failed_at, &mut served_by, &mut cache_status).await {
             Outcome::Done => {
                 let verified = verify(&part, &progress)?;
                 std::fs::rename(&part, &opts.output)?;
@@ -134,10 +132,16 @@ fn authority(url: &str) -> String {
     url.parse::<Uri>().ok().and_then(|u| u.authority().map(|a| a.to_string())).unwrap_or_default()
 }
 
+/// How requests are sent: the client, and the bearer token (HTTPS only).
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    client: &'a HttpClient,
+    token: Option<&'a str>,
+}
+
 async fn fetch_once(
-    client: &HttpClient,
+    Session { client, token }: Session<'_>,
     start: &str,
-    token: Option<&str>,
     part: &Path,
     progress: &mut Progress,
     failed_at: &[String],

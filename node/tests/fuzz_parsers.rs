@@ -24,7 +24,7 @@ fn cache_node() -> Node {
 /// Valid messages as JSON, to mutate.
 fn templates() -> Vec<String> {
     let info = |i: u32| PeerInfo::new(NodeId(i), SiteId(i % 3), Role::Cache);
-    let msgs = vec![
+    let msgs = [
         Message::Ping { seq: 1, gossip: vec![info(3), info(77)] },
         Message::Ack { seq: 9, gossip: vec![info(1)] },
         Message::PingReq { seq: 4, target: NodeId(1) },

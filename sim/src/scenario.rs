@@ -5,7 +5,7 @@
 //! `file:line:column`, its key path and what was expected; a bad `--set` value is reported as
 //! coming from the command line.
 
-use reef_core::policy::{WORKER_STRATEGY, at_least_one, caches_strategies, positive_span, positive_span_opt};
+use reef_core::policy::{WORKER_STRATEGY, at_least_one, caches_strategies, fraction, positive_span, positive_span_opt};
 use reef_core::units::{Parsed, Rate, Size, Span};
 use reef_core::{BitRate, Duration, Policy, Tier};
 use serde::Deserialize;
@@ -701,15 +701,5 @@ mod tests {
     fn line_and_column_are_one_based() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
-    }
-}
-
-/// A share between 0 and 1.
-fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let v = f64::deserialize(d)?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(serde::de::Error::custom(format!("expected a share between 0 and 1, got {v}")))
     }
 }

@@ -121,7 +121,7 @@ mod tests {
         });
         let uri: Uri = url.parse().unwrap();
         let mut expecting_4 = NodeConnector::new(client.client.clone(), [(NodeId(4), url.clone())]);
-        let err = expecting_4.call(uri.clone()).await.err().expect("another node's certificate is refused");
+        let err = expecting_4.call(uri.clone()).await.expect_err("another node's certificate is refused");
         assert!(err.to_string().contains("expected n4, the certificate names n5"), "{err}");
         let mut expecting_5 = NodeConnector::new(client.client.clone(), [(NodeId(5), url)]);
         assert!(expecting_5.call(uri).await.is_ok());
