@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts or stops the local example cluster: one origin, two sites with two caches each, one
-# director, on fixed loopback ports 18400-18430. State lives in ./data next to this script.
+# director, on fixed loopback ports 18400-18430, all over TLS (mutual TLS between nodes). The
+# federation's CA and one certificate per node are made on the first start (data/fed). State
+# lives in ./data next to this script. REEF_NODE names a reef-node binary to use instead of
+# building one.
 #
 #   ./cluster.sh start    build reef-node if needed, start every node, wait until all answer
 #   ./cluster.sh stop     stop every node started by `start` (SIGTERM, then wait)
@@ -9,6 +12,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 nodes=(origin cache-a1 cache-a2 cache-b1 cache-b2 director)
 port_of() { grep -m1 '^listen' "$here/$1.toml" | sed -E 's/.*:([0-9]+)".*/\1/'; }
+id_of() { grep -m1 '^id' "$here/$1.toml" | sed -E 's/[^0-9]//g'; }
+fed="$here/data/fed"
+healthy() { curl -fs --cacert "$fed/ca.pem" "https://127.0.0.1:$1/healthz" >/dev/null; }
 
 start() {
     local bin="${REEF_NODE:-}"
@@ -16,23 +22,31 @@ start() {
         (cd "$here/../../.." && cargo build -q -p reef-node --bin reef-node)
         bin="${CARGO_TARGET_DIR:-$here/../../../target}/debug/reef-node"
     fi
+    # The federation: a CA, and a certificate per node naming its id and 127.0.0.1.
+    if [[ ! -e "$fed/ca.pem" ]]; then
+        "$bin" ca init --dir "$fed" >/dev/null
+        for n in "${nodes[@]}"; do
+            "$bin" ca issue --dir "$fed" --id "$(id_of "$n")" --host 127.0.0.1 --host localhost >/dev/null
+        done
+    fi
     mkdir -p "$here/data/origin/atlas"
     [[ -e "$here/data/origin/atlas/hello.txt" ]] || echo "hello from the origin" > "$here/data/origin/atlas/hello.txt"
     for n in "${nodes[@]}"; do
         mkdir -p "$here/data/$n"
-        "$bin" --config "$here/$n.toml" 2>"$here/data/$n/node.log" &
+        # stdout closed too: a caller reading this script's output through a pipe gets EOF.
+        "$bin" --config "$here/$n.toml" >/dev/null 2>"$here/data/$n/node.log" &
         echo $! > "$here/data/$n/pid"
     done
     for n in "${nodes[@]}"; do
         local port; port="$(port_of "$n")"
         for _ in $(seq 100); do
-            curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
+            healthy "$port" && break
             sleep 0.1
         done
-        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "$n did not start; see data/$n/node.log" >&2; exit 1; }
+        healthy "$port" || { echo "$n did not start; see data/$n/node.log" >&2; exit 1; }
         echo "$n up on 127.0.0.1:$port"
     done
-    echo "try: curl -L http://127.0.0.1:18430/atlas/hello.txt?site=site-a"
+    echo "try: curl --cacert $fed/ca.pem -L https://127.0.0.1:18430/atlas/hello.txt?site=site-a"
 }
 
 stop() {
@@ -51,7 +65,7 @@ stop() {
 status() {
     for n in "${nodes[@]}"; do
         local port; port="$(port_of "$n")"
-        if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null; then echo "$n up"; else echo "$n down"; fi
+        if healthy "$port"; then echo "$n up"; else echo "$n down"; fi
     done
 }
 
