@@ -49,6 +49,13 @@ id = 1
 role = "origin"
 site = "t0"
 url = "http://127.0.0.1:19400"
+
+# A node talks only to its configured peers: the origin must know the cache.
+[[peers]]
+id = 11
+role = "cache"
+site = "t0"
+url = "http://127.0.0.1:19411"
 '
 export_line="export = \"$work/export\""
 origin_tail="${peers/EXPORT/$export_line}"

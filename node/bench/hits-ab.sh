@@ -26,7 +26,12 @@ EXPORT
 id = 1
 role = \"origin\"
 site = \"t0\"
-url = \"http://127.0.0.1:${base}0\""
+url = \"http://127.0.0.1:${base}0\"
+[[peers]]
+id = 11
+role = \"cache\"
+site = \"t0\"
+url = \"http://127.0.0.1:${base}1\""
     printf '[node]\nid = 1\nrole = "origin"\nlisten = "127.0.0.1:%s0"\nsite = "t0"\n%s\n' \
         "$base" "${common/EXPORT/export = \"$work/export\"}" > "$dir/origin.toml"
     printf '[node]\nid = 11\nrole = "cache"\nlisten = "127.0.0.1:%s1"\nsite = "t0"\nstore = "%s/store"\ncapacity = "4GiB"\n%s\n' \
