@@ -453,8 +453,9 @@ impl Actor {
         };
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
         // The origin's block list: from the namespace's origins, or the source as a last resort.
-        let origins = self.config.namespaces.get(usize::from(object.namespace.0)).map(|ns| ns.origins.clone());
-        let origins = origins.unwrap_or_default();
+        let namespace = self.config.namespaces.get(usize::from(object.namespace.0));
+        let origins = namespace.map(|ns| ns.origins.clone()).unwrap_or_default();
+        let private = namespace.is_some_and(|ns| ns.access.private);
         let mut reference_from = origins.clone();
         if !reference_from.contains(&from) {
             reference_from.push(from);
@@ -475,6 +476,7 @@ impl Actor {
                 source,
                 reference_from: &reference_from,
                 origins: &origins,
+                private,
             };
             let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });

@@ -45,6 +45,9 @@ pub const REEF_NODE_URL: &str = "reef-node-url";
 /// Why a node refused a peer request (`not_cached`: try elsewhere, it is not a real 404).
 pub const REEF_FAILURE: &str = "reef-failure";
 pub const MESSAGE_PATH: &str = "/.reef/v1/message";
+/// On an object answered to another node: `private` when the namespace is private here, so
+/// that a node configured otherwise refuses it rather than serve it to anyone.
+pub const REEF_ACCESS: &str = "reef-access";
 
 pub type HttpClient = Client<NodeConnector, Full<Bytes>>;
 
@@ -133,7 +136,7 @@ impl Transport {
     }
 
     async fn fetch_inner(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> Result<u64, FetchError> {
-        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins } = a;
+        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins, private } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -156,6 +159,16 @@ impl Transport {
         }
         let header =
             |name: http::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // A namespace private upstream but public here would hand private bytes to anyone:
+        // refuse it (fail closed) and tell the operator.
+        if !private && header(http::header::HeaderName::from_static(REEF_ACCESS)).as_deref() == Some("private") {
+            tracing::error!(
+                object = %fill.name,
+                %from,
+                "the namespace is private upstream but public here: not serving it (set `private = true` in its [[namespaces]])"
+            );
+            return Err(FetchError::Unauthorized);
+        }
         // Reef nodes always send Content-Length; without it we could not stream early or verify.
         let size: u64 = header(http::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()).ok_or(FetchError::Refused)?;
         let etag = header(http::header::ETAG).unwrap_or_else(|| format!("\"{size:x}\""));
@@ -319,6 +332,8 @@ pub struct Attempt<'a> {
     pub reference_from: &'a [NodeId],
     /// The namespace's origins: with TLS, a list must come from one or carry one's seal.
     pub origins: &'a [NodeId],
+    /// Whether this node has the namespace private.
+    pub private: bool,
 }
 
 /// A block list an origin vouches for.

@@ -17,7 +17,7 @@ use crate::http::object_path::{self, ObjectPath};
 use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
 use crate::origin::{Exports, OriginError};
-use crate::peer_transport::{MESSAGE_PATH, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
+use crate::peer_transport::{MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
 use crate::store::{ObjectMeta, Stamp, Store};
 use crate::tls::seal::REEF_SEAL;
 use crate::tls::{NodeTls, node_id_of};
@@ -599,6 +599,14 @@ impl App {
         mut finish: Box<Finish>,
     ) -> Response<Body> {
         let mut extra = HeaderMap::new();
+        let to_node = parts.headers.contains_key(REEF_PEER) || parts.headers.contains_key(REEF_CHILD);
+        let private = object_path::parse(parts.uri.path())
+            .ok()
+            .and_then(|p| self.config.namespace(&p.namespace))
+            .is_some_and(|ns| self.config.namespaces[usize::from(ns.0)].access.private);
+        if to_node && private {
+            extra.insert(REEF_ACCESS, HeaderValue::from_static("private"));
+        }
         if self.config.role != Role::Origin
             && let Some(source) = source
         {

@@ -417,3 +417,21 @@ fn a_peer_copy_is_taken_only_under_the_origins_seal() {
     assert!(!leaks(&body, &a));
     wait_until("the child logs the bad seal", || c.log(12).contains("a block list's seal does not hold"));
 }
+
+/// A cache configured with a private namespace as public refuses it (fail closed) instead of
+/// serving the origin's private bytes to anyone, and says why.
+#[test]
+fn a_cache_that_thinks_a_private_namespace_public_refuses_it() {
+    let issuer = Issuer::start();
+    let mut c = cluster(&issuer, "");
+    let secret = c.put_in("cms", "x.bin", bytes(5000, 9));
+    let config = c.nodes[&2].config.clone();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("private = true\n", "")).unwrap();
+    c.kill(2);
+    c.launch(2);
+    let (status, _, body) = c.get(&c.url(2, "/cms/x.bin"), &[]);
+    assert_eq!(status, 403);
+    assert!(!leaks(&body, &secret));
+    wait_until("the cache says why", || c.log(2).contains("private upstream but public here"));
+}
