@@ -428,13 +428,16 @@ impl App {
     }
 
     async fn on_message(self: Arc<Self>, req: Request<Incoming>, client: Peer) -> Response<Body> {
-        let from = match self.node_header(req.headers(), REEF_PEER, client) {
+        let (parts, body) = req.into_parts();
+        // The (bounded) body is read before any answer: an HTTP/2 client whose request body is
+        // cut off by an early refusal sees a stream error instead of the refusal.
+        let Ok(bytes) = Limited::new(body, 1 << 20).collect().await else {
+            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "message body too large or broken");
+        };
+        let from = match self.node_header(&parts.headers, REEF_PEER, client) {
             Ok(Some(from)) => from,
             Ok(None) => return text_response(StatusCode::BAD_REQUEST, "missing Reef-Peer"),
             Err((status, e)) => return text_response(status, e),
-        };
-        let Ok(bytes) = Limited::new(req.into_body(), 1 << 20).collect().await else {
-            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "message body too large or broken");
         };
         match serde_json::from_slice(&bytes.to_bytes()) {
             Ok(msg) => {

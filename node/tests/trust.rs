@@ -35,7 +35,7 @@ fn get_with_token(c: &Cluster, url: &str, token: Option<&str>, extra: &[&str]) -
 fn post_message(c: &Cluster, to: u32, identity: &[String], claimed: u32) -> (u16, String) {
     let url = c.url(to, "/.reef/v1/message");
     let claimed = format!("Reef-Peer: {claimed}");
-    let mut args: Vec<&str> = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"];
+    let mut args: Vec<&str> = vec!["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"];
     args.extend(identity.iter().map(String::as_str));
     args.extend([
         "-H",
@@ -57,8 +57,8 @@ fn only_a_node_holding_its_certificate_speaks_for_it() {
     let fed = c.fed.clone().unwrap();
 
     // No certificate at all: a header alone names nobody.
-    let (status, _) = post_message(&c, 2, &c.trust(), 3);
-    assert_eq!(status, 403);
+    let (status, err) = post_message(&c, 2, &c.trust(), 3);
+    assert_eq!(status, 403, "{err}");
     wait_until("cache 2 logs the refusal", || c.log(2).contains("refused a node request without a node certificate"));
 
     // Node 1's certificate, claiming to be node 3.
