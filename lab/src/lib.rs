@@ -3,5 +3,6 @@
 //! done: [`relay`], the user-space link emulation (this kernel has no `netem`, so latency is
 //! added in user space; rates could also be shaped with `tbf`).
 
+pub mod netns;
 pub mod relay;
 mod timer;

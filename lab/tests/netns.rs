@@ -1,0 +1,74 @@
+//! Emulated sites in network namespaces (needs root and iproute2, as CI has): three sites in a
+//! line, A - B - C, with 100 and 40 Mbit/s links. A reaches C through B (the route the
+//! topology gives), a transfer from C to A runs at the narrow link's rate, and nothing is left
+//! behind afterwards.
+
+use reef_lab::netns::{LinkSpec, Network, site_addr, sweep};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn namespaces(prefix: &str) -> usize {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(&format!("{prefix}-"))).count()
+}
+
+#[test]
+fn three_sites_route_shape_and_vanish() {
+    let prefix = format!("rl{}", std::process::id() % 10_000);
+    sweep(&prefix).unwrap();
+    let links = [LinkSpec { a: 0, b: 1, bits_per_sec: 100_000_000 }, LinkSpec { a: 1, b: 2, bits_per_sec: 40_000_000 }];
+    // A line: every route goes through the middle site.
+    let next_hop = |from: usize, to: usize| Some(if from == 1 { to } else { 1 });
+    {
+        let net = Network::create(&prefix, 3, &links, next_hop).expect("root and iproute2");
+        assert_eq!(namespaces(&prefix), 3);
+        let dir = tempfile_dir();
+        std::fs::write(format!("{dir}/f.bin"), vec![7u8; 10_000_000]).unwrap();
+        let mut server = net
+            .command(2, "python3")
+            .args(["-m", "http.server", "8000", "--bind", &site_addr(2).to_string(), "--directory", &dir])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://{}:8000/f.bin", site_addr(2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut measured = None;
+        while Instant::now() < deadline {
+            let out = net
+                .command(0, "curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", &url])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if let [code, size, time] = text.split(' ').collect::<Vec<_>>()[..]
+                && code == "200"
+            {
+                measured = Some((size.parse::<f64>().unwrap(), time.parse::<f64>().unwrap()));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100)); // the server is starting
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let (size, secs) = measured.expect("site A reaches site C through B");
+        assert_eq!(size, 10_000_000.0);
+        let rate = size * 8.0 / secs;
+        eprintln!("C to A: {:.2} Mbit/s", rate / 1e6);
+        // tbf on the 40 Mbit/s link (C's end) bounds the transfer. It counts frames: a full
+        // 1514-byte Ethernet frame carries 1448 bytes of TCP payload (IP, TCP with timestamps
+        // and Ethernet headers take the rest), so the goodput is 40 × 1448 / 1514 Mbit/s.
+        let goodput = 40e6 * 1448.0 / 1514.0;
+        assert!((rate / goodput - 1.0).abs() < 0.03, "{:.2} Mbit/s, expected {:.2}", rate / 1e6, goodput / 1e6);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert_eq!(namespaces(&prefix), 0, "namespaces left behind");
+    let links = Command::new("ip").args(["link", "show"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&links.stdout).contains(&format!("{prefix}-l")), "veths left behind");
+}
+
+fn tempfile_dir() -> String {
+    let dir = std::env::temp_dir().join(format!("reef-lab-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.display().to_string()
+}
