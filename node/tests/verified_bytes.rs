@@ -190,7 +190,7 @@ fn a_store_on_a_small_disk_serves_every_object_whole_and_keeps_nothing_partial()
         for (name, body) in &objects {
             let (status, _, got) = get_lenient(&c.url(11, &format!("/atlas/{name}")));
             assert_eq!(status, 200, "round {round}: {name}");
-            assert!(got == *body, "round {round}: {name}: {} of {} bytes, or wrong ones", got.len(), body.len());
+            assert!(got == *body, "round {round}: {name}: {}", common::difference(&got, body));
         }
     }
     // Ranges out of order on an object passing through, near each other and further apart than
@@ -267,7 +267,7 @@ fn a_disk_that_fills_up_under_a_fill_makes_it_pass_through_whole() {
     let body = c.put("late.bin", bytes(30 << 20, 77));
     let (status, _, got) = get_lenient(&c.url(11, "/atlas/late.bin"));
     assert_eq!(status, 200);
-    assert!(got == body, "{} of {} bytes, or wrong ones", got.len(), body.len());
+    assert!(got == body, "{}", common::difference(&got, &body));
     wait_until("not kept", || c.metric(11, "reef_cache_not_admitted_total") >= 1.0);
     wait_until("no fill left in tmp", || std::fs::read_dir(store.join("tmp")).unwrap().count() == 0);
 }

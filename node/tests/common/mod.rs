@@ -389,6 +389,21 @@ pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::trim)
 }
 
+/// How `got` differs from `want`, for a failure message: its length, and where the first
+/// wrong byte is and what the bytes there look like (zeros mean a hole).
+pub fn difference(got: &[u8], want: &[u8]) -> String {
+    let first = got.iter().zip(want).position(|(a, b)| a != b);
+    let wrong = match first {
+        Some(i) => {
+            let end = (i + 16).min(got.len());
+            let zeros = got[i..].iter().take_while(|&&b| b == 0).count();
+            format!("first wrong byte at {i} (got {:02x?}, then {zeros} zero bytes)", &got[i..end])
+        }
+        None => "no wrong byte".into(),
+    };
+    format!("{} of {} bytes; {wrong}", got.len(), want.len())
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
