@@ -4,5 +4,6 @@
 //! added in user space; rates could also be shaped with `tbf`).
 
 pub mod netns;
+pub mod plan;
 pub mod relay;
 mod timer;

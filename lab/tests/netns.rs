@@ -72,3 +72,38 @@ fn tempfile_dir() -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.display().to_string()
 }
+
+/// `reef-lab up` builds a scenario's sites (the quickstart's 9) with routes along the
+/// simulator's paths, holds them, and removes everything on Ctrl-C (SIGINT).
+#[test]
+fn reef_lab_up_builds_a_scenarios_sites_and_removes_them_on_ctrl_c() {
+    use std::io::BufRead;
+    let prefix = format!("rq{}", std::process::id() % 10_000);
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/quickstart.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reef-lab"))
+        .args(["up", scenario, "--prefix", &prefix])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text += &line;
+        text.push('\n');
+        if line.starts_with("up;") {
+            break;
+        }
+    }
+    assert!(text.contains("9 sites, 9 links"), "{text}");
+    assert_eq!(namespaces(&prefix), 9);
+    // A Tier-2 (site 3, below T1-01) reaches the Tier-0 through its Tier-1 (site 1).
+    let route =
+        Command::new("ip").args(["-n", &format!("{prefix}-s3"), "route", "get", "10.255.0.1"]).output().unwrap();
+    let route = String::from_utf8_lossy(&route.stdout).to_string();
+    let t1_end = "10.254.0.13"; // link 3 (T1-01 - T2-001): T1-01's end
+    assert!(route.contains(&format!("via {t1_end}")), "{route}");
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(namespaces(&prefix), 0, "namespaces left behind");
+}

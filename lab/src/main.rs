@@ -1,0 +1,72 @@
+//! `reef-lab`: a scenario's sites and links, emulated on this machine (needs root and
+//! iproute2). So far: `plan` (what would be built) and `up` (build it and hold it until
+//! Ctrl-C, then remove everything). Running reef-node clusters and replaying the workload in
+//! it is issue 14's next step.
+
+use clap::{Parser, Subcommand};
+use reef_lab::netns::{Network, sweep};
+use reef_lab::plan::Plan;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Prints the sites, links and addresses a scenario's lab has.
+    Plan {
+        scenario: PathBuf,
+        /// `--set KEY=VALUE` overrides, as reef-sim takes them.
+        #[arg(long = "set")]
+        overrides: Vec<String>,
+    },
+    /// Builds the scenario's sites (network namespaces) and links (veth, tbf) and holds them
+    /// until Ctrl-C; then removes everything.
+    Up {
+        scenario: PathBuf,
+        #[arg(long = "set")]
+        overrides: Vec<String>,
+        /// Name prefix of the namespaces and links (at most 6 letters or digits).
+        #[arg(long, default_value = "reeflb")]
+        prefix: String,
+    },
+    /// Removes what a killed `up` left behind.
+    Sweep {
+        #[arg(long, default_value = "reeflb")]
+        prefix: String,
+    },
+}
+
+fn plan(scenario: &std::path::Path, overrides: &[String]) -> anyhow::Result<Plan> {
+    let s = reef_sim::scenario::load(scenario, overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Plan::of(&s, s.seed)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Plan { scenario, overrides } => plan(&scenario, &overrides).map(|p| print!("{}", p.describe())),
+        Command::Up { scenario, overrides, prefix } => plan(&scenario, &overrides).and_then(|p| {
+            let net = Network::create(&prefix, p.sites.len(), &p.links, |a, b| p.next_hop[a][b])?;
+            print!("{}", p.describe());
+            println!("up; Ctrl-C removes it");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(tokio::signal::ctrl_c())?;
+            drop(net);
+            Ok(())
+        }),
+        Command::Sweep { prefix } => sweep(&prefix).map(|n| println!("removed {n} namespaces")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
