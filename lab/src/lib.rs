@@ -3,6 +3,7 @@
 //! done: [`relay`], the user-space link emulation (this kernel has no `netem`, so latency is
 //! added in user space; rates could also be shaped with `tbf`).
 
+pub mod cluster;
 pub mod netns;
 pub mod plan;
 pub mod relay;
