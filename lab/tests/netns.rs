@@ -58,8 +58,12 @@ fn three_sites_route_shape_and_vanish() {
         // tbf on the 40 Mbit/s link (C's end) bounds the transfer. It counts frames: a full
         // 1514-byte Ethernet frame carries 1448 bytes of TCP payload (IP, TCP with timestamps
         // and Ethernet headers take the rest), so the goodput is 40 × 1448 / 1514 Mbit/s.
+        // Never above it (the shaping holds); TCP's slow start and a busy machine (CI runs
+        // other tests at the same time) may take a few percent off (38.14 to 38.20 measured
+        // alone, 36.96 once under CI).
         let goodput = 40e6 * 1448.0 / 1514.0;
-        assert!((rate / goodput - 1.0).abs() < 0.03, "{:.2} Mbit/s, expected {:.2}", rate / 1e6, goodput / 1e6);
+        let ratio = rate / goodput;
+        assert!((0.90..1.02).contains(&ratio), "{:.2} Mbit/s, expected {:.2}", rate / 1e6, goodput / 1e6);
         std::fs::remove_dir_all(&dir).unwrap();
     }
     assert_eq!(namespaces(&prefix), 0, "namespaces left behind");
