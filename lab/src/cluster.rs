@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// The first node's port; node `i` listens on `BASE_PORT + i` at its site's address.
 pub const BASE_PORT: u16 = 20_000;
+/// In each site, the relay towards node `i` of another site listens on `RELAY_PORT + i`.
+pub const RELAY_PORT: u16 = 30_000;
 
 #[derive(Debug)]
 pub struct Cluster {
@@ -35,11 +37,15 @@ fn role_name(role: Role) -> &'static str {
 
 impl Cluster {
     /// Writes every node's configuration under `dir` and starts the nodes in their sites.
+    /// With `reef_lab`, nodes reach the nodes of other sites through a relay in their own
+    /// site that adds the route's one-way latency each way (`reef-lab relay`); without it, the
+    /// paths have the links' rates only.
     pub fn start(
         net: &Network,
         topo: &Topology,
         layout: &Layout,
         reef_node: &Path,
+        reef_lab: Option<&Path>,
         dir: &Path,
     ) -> anyhow::Result<Cluster> {
         if layout.nodes.iter().any(|n| n.role == Role::WorkerPeer) {
@@ -61,6 +67,30 @@ impl Cluster {
             );
         }
         let mut cluster = Cluster { children: Vec::new(), urls: urls.clone(), exports: exports.clone() };
+        // The address node `i` uses for node `j`: direct in its own site, else its site's relay.
+        let relayed = |i: usize, j: usize| {
+            let (si, sj) = (layout.nodes[i].site, layout.nodes[j].site);
+            match reef_lab {
+                Some(_) if si != sj => format!("http://{}:{}", site_addr(si as usize), RELAY_PORT + j as u16),
+                _ => urls[j].clone(),
+            }
+        };
+        if let Some(lab) = reef_lab {
+            for s in 0..topo.sites.len() {
+                for (j, target) in layout.nodes.iter().enumerate().filter(|(_, t)| t.site as usize != s) {
+                    let Some((latency, _)) = topo.route(s as u32, target.site) else { continue };
+                    let child = net
+                        .command(s, lab.to_str().context("a UTF-8 path to reef-lab")?)
+                        .args(["relay", "--listen", &format!("{}:{}", site_addr(s), RELAY_PORT + j as u16)])
+                        .args(["--target", &format!("{}:{}", site_addr(target.site as usize), BASE_PORT + j as u16)])
+                        .args(["--latency-ms", &format!("{}", latency.as_secs_f64() * 1e3)])
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .context("starting a relay")?;
+                    cluster.children.push(child);
+                }
+            }
+        }
         for (i, node) in layout.nodes.iter().enumerate() {
             let site = &topo.sites[node.site as usize];
             let home = dir.join(format!("n{}", i + 1));
@@ -98,7 +128,7 @@ impl Cluster {
                     j + 1,
                     role_name(peer.role),
                     topo.sites[peer.site as usize].name,
-                    urls[j]
+                    relayed(i, j)
                 );
             }
             let config = home.join("node.toml");
@@ -146,10 +176,10 @@ impl Drop for Cluster {
     }
 }
 
-/// The reef-node binary next to the running one (`target/<profile>/`), if built.
-pub fn reef_node_beside_me() -> Option<PathBuf> {
+/// The binary `name` next to the running one (`target/<profile>/`), if built.
+pub fn binary_beside_me(name: &str) -> Option<PathBuf> {
     let me = std::env::current_exe().ok()?;
-    me.ancestors().skip(1).take(3).map(|d| d.join("reef-node")).find(|p| p.is_file())
+    me.ancestors().skip(1).take(3).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// Runs a command inside site `site`'s namespace (a client there).

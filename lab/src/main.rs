@@ -35,6 +35,16 @@ enum Command {
         #[arg(long, default_value = "reeflb")]
         prefix: String,
     },
+    /// Relays TCP connections from `listen` to `target`, delaying the bytes each way by
+    /// `latency_ms` (the lab runs one per source site and remote node). Runs until killed.
+    Relay {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        target: std::net::SocketAddr,
+        #[arg(long)]
+        latency_ms: f64,
+    },
     /// Removes what a killed `up` left behind.
     Sweep {
         #[arg(long, default_value = "reeflb")]
@@ -45,6 +55,21 @@ enum Command {
 fn plan(scenario: &std::path::Path, overrides: &[String]) -> anyhow::Result<Plan> {
     let s = reef_sim::scenario::load(scenario, overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
     Plan::of(&s, s.seed)
+}
+
+fn relay(listen: std::net::SocketAddr, target: std::net::SocketAddr, latency_ms: f64) -> anyhow::Result<()> {
+    use reef_lab::relay::{Path, Relay};
+    anyhow::ensure!(
+        latency_ms.is_finite() && latency_ms >= 0.0,
+        "--latency-ms: expected a duration in ms, got {latency_ms}"
+    );
+    let path = Path { latency: std::time::Duration::from_secs_f64(latency_ms / 1e3), links: Vec::new() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async {
+        let _relay = Relay::start(listen, target, path.clone(), path).await?;
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    })
 }
 
 fn main() -> ExitCode {
@@ -60,6 +85,7 @@ fn main() -> ExitCode {
             drop(net);
             Ok(())
         }),
+        Command::Relay { listen, target, latency_ms } => relay(listen, target, latency_ms),
         Command::Sweep { prefix } => sweep(&prefix).map(|n| println!("removed {n} namespaces")),
     };
     match result {
