@@ -9,7 +9,7 @@ use reef_sim::layout::Layout;
 use reef_sim::topology::Topology;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// The first node's port; node `i` listens on `BASE_PORT + i` at its site's address.
@@ -180,9 +180,4 @@ impl Drop for Cluster {
 pub fn binary_beside_me(name: &str) -> Option<PathBuf> {
     let me = std::env::current_exe().ok()?;
     me.ancestors().skip(1).take(3).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// Runs a command inside site `site`'s namespace (a client there).
-pub fn client(net: &Network, site: usize, program: &str) -> Command {
-    net.command(site, program)
 }

@@ -3,7 +3,7 @@
 //! the scenario. A client in the Tier-2 site reads through its site cache: the first read comes
 //! from the origin across two shaped links with their latency (relays), the second is a hit.
 
-use reef_lab::cluster::{Cluster, binary_beside_me, client};
+use reef_lab::cluster::{Cluster, binary_beside_me};
 use reef_lab::netns::Network;
 use reef_lab::plan::Plan;
 use std::path::Path;
@@ -54,8 +54,9 @@ fn a_client_in_a_tier2_site_reads_through_its_cache() {
     let plan = Plan::of_topology(&topo);
     let prefix = format!("rc{}", std::process::id() % 10_000);
     let net = Network::create(&prefix, plan.sites.len(), &plan.links, |a, b| plan.next_hop[a][b]).unwrap();
-    let dir = tempfile_dir();
-    let cluster = Cluster::start(&net, &topo, &layout, &reef_node, Some(&reef_lab), Path::new(&dir)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let cluster = Cluster::start(&net, &topo, &layout, &reef_node, Some(&reef_lab), tmp.path()).unwrap();
     let body: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(cluster.exports[0].join("f.bin"), &body).unwrap();
     let t2 = plan.sites.iter().position(|s| s == "T2").unwrap();
@@ -63,7 +64,8 @@ fn a_client_in_a_tier2_site_reads_through_its_cache() {
     let url = format!("{}/atlas/f.bin", cluster.urls[cache]);
     let mut first_bytes = Vec::new();
     for expected in ["detail=origin", "; hit"] {
-        let out = client(&net, t2, "curl")
+        let out = net
+            .command(t2, "curl")
             .args(["-s", "-D", "-", "-o", &format!("{dir}/got"), "-w", "ttfb=%{time_starttransfer}\n", &url])
             .output()
             .unwrap();
@@ -78,13 +80,4 @@ fn a_client_in_a_tier2_site_reads_through_its_cache() {
     // one way) before its first byte, however fast the machine; the hit crossed nothing.
     eprintln!("first byte: miss {:.1} ms, hit {:.1} ms", first_bytes[0] * 1e3, first_bytes[1] * 1e3);
     assert!(first_bytes[0] >= 0.020, "the miss did not pay the route's latency: {first_bytes:?}");
-    drop(cluster);
-    drop(net);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn tempfile_dir() -> String {
-    let dir = std::env::temp_dir().join(format!("reef-lab-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.display().to_string()
 }

@@ -4,8 +4,8 @@
 //! behind afterwards.
 
 use reef_lab::netns::{LinkSpec, Network, site_addr, sweep};
+use std::io::BufRead;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn namespaces(prefix: &str) -> usize {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -22,33 +22,31 @@ fn three_sites_route_shape_and_vanish() {
     {
         let net = Network::create(&prefix, 3, &links, next_hop).expect("root and iproute2");
         assert_eq!(namespaces(&prefix), 3);
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().display().to_string();
         std::fs::write(format!("{dir}/f.bin"), vec![7u8; 10_000_000]).unwrap();
+        // Unbuffered, so its "Serving HTTP on ..." line says when it listens.
         let mut server = net
             .command(2, "python3")
-            .args(["-m", "http.server", "8000", "--bind", &site_addr(2).to_string(), "--directory", &dir])
-            .stdout(Stdio::null())
+            .args(["-u", "-m", "http.server", "8000", "--bind", &site_addr(2).to_string(), "--directory", &dir])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let mut said = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut said).unwrap();
+        assert!(said.starts_with("Serving HTTP"), "{said}");
         let url = format!("http://{}:8000/f.bin", site_addr(2));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut measured = None;
-        while Instant::now() < deadline {
-            let out = net
-                .command(0, "curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", &url])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if let [code, size, time] = text.split(' ').collect::<Vec<_>>()[..]
-                && code == "200"
-            {
-                measured = Some((size.parse::<f64>().unwrap(), time.parse::<f64>().unwrap()));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100)); // the server is starting
-        }
+        let out = net
+            .command(0, "curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let measured = match text.split(' ').collect::<Vec<_>>()[..] {
+            ["200", size, time] => Some((size.parse::<f64>().unwrap(), time.parse::<f64>().unwrap())),
+            _ => None,
+        };
         let _ = server.kill();
         let _ = server.wait();
         let (size, secs) = measured.expect("site A reaches site C through B");
@@ -64,24 +62,16 @@ fn three_sites_route_shape_and_vanish() {
         let goodput = 40e6 * 1448.0 / 1514.0;
         let ratio = rate / goodput;
         assert!((0.90..1.02).contains(&ratio), "{:.2} Mbit/s, expected {:.2}", rate / 1e6, goodput / 1e6);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
     assert_eq!(namespaces(&prefix), 0, "namespaces left behind");
     let links = Command::new("ip").args(["link", "show"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&links.stdout).contains(&format!("{prefix}-l")), "veths left behind");
 }
 
-fn tempfile_dir() -> String {
-    let dir = std::env::temp_dir().join(format!("reef-lab-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.display().to_string()
-}
-
 /// `reef-lab up` builds a scenario's sites (the quickstart's 9) with routes along the
 /// simulator's paths, holds them, and removes everything on Ctrl-C (SIGINT).
 #[test]
 fn reef_lab_up_builds_a_scenarios_sites_and_removes_them_on_ctrl_c() {
-    use std::io::BufRead;
     let prefix = format!("rq{}", std::process::id() % 10_000);
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/quickstart.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_reef-lab"))

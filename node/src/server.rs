@@ -329,10 +329,11 @@ impl App {
     ) -> Result<(), Denied> {
         let rules = &self.config.namespaces[usize::from(namespace.0)].access;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let scoped = format!("/{}", path.segments.join("/"));
+        // Built only when a rule needs it: a public read costs no allocation.
+        let scoped = || format!("/{}", path.segments.join("/"));
         let (claims, skew) = match kind {
             RequestKind::Peer { from } | RequestKind::Child { from } => {
-                let d = access::decide(now, 0, rules, &scoped, Operation::Read, Asker::Node(from));
+                let d = access::decide(now, 0, rules, &scoped(), Operation::Read, Asker::Node(from));
                 return self.verdict(d, None);
             }
             RequestKind::Client if !rules.private => return Ok(()),
@@ -350,7 +351,7 @@ impl App {
                 },
             },
         };
-        self.verdict(access::decide(now, skew, rules, &scoped, Operation::Read, Asker::Client(claims.as_ref())), None)
+        self.verdict(access::decide(now, skew, rules, &scoped(), Operation::Read, Asker::Client(claims.as_ref())), None)
     }
 
     fn verdict(&self, decision: Decision, detail: Option<String>) -> Result<(), Denied> {
@@ -602,12 +603,14 @@ impl App {
         mut finish: Box<Finish>,
     ) -> Response<Body> {
         let mut extra = HeaderMap::new();
+        // Only answers to other nodes are marked (the path is parsed again for those alone).
         let to_node = parts.headers.contains_key(REEF_PEER) || parts.headers.contains_key(REEF_CHILD);
-        let private = object_path::parse(parts.uri.path())
-            .ok()
-            .and_then(|p| self.config.namespace(&p.namespace))
-            .is_some_and(|ns| self.config.namespaces[usize::from(ns.0)].access.private);
-        if to_node && private {
+        let private = to_node
+            && object_path::parse(parts.uri.path())
+                .ok()
+                .and_then(|p| self.config.namespace(&p.namespace))
+                .is_some_and(|ns| self.config.namespaces[usize::from(ns.0)].access.private);
+        if private {
             extra.insert(REEF_ACCESS, HeaderValue::from_static("private"));
         }
         if self.config.role != Role::Origin

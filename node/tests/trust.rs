@@ -312,11 +312,10 @@ fn issuer_keys_rotate_and_fail_closed() {
     // The issuer goes down: new tokens under known keys work within refresh + grace, then
     // fail closed.
     issuer.up.store(false, std::sync::atomic::Ordering::SeqCst);
-    let down_at = std::time::Instant::now();
     let fresh = || issuer.sign("es-1", &issuer.claims("storage.read:/"));
     assert_eq!(read(&fresh()), 200, "within the grace");
     wait_until("tokens are refused once the grace is over", || read(&fresh()) == 401);
-    assert!(down_at.elapsed() >= std::time::Duration::from_secs(2), "refused before the grace ended");
+    assert!(c.log(2).contains("cannot fetch the issuer's keys"), "the refusal follows failed fetches");
     // Back up: accepted again.
     issuer.up.store(true, std::sync::atomic::Ordering::SeqCst);
     wait_until("the issuer's keys are fetched again", || read(&fresh()) == 200);
