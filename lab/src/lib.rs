@@ -1,10 +1,15 @@
-//! reef-lab: emulates a scenario's sites and links on one machine so that real reef-node
-//! processes run the scenario's workload (issue 14). This crate holds the parts that are
-//! done: [`relay`], the user-space link emulation (this kernel has no `netem`, so latency is
-//! added in user space; rates could also be shaped with `tbf`).
+//! reef-lab: a scenario's sites and links emulated on one machine (network namespaces, veth
+//! links shaped by `tbf`, latency added by user-space relays), real reef-node processes laid
+//! out as the simulator lays out its cores, the simulator's client requests replayed with the
+//! real client, and the two drivers compared (issue 14). Needs root and iproute2.
 
 pub mod cluster;
+pub mod compare;
+pub mod export;
 pub mod netns;
 pub mod plan;
 pub mod relay;
+pub mod replay;
+pub mod run;
+pub mod scale;
 mod timer;

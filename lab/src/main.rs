@@ -1,11 +1,12 @@
 //! `reef-lab`: a scenario's sites and links, emulated on this machine (needs root and
-//! iproute2). So far: `plan` (what would be built) and `up` (build it and hold it until
-//! Ctrl-C, then remove everything). Running reef-node clusters and replaying the workload in
-//! it is issue 14's next step.
+//! iproute2): `plan` (what would be built), `up` (build it and hold it until Ctrl-C), `run`
+//! (the scenario through the simulator and a real cluster, compared), `sweep` (remove what a
+//! killed run left) and `relay` (the latency relay the cluster runs).
 
 use clap::{Parser, Subcommand};
 use reef_lab::netns::{Network, sweep};
 use reef_lab::plan::Plan;
+use reef_lab::run::LabOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +33,29 @@ enum Command {
         #[arg(long = "set")]
         overrides: Vec<String>,
         /// Name prefix of the namespaces and links (at most 6 letters or digits).
+        #[arg(long, default_value = "reeflb")]
+        prefix: String,
+    },
+    /// Runs the scenario through the simulator and through a real cluster in emulated sites,
+    /// and writes the comparison (`report.md`, `requests.csv`) to `--out`.
+    Run {
+        scenario: PathBuf,
+        #[arg(long = "set")]
+        overrides: Vec<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Multiplies object sizes, cache sizes and bandwidths (transfer times stay the same).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// One request at a time in both drivers (exact agreement expected); otherwise at the
+        /// simulated issue times.
+        #[arg(long)]
+        sequential: bool,
+        /// Timed replay: requests in flight at most.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        #[arg(long, default_value = "out/lab")]
+        out: PathBuf,
         #[arg(long, default_value = "reeflb")]
         prefix: String,
     },
@@ -85,6 +109,21 @@ fn main() -> ExitCode {
             drop(net);
             Ok(())
         }),
+        Command::Run { scenario, overrides, seed, scale, sequential, parallel, out, prefix } => {
+            reef_lab::run::Binaries::beside_me().and_then(|binaries| {
+                let opts = LabOptions { scenario, overrides, seed, scale, sequential, parallel, prefix, out, binaries };
+                let c = reef_lab::run::run(&opts)?;
+                println!(
+                    "{} requests, {} with another source in the lab; origin transfers sim {} lab {}; report: {}",
+                    c.sim.requests.len(),
+                    c.disagreements(),
+                    c.sim.origin_transfers,
+                    c.lab.origin_transfers,
+                    opts.out.join("report.md").display()
+                );
+                Ok(())
+            })
+        }
         Command::Relay { listen, target, latency_ms } => relay(listen, target, latency_ms),
         Command::Sweep { prefix } => sweep(&prefix).map(|n| println!("removed {n} namespaces")),
     };

@@ -26,6 +26,8 @@ pub struct LinkSpec {
 pub struct Network {
     /// Namespace names, by site index (only those created so far).
     namespaces: Vec<String>,
+    /// Each link's two ends: (site, interface).
+    ends: Vec<[(usize, String); 2]>,
 }
 
 /// The address of site `i`.
@@ -59,7 +61,7 @@ impl Network {
         if prefix.len() > 6 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             bail!("prefix `{prefix}`: at most 6 letters or digits (interface names are short)");
         }
-        let mut net = Network { namespaces: Vec::new() };
+        let mut net = Network { namespaces: Vec::new(), ends: Vec::new() };
         for i in 0..sites {
             let ns = format!("{prefix}-s{i}");
             run(&["ip", "netns", "add", &ns])?;
@@ -80,6 +82,7 @@ impl Network {
                 run(&["ip", "-n", ns, "link", "set", ifname, "up"])?;
                 shape(ns, ifname, l.bits_per_sec)?;
             }
+            net.ends.push([(l.a, if_a.clone()), (l.b, if_b.clone())]);
             ends.insert((l.a, l.b), (if_a, addr_b));
             ends.insert((l.b, l.a), (if_b, addr_a));
         }
@@ -106,6 +109,17 @@ impl Network {
 
     pub fn namespace(&self, site: usize) -> &str {
         &self.namespaces[site]
+    }
+
+    /// Bytes link `k` has carried so far, both ways (Ethernet frames: headers included).
+    pub fn link_bytes(&self, k: usize) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for (site, ifname) in &self.ends[k] {
+            let out = self.command(*site, "cat").arg(format!("/sys/class/net/{ifname}/statistics/tx_bytes")).output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            total += text.trim().parse::<u64>().with_context(|| format!("tx_bytes of {ifname}: `{}`", text.trim()))?;
+        }
+        Ok(total)
     }
 }
 

@@ -3,7 +3,7 @@
 //! the scenario. A client in the Tier-2 site reads through its site cache: the first read comes
 //! from the origin across two shaped links with their latency (relays), the second is a hit.
 
-use reef_lab::cluster::{Cluster, binary_beside_me};
+use reef_lab::cluster::{Cluster, Deployment, binary_beside_me};
 use reef_lab::netns::Network;
 use reef_lab::plan::Plan;
 use std::path::Path;
@@ -48,15 +48,17 @@ objects = 10
 fn a_client_in_a_tier2_site_reads_through_its_cache() {
     let reef_node = binary_beside_me("reef-node").expect("reef-node built next to this test (cargo test --workspace)");
     let reef_lab = std::path::PathBuf::from(env!("CARGO_BIN_EXE_reef-lab"));
-    let scenario = reef_sim::scenario::parse(Path::new("lab.toml"), SCENARIO, &[]).unwrap();
-    let topo = reef_sim::generate::build(&scenario.topology, &scenario.workload.tier_weights, 1).unwrap();
-    let layout = reef_sim::layout::Layout::new(&topo, &scenario.namespaces).unwrap();
-    let plan = Plan::of_topology(&topo);
+    let path = Path::new("lab.toml");
+    let scenario = reef_sim::scenario::parse(path, SCENARIO, &[]).unwrap();
+    let policy = reef_sim::scenario::section_of(path, SCENARIO, &[], "policy").unwrap();
+    let d = Deployment::of(&scenario, 1, policy).unwrap();
+    let plan = Plan::of_topology(&d.topo);
     let prefix = format!("rc{}", std::process::id() % 10_000);
     let net = Network::create(&prefix, plan.sites.len(), &plan.links, |a, b| plan.next_hop[a][b]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().display().to_string();
-    let cluster = Cluster::start(&net, &topo, &layout, &reef_node, Some(&reef_lab), tmp.path()).unwrap();
+    let cluster = Cluster::start(&net, &d, &reef_node, &reef_lab, tmp.path()).unwrap();
+    let layout = &d.layout;
     let body: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(cluster.exports[0].join("f.bin"), &body).unwrap();
     let t2 = plan.sites.iter().position(|s| s == "T2").unwrap();

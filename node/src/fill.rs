@@ -23,6 +23,8 @@ pub struct Head {
     pub etag: String,
     pub last_modified: Option<u64>,
     pub source: Source,
+    /// The source's `Cache-Status` (when it is a cache): the path the bytes took before here.
+    pub upstream_status: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -177,6 +177,9 @@ impl Transport {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
         let upstream_digest = header(http::header::HeaderName::from_static("digest"));
+        // Bounded: a peer's header is handed on to clients, never grown without limit.
+        let upstream_status = header(http::header::HeaderName::from_static("cache-status"))
+            .filter(|s| s.len() <= MAX_UPSTREAM_STATUS);
 
         // Without the origin's list for this very version, nothing is released before the
         // whole object is verified; a list for another version means the source has a stale
@@ -199,7 +202,7 @@ impl Transport {
         };
         let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
         let file = Arc::new(file);
-        let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source });
+        let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source, upstream_status });
         fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), verified: 0 });
         // Removes the temp file on every way out but success, including the task being aborted
         // when the core cancels the fetch.
@@ -444,6 +447,8 @@ async fn keep_window(fill: &Fill, file: &std::fs::File, written: u64, mut punche
 
 /// Largest block list accepted: 16 MiB of digests (512 K blocks).
 const MAX_LIST: usize = 16 << 20;
+/// The longest upstream `Cache-Status` handed on (a chain of a few dozen caches).
+const MAX_UPSTREAM_STATUS: usize = 1024;
 
 /// How often a fill tells the core it is still receiving (well under any sensible
 /// `fetch_timeout`).

@@ -538,8 +538,9 @@ impl App {
                     } else {
                         fill.complete().await.map(|(file, meta)| complete_representation(file, &meta, None))
                     };
+                    let upstream = upstream_status(&fill);
                     match rep {
-                        Some(rep) => self.represent(&parts, rep, &wanted, Some(source), "miss", finish),
+                        Some(rep) => self.represent(&parts, rep, &wanted, Some(source), upstream, "miss", finish),
                         None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
                     }
                 }
@@ -556,6 +557,10 @@ impl App {
                     resp
                 }
                 Answer::Serve { source, from } => {
+                    let upstream = match &from {
+                        ServeFrom::Fill(fill) => upstream_status(fill),
+                        ServeFrom::Store => None,
+                    };
                     let opened = match (from, self.config.role) {
                         (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
                         (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
@@ -567,7 +572,7 @@ impl App {
                         _ => "miss",
                     };
                     match opened {
-                        Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), outcome, finish),
+                        Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), upstream, outcome, finish),
                         Err(OriginError::Lost(why)) if !retried => {
                             tracing::warn!(object = %parts.uri.path(), %why, "stored object lost: fetching it again");
                             self.metrics.add("reef_store_lost_total", &[], 1.0);
@@ -599,6 +604,7 @@ impl App {
         rep: Representation,
         wanted: &[Algorithm],
         source: Option<Source>,
+        upstream: Option<String>,
         outcome: &str,
         mut finish: Box<Finish>,
     ) -> Response<Body> {
@@ -617,10 +623,15 @@ impl App {
             && let Some(source) = source
         {
             let me = self.config.id;
-            let status = match source {
+            let mine = match source {
                 Source::Local => format!("reef-{me}; hit"),
                 Source::Peer { node, .. } => format!("reef-{me}; fwd=miss; detail=peer-{node}"),
                 Source::Origin { node } => format!("reef-{me}; fwd=miss; detail=origin-{node}"),
+            };
+            // RFC 9211: the caches the bytes passed, the one nearest the origin first.
+            let status = match upstream {
+                Some(up) if source != Source::Local => format!("{up}, {mine}"),
+                _ => mine,
             };
             extra.insert("cache-status", HeaderValue::from_str(&status).expect("ascii"));
         }
@@ -705,6 +716,14 @@ fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<Lost
             last_modified: meta.last_modified.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
         },
         digests: Some(meta.digests.clone()),
+    }
+}
+
+/// The `Cache-Status` the fill's source sent, if it is a cache.
+fn upstream_status(fill: &Fill) -> Option<String> {
+    match fill.snapshot().state {
+        State::Receiving { head, .. } | State::Complete { head, .. } => head.upstream_status.clone(),
+        _ => None,
     }
 }
 

@@ -23,7 +23,7 @@ fn first_read_comes_from_the_origin_then_from_the_site_peer() {
     let (status, head, body) = get(&c.url(11, path), &["-H", "Want-Digest: sha-256"]);
     assert_eq!(status, 200);
     assert!(body == data, "byte-exact");
-    assert!(header(&head, "cache-status").unwrap().contains("detail=origin-n1"), "{head}");
+    assert_eq!(header(&head, "cache-status").unwrap(), "reef-n11; fwd=miss; detail=origin-n1", "{head}");
     assert_eq!(header(&head, "digest").unwrap(), format!("sha-256={}", sha256_b64(&data)));
     assert_eq!(c.origin_served(1), 1.0);
 
@@ -31,10 +31,11 @@ fn first_read_comes_from_the_origin_then_from_the_site_peer() {
     let (status, head, body) = get(&c.url(12, path), &[]);
     assert_eq!(status, 200);
     assert!(body == data, "byte-exact");
-    assert!(header(&head, "cache-status").unwrap().contains("detail=peer-n11"), "{head}");
+    // RFC 9211's list: the peer's own entry (a hit there) first, then this cache's.
+    assert_eq!(header(&head, "cache-status").unwrap(), "reef-n11; hit, reef-n12; fwd=miss; detail=peer-n11", "{head}");
     let (_, head, body) = get(&c.url(12, path), &[]);
     assert!(body == data);
-    assert!(header(&head, "cache-status").unwrap().ends_with("hit"), "{head}");
+    assert_eq!(header(&head, "cache-status").unwrap(), "reef-n12; hit", "{head}");
     // Through the director, following the redirect, as curl users do.
     let (status, _, body) = get(&c.url(5, path), &["-L", "--interface", "127.0.1.8"]);
     assert_eq!(status, 200);

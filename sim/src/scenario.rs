@@ -214,6 +214,12 @@ pub struct WorkloadSpec {
     /// to their site's cache.
     #[serde(default)]
     pub via_director: bool,
+    /// One request in flight at a time: each arrival (a single request, or a job's whole run of
+    /// files) waits until the previous one has finished, then comes at its own time or at once
+    /// if that has passed. The order of requests is the open workload's. `reef-lab` replays
+    /// runs like this one request after another, so that both drivers see the same sequence.
+    #[serde(default)]
+    pub sequential: bool,
     /// Share (0..1) of requests for private namespaces whose token does not grant them: a
     /// third each without a token, with an expired one, and with a scope for another path.
     #[serde(default, deserialize_with = "fraction")]
@@ -481,13 +487,16 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Reads and checks a scenario file, applying `overrides` (`key.path=value`).
 pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    parse(path, &read(path)?, overrides)
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: path.to_owned(),
         position: None,
         key: None,
         message: format!("cannot read: {e}"),
-    })?;
-    parse(path, &text, overrides)
+    })
 }
 
 /// Parses scenario text (`path` only names it in errors).
@@ -498,13 +507,8 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
         key,
         message,
     };
-    let mut root = DeTable::parse(text).map_err(|e| err(e.span(), None, e.message().to_string()))?;
-    // Overridden values get an empty span past the end of the text, so that errors in them can
-    // be told apart from errors in the file.
+    let root = with_overrides(path, text, overrides)?;
     let marker = text.len() + 1..text.len() + 1;
-    for (i, o) in overrides.iter().enumerate() {
-        apply_override(root.get_mut(), o, marker.start + i).map_err(|m| err(None, None, m))?;
-    }
     let de = toml::de::Deserializer::from(root);
     let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
@@ -562,6 +566,49 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
         t.file = dir.join(&t.file);
     }
     Ok(scenario)
+}
+
+/// The file's tree with the overrides written in. Overridden values get an empty span past the
+/// end of the text, so that errors in them can be told apart from errors in the file.
+fn with_overrides<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<Spanned<DeTable<'a>>, ScenarioError> {
+    let err = |span: Option<std::ops::Range<usize>>, message: String| ScenarioError {
+        file: path.to_owned(),
+        position: span.map(|s| line_col(text, s.start)),
+        key: None,
+        message,
+    };
+    let mut root = DeTable::parse(text).map_err(|e| err(e.span(), e.message().to_string()))?;
+    for (i, o) in overrides.iter().enumerate() {
+        apply_override(root.get_mut(), o, text.len() + 1 + i).map_err(|m| err(None, m))?;
+    }
+    Ok(root)
+}
+
+/// A section of the scenario (such as `policy`) as TOML, overrides applied, for a deployment
+/// to take as it is: a reef-node's `[policy]` has the same keys. Empty if the file has none.
+pub fn section(path: &Path, overrides: &[String], name: &str) -> Result<toml::Table, ScenarioError> {
+    section_of(path, &read(path)?, overrides, name)
+}
+
+/// [`section`] of scenario text.
+pub fn section_of(path: &Path, text: &str, overrides: &[String], name: &str) -> Result<toml::Table, ScenarioError> {
+    let root = with_overrides(path, text, overrides)?;
+    let mut table = toml::Table::deserialize(toml::de::Deserializer::from(root)).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        position: None,
+        key: None,
+        message: e.message().to_string(),
+    })?;
+    match table.remove(name) {
+        Some(toml::Value::Table(t)) => Ok(t),
+        Some(_) => Err(ScenarioError {
+            file: path.to_owned(),
+            position: None,
+            key: Some(name.into()),
+            message: "expected a table".into(),
+        }),
+        None => Ok(toml::Table::new()),
+    }
 }
 
 /// One step of an override's key path: a key, optionally followed by indices into an array

@@ -26,6 +26,8 @@ pub fn mix64(mut z: u64) -> u64 {
 pub struct Catalog {
     pub objects: u64,
     pub dataset_files: u64,
+    /// The namespaces' names: an object's id is that of its path in its namespace.
+    names: Vec<String>,
     namespaces: u16,
     salt: u64,
     size: SizeSampler,
@@ -47,7 +49,8 @@ enum SizeSampler {
 }
 
 impl Catalog {
-    pub fn new(spec: &WorkloadSpec, namespaces: u16, seed: u64) -> Result<Catalog, String> {
+    pub fn new(spec: &WorkloadSpec, names: &[String], seed: u64) -> Result<Catalog, String> {
+        let namespaces = u16::try_from(names.len().max(1)).map_err(|_| "more than 65535 namespaces".to_string())?;
         let size = match &spec.size {
             SizeDist::Fixed { value } => SizeSampler::Fixed(value.0),
             SizeDist::Lognormal { median, sigma, min, max } => {
@@ -82,15 +85,34 @@ impl Catalog {
         if spec.objects == 0 || spec.dataset_files == 0 {
             return Err("workload: objects and dataset_files must be at least 1".into());
         }
-        Ok(Catalog { objects: spec.objects, dataset_files: spec.dataset_files, namespaces, salt: mix64(seed), size })
+        let names = if names.is_empty() { vec![String::new()] } else { names.to_vec() };
+        Ok(Catalog { objects: spec.objects, dataset_files: spec.dataset_files, names, namespaces, salt: mix64(seed), size })
     }
 
     pub fn datasets(&self) -> u64 {
         self.objects.div_ceil(self.dataset_files)
     }
 
+    /// The id a reef-node gives the object: that of its path in its namespace, so that a
+    /// simulated object and a real file of the same name are one object (the lab relies on it).
     pub fn id(&self, index: u64) -> ObjectId {
-        ObjectId(mix64(index ^ self.salt))
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut rest = &mut buf[..];
+        write!(rest, "d{}/f{index}", index / self.dataset_files).expect("48 bytes hold two u64s");
+        let len = 48 - rest.len();
+        let name = std::str::from_utf8(&buf[..len]).expect("ascii");
+        ObjectId::of(&self.names[usize::from(self.namespace(index))], name)
+    }
+
+    /// The object's path in its namespace (`/NAMESPACE/` + this names the file).
+    pub fn path(&self, index: u64) -> String {
+        format!("d{}/f{index}", index / self.dataset_files)
+    }
+
+    /// The name of namespace `n`.
+    pub fn namespace_name(&self, n: u16) -> &str {
+        &self.names[usize::from(n)]
     }
 
     /// Datasets are spread over the namespaces round-robin; one-timers too.
@@ -213,7 +235,7 @@ impl Replay {
 const DAY: f64 = 86_400.0;
 
 impl Workload {
-    pub fn new(spec: &WorkloadSpec, topo: &Topology, namespaces: u16, seed: u64) -> Result<Workload, String> {
+    pub fn new(spec: &WorkloadSpec, topo: &Topology, namespaces: &[String], seed: u64) -> Result<Workload, String> {
         let catalog = Catalog::new(spec, namespaces, seed)?;
         let trace = spec.trace.as_ref().map(|t| Replay::load(t, spec.requests)).transpose()?;
         let zipf = |n: u64| Zipf::new(n as f64, spec.zipf).map_err(|e| format!("workload.zipf: {e}"));

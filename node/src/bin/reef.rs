@@ -34,6 +34,10 @@ enum Command {
         /// discovery: $BEARER_TOKEN, $BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u<uid>, /tmp/bt_u<uid>).
         #[arg(long)]
         token_file: Option<std::path::PathBuf>,
+        /// Also print what happened as one JSON object on stdout (size, the server that sent
+        /// the bytes, its Cache-Status, the checksum verified, attempts), for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Get { url, output, mirror, attempts, ca, token_file } = args.command;
+    let Command::Get { url, output, mirror, attempts, ca, token_file, json } = args.command;
     let token = match token_file {
         Some(f) => match std::fs::read_to_string(&f) {
             Ok(t) => Some(t.trim().to_string()),
@@ -76,9 +80,20 @@ fn main() -> ExitCode {
                 output.display(),
                 report.size,
                 report.served_by,
-                report.cache_status.map(|c| format!(" ({c})")).unwrap_or_default(),
+                report.cache_status.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
                 report.verified.as_deref().unwrap_or("not offered")
             );
+            if json {
+                let line = serde_json::json!({
+                    "output": output,
+                    "size": report.size,
+                    "served_by": report.served_by,
+                    "cache_status": report.cache_status,
+                    "verified": report.verified,
+                    "attempts": report.attempts,
+                });
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -16,15 +16,7 @@ impl World {
 
     /// Where a client at `site` got bytes held by `holder`.
     pub(super) fn bytes_from(&self, site: u32, holder: u32) -> BytesFrom {
-        let node = &self.nodes[holder as usize];
-        let (own, theirs) = (&self.topo.sites[site as usize], &self.topo.sites[node.site as usize]);
-        match node.role {
-            Role::Origin => BytesFrom::Origin,
-            Role::WorkerPeer if node.site == site => BytesFrom::WorkerNode,
-            _ if node.site == site => BytesFrom::SiteCache,
-            _ if theirs.tier < own.tier => BytesFrom::ParentTier,
-            _ => BytesFrom::OtherSite,
-        }
+        bytes_from(&self.topo, &self.layout, site, holder)
     }
 
     pub(super) fn respond_to_client(&mut self, n: u32, request: RequestId, response: Response) {
@@ -127,6 +119,8 @@ impl World {
                 "failed"
             }
         };
+        let holder = outcome.ok().map(|_| c.from.map_or(c.node, |(holder, _)| holder));
+        self.record(c, source, holder, latency, duration);
         self.sample(c, source, latency, hops);
         self.job_step(c.job);
     }
@@ -142,8 +136,25 @@ impl World {
         // At the hard stop the clock may already stand at the first event past it.
         let now = self.now().min(self.max_time);
         self.series.failed(now, c.site);
+        self.record(c, "failed", None, now - c.issued, now - c.issued);
         self.sample(c, "failed", now - c.issued, 0);
         self.job_step(c.job);
+    }
+
+    fn record(&mut self, c: &ClientReq, source: &'static str, holder: Option<u32>, first_byte: Duration, duration: Duration) {
+        if let Some(log) = &mut self.log {
+            log.push(RequestRecord {
+                index: c.index,
+                object: c.object,
+                issued: c.issued,
+                site: c.site,
+                node: c.first,
+                source,
+                holder,
+                first_byte,
+                duration,
+            });
+        }
     }
 
     pub(super) fn sample(&mut self, c: &ClientReq, source: &'static str, latency: Duration, lookup_hops: u32) {
@@ -164,7 +175,7 @@ impl World {
     pub(super) fn arrival(&mut self) {
         let now = self.now();
         let a = self.workload.take(now);
-        if let Some(t) = self.workload.next_time() {
+        if let Some(t) = self.workload.next_time().filter(|_| !self.sequential) {
             self.engine.schedule(t, Ev::Arrival);
         }
         let workers = self.layout.site_workers[a.site as usize].clone();
@@ -178,10 +189,11 @@ impl World {
             self.layout.site_cache[a.site as usize]
         };
         match a.demand {
-            Demand::Object(index) => self.issue(node, a.site, self.object_ref(index), NO_JOB),
+            Demand::Object(index) => self.issue(node, a.site, Some(index), self.object_ref(index), NO_JOB),
             Demand::Traced { id, size } => {
                 let namespace = reef_core::NamespaceId(self.workload.catalog.namespace_of_id(id));
-                self.issue(node, a.site, ObjectRef { id: reef_core::ObjectId(id), namespace, size: Some(size) }, NO_JOB)
+                let object = ObjectRef { id: reef_core::ObjectId(id), namespace, size: Some(size) };
+                self.issue(node, a.site, None, object, NO_JOB)
             }
             Demand::Job { first, files } => {
                 let job = Job { site: a.site, node, next: first + 1, left: files - 1 };
@@ -196,13 +208,13 @@ impl World {
                     }
                 };
                 self.active_jobs += 1;
-                self.issue(node, a.site, self.object_ref(first), j);
+                self.issue(node, a.site, Some(first), self.object_ref(first), j);
             }
         }
     }
 
     /// A client at `site` asks `node` for `object`.
-    pub(super) fn issue(&mut self, node: u32, site: u32, object: ObjectRef, job: u32) {
+    pub(super) fn issue(&mut self, node: u32, site: u32, index: Option<u64>, object: ObjectRef, job: u32) {
         let now = self.now();
         let size = object.size.unwrap_or(0);
         let tier = self.topo.sites[site as usize].tier;
@@ -212,6 +224,7 @@ impl World {
         self.stats.issued(tier, size);
         self.series.issued(now, site);
         let c = ClientReq {
+            index,
             node,
             site,
             object,
@@ -253,8 +266,7 @@ impl World {
     /// The caches a client at `site` tries, in order, as `reef get` tries its sources: the one
     /// it was sent to, its site cache, then the cache of the nearest other site.
     pub(super) fn client_sources(&self, site: u32, first: u32) -> [Option<u32>; 3] {
-        let site_cache = self.layout.site_cache[site as usize];
-        [Some(first), (site_cache != first).then_some(site_cache), self.fallback_cache[site as usize]]
+        client_sources(&self.layout, self.fallback_cache[site as usize], site, first)
     }
 
     /// The node a client asked is down: it asks the next cache on its list after `wait`, or
@@ -292,21 +304,46 @@ impl World {
 
     /// A job's read ended: read the next file after the think time, or finish.
     pub(super) fn job_step(&mut self, j: u32) {
-        if j == NO_JOB {
+        if j != NO_JOB && self.jobs[j as usize].left > 0 {
+            self.engine.schedule_in(self.job_think, Ev::JobNext(j));
             return;
         }
-        if self.jobs[j as usize].left > 0 {
-            self.engine.schedule_in(self.job_think, Ev::JobNext(j));
-        } else {
+        if j != NO_JOB {
             self.free_jobs.push(j);
             self.active_jobs -= 1;
+        }
+        // Sequential: the arrival is over; the next one comes now or at its own time.
+        if self.sequential
+            && let Some(t) = self.workload.next_time()
+        {
+            self.engine.schedule(t.max(self.now()), Ev::Arrival);
         }
     }
 }
 
+/// Where a client at `site` got bytes held by node `holder` (its store, or an origin's).
+pub fn bytes_from(topo: &Topology, layout: &Layout, site: u32, holder: u32) -> BytesFrom {
+    let node = &layout.nodes[holder as usize];
+    let (own, theirs) = (&topo.sites[site as usize], &topo.sites[node.site as usize]);
+    match node.role {
+        Role::Origin => BytesFrom::Origin,
+        Role::WorkerPeer if node.site == site => BytesFrom::WorkerNode,
+        _ if node.site == site => BytesFrom::SiteCache,
+        _ if theirs.tier < own.tier => BytesFrom::ParentTier,
+        _ => BytesFrom::OtherSite,
+    }
+}
+
+/// The caches a client at `site` tries, in order, as `reef get` tries its sources: the one
+/// it was sent to (`first`), its site cache, then `fallback` (see [`fallback_caches`]).
+pub fn client_sources(layout: &Layout, fallback: Option<u32>, site: u32, first: u32) -> [Option<u32>; 3] {
+    let site_cache = layout.site_cache[site as usize];
+    [Some(first), (site_cache != first).then_some(site_cache), fallback]
+}
+
 /// For each site, the cache of the nearest other site by route latency (ties: lower site
 /// index), where its clients turn when their own site's caches are down.
-pub(super) fn fallback_caches(topo: &Topology, layout: &Layout) -> Vec<Option<u32>> {
+pub fn fallback_caches(topo: &Topology, layout: &Layout) -> Vec<Option<u32>> {
     let n = topo.sites.len() as u32;
     (0..n)
         .map(|s| {

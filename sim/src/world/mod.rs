@@ -20,6 +20,7 @@
 //! itself fetched the object from the origin.
 
 mod clients;
+pub use clients::{bytes_from, client_sources, fallback_caches};
 mod faults;
 mod transfers;
 
@@ -82,8 +83,28 @@ struct SimNode {
     tick_at: Time,
 }
 
+/// One client request as it ended, kept when [`World::record_requests`] asked for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The catalog's object index (`None` for a trace's object).
+    pub index: Option<u64>,
+    pub object: ObjectRef,
+    pub issued: Time,
+    pub site: u32,
+    /// The node the client asked first.
+    pub node: u32,
+    /// Where the bytes came from (a `BytesFrom` name, or `failed`), and the node that held
+    /// them (its store or, for an origin, its export).
+    pub source: &'static str,
+    pub holder: Option<u32>,
+    pub first_byte: Duration,
+    pub duration: Duration,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct ClientReq {
+    /// The catalog's object index, if the object is the catalog's.
+    index: Option<u64>,
     node: u32,
     site: u32,
     object: ObjectRef,
@@ -211,6 +232,10 @@ pub struct World {
     tokens: clients::Tokens,
     via_director: bool,
     job_think: Duration,
+    /// `workload.sequential`: the next arrival waits for the last one to finish.
+    sequential: bool,
+    /// Every client request, as it ended (when recorded).
+    log: Option<Vec<RequestRecord>>,
     max_time: Time,
     // Scratch buffers.
     route: Vec<LinkIdx>,
@@ -224,7 +249,7 @@ impl World {
         let w = &scenario.workload;
         let topo = crate::generate::build(&scenario.topology, &w.tier_weights, seed)?;
         let layout = Layout::new(&topo, &scenario.namespaces)?;
-        let workload = Workload::new(w, &topo, layout.namespaces.len() as u16, seed)?;
+        let workload = Workload::new(w, &topo, &layout.namespaces, seed)?;
         let horizon = Time::ZERO + w.duration.0;
         let max_time = scenario.run.max_time.map_or(horizon + Duration::from_secs(86_400), |s| Time::ZERO + s.0);
         let bucket = scenario.run.bucket.map_or(Duration((w.duration.0.as_nanos() / 120).max(1_000_000_000)), |b| b.0);
@@ -280,6 +305,8 @@ impl World {
             tokens: clients::Tokens::new(&layout.private, w.invalid_tokens, seed),
             via_director: w.via_director,
             job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
+            sequential: w.sequential,
+            log: None,
             max_time,
             route: Vec::new(),
             wakeups: Vec::new(),
@@ -312,6 +339,21 @@ impl World {
     /// Requests not yet issued.
     pub fn requests_left(&self) -> u64 {
         self.workload.left()
+    }
+
+    /// Keeps a record of every client request from now on (see [`World::requests`]).
+    pub fn record_requests(&mut self) {
+        self.log.get_or_insert_with(Vec::new);
+    }
+
+    /// The recorded requests, in the order they ended.
+    pub fn requests(&self) -> &[RequestRecord] {
+        self.log.as_deref().unwrap_or_default()
+    }
+
+    /// The catalog the workload draws from (objects' paths, namespaces and sizes).
+    pub fn catalog(&self) -> &crate::workload::Catalog {
+        &self.workload.catalog
     }
 
     pub fn node_count(&self) -> usize {
@@ -411,7 +453,7 @@ impl World {
                 let (site, node, index) = (job.site, job.node, job.next);
                 job.next += 1;
                 job.left -= 1;
-                self.issue(node, site, self.object_ref(index), j);
+                self.issue(node, site, Some(index), self.object_ref(index), j);
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
             Ev::Downloaded { id, tries } => self.downloaded(id, tries),

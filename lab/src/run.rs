@@ -1,0 +1,244 @@
+//! `reef-lab run`: a scenario through the simulator and through a real cluster in emulated
+//! sites, and the comparison. The simulator runs first (on the scaled scenario, recording
+//! every client request); the lab then builds the sites, links and nodes, writes the origins'
+//! files, replays those requests with `reef get`, applies the scenario's node outages at
+//! their times, reads what the nodes and links did, and removes everything.
+
+use crate::cluster::{Cluster, Deployment};
+use crate::compare::{Comparison, Ending, Side};
+use crate::netns::Network;
+use crate::plan::Plan;
+use crate::replay::{LabOutcome, LabRequest, Mode};
+use anyhow::{Context, bail};
+use reef_sim::outage::Target;
+use reef_sim::world::{RequestRecord, World, bytes_from, client_sources, fallback_caches};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub scenario: PathBuf,
+    pub overrides: Vec<String>,
+    pub seed: Option<u64>,
+    /// Sizes, caches and rates times this (see [`crate::scale`]).
+    pub scale: f64,
+    /// One request at a time (both drivers); else at the simulated issue times.
+    pub sequential: bool,
+    /// Timed replay: at most this many requests in flight.
+    pub parallel: usize,
+    /// Names of the namespaces and links (at most 6 letters or digits).
+    pub prefix: String,
+    /// Where the report, the per-request table and the nodes' files go.
+    pub out: PathBuf,
+    pub binaries: Binaries,
+}
+
+/// The programs the lab runs.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub reef_node: PathBuf,
+    pub reef: PathBuf,
+    pub reef_lab: PathBuf,
+}
+
+impl Binaries {
+    /// reef-node and reef next to the running program (a workspace build puts them there).
+    pub fn beside_me() -> anyhow::Result<Binaries> {
+        let find = |name: &str| {
+            crate::cluster::binary_beside_me(name)
+                .with_context(|| format!("`{name}` is not built next to reef-lab: cargo build -p reef-node --release"))
+        };
+        Ok(Binaries { reef_node: find("reef-node")?, reef: find("reef")?, reef_lab: std::env::current_exe()? })
+    }
+}
+
+/// A node outage of the scenario: at `at`, nodes go down (`down`) or come back.
+#[derive(Debug, Clone)]
+struct NodeEvent {
+    at: Duration,
+    down: bool,
+    nodes: Vec<usize>,
+}
+
+fn node_events(world: &World) -> anyhow::Result<Vec<NodeEvent>> {
+    let mut events = Vec::new();
+    for o in &world.outages {
+        let nodes = match &o.target {
+            Target::Nodes(n) => n.iter().map(|&n| n as usize).collect(),
+            _ => bail!("outage `{}`: only node and origin outages are in the lab so far", o.label),
+        };
+        let at = Duration::from_nanos(o.at.0);
+        let end = at + Duration::from_nanos(o.duration.as_nanos());
+        events.push(NodeEvent { at, down: true, nodes: Vec::clone(&nodes) });
+        events.push(NodeEvent { at: end, down: false, nodes });
+    }
+    events.sort_by_key(|e| e.at);
+    Ok(events)
+}
+
+/// Runs the comparison; writes `report.md` and `requests.csv` to `opts.out`.
+pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
+    let mut scenario = reef_sim::scenario::load(&opts.scenario, &opts.overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::scale::scale(&mut scenario, opts.scale)?;
+    scenario.workload.sequential |= opts.sequential;
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let policy =
+        reef_sim::scenario::section(&opts.scenario, &opts.overrides, "policy").map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // The simulator, recording every request.
+    let mut world = World::new(&scenario, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    world.record_requests();
+    world.run(u64::MAX, &mut |_| {});
+    let mut records: Vec<RequestRecord> = world.requests().to_vec();
+    records.sort_by_key(|r| r.issued);
+    let events = node_events(&world)?;
+    if !events.is_empty() && !opts.sequential {
+        bail!("outages are replayed in sequential runs only so far (--sequential)");
+    }
+    let fallback = fallback_caches(&world.topo, &world.layout);
+    let catalog = world.catalog();
+    let mut requests = Vec::with_capacity(records.len());
+    let mut files = BTreeMap::new();
+    for r in &records {
+        let Some(index) = r.index else { bail!("trace workloads are not in the lab yet: objects need names") };
+        let ns = catalog.namespace(index);
+        let path = format!("/{}/{}", catalog.namespace_name(ns), catalog.path(index));
+        let size = r.object.size.unwrap_or(0);
+        files.insert(path.clone(), (ns, r.object.id.0, size));
+        let sources = client_sources(&world.layout, fallback[r.site as usize], r.site, r.node);
+        requests.push(LabRequest {
+            at: Duration::from_nanos(r.issued.0),
+            site: r.site as usize,
+            sources: sources.into_iter().flatten().map(|n| n as usize).collect(),
+            path,
+            id: r.object.id.0,
+            size,
+        });
+    }
+    let sim = Side {
+        requests: records.iter().map(|r| ending(&world, r.site, r.source, Duration::from_nanos(r.duration.as_nanos()))).collect(),
+        origin_transfers: world.stats.origin_transfers,
+        link_bytes: world.wan_link_bytes().collect(),
+        failures: world.stats.failures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    };
+
+    // The lab.
+    let d = Deployment::of(&scenario, seed, policy)?;
+    let plan = Plan::of_topology(&d.topo);
+    let net = Network::create(&opts.prefix, plan.sites.len(), &plan.links, |a, b| plan.next_hop[a][b])?;
+    let nodes_dir = opts.out.join("nodes");
+    let _ = std::fs::remove_dir_all(&nodes_dir);
+    let b = &opts.binaries;
+    let mut cluster = Cluster::start(&net, &d, &b.reef_node, &b.reef_lab, &nodes_dir)?;
+    for (path, (ns, id, size)) in &files {
+        let rel = path.splitn(3, '/').nth(2).expect("/namespace/path");
+        crate::export::write(&cluster.exports[usize::from(*ns)], rel, *id, *size)?;
+    }
+    let mode = if opts.sequential {
+        Mode::Sequential { settle: Duration::from_millis(20) }
+    } else {
+        Mode::Timed { parallel: opts.parallel }
+    };
+    let mut pending = events.iter().peekable();
+    let urls = cluster.urls.clone();
+    let outcomes = crate::replay::replay(&net, &urls, &requests, mode, &b.reef, &opts.out.join("downloads"), |k| {
+        while let Some(e) = pending.next_if(|e| e.at <= requests[k].at) {
+            for &n in &e.nodes {
+                if e.down {
+                    cluster.kill(n);
+                } else {
+                    cluster.restart(&net, n)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let lab = Side {
+        requests: requests.iter().zip(&outcomes).map(|(r, o)| lab_ending(&d, r, o)).collect(),
+        origin_transfers: origin_transfers(&d, &cluster.homes)?,
+        link_bytes: (0..plan.links.len()).map(|k| net.link_bytes(k)).collect::<anyhow::Result<_>>()?,
+        failures: lab_failures(&outcomes),
+    };
+    drop(cluster);
+    drop(net);
+
+    let link_names = d.topo.links.iter().map(|l| format!("{} - {}", d.topo.sites[l.a as usize].name, d.topo.sites[l.b as usize].name)).collect();
+    let setup = format!(
+        "Scenario `{}`, seed {seed}, sizes, caches and rates scaled by {}; {} replay; {} nodes in {} emulated sites \
+         (network namespaces, links shaped by tbf, latency added by user-space relays); every request made by `reef get`.",
+        opts.scenario.display(),
+        opts.scale,
+        if opts.sequential { "sequential" } else { "timed" },
+        d.layout.nodes.len(),
+        d.topo.sites.len()
+    );
+    let comparison = Comparison { sim, lab, link_names, setup };
+    std::fs::create_dir_all(&opts.out)?;
+    std::fs::write(opts.out.join("report.md"), comparison.markdown())?;
+    write_requests(&opts.out.join("requests.csv"), &requests, &comparison, &outcomes)?;
+    Ok(comparison)
+}
+
+fn ending(world: &World, site: u32, source: &str, duration: Duration) -> Ending {
+    Ending { site: world.topo.sites[site as usize].name.clone(), source: source.into(), duration }
+}
+
+fn lab_ending(d: &Deployment, r: &LabRequest, o: &LabOutcome) -> Ending {
+    let source = match (&o.error, o.holder) {
+        (None, Some(h)) if (h as usize) < d.layout.nodes.len() => bytes_from(&d.topo, &d.layout, r.site as u32, h).name(),
+        (None, _) => "unattributed",
+        (Some(_), _) => "failed",
+    };
+    Ending { site: d.topo.sites[r.site].name.clone(), source: source.into(), duration: o.duration }
+}
+
+fn lab_failures(outcomes: &[LabOutcome]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in outcomes.iter().filter_map(|o| o.error.as_ref()) {
+        *out.entry(e.chars().take(80).collect()).or_default() += 1;
+    }
+    out
+}
+
+/// Whole objects the origins served, from their access logs.
+fn origin_transfers(d: &Deployment, homes: &[PathBuf]) -> anyhow::Result<u64> {
+    let origins: BTreeSet<usize> = d.layout.origins.iter().flatten().map(|&o| o as usize).collect();
+    let mut n = 0;
+    for o in origins {
+        let log = homes[o].join("access.log");
+        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", log.display()))?;
+            let served = v["outcome"] == "served" && v["method"] == "GET" && v["complete"] == true;
+            if served && !v["object"].as_str().unwrap_or("").starts_with("/.reef") {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn write_requests(path: &Path, requests: &[LabRequest], c: &Comparison, outcomes: &[LabOutcome]) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut out = String::from("k,issued_s,site,object,bytes,sim_source,lab_source,sim_ms,lab_ms,cache_status,error\n");
+    for (k, r) in requests.iter().enumerate() {
+        let (s, l, o) = (&c.sim.requests[k], &c.lab.requests[k], &outcomes[k]);
+        let _ = writeln!(
+            out,
+            "{k},{:.3},{},{},{},{},{},{:.1},{:.1},\"{}\",\"{}\"",
+            r.at.as_secs_f64(),
+            s.site,
+            r.path,
+            r.size,
+            s.source,
+            l.source,
+            s.duration.as_secs_f64() * 1e3,
+            l.duration.as_secs_f64() * 1e3,
+            o.cache_status.as_deref().unwrap_or(""),
+            o.error.as_deref().unwrap_or("").replace('"', "'")
+        );
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
