@@ -34,7 +34,8 @@ pub struct LabOutcome {
     pub holder: Option<u32>,
     /// Why it failed (`None`: the right bytes arrived).
     pub error: Option<String>,
-    /// From starting the client to its exit.
+    /// The client's own measure, from its first request to the verified file (process
+    /// start-up excluded); for a failure, from starting the client to its exit.
     pub duration: Duration,
     /// How much later than its issue time it started (timed replay).
     pub late: Duration,
@@ -152,6 +153,7 @@ fn fetch(net: &Network, urls: &[String], r: &LabRequest, reef: &Path, file: &Pat
     if !crate::export::holds(file, r.id, r.size) {
         return fail(format!("wrong bytes for {}", r.path));
     }
+    let duration = report["seconds"].as_f64().map_or(duration, Duration::from_secs_f64);
     LabOutcome { holder: cache_status.as_deref().and_then(holder), cache_status, error: None, duration, late: Duration::ZERO }
 }
 

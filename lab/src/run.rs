@@ -136,7 +136,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         crate::export::write(&cluster.exports[usize::from(*ns)], rel, *id, *size)?;
     }
     let mode = if opts.sequential {
-        Mode::Sequential { settle: Duration::from_millis(20) }
+        Mode::Sequential { settle: Duration::from_millis(5) }
     } else {
         Mode::Timed { parallel: opts.parallel }
     };

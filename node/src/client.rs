@@ -61,6 +61,8 @@ pub struct GetReport {
     pub served_by: String,
     pub cache_status: Option<String>,
     pub attempts: u32,
+    /// From the first request sent to the verified file in place.
+    pub elapsed: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +83,7 @@ enum Outcome {
 pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
     let tls = crate::tls::client_trusting(opts.ca.as_deref())?;
     let client = http_client(tls, []);
+    let started = std::time::Instant::now();
     let uri: Uri = opts.url.parse()?;
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let mut sources = vec![opts.url.clone()];
@@ -104,7 +107,8 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
             Outcome::Done => {
                 let verified = verify(&part, &progress)?;
                 std::fs::rename(&part, &opts.output)?;
-                return Ok(GetReport { size: progress.have, verified, served_by, cache_status, attempts: attempt + 1 });
+                let (attempts, elapsed) = (attempt + 1, started.elapsed());
+                return Ok(GetReport { size: progress.have, verified, served_by, cache_status, attempts, elapsed });
             }
             Outcome::Retry(e) => {
                 tracing::warn!(source = %served_by, error = %e, "transfer failed; retrying");

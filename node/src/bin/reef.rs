@@ -91,6 +91,7 @@ fn main() -> ExitCode {
                     "cache_status": report.cache_status,
                     "verified": report.verified,
                     "attempts": report.attempts,
+                    "seconds": report.elapsed.as_secs_f64(),
                 });
                 println!("{line}");
             }

@@ -1,0 +1,65 @@
+//! The fidelity lab in CI (root, iproute2): scenarios/lab.toml (3 sites, 10 nodes: two
+//! origins, two site caches, four worker nodes, a director; small caches that evict) through
+//! the simulator and through real reef-node processes in emulated sites, with `reef get` as
+//! the client. One request at a time, both drivers must agree exactly: every request's bytes
+//! from the same kind of store, the same origin transfers. With requests at their simulated
+//! times (many in flight), the counts per site and source must agree within 2% of the site's
+//! requests.
+
+use reef_lab::cluster::binary_beside_me;
+use reef_lab::run::{Binaries, LabOptions, run};
+use std::path::PathBuf;
+
+fn options(name: &str, sequential: bool, overrides: &[&str]) -> (LabOptions, tempfile::TempDir) {
+    let find = |b: &str| binary_beside_me(b).unwrap_or_else(|| panic!("{b} built next to this test (cargo test --workspace)"));
+    let binaries = Binaries {
+        reef_node: find("reef-node"),
+        reef: find("reef"),
+        reef_lab: PathBuf::from(env!("CARGO_BIN_EXE_reef-lab")),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let opts = LabOptions {
+        scenario: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/lab.toml")),
+        overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        seed: None,
+        scale: 1.0,
+        sequential,
+        parallel: 64,
+        prefix: format!("{name}{}", std::process::id() % 1000),
+        out: out.path().to_owned(),
+        binaries,
+    };
+    (opts, out)
+}
+
+#[test]
+fn one_request_at_a_time_both_drivers_agree_exactly() {
+    let (opts, out) = options("ag", true, &[]);
+    let c = run(&opts).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    eprintln!("{report}");
+    assert_eq!(c.sim.requests.len(), 2000);
+    assert_eq!(c.disagreements(), 0, "{report}");
+    assert_eq!(c.sim.by_site_source(), c.lab.by_site_source(), "{report}");
+    assert_eq!(c.sim.origin_transfers, c.lab.origin_transfers, "{report}");
+    // The run exercises the paths it claims to: every kind of source a Tier-2 client has.
+    let sources = c.sim.by_site_source();
+    for source in ["worker_node", "site_cache", "parent_tier", "origin"] {
+        assert!(sources.get(&("T2".into(), source.into())).is_some_and(|&n| n > 20), "{source}: {sources:?}");
+    }
+    assert!(c.lab.failures.is_empty(), "{:?}", c.lab.failures);
+}
+
+#[test]
+fn requests_at_their_times_agree_within_two_percent() {
+    let (opts, out) = options("at", false, &["workload.requests=1000", "workload.duration=40s"]);
+    let c = run(&opts).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    eprintln!("{report}");
+    assert_eq!(c.sim.requests.len(), 1000);
+    let worst = c.worst_site_source_difference();
+    assert!(worst <= 0.02, "worst difference {:.1}% of a site's requests:\n{report}", worst * 100.0);
+    let (a, b) = (c.sim.origin_transfers as f64, c.lab.origin_transfers as f64);
+    assert!((a - b).abs() <= 0.02 * a, "origin transfers sim {a} lab {b}\n{report}");
+    assert!(c.lab.failures.is_empty(), "{:?}", c.lab.failures);
+}
