@@ -123,8 +123,12 @@ impl Cluster {
         }
         let mut shared = String::new();
         for (s, site) in topo.sites.iter().enumerate() {
-            let _ =
-                write!(shared, "\n[[sites]]\nname = \"{}\"\nid = {s}\nnetworks = [\"{}/32\"]\n", site.name, site_addr(s));
+            let _ = write!(
+                shared,
+                "\n[[sites]]\nname = \"{}\"\nid = {s}\nnetworks = [\"{}/32\"]\n",
+                site.name,
+                site_addr(s)
+            );
         }
         let mut cluster = Cluster {
             nodes: Vec::new(),
@@ -166,7 +170,12 @@ impl Cluster {
             let text = node_file(d, i, &home, &exports, &shared, peer_url)?;
             let config = home.join("node.toml");
             std::fs::write(&config, text)?;
-            cluster.nodes.push(NodeProcess { site: node.site as usize, config, log: home.join("node.log"), child: None });
+            cluster.nodes.push(NodeProcess {
+                site: node.site as usize,
+                config,
+                log: home.join("node.log"),
+                child: None,
+            });
             cluster.homes.push(home);
             cluster.launch(net, i)?;
         }
@@ -258,7 +267,9 @@ fn node_file(
     let mut policy = d.policy.clone();
     let (strategy, parents, directory) = match &c.discovery {
         DiscoveryConfig::Parent { parents } if parents.is_empty() => ("none", &[][..], None),
-        DiscoveryConfig::Parent { parents } | DiscoveryConfig::Site { parents } => (c.discovery.name(), &parents[..], None),
+        DiscoveryConfig::Parent { parents } | DiscoveryConfig::Site { parents } => {
+            (c.discovery.name(), &parents[..], None)
+        }
         DiscoveryConfig::Directory { directory, .. } => ("directory", &[][..], Some(directory.0)),
         other => (other.name(), &[][..], None),
     };

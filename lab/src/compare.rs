@@ -154,12 +154,20 @@ impl Comparison {
         );
         let _ = writeln!(out, "| link | simulator | lab | difference |\n|---|---:|---:|---:|");
         for (i, name) in self.link_names.iter().enumerate() {
-            let (a, b) = (self.sim.link_bytes.get(i).copied().unwrap_or(0), self.lab.link_bytes.get(i).copied().unwrap_or(0));
-            let _ = writeln!(out, "| {name} | {:.2} | {:.2} | {} |", a as f64 / 1e6, b as f64 / 1e6, pct(relative(a as f64, b as f64)));
+            let (a, b) =
+                (self.sim.link_bytes.get(i).copied().unwrap_or(0), self.lab.link_bytes.get(i).copied().unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "| {name} | {:.2} | {:.2} | {} |",
+                a as f64 / 1e6,
+                b as f64 / 1e6,
+                pct(relative(a as f64, b as f64))
+            );
         }
 
         let _ = writeln!(out, "\n## Failures by reason\n");
-        let reasons: std::collections::BTreeSet<&String> = self.sim.failures.keys().chain(self.lab.failures.keys()).collect();
+        let reasons: std::collections::BTreeSet<&String> =
+            self.sim.failures.keys().chain(self.lab.failures.keys()).collect();
         if reasons.is_empty() {
             let _ = writeln!(out, "None in either driver.");
         } else {
@@ -184,7 +192,12 @@ mod tests {
     #[test]
     fn differences_are_counted_per_request_and_per_site() {
         let sim = Side {
-            requests: vec![ending("A", "origin", 10), ending("A", "site_cache", 1), ending("B", "origin", 10), ending("B", "origin", 10)],
+            requests: vec![
+                ending("A", "origin", 10),
+                ending("A", "site_cache", 1),
+                ending("B", "origin", 10),
+                ending("B", "origin", 10),
+            ],
             origin_transfers: 3,
             ..Side::default()
         };

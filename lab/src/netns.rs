@@ -115,7 +115,8 @@ impl Network {
     pub fn link_bytes(&self, k: usize) -> anyhow::Result<u64> {
         let mut total = 0;
         for (site, ifname) in &self.ends[k] {
-            let out = self.command(*site, "cat").arg(format!("/sys/class/net/{ifname}/statistics/tx_bytes")).output()?;
+            let out =
+                self.command(*site, "cat").arg(format!("/sys/class/net/{ifname}/statistics/tx_bytes")).output()?;
             let text = String::from_utf8_lossy(&out.stdout);
             total += text.trim().parse::<u64>().with_context(|| format!("tx_bytes of {ifname}: `{}`", text.trim()))?;
         }

@@ -154,7 +154,13 @@ fn fetch(net: &Network, urls: &[String], r: &LabRequest, reef: &Path, file: &Pat
         return fail(format!("wrong bytes for {}", r.path));
     }
     let duration = report["seconds"].as_f64().map_or(duration, Duration::from_secs_f64);
-    LabOutcome { holder: cache_status.as_deref().and_then(holder), cache_status, error: None, duration, late: Duration::ZERO }
+    LabOutcome {
+        holder: cache_status.as_deref().and_then(holder),
+        cache_status,
+        error: None,
+        duration,
+        late: Duration::ZERO,
+    }
 }
 
 #[cfg(test)]

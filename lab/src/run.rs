@@ -117,7 +117,10 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         });
     }
     let sim = Side {
-        requests: records.iter().map(|r| ending(&world, r.site, r.source, Duration::from_nanos(r.duration.as_nanos()))).collect(),
+        requests: records
+            .iter()
+            .map(|r| ending(&world, r.site, r.source, Duration::from_nanos(r.duration.as_nanos())))
+            .collect(),
         origin_transfers: world.stats.origin_transfers,
         link_bytes: world.wan_link_bytes().collect(),
         failures: world.stats.failures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -163,7 +166,12 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     drop(cluster);
     drop(net);
 
-    let link_names = d.topo.links.iter().map(|l| format!("{} - {}", d.topo.sites[l.a as usize].name, d.topo.sites[l.b as usize].name)).collect();
+    let link_names = d
+        .topo
+        .links
+        .iter()
+        .map(|l| format!("{} - {}", d.topo.sites[l.a as usize].name, d.topo.sites[l.b as usize].name))
+        .collect();
     let setup = format!(
         "Scenario `{}`, seed {seed}, sizes, caches and rates scaled by {}; {} replay; {} nodes in {} emulated sites \
          (network namespaces, links shaped by tbf, latency added by user-space relays); every request made by `reef get`.",
@@ -186,7 +194,9 @@ fn ending(world: &World, site: u32, source: &str, duration: Duration) -> Ending 
 
 fn lab_ending(d: &Deployment, r: &LabRequest, o: &LabOutcome) -> Ending {
     let source = match (&o.error, o.holder) {
-        (None, Some(h)) if (h as usize) < d.layout.nodes.len() => bytes_from(&d.topo, &d.layout, r.site as u32, h).name(),
+        (None, Some(h)) if (h as usize) < d.layout.nodes.len() => {
+            bytes_from(&d.topo, &d.layout, r.site as u32, h).name()
+        }
         (None, _) => "unattributed",
         (Some(_), _) => "failed",
     };
@@ -209,7 +219,8 @@ fn origin_transfers(d: &Deployment, homes: &[PathBuf]) -> anyhow::Result<u64> {
         let log = homes[o].join("access.log");
         let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
         for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", log.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}: not JSON", log.display()))?;
             let served = v["outcome"] == "served" && v["method"] == "GET" && v["complete"] == true;
             if served && !v["object"].as_str().unwrap_or("").starts_with("/.reef") {
                 n += 1;

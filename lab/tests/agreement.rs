@@ -1,8 +1,9 @@
 //! The fidelity lab in CI (root, iproute2): scenarios/lab.toml (3 sites, 10 nodes: two
 //! origins, two site caches, four worker nodes, a director; small caches that evict) through
 //! the simulator and through real reef-node processes in emulated sites, with `reef get` as
-//! the client. One request at a time, both drivers must agree exactly: every request's bytes
-//! from the same kind of store, the same origin transfers. With requests at their simulated
+//! the client. One request at a time, with the Tier-2 cache killed and restarted on the way,
+//! both drivers must agree exactly: every request's bytes from the same kind of store, the
+//! same origin transfers. With requests at their simulated
 //! times (many in flight), the counts per site and source must agree within 2% of the site's
 //! requests.
 
@@ -11,7 +12,8 @@ use reef_lab::run::{Binaries, LabOptions, run};
 use std::path::PathBuf;
 
 fn options(name: &str, sequential: bool, overrides: &[&str]) -> (LabOptions, tempfile::TempDir) {
-    let find = |b: &str| binary_beside_me(b).unwrap_or_else(|| panic!("{b} built next to this test (cargo test --workspace)"));
+    let find =
+        |b: &str| binary_beside_me(b).unwrap_or_else(|| panic!("{b} built next to this test (cargo test --workspace)"));
     let binaries = Binaries {
         reef_node: find("reef-node"),
         reef: find("reef"),
@@ -32,9 +34,13 @@ fn options(name: &str, sequential: bool, overrides: &[&str]) -> (LabOptions, tem
     (opts, out)
 }
 
+/// The Tier-2 site cache crashes (SIGKILL) 40 s into the run and comes back 30 s later with
+/// its store as it was: its worker nodes go to the origin meanwhile.
+const CACHE_OUTAGE: &str = r#"outage=[{ kind = "node", node = "T2/cache", at = "40s", duration = "30s" }]"#;
+
 #[test]
 fn one_request_at_a_time_both_drivers_agree_exactly() {
-    let (opts, out) = options("ag", true, &[]);
+    let (opts, out) = options("ag", true, &[CACHE_OUTAGE]);
     let c = run(&opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     eprintln!("{report}");

@@ -178,8 +178,8 @@ impl Transport {
             .map(|d| d.as_secs());
         let upstream_digest = header(http::header::HeaderName::from_static("digest"));
         // Bounded: a peer's header is handed on to clients, never grown without limit.
-        let upstream_status = header(http::header::HeaderName::from_static("cache-status"))
-            .filter(|s| s.len() <= MAX_UPSTREAM_STATUS);
+        let upstream_status =
+            header(http::header::HeaderName::from_static("cache-status")).filter(|s| s.len() <= MAX_UPSTREAM_STATUS);
 
         // Without the origin's list for this very version, nothing is released before the
         // whole object is verified; a list for another version means the source has a stale

@@ -570,7 +570,11 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
 
 /// The file's tree with the overrides written in. Overridden values get an empty span past the
 /// end of the text, so that errors in them can be told apart from errors in the file.
-fn with_overrides<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<Spanned<DeTable<'a>>, ScenarioError> {
+fn with_overrides<'a>(
+    path: &Path,
+    text: &'a str,
+    overrides: &'a [String],
+) -> Result<Spanned<DeTable<'a>>, ScenarioError> {
     let err = |span: Option<std::ops::Range<usize>>, message: String| ScenarioError {
         file: path.to_owned(),
         position: span.map(|s| line_col(text, s.start)),

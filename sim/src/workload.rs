@@ -86,7 +86,14 @@ impl Catalog {
             return Err("workload: objects and dataset_files must be at least 1".into());
         }
         let names = if names.is_empty() { vec![String::new()] } else { names.to_vec() };
-        Ok(Catalog { objects: spec.objects, dataset_files: spec.dataset_files, names, namespaces, salt: mix64(seed), size })
+        Ok(Catalog {
+            objects: spec.objects,
+            dataset_files: spec.dataset_files,
+            names,
+            namespaces,
+            salt: mix64(seed),
+            size,
+        })
     }
 
     pub fn datasets(&self) -> u64 {

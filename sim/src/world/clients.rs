@@ -141,7 +141,14 @@ impl World {
         self.job_step(c.job);
     }
 
-    fn record(&mut self, c: &ClientReq, source: &'static str, holder: Option<u32>, first_byte: Duration, duration: Duration) {
+    fn record(
+        &mut self,
+        c: &ClientReq,
+        source: &'static str,
+        holder: Option<u32>,
+        first_byte: Duration,
+        duration: Duration,
+    ) {
         if let Some(log) = &mut self.log {
             log.push(RequestRecord {
                 index: c.index,

@@ -164,6 +164,9 @@ struct FetchState {
     source: u32,
     request: RequestId,
     flow: Option<FlowId>,
+    /// When the origin's block list arrives: no byte is released to readers, and the fill
+    /// does not complete, before the requester can check them (see `start_fetch`).
+    list_at: Time,
 }
 
 /// What a flow carries: one fetch's bytes.

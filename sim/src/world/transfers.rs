@@ -33,14 +33,26 @@ impl World {
         let id = self.next_request;
         self.next_request += 1;
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size });
-        self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None });
+        // As reef-node does, a fetch from another cache asks the namespace's origin for the
+        // object's block list at the same time (the bytes are checked against it); the first
+        // origin that can be reached answers, else the source itself.
+        let list_from = match kind {
+            FetchKind::Origin => src,
+            FetchKind::Peer | FetchKind::Parent => self.layout.origins[usize::from(object.namespace.0)]
+                .iter()
+                .copied()
+                .find(|&o| self.nodes[o as usize].down == 0 && self.reachable(n, o))
+                .unwrap_or(src),
+        };
+        let list_at = now + self.latency(n, list_from) + self.latency(list_from, n);
+        self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
         let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
         self.deliver(now + lat, src, Input::Request(request));
     }
 
     pub(super) fn cancel_fetch(&mut self, n: u32, fetch: FetchId) {
         // Not answered yet: the answer will find no fetch and be released then.
-        if let Some(FetchState { source, request, flow: Some(flow) }) = self.fetches.remove(&(n, fetch.0)) {
+        if let Some(FetchState { source, request, flow: Some(flow), .. }) = self.fetches.remove(&(n, fetch.0)) {
             let now = self.now();
             self.net.stop(now, flow, &mut self.wakeups);
             self.flush_wakeups();
@@ -126,7 +138,9 @@ impl World {
                     let tag = Transfer { requester, fetch, source: n, request, size, holder, relays, streams_from };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
-                    self.fetches.get_mut(&key).expect("checked above").flow = Some(flow);
+                    let state = self.fetches.get_mut(&key).expect("checked above");
+                    state.flow = Some(flow);
+                    let list_at = state.list_at;
                     if let Some(fill) = streams_from {
                         self.readers.entry((n, fill.0)).or_default().push(Reader::Flow(request.0));
                         let st = StreamTransfer { requester, fetch: fetch.0, fill: fill.0, holder: None };
@@ -136,7 +150,7 @@ impl World {
                     let rate = self.net.rate(flow).unwrap_or(0.0);
                     let block = self.first_block.min(size) as f64;
                     let first = if rate > 0.0 { Duration((block / rate * 1e9) as u64) } else { Duration::ZERO };
-                    self.deliver(now + lat + first, requester, Input::FetchReceiving { fetch, size });
+                    self.deliver((now + lat + first).max(list_at), requester, Input::FetchReceiving { fetch, size });
                     return;
                 }
                 self.deliver(now, n, Input::ServeDone { request });
@@ -167,12 +181,12 @@ impl World {
             }
         }
         let now = self.now();
-        self.fetches.remove(&(t.requester, t.fetch.0));
+        let list_at = self.fetches.remove(&(t.requester, t.fetch.0)).map_or(Time::ZERO, |f| f.list_at);
         self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
         let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
-        self.deliver(now + lat, t.requester, done);
+        self.deliver((now + lat).max(list_at), t.requester, done);
         let s = &mut self.stats;
         s.transfers += 1;
         if self.nodes[t.source as usize].role == Role::Origin {

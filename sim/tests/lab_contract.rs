@@ -1,0 +1,65 @@
+//! What reef-lab relies on from the simulator: objects named as a reef-node names files, a
+//! sequential workload (one request in flight at a time, in the open workload's order), a
+//! record of every request, and fetches from caches that wait for the origin's block list.
+
+use reef_core::ObjectId;
+use reef_sim::world::World;
+use std::path::Path;
+
+fn world(extra: &[&str]) -> World {
+    let mut overrides: Vec<String> = vec!["workload.requests=400".into()];
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/lab.toml"));
+    let s = reef_sim::scenario::load(path, &overrides).unwrap();
+    let mut w = World::new(&s, s.seed).unwrap();
+    w.record_requests();
+    w.run(u64::MAX, &mut |_| {});
+    w
+}
+
+#[test]
+fn objects_have_the_ids_a_node_gives_their_paths() {
+    let w = world(&[]);
+    let c = w.catalog();
+    for r in w.requests() {
+        let index = r.index.expect("catalog objects");
+        let ns = c.namespace(index);
+        assert_eq!(r.object.namespace.0, ns);
+        assert_eq!(r.object.id, ObjectId::of(c.namespace_name(ns), &c.path(index)));
+    }
+    assert_eq!(c.path(45), "d2/f45", "dataset_files = 20");
+}
+
+#[test]
+fn a_sequential_workload_has_one_request_in_flight_in_the_open_order() {
+    let open = world(&[]);
+    let seq = world(&["workload.sequential=true"]);
+    assert_eq!(seq.requests().len(), 400);
+    let mut records = seq.requests().to_vec();
+    records.sort_by_key(|r| r.issued);
+    for pair in records.windows(2) {
+        assert!(pair[1].issued >= pair[0].issued + pair[0].duration, "{pair:?}");
+    }
+    // The same requests in the same order as the open workload's arrivals (jobs aside, whose
+    // files interleave with other arrivals there).
+    let objects = |w: &World| {
+        let mut r = w.requests().to_vec();
+        r.sort_by_key(|r| r.issued);
+        r.into_iter().map(|r| r.object.id).collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(objects(&open), objects(&seq));
+    assert_eq!(open.stats.all.requests, seq.stats.all.requests);
+}
+
+#[test]
+fn bytes_from_another_cache_wait_for_the_origins_block_list() {
+    // One request at a time: a Tier-2 client (on a worker node) whose bytes come from the site
+    // cache over the site's LAN waits at least for its worker node's round trip to the Tier-0
+    // origin (2 x 15 ms) for the block list, however small the object.
+    let w = world(&["workload.sequential=true"]);
+    let t2 = w.topo.sites.iter().position(|s| s.name == "T2").unwrap() as u32;
+    let rtt = reef_core::Duration::from_millis(30);
+    let lan = w.requests().iter().filter(|r| r.site == t2 && r.source == "site_cache").collect::<Vec<_>>();
+    assert!(lan.len() > 5, "{}", lan.len());
+    assert!(lan.iter().all(|r| r.duration >= rtt), "{lan:?}");
+}
