@@ -540,7 +540,7 @@ impl App {
                     };
                     let upstream = upstream_status(&fill);
                     match rep {
-                        Some(rep) => self.represent(&parts, rep, &wanted, Some(source), upstream, "miss", finish),
+                        Some(rep) => self.represent(&parts, rep, &wanted, Via { source, upstream }, "miss", finish),
                         None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
                     }
                 }
@@ -572,7 +572,7 @@ impl App {
                         _ => "miss",
                     };
                     match opened {
-                        Ok(rep) => self.represent(&parts, rep, &wanted, Some(source), upstream, outcome, finish),
+                        Ok(rep) => self.represent(&parts, rep, &wanted, Via { source, upstream }, outcome, finish),
                         Err(OriginError::Lost(why)) if !retried => {
                             tracing::warn!(object = %parts.uri.path(), %why, "stored object lost: fetching it again");
                             self.metrics.add("reef_store_lost_total", &[], 1.0);
@@ -603,11 +603,11 @@ impl App {
         parts: &http::request::Parts,
         rep: Representation,
         wanted: &[Algorithm],
-        source: Option<Source>,
-        upstream: Option<String>,
+        via: Via,
         outcome: &str,
         mut finish: Box<Finish>,
     ) -> Response<Body> {
+        let Via { source, upstream } = via;
         let mut extra = HeaderMap::new();
         // Only answers to other nodes are marked (the path is parsed again for those alone).
         let to_node = parts.headers.contains_key(REEF_PEER) || parts.headers.contains_key(REEF_CHILD);
@@ -619,9 +619,7 @@ impl App {
         if private {
             extra.insert(REEF_ACCESS, HeaderValue::from_static("private"));
         }
-        if self.config.role != Role::Origin
-            && let Some(source) = source
-        {
+        if self.config.role != Role::Origin {
             let me = self.config.id;
             let mine = match source {
                 Source::Local => format!("reef-{me}; hit"),
@@ -635,8 +633,8 @@ impl App {
             };
             extra.insert("cache-status", HeaderValue::from_str(&status).expect("ascii"));
         }
-        finish.source = source;
-        finish.record.source = source_text(source);
+        finish.source = Some(source);
+        finish.record.source = source_text(Some(source));
         finish.record.size = Some(rep.size);
         finish.record.outcome = outcome.into();
         respond(&parts.method, &parts.headers, rep, wanted, extra, finish)
@@ -717,6 +715,12 @@ fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<Lost
         },
         digests: Some(meta.digests.clone()),
     }
+}
+
+/// Where a response's bytes came from, and the `Cache-Status` of the cache that sent them here.
+struct Via {
+    source: Source,
+    upstream: Option<String>,
 }
 
 /// The `Cache-Status` the fill's source sent, if it is a cache.
