@@ -181,6 +181,27 @@ impl Comparison {
     }
 }
 
+impl Comparison {
+    /// Time to last byte per driver, for the served requests whose bytes came from `source`
+    /// (all served requests for `None`), as cumulative distributions in ms.
+    pub fn cdfs(&self, source: Option<&str>) -> Vec<(String, Vec<(f64, f64)>)> {
+        [("simulator", &self.sim), ("lab", &self.lab)]
+            .into_iter()
+            .map(|(name, side)| {
+                let mut ms: Vec<f64> = side
+                    .requests
+                    .iter()
+                    .filter(|r| r.source != "failed" && source.is_none_or(|s| r.source == s))
+                    .map(|r| r.duration.as_secs_f64() * 1e3)
+                    .collect();
+                ms.sort_by(f64::total_cmp);
+                let n = ms.len() as f64;
+                (name.to_string(), ms.iter().enumerate().map(|(i, &v)| (v, (i + 1) as f64 / n)).collect())
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +235,11 @@ mod tests {
         assert!(md.contains("| origin transfers | 3 | 2 | -33.3% |"), "{md}");
         assert!(md.contains("| B | origin | 2 | 1 | -50.0% |"), "{md}");
         assert!(md.contains("4 requests; 1 got their bytes"), "{md}");
+        // The simulator's origin-served requests: 10 ms each, the two of them.
+        assert_eq!(
+            c.cdfs(Some("origin"))[0],
+            ("simulator".to_string(), vec![(10.0, 1.0 / 3.0), (10.0, 2.0 / 3.0), (10.0, 1.0)])
+        );
     }
 
     #[test]

@@ -183,9 +183,36 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     );
     let comparison = Comparison { sim, lab, link_names, setup };
     std::fs::create_dir_all(&opts.out)?;
-    std::fs::write(opts.out.join("report.md"), comparison.markdown())?;
+    let mut report = comparison.markdown();
+    report += &figure(&comparison, &opts.out)?;
+    std::fs::write(opts.out.join("report.md"), report)?;
     write_requests(&opts.out.join("requests.csv"), &requests, &comparison, &outcomes)?;
     Ok(comparison)
+}
+
+/// The figure (with the `results` feature): time to last byte, simulator and lab, for all
+/// served requests and for those from the origin; returns the report's lines for it.
+#[cfg(feature = "results")]
+fn figure(c: &Comparison, dir: &Path) -> anyhow::Result<String> {
+    use reef_results::figures::{CdfPlot, save};
+    use reef_results::model::Cdf;
+    let cdfs = [None, Some("origin")]
+        .into_iter()
+        .flat_map(|source| {
+            c.cdfs(source).into_iter().map(move |(driver, points)| Cdf {
+                label: format!("{driver}, {}", source.unwrap_or("all sources")),
+                points,
+            })
+        })
+        .collect();
+    let plot = CdfPlot { title: "Time to last byte: simulator and lab".into(), cdfs };
+    save(&plot, dir, "transfer_times")?;
+    Ok("\n![Time to last byte, simulator and lab](transfer_times.svg)\n".into())
+}
+
+#[cfg(not(feature = "results"))]
+fn figure(_: &Comparison, _: &Path) -> anyhow::Result<String> {
+    Ok("\n(The figure needs reef-lab built with `--features results`.)\n".into())
 }
 
 fn ending(world: &World, site: u32, source: &str, duration: Duration) -> Ending {

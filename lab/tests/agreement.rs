@@ -56,6 +56,8 @@ fn one_request_at_a_time_both_drivers_agree_exactly() {
         assert!(sources.get(&(site.into(), source.into())).is_some_and(|&n| n > 0), "{site} {source}: {sources:?}");
     }
     assert!(c.lab.failures.is_empty(), "{:?}", c.lab.failures);
+    #[cfg(feature = "results")]
+    assert!(report.contains("(transfer_times.svg)") && out.path().join("transfer_times.png").is_file());
 }
 
 #[test]
