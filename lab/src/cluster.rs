@@ -200,6 +200,44 @@ impl Cluster {
         Ok(())
     }
 
+    /// Damages every object in node `i`'s store: flips the first byte of each data file (the
+    /// size stays, the content and the file's times change). Returns how many.
+    pub fn corrupt_store(&self, i: usize) -> anyhow::Result<usize> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let dir = self.homes[i].join("store").join("objects");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some() {
+                continue; // metadata (`.meta`)
+            }
+            let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+            let mut first = [0u8; 1];
+            if f.read(&mut first)? == 1 {
+                f.seek(SeekFrom::Start(0))?;
+                f.write_all(&[first[0] ^ 0xff])?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The sum of a counter over its label sets in node `i`'s `/metrics` (0 if absent).
+    pub fn metric(&self, net: &Network, i: usize, name: &str) -> anyhow::Result<u64> {
+        if self.nodes[i].child.is_none() {
+            return Ok(0); // killed and not restarted
+        }
+        let out = net
+            .command(self.nodes[i].site, "curl")
+            .args(["-fsS", &format!("{}/metrics", self.urls[i])])
+            .output()
+            .context("running curl")?;
+        anyhow::ensure!(out.status.success(), "node {i}: /metrics: {}", String::from_utf8_lossy(&out.stderr).trim());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let values = text.lines().filter(|l| l.split(['{', ' ']).next() == Some(name));
+        Ok(values.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64)
+    }
+
     /// Kills node `i` (SIGKILL: no goodbye to its peers, as a crash).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
@@ -258,7 +296,13 @@ fn node_file(
         home.join("access.log").display()
     );
     if let Some(cache) = &c.cache {
-        let _ = write!(text, "store = \"{}\"\ncapacity = {}\n", home.join("store").display(), cache.capacity);
+        // No background scrub: the simulator finds a damaged copy only when it reads it.
+        let _ = write!(
+            text,
+            "store = \"{}\"\ncapacity = {}\nscrub_rate = \"0bit/s\"\n",
+            home.join("store").display(),
+            cache.capacity
+        );
     } else if matches!(node.role, Role::Cache | Role::WorkerPeer) {
         bail!("{} has no cache (a capacity of 0): the lab needs one at every cache and worker node", node.name);
     }

@@ -29,6 +29,8 @@ pub struct Side {
     /// By request, in the replay's order.
     pub requests: Vec<Ending>,
     pub origin_transfers: u64,
+    /// Damaged stored copies found when read (and fetched again).
+    pub damaged_found: u64,
     /// Bytes that crossed each WAN link (both directions).
     pub link_bytes: Vec<u64>,
     /// Failed requests by reason.
@@ -118,6 +120,7 @@ impl Comparison {
             let _ = writeln!(out, "| {name} | {a} | {b} | {} |", pct(relative(a as f64, b as f64)));
         };
         row(&mut out, "origin transfers", self.sim.origin_transfers, self.lab.origin_transfers);
+        row(&mut out, "damaged copies found", self.sim.damaged_found, self.lab.damaged_found);
         let failed = |s: &Side| s.requests.iter().filter(|r| r.source == "failed").count() as u64;
         row(&mut out, "failed requests", failed(&self.sim), failed(&self.lab));
 

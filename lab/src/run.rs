@@ -53,25 +53,39 @@ impl Binaries {
     }
 }
 
-/// A node outage of the scenario: at `at`, nodes go down (`down`) or come back.
+/// What a fault does to a node in the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// SIGKILL.
+    Kill,
+    /// Started again, its store as it was.
+    Restart,
+    /// Every stored object's file damaged (its first byte flipped).
+    Corrupt,
+}
+
+/// A fault of the scenario: at `at`, `action` on `nodes`.
 #[derive(Debug, Clone)]
 struct NodeEvent {
     at: Duration,
-    down: bool,
+    action: Action,
     nodes: Vec<usize>,
 }
 
 fn node_events(world: &World) -> anyhow::Result<Vec<NodeEvent>> {
     let mut events = Vec::new();
     for o in &world.outages {
-        let nodes = match &o.target {
-            Target::Nodes(n) => n.iter().map(|&n| n as usize).collect(),
-            _ => bail!("outage `{}`: only node and origin outages are in the lab so far", o.label),
-        };
         let at = Duration::from_nanos(o.at.0);
         let end = at + Duration::from_nanos(o.duration.as_nanos());
-        events.push(NodeEvent { at, down: true, nodes: Vec::clone(&nodes) });
-        events.push(NodeEvent { at: end, down: false, nodes });
+        let list = |n: &[u32]| n.iter().map(|&n| n as usize).collect::<Vec<_>>();
+        match &o.target {
+            Target::Nodes(n) => {
+                events.push(NodeEvent { at, action: Action::Kill, nodes: list(n) });
+                events.push(NodeEvent { at: end, action: Action::Restart, nodes: list(n) });
+            }
+            Target::Corrupt(n) => events.push(NodeEvent { at, action: Action::Corrupt, nodes: list(n) }),
+            _ => bail!("outage `{}`: only node, origin and corrupt faults are in the lab so far", o.label),
+        }
     }
     events.sort_by_key(|e| e.at);
     Ok(events)
@@ -122,6 +136,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
             .map(|r| ending(&world, r.site, r.source, Duration::from_nanos(r.duration.as_nanos())))
             .collect(),
         origin_transfers: world.stats.origin_transfers,
+        damaged_found: world.stats.damaged_found,
         link_bytes: world.wan_link_bytes().collect(),
         failures: world.stats.failures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     };
@@ -148,10 +163,12 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     let outcomes = crate::replay::replay(&net, &urls, &requests, mode, &b.reef, &opts.out.join("downloads"), |k| {
         while let Some(e) = pending.next_if(|e| e.at <= requests[k].at) {
             for &n in &e.nodes {
-                if e.down {
-                    cluster.kill(n);
-                } else {
-                    cluster.restart(&net, n)?;
+                match e.action {
+                    Action::Kill => cluster.kill(n),
+                    Action::Restart => cluster.restart(&net, n)?,
+                    Action::Corrupt => {
+                        cluster.corrupt_store(n)?;
+                    }
                 }
             }
         }
@@ -160,6 +177,9 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     let lab = Side {
         requests: requests.iter().zip(&outcomes).map(|(r, o)| lab_ending(&d, r, o)).collect(),
         origin_transfers: origin_transfers(&d, &cluster.homes)?,
+        damaged_found: (0..d.layout.nodes.len())
+            .map(|i| cluster.metric(&net, i, "reef_store_lost_total"))
+            .sum::<anyhow::Result<u64>>()?,
         link_bytes: (0..plan.links.len()).map(|k| net.link_bytes(k)).collect::<anyhow::Result<_>>()?,
         failures: lab_failures(&outcomes),
     };

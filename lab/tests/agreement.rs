@@ -1,9 +1,10 @@
 //! The fidelity lab in CI (root, iproute2): scenarios/lab.toml (3 sites, 10 nodes: two
 //! origins, two site caches, four worker nodes, a director; small caches that evict) through
 //! the simulator and through real reef-node processes in emulated sites, with `reef get` as
-//! the client. One request at a time, with the Tier-2 cache killed and restarted on the way,
-//! both drivers must agree exactly: every request's bytes from the same kind of store, the
-//! same origin transfers. With requests at their simulated
+//! the client. One request at a time, with the Tier-2 cache killed and restarted and the
+//! Tier-1 cache's store damaged on the way, both drivers must agree exactly: every request's
+//! bytes from the same kind of store, the same origin transfers, the same damaged copies found
+//! (and every byte received checked). With requests at their simulated
 //! times (many in flight), the counts per site and source must agree within 2% of the site's
 //! requests.
 
@@ -35,12 +36,17 @@ fn options(name: &str, sequential: bool, overrides: &[&str]) -> (LabOptions, tem
 }
 
 /// The Tier-2 site cache crashes (SIGKILL) 40 s into the run and comes back 30 s later with
-/// its store as it was: its worker nodes go to the origin meanwhile.
-const CACHE_OUTAGE: &str = r#"outage=[{ kind = "node", node = "T2/cache", at = "40s", duration = "30s" }]"#;
+/// its store as it was: its worker nodes go to the origin meanwhile. At 100 s every object the
+/// Tier-1 cache holds is damaged on disk: each is found when next read, never served, and
+/// fetched again.
+const FAULTS: &str = r#"outage=[
+    { kind = "node", node = "T2/cache", at = "40s", duration = "30s" },
+    { kind = "corrupt", node = "T1/cache", at = "100s" },
+]"#;
 
 #[test]
 fn one_request_at_a_time_both_drivers_agree_exactly() {
-    let (opts, out) = options("ag", true, &[CACHE_OUTAGE]);
+    let (opts, out) = options("ag", true, &[FAULTS]);
     let c = run(&opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     eprintln!("{report}");
@@ -48,6 +54,9 @@ fn one_request_at_a_time_both_drivers_agree_exactly() {
     assert_eq!(c.disagreements(), 0, "{report}");
     assert_eq!(c.sim.by_site_source(), c.lab.by_site_source(), "{report}");
     assert_eq!(c.sim.origin_transfers, c.lab.origin_transfers, "{report}");
+    // Damaged copies were read (and every byte the clients got was checked: no failures).
+    assert!(c.sim.damaged_found > 5, "{report}");
+    assert_eq!(c.sim.damaged_found, c.lab.damaged_found, "{report}");
     // The run exercises the paths it claims to. (Without `policy.membership.probe_interval`
     // nothing probes the restarted cache, so its worker nodes keep going to the origin: both
     // drivers agree on that too.)

@@ -7,7 +7,11 @@ use crate::scenario::{OutageSpec, RandomOutageSpec};
 use crate::topology::Topology;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use reef_core::{Duration, Time};
+use reef_core::units::Span;
+use reef_core::{Duration, Role, Time};
+
+/// The duration of an instant fault (`corrupt`).
+static ZERO_SPAN: Span = Span(Duration::ZERO);
 
 /// What an outage hits.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +22,8 @@ pub enum Target {
     Site(u32),
     /// A WAN link is cut: its transfers break and routes avoid it.
     Link(u32),
+    /// Every object these nodes hold is damaged (at the outage's start; it has no end).
+    Corrupt(Vec<u32>),
     /// No traffic between two regions.
     Partition(u16, u16),
     /// A WAN link keeps `factor` of its bandwidth.
@@ -89,6 +95,13 @@ pub fn plan(
             }
             OutageSpec::Partition { regions: (a, b), at, duration } => {
                 (format!("partition {a}|{b}"), at, duration, Target::Partition(region(a)?, region(b)?))
+            }
+            OutageSpec::Corrupt { node, at } => {
+                let n = layout
+                    .find(node)
+                    .filter(|&n| matches!(layout.nodes[n as usize].role, Role::Cache | Role::WorkerPeer))
+                    .ok_or_else(|| format!("corrupt names `{node}`, not a cache (expected SITE/cache or SITE/wnN)"))?;
+                (format!("corrupt {node}"), at, &ZERO_SPAN, Target::Corrupt(vec![n]))
             }
             OutageSpec::Degrade { a, b, factor, at, duration } => {
                 if !(0.0..=1.0).contains(factor) {

@@ -143,6 +143,8 @@ pub struct Summary {
     /// Streamed responses aborted because every source of their fill failed after the first
     /// byte (the client then tries its next cache).
     pub streams_broken: u64,
+    /// Damaged copies (`corrupt` faults) found when read, dropped and fetched again.
+    pub damaged_found: u64,
     pub failures: BTreeMap<&'static str, u64>,
     pub failovers: u64,
     pub client_failovers: u64,
@@ -218,6 +220,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         latency_ms: Latency { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) },
         duration_ms: Latency { p50: ms_last(0.5), p90: ms_last(0.9), p99: ms_last(0.99) },
         streams_broken: s.streams_broken,
+        damaged_found: s.damaged_found,
         failures: s.failures.clone(),
         failovers: s.failovers,
         client_failovers: s.client_failovers,

@@ -424,6 +424,10 @@ pub enum OutageSpec {
     Partition { regions: (String, String), at: Span, duration: Span },
     /// A link at a fraction of its bandwidth.
     Degrade { a: String, b: String, factor: f64, at: Span, duration: Span },
+    /// Every object a node (`SITE/cache`, `SITE/wnN`) holds at `at` is damaged on disk (a bad
+    /// disk, a stray write). The node finds each when it next reads it, drops it and fetches it
+    /// again, as reef-node does; a damaged byte is never served.
+    Corrupt { node: String, at: Span },
 }
 
 /// Random failures of every site of a tier: up times and repair times are exponential.

@@ -200,6 +200,8 @@ pub struct Stats {
     pub duration: Histogram,
     /// Streamed responses aborted because their fill failed for good.
     pub streams_broken: u64,
+    /// Damaged copies (`corrupt` faults) found when read, dropped and fetched again.
+    pub damaged_found: u64,
 }
 
 /// The failure reason of a refused request: `denied_` and the core's denial name.

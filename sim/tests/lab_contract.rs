@@ -63,3 +63,22 @@ fn bytes_from_another_cache_wait_for_the_origins_block_list() {
     assert!(lan.len() > 5, "{}", lan.len());
     assert!(lan.iter().all(|r| r.duration >= rtt), "{lan:?}");
 }
+
+#[test]
+fn each_damaged_copy_found_costs_exactly_one_more_origin_transfer() {
+    // Caches that hold everything (no eviction), one request at a time: without the fault every
+    // origin transfer is a first read; with the Tier-1 cache's store damaged at 100 s, each
+    // damaged copy read afterwards is dropped and fetched from the origin once more.
+    let big = ["topology.site[1].cache=10GB", "topology.site[2].cache=10GB", "topology.site[2].wn_cache=10GB"];
+    let mut base: Vec<&str> = vec!["workload.sequential=true"];
+    base.extend(big);
+    let clean = world(&base);
+    let fault = r#"outage=[{ kind = "corrupt", node = "T1/cache", at = "100s" }]"#;
+    let mut faulty = base.clone();
+    faulty.push(fault);
+    let damaged = world(&faulty);
+    assert_eq!(clean.stats.damaged_found, 0);
+    assert!(damaged.stats.damaged_found > 5, "{}", damaged.stats.damaged_found);
+    assert_eq!(damaged.stats.origin_transfers, clean.stats.origin_transfers + damaged.stats.damaged_found);
+    assert_eq!(damaged.stats.all.failed, 0, "a damaged copy is never served, nor a request failed");
+}

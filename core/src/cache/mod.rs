@@ -217,6 +217,14 @@ impl Cache {
         entry ^ self.policies.first().map_or(0, |p| p.warm(fp))
     }
 
+    /// The cached objects (in slot order: deterministic, but not by any policy's order).
+    pub fn ids(&self) -> impl Iterator<Item = ObjectId> + '_ {
+        let entries = &self.slab.entries;
+        (0..entries.len() as u32)
+            .filter(|&i| self.find(entries[i as usize].id) == Some(i))
+            .map(|i| entries[i as usize].id)
+    }
+
     /// Whether `id` is cached, without counting an access.
     pub fn contains(&self, id: ObjectId) -> bool {
         self.find(id).is_some()

@@ -51,6 +51,14 @@ impl World {
                     self.set_link_down(l, start);
                 }
             }
+            Target::Corrupt(nodes) if start => {
+                for n in nodes {
+                    let held: Vec<u64> =
+                        self.nodes[n as usize].core.cache().map_or(Vec::new(), |c| c.ids().map(|id| id.0).collect());
+                    self.corrupt.extend(held.into_iter().map(|id| (n, id)));
+                }
+            }
+            Target::Corrupt(_) => {}
             Target::Link(l) => self.set_link_down(l, start),
             Target::Partition(a, b) => self.set_partition(a, b, start),
             Target::Degrade(l, factor) => {

@@ -157,6 +157,8 @@ struct PeerReq {
     requester: u32,
     fetch: FetchId,
     size: Option<u64>,
+    /// The request as sent (asked again if the source's copy turns out damaged).
+    request: Request,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -239,6 +241,8 @@ pub struct World {
     sequential: bool,
     /// Every client request, as it ended (when recorded).
     log: Option<Vec<RequestRecord>>,
+    /// Copies damaged by a `corrupt` fault, by (node, object), until read, evicted or replaced.
+    corrupt: std::collections::BTreeSet<(u32, u64)>,
     max_time: Time,
     // Scratch buffers.
     route: Vec<LinkIdx>,
@@ -310,6 +314,7 @@ impl World {
             job_think: w.jobs.as_ref().map_or(Duration::ZERO, |j| j.think.0),
             sequential: w.sequential,
             log: None,
+            corrupt: Default::default(),
             max_time,
             route: Vec::new(),
             wakeups: Vec::new(),
@@ -556,8 +561,12 @@ impl World {
             Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
             Output::Respond { request, response } => self.respond(n, request, response),
             Output::Event(e) => self.on_event(n, e),
-            // The store is virtual: what it holds is the core's cache index.
-            Output::Commit { .. } | Output::Discard { .. } | Output::PassThrough { .. } | Output::Evict { .. } => {}
+            // The store is virtual: what it holds is the core's cache index (a new or gone copy
+            // is no longer a damaged one).
+            Output::Commit { object, .. } | Output::Evict { object } => {
+                self.corrupt.remove(&(n, object.0));
+            }
+            Output::Discard { .. } | Output::PassThrough { .. } => {}
         }
     }
 

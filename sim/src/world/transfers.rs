@@ -32,7 +32,8 @@ impl World {
         }
         let id = self.next_request;
         self.next_request += 1;
-        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size });
+        let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
+        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size, request });
         // As reef-node does, a fetch from another cache asks the namespace's origin for the
         // object's block list at the same time (the bytes are checked against it); the first
         // origin that can be reached answers, else the source itself.
@@ -46,7 +47,6 @@ impl World {
         };
         let list_at = now + self.latency(n, list_from) + self.latency(list_from, n);
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
-        let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
         self.deliver(now + lat, src, Input::Request(request));
     }
 
@@ -111,6 +111,12 @@ impl World {
 
     pub(super) fn respond(&mut self, n: u32, request: RequestId, response: Response) {
         let now = self.now();
+        if let Response::Serve { fetch: None, .. } = response
+            && !self.corrupt.is_empty()
+            && self.reread_damaged(n, request)
+        {
+            return;
+        }
         let Some(pr) = self.peer_reqs.remove(&request.0) else {
             self.respond_to_client(n, request, response);
             return;
@@ -165,6 +171,28 @@ impl World {
             pr.requester,
             Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(reason) },
         );
+    }
+
+    /// Node `n` was about to serve `request` from its store: if that copy is damaged, the node
+    /// finds out reading it (as reef-node checks a changed file against its block list before
+    /// serving), drops it and takes the request again, now a miss. Whether it was.
+    fn reread_damaged(&mut self, n: u32, id: RequestId) -> bool {
+        let asked = match (self.clients.get(&id.0), self.peer_reqs.get(&id.0)) {
+            (Some(c), _) => {
+                Request { id, object: c.object, kind: RequestKind::Client, client_site: Some(SiteId(c.site)) }
+            }
+            (None, Some(p)) => p.request,
+            (None, None) => return false,
+        };
+        if !self.corrupt.remove(&(n, asked.object.id.0)) {
+            return false;
+        }
+        let now = self.now();
+        self.stats.damaged_found += 1;
+        self.deliver(now, n, Input::ServeDone { request: id });
+        self.deliver(now, n, Input::Lost { object: asked.object.id });
+        self.deliver(now, n, Input::Request(asked));
+        true
     }
 
     pub(super) fn transfer_done(&mut self, mut t: Transfer) {
