@@ -28,6 +28,8 @@ pub struct Network {
     namespaces: Vec<String>,
     /// Each link's two ends: (site, interface).
     ends: Vec<[(usize, String); 2]>,
+    /// (site, neighbour) → (this end's interface, the neighbour's address on the link).
+    hops: std::collections::HashMap<(usize, usize), (String, Ipv4Addr)>,
 }
 
 /// The address of site `i`.
@@ -61,7 +63,7 @@ impl Network {
         if prefix.len() > 6 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             bail!("prefix `{prefix}`: at most 6 letters or digits (interface names are short)");
         }
-        let mut net = Network { namespaces: Vec::new(), ends: Vec::new() };
+        let mut net = Network { namespaces: Vec::new(), ends: Vec::new(), hops: Default::default() };
         for i in 0..sites {
             let ns = format!("{prefix}-s{i}");
             run(&["ip", "netns", "add", &ns])?;
@@ -70,8 +72,6 @@ impl Network {
             run(&["ip", "-n", &ns, "addr", "add", &format!("{}/32", site_addr(i)), "dev", "lo"])?;
             run(&["ip", "netns", "exec", &ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
         }
-        // (site, neighbour) → (this end's interface, the neighbour's address on the link)
-        let mut ends = std::collections::HashMap::new();
         for (k, l) in links.iter().enumerate() {
             let (ns_a, ns_b) = (&net.namespaces[l.a], &net.namespaces[l.b]);
             let (if_a, if_b) = (format!("{prefix}-l{k}a"), format!("{prefix}-l{k}b"));
@@ -83,21 +83,41 @@ impl Network {
                 shape(ns, ifname, l.bits_per_sec)?;
             }
             net.ends.push([(l.a, if_a.clone()), (l.b, if_b.clone())]);
-            ends.insert((l.a, l.b), (if_a, addr_b));
-            ends.insert((l.b, l.a), (if_b, addr_a));
+            net.hops.insert((l.a, l.b), (if_a, addr_b));
+            net.hops.insert((l.b, l.a), (if_b, addr_a));
         }
+        net.set_routes(next_hop)?;
+        Ok(net)
+    }
+
+    /// Sets every site's route to every other: towards `next_hop(from, to)`, or none.
+    pub fn set_routes(&self, next_hop: impl Fn(usize, usize) -> Option<usize>) -> anyhow::Result<()> {
+        let sites = self.namespaces.len();
         for from in 0..sites {
+            let ns = &self.namespaces[from];
             for to in (0..sites).filter(|&to| to != from) {
-                let Some(hop) = next_hop(from, to) else { continue };
-                let Some((ifname, via)) = ends.get(&(from, hop)) else {
+                let dst = format!("{}/32", site_addr(to));
+                let Some(hop) = next_hop(from, to) else {
+                    let _ = run(&["ip", "-n", ns, "route", "del", &dst]); // may not exist
+                    continue;
+                };
+                let Some((ifname, via)) = self.hops.get(&(from, hop)) else {
                     bail!("the route from site {from} to {to} goes to {hop}, but no link joins {from} and {hop}");
                 };
-                let ns = &net.namespaces[from];
-                let (dst, src) = (format!("{}/32", site_addr(to)), site_addr(from).to_string());
-                run(&["ip", "-n", ns, "route", "add", &dst, "via", &via.to_string(), "dev", ifname, "src", &src])?;
+                let src = site_addr(from).to_string();
+                run(&["ip", "-n", ns, "route", "replace", &dst, "via", &via.to_string(), "dev", ifname, "src", &src])?;
             }
         }
-        Ok(net)
+        Ok(())
+    }
+
+    /// Cuts (both ends down: nothing crosses, the routes through it go) or heals link `k`; the
+    /// caller sets the routes again after ([`Network::set_routes`]).
+    pub fn set_link(&self, k: usize, up: bool) -> anyhow::Result<()> {
+        for (site, ifname) in &self.ends[k] {
+            run(&["ip", "-n", &self.namespaces[*site], "link", "set", ifname, if up { "up" } else { "down" }])?;
+        }
+        Ok(())
     }
 
     /// A command run inside site `i`'s namespace.

@@ -34,21 +34,35 @@ impl Plan {
             .map(|l| LinkSpec { a: l.a as usize, b: l.b as usize, bits_per_sec: l.bandwidth.0 })
             .collect();
         let latencies = topo.links.iter().map(|l| Duration::from_nanos(l.latency.as_nanos())).collect();
-        let mut next_hop = vec![vec![None; n]; n];
         let mut route_latency = vec![vec![None; n]; n];
-        for from in 0..n {
-            for to in 0..n {
-                let Some((latency, route)) = topo.route(from as u32, to as u32) else { continue };
-                route_latency[from][to] = Some(Duration::from_nanos(latency.as_nanos()));
-                if let Some(&first) = route.first() {
-                    let l = &topo.links[first as usize];
-                    next_hop[from][to] = Some(if l.a as usize == from { l.b } else { l.a } as usize);
-                }
+        for (from, row) in route_latency.iter_mut().enumerate() {
+            for (to, cell) in row.iter_mut().enumerate() {
+                *cell = topo.route(from as u32, to as u32).map(|(l, _)| Duration::from_nanos(l.as_nanos()));
             }
         }
+        let next_hop = next_hops(topo);
         Plan { sites: topo.sites.iter().map(|s| s.name.clone()).collect(), links, latencies, next_hop, route_latency }
     }
 
+}
+
+/// `next_hop[from][to]` over the topology's current routes.
+pub fn next_hops(topo: &Topology) -> Vec<Vec<Option<usize>>> {
+    let n = topo.sites.len();
+    let mut next_hop = vec![vec![None; n]; n];
+    for (from, row) in next_hop.iter_mut().enumerate() {
+        for (to, cell) in row.iter_mut().enumerate() {
+            let Some((_, route)) = topo.route(from as u32, to as u32) else { continue };
+            if let Some(&first) = route.first() {
+                let l = &topo.links[first as usize];
+                *cell = Some(if l.a as usize == from { l.b } else { l.a } as usize);
+            }
+        }
+    }
+    next_hop
+}
+
+impl Plan {
     /// A readable description: sites, links, and each site's routes.
     pub fn describe(&self) -> String {
         use std::fmt::Write;

@@ -53,26 +53,20 @@ impl Binaries {
     }
 }
 
-/// What a fault does to a node in the lab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    /// SIGKILL.
-    Kill,
-    /// Started again, its store as it was.
-    Restart,
-    /// Every stored object's file damaged (its first byte flipped).
-    Corrupt,
+/// What a scheduled fault does in the lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL these nodes.
+    Kill(Vec<usize>),
+    /// Start them again, their stores as they were.
+    Restart(Vec<usize>),
+    /// Damage every stored object's file (its first byte flipped).
+    Corrupt(Vec<usize>),
+    /// Cut or heal a link (both ends down or up; routes recomputed as the simulator does).
+    Link { link: usize, up: bool },
 }
 
-/// A fault of the scenario: at `at`, `action` on `nodes`.
-#[derive(Debug, Clone)]
-struct NodeEvent {
-    at: Duration,
-    action: Action,
-    nodes: Vec<usize>,
-}
-
-fn node_events(world: &World) -> anyhow::Result<Vec<NodeEvent>> {
+fn faults(world: &World) -> anyhow::Result<Vec<(Duration, Fault)>> {
     let mut events = Vec::new();
     for o in &world.outages {
         let at = Duration::from_nanos(o.at.0);
@@ -80,15 +74,49 @@ fn node_events(world: &World) -> anyhow::Result<Vec<NodeEvent>> {
         let list = |n: &[u32]| n.iter().map(|&n| n as usize).collect::<Vec<_>>();
         match &o.target {
             Target::Nodes(n) => {
-                events.push(NodeEvent { at, action: Action::Kill, nodes: list(n) });
-                events.push(NodeEvent { at: end, action: Action::Restart, nodes: list(n) });
+                events.push((at, Fault::Kill(list(n))));
+                events.push((end, Fault::Restart(list(n))));
             }
-            Target::Corrupt(n) => events.push(NodeEvent { at, action: Action::Corrupt, nodes: list(n) }),
-            _ => bail!("outage `{}`: only node, origin and corrupt faults are in the lab so far", o.label),
+            Target::Corrupt(n) => events.push((at, Fault::Corrupt(list(n)))),
+            &Target::Link(l) => {
+                events.push((at, Fault::Link { link: l as usize, up: false }));
+                events.push((end, Fault::Link { link: l as usize, up: true }));
+            }
+            _ => bail!("outage `{}`: site, partition and degrade faults are not in the lab yet", o.label),
         }
     }
-    events.sort_by_key(|e| e.at);
+    events.sort_by_key(|e| e.0);
     Ok(events)
+}
+
+/// Applies `fault`; `down` counts each link's cuts, `routes` is the topology the routes follow.
+fn apply(
+    fault: &Fault,
+    net: &Network,
+    cluster: &mut Cluster,
+    routes: &mut reef_sim::topology::Topology,
+    down: &mut [u32],
+) -> anyhow::Result<()> {
+    match fault {
+        Fault::Kill(nodes) => nodes.iter().for_each(|&n| cluster.kill(n)),
+        Fault::Restart(nodes) => nodes.iter().try_for_each(|&n| cluster.restart(net, n))?,
+        Fault::Corrupt(nodes) => {
+            for &n in nodes {
+                cluster.corrupt_store(n)?;
+            }
+        }
+        &Fault::Link { link, up } => {
+            let before = down[link];
+            down[link] = if up { before.saturating_sub(1) } else { before + 1 };
+            if (before == 0) != (down[link] == 0) {
+                net.set_link(link, up)?;
+                routes.compute_routes(&|l| down[l as usize] == 0);
+                let hops = crate::plan::next_hops(routes);
+                net.set_routes(|a, b| hops[a][b])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the comparison; writes `report.md` and `requests.csv` to `opts.out`.
@@ -106,7 +134,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     world.run(u64::MAX, &mut |_| {});
     let mut records: Vec<RequestRecord> = world.requests().to_vec();
     records.sort_by_key(|r| r.issued);
-    let events = node_events(&world)?;
+    let events = faults(&world)?;
     if !events.is_empty() && !opts.sequential {
         bail!("outages are replayed in sequential runs only so far (--sequential)");
     }
@@ -160,17 +188,10 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     };
     let mut pending = events.iter().peekable();
     let urls = cluster.urls.clone();
+    let (mut routes, mut down) = (d.topo.clone(), vec![0; d.topo.links.len()]);
     let outcomes = crate::replay::replay(&net, &urls, &requests, mode, &b.reef, &opts.out.join("downloads"), |k| {
-        while let Some(e) = pending.next_if(|e| e.at <= requests[k].at) {
-            for &n in &e.nodes {
-                match e.action {
-                    Action::Kill => cluster.kill(n),
-                    Action::Restart => cluster.restart(&net, n)?,
-                    Action::Corrupt => {
-                        cluster.corrupt_store(n)?;
-                    }
-                }
-            }
+        while let Some((_, fault)) = pending.next_if(|e| e.0 <= requests[k].at) {
+            apply(fault, &net, &mut cluster, &mut routes, &mut down)?;
         }
         Ok(())
     })?;

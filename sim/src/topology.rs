@@ -47,7 +47,7 @@ struct Route {
 }
 
 /// Sites, links and the routes between every pair of sites.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Topology {
     pub regions: Vec<String>,
     pub sites: Vec<Site>,
