@@ -43,7 +43,6 @@ impl Plan {
         let next_hop = next_hops(topo);
         Plan { sites: topo.sites.iter().map(|s| s.name.clone()).collect(), links, latencies, next_hop, route_latency }
     }
-
 }
 
 /// `next_hop[from][to]` over the topology's current routes.
