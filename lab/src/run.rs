@@ -119,8 +119,15 @@ fn apply(
     Ok(())
 }
 
+/// Whether this process runs as root (the lab creates namespaces, links and qdiscs).
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1)) == Some("0")
+}
+
 /// Runs the comparison; writes `report.md` and `requests.csv` to `opts.out`.
 pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
+    anyhow::ensure!(is_root(), "reef-lab run builds network namespaces and links: run it as root (sudo)");
     let mut scenario = reef_sim::scenario::load(&opts.scenario, &opts.overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::scale::scale(&mut scenario, opts.scale)?;
     scenario.workload.sequential |= opts.sequential;
