@@ -181,6 +181,12 @@ impl Failure {
         }
     }
 
+    /// Whether a client (`reef get`) tries its next source after this answer: after every
+    /// failure but "no such object" and "not authorized", which another cache would give too.
+    pub fn client_retries(self) -> bool {
+        !matches!(self, Failure::NotFound | Failure::Unauthorized)
+    }
+
     pub const ALL: [Failure; 5] =
         [Failure::NotFound, Failure::AllSourcesDown, Failure::Unauthorized, Failure::NotCached, Failure::NoOrigin];
 

@@ -278,25 +278,31 @@ impl World {
 
     /// The node a client asked is down: it asks the next cache on its list after `wait`, or
     /// fails when none is left.
-    pub(super) fn client_failover(&mut self, id: u64, mut c: ClientReq, wait: Duration) {
-        // A cache the client cannot reach (its own site's links are down) is no option.
-        let next = self
-            .client_sources(c.site, c.first)
+    pub(super) fn client_failover(&mut self, id: u64, c: ClientReq, wait: Duration) {
+        match self.next_client_source(&c) {
+            Some(node) => self.client_retry(id, c, node, wait),
+            None => self.client_failed(&c, "node_down"),
+        }
+    }
+
+    /// The cache a client tries next after `c.tries` attempts, if one is left. A cache the
+    /// client cannot reach (its own site's links are down) is no option.
+    pub(super) fn next_client_source(&self, c: &ClientReq) -> Option<u32> {
+        self.client_sources(c.site, c.first)
             .into_iter()
             .flatten()
             .skip(c.tries as usize)
-            .find(|&n| self.site_of(n) == c.site || self.site_reachable(c.site, self.site_of(n)));
-        match next {
-            Some(node) => {
-                self.stats.client_failovers += 1;
-                c.node = node;
-                c.tries += 1;
-                (c.from, c.first_byte, c.stream) = (None, None, None);
-                let at = self.now() + wait;
-                self.send_client_request(id, c, at);
-            }
-            None => self.client_failed(&c, "node_down"),
-        }
+            .find(|&n| self.site_of(n) == c.site || self.site_reachable(c.site, self.site_of(n)))
+    }
+
+    /// The client asks `node` after `wait`.
+    pub(super) fn client_retry(&mut self, id: u64, mut c: ClientReq, node: u32, wait: Duration) {
+        self.stats.client_failovers += 1;
+        c.node = node;
+        c.tries += 1;
+        (c.from, c.first_byte, c.stream) = (None, None, None);
+        let at = self.now() + wait;
+        self.send_client_request(id, c, at);
     }
 
     /// The catalog's object `index`, with its size (the simulator knows every size).

@@ -590,7 +590,16 @@ impl World {
                         }
                         Err(failure) => {
                             let c = self.clients.remove(&request.0).expect("open request");
-                            self.client_done(&c, Err(failure), latency, latency, hops);
+                            // As `reef get` does, the client tries its next source after an
+                            // error answer too, once the answer is back and after its back-off.
+                            match self.next_client_source(&c).filter(|_| failure.client_retries()) {
+                                Some(next) => {
+                                    let backoff = Duration::from_millis(100 * u64::from(c.tries));
+                                    let wait = self.client_latency(c.site, n) + backoff;
+                                    self.client_retry(request.0, c, next, wait);
+                                }
+                                None => self.client_done(&c, Err(failure), latency, latency, hops),
+                            }
                         }
                     }
                 }
