@@ -82,3 +82,27 @@ fn each_damaged_copy_found_costs_exactly_one_more_origin_transfer() {
     assert_eq!(damaged.stats.origin_transfers, clean.stats.origin_transfers + damaged.stats.damaged_found);
     assert_eq!(damaged.stats.all.failed, 0, "a damaged copy is never served, nor a request failed");
 }
+
+#[test]
+fn in_a_sequential_run_a_fault_waits_for_the_request_in_flight() {
+    // A fault that starts while a request is in flight takes effect once it has ended: the
+    // request is served as without the fault (reef-lab applies faults between requests).
+    let clean = world(&["workload.sequential=true"]);
+    let mut records = clean.requests().to_vec();
+    records.sort_by_key(|r| r.issued);
+    let t2 = clean.topo.sites.iter().position(|s| s.name == "T2").unwrap() as u32;
+    // A Tier-2 request served by its site's caches, long enough to put a fault inside it.
+    let r = records
+        .iter()
+        .find(|r| {
+            r.site == t2 && r.source == "origin" && r.duration.as_nanos() > 20_000_000 && r.issued.0 > 10_000_000_000
+        })
+        .expect("a Tier-2 origin read");
+    let mid = (r.issued.0 + r.duration.as_nanos() / 2) as f64 / 1e9;
+    let outage = format!(r#"outage=[{{ kind = "node", node = "T2/cache", at = "{mid}s", duration = "30s" }}]"#);
+    let faulty = world(&["workload.sequential=true", &outage]);
+    let same = faulty.requests().iter().find(|q| q.issued == r.issued).expect("the same request");
+    assert_eq!((same.source, same.object.id, same.duration), (r.source, r.object.id, r.duration));
+    // ... and the fault did happen after it: the run differs from there on.
+    assert_ne!(faulty.stats.origin_transfers, clean.stats.origin_transfers);
+}

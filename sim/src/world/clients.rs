@@ -325,11 +325,15 @@ impl World {
             self.free_jobs.push(j);
             self.active_jobs -= 1;
         }
-        // Sequential: the arrival is over; the next one comes now or at its own time.
-        if self.sequential
-            && let Some(t) = self.workload.next_time()
-        {
-            self.engine.schedule(t.max(self.now()), Ev::Arrival);
+        // Sequential: the arrival is over; the faults it deferred happen now, and the next
+        // arrival comes now or at its own time.
+        if self.sequential {
+            for (index, start) in std::mem::take(&mut self.deferred) {
+                self.outage(index as usize, start);
+            }
+            if let Some(t) = self.workload.next_time() {
+                self.engine.schedule(t.max(self.now()), Ev::Arrival);
+            }
         }
     }
 }

@@ -241,6 +241,8 @@ pub struct World {
     sequential: bool,
     /// Every client request, as it ended (when recorded).
     log: Option<Vec<RequestRecord>>,
+    /// Sequential runs: faults that came while a request was in flight, applied once it ends.
+    deferred: Vec<(u32, bool)>,
     /// Copies damaged by a `corrupt` fault, by (node, object), until read, evicted or replaced.
     corrupt: std::collections::BTreeSet<(u32, u64)>,
     max_time: Time,
@@ -315,6 +317,7 @@ impl World {
             sequential: w.sequential,
             log: None,
             corrupt: Default::default(),
+            deferred: Vec::new(),
             max_time,
             route: Vec::new(),
             wakeups: Vec::new(),
@@ -462,6 +465,11 @@ impl World {
                 job.next += 1;
                 job.left -= 1;
                 self.issue(node, site, Some(index), self.object_ref(index), j);
+            }
+            // One request at a time, faults come between requests: a request never straddles
+            // one (so that `reef-lab` can apply them between its requests too).
+            Ev::Outage { index, start } if self.sequential && (!self.clients.is_empty() || self.active_jobs > 0) => {
+                self.deferred.push((index, start));
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
             Ev::Downloaded { id, tries } => self.downloaded(id, tries),
