@@ -187,6 +187,12 @@ impl Failure {
         !matches!(self, Failure::NotFound | Failure::Unauthorized)
     }
 
+    /// How long a client waits before its attempt number `attempt` (0 for the first): 100 ms
+    /// more per attempt, at most 1 s (a director needs a moment to notice that a cache died).
+    pub fn client_backoff(attempt: u32) -> crate::Duration {
+        crate::Duration::from_millis(100 * u64::from(attempt.min(10)))
+    }
+
     pub const ALL: [Failure; 5] =
         [Failure::NotFound, Failure::AllSourcesDown, Failure::Unauthorized, Failure::NotCached, Failure::NoOrigin];
 

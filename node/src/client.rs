@@ -5,11 +5,12 @@
 //! and verifies the complete file against the server's `Digest`.
 
 use crate::http::digest::{Digests, Hasher};
-use crate::peer_transport::{HttpClient, http_client};
+use crate::peer_transport::{HttpClient, REEF_FAILURE, http_client};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE, LOCATION, RANGE};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use reef_core::Failure;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -99,8 +100,7 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
     for attempt in 0..opts.attempts.max(1) {
         let source = &sources[attempt as usize % sources.len()];
         if attempt > 0 {
-            // Back off a little: a director needs a moment to notice that a cache died.
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10)))).await;
+            tokio::time::sleep(Failure::client_backoff(attempt).into()).await;
         }
         let session = Session { client: &client, token: opts.token.as_deref() };
         match fetch_once(session, source, &part, &mut progress, &failed_at, &mut served_by, &mut cache_status).await {
@@ -188,6 +188,11 @@ async fn fetch_once(
             continue;
         }
         *cache_status = header("cache-status");
+        // A Reef node names its failure: whether to try elsewhere is the core's rule.
+        if let Some(failure) = header(REEF_FAILURE).as_deref().and_then(Failure::from_name) {
+            let why = format!("{url}: {status} ({})", failure.name());
+            return if failure.client_retries() { Outcome::Retry(why) } else { Outcome::Fatal(why) };
+        }
         let resumed = match status {
             StatusCode::OK => false,
             StatusCode::PARTIAL_CONTENT => true,

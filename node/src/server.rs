@@ -631,7 +631,8 @@ impl App {
                 Some(up) if source != Source::Local => format!("{up}, {mine}"),
                 _ => mine,
             };
-            extra.insert("cache-status", HeaderValue::from_str(&status).expect("ascii"));
+            // A peer's part passed `to_str` (visible ASCII), a subset of what a value may hold.
+            extra.insert("cache-status", HeaderValue::from_str(&status).expect("visible ASCII"));
         }
         finish.source = Some(source);
         finish.record.source = source_text(Some(source));

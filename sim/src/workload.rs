@@ -103,18 +103,23 @@ impl Catalog {
     /// The id a reef-node gives the object: that of its path in its namespace, so that a
     /// simulated object and a real file of the same name are one object (the lab relies on it).
     pub fn id(&self, index: u64) -> ObjectId {
-        use std::io::Write;
+        // On the stack: this runs for every simulated request.
         let mut buf = [0u8; 48];
-        let mut rest = &mut buf[..];
-        write!(rest, "d{}/f{index}", index / self.dataset_files).expect("48 bytes hold two u64s");
-        let len = 48 - rest.len();
-        let name = std::str::from_utf8(&buf[..len]).expect("ascii");
-        ObjectId::of(&self.names[usize::from(self.namespace(index))], name)
+        ObjectId::of(&self.names[usize::from(self.namespace(index))], self.write_path(index, &mut buf))
     }
 
     /// The object's path in its namespace (`/NAMESPACE/` + this names the file).
     pub fn path(&self, index: u64) -> String {
-        format!("d{}/f{index}", index / self.dataset_files)
+        self.write_path(index, &mut [0u8; 48]).to_string()
+    }
+
+    /// Writes `d<dataset>/f<index>` into `buf`.
+    fn write_path<'b>(&self, index: u64, buf: &'b mut [u8; 48]) -> &'b str {
+        use std::io::Write;
+        let mut rest = &mut buf[..];
+        write!(rest, "d{}/f{index}", index / self.dataset_files).expect("48 bytes hold two u64s");
+        let len = 48 - rest.len();
+        std::str::from_utf8(&buf[..len]).expect("ascii")
     }
 
     /// The name of namespace `n`.

@@ -156,7 +156,6 @@ struct StreamTransfer {
 struct PeerReq {
     requester: u32,
     fetch: FetchId,
-    size: Option<u64>,
     /// The request as sent (asked again if the source's copy turns out damaged).
     request: Request,
 }
@@ -602,7 +601,7 @@ impl World {
                             // error answer too, once the answer is back and after its back-off.
                             match self.next_client_source(&c).filter(|_| failure.client_retries()) {
                                 Some(next) => {
-                                    let backoff = Duration::from_millis(100 * u64::from(c.tries));
+                                    let backoff = Failure::client_backoff(u32::from(c.tries));
                                     let wait = self.client_latency(c.site, n) + backoff;
                                     self.client_retry(request.0, c, next, wait);
                                 }

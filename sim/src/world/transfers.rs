@@ -33,7 +33,7 @@ impl World {
         let id = self.next_request;
         self.next_request += 1;
         let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
-        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, size: object.size, request });
+        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request });
         // As reef-node does, a fetch from another cache asks the namespace's origin for the
         // object's block list at the same time (the bytes are checked against it); the first
         // origin that can be reached answers, else the source itself.
@@ -131,7 +131,7 @@ impl World {
         let lat = self.latency(n, pr.requester);
         let served = match response {
             Response::Serve { size, fetch, .. } => {
-                Some((size.or(pr.size).unwrap_or(0), self.holder_of(n, fetch), None))
+                Some((size.or(pr.request.object.size).unwrap_or(0), self.holder_of(n, fetch), None))
             }
             // The holder is known once the fill it streams from is complete.
             Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
