@@ -56,7 +56,7 @@ fn pct(r: Option<f64>) -> String {
 }
 
 /// The `q` quantile (nearest rank) of `values`, in ms.
-fn quantile_ms(values: &mut [Duration], q: f64) -> f64 {
+pub fn quantile_ms(values: &mut [Duration], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

@@ -1,7 +1,7 @@
 //! Replaying the simulated clients' requests against the real cluster, each with `reef get`
 //! (the client the simulator models: it tries the cache it was sent to, then its site cache,
 //! then the nearest other site's) run inside the client's site. Either one request after
-//! another (sequential: the next starts once the last has ended and the nodes have settled),
+//! another (sequential: the next starts once the client has the last one's last byte),
 //! or each at its simulated issue time with many in flight (timed).
 
 use crate::netns::Network;
@@ -43,8 +43,10 @@ pub struct LabOutcome {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    /// One at a time, `settle` apart (the nodes finish their bookkeeping in between).
-    Sequential { settle: Duration },
+    /// One at a time. No pause is needed in between: a node marks a fill complete for its
+    /// readers and tells its core in the same step of the fetch task, so the core has the
+    /// object before the client can have the last byte and ask again.
+    Sequential,
     /// At the issue times, at most `parallel` at once.
     Timed { parallel: usize },
 }
@@ -87,12 +89,11 @@ pub fn replay(
         out
     };
     match mode {
-        Mode::Sequential { settle } => {
+        Mode::Sequential => {
             let mut outcomes = Vec::with_capacity(requests.len());
             for k in 0..requests.len() {
                 before(k)?;
                 outcomes.push(one(k, 0, Duration::ZERO));
-                std::thread::sleep(settle);
             }
             Ok(outcomes)
         }

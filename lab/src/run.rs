@@ -1,11 +1,12 @@
 //! `reef-lab run`: a scenario through the simulator and through a real cluster in emulated
 //! sites, and the comparison. The simulator runs first (on the scaled scenario, recording
 //! every client request); the lab then builds the sites, links and nodes, writes the origins'
-//! files, replays those requests with `reef get`, applies the scenario's node outages at
-//! their times, reads what the nodes and links did, and removes everything.
+//! files, replays those requests with `reef get`, applies the scenario's faults (node and
+//! origin outages, damaged stores, cut links) between requests at their times, reads what the
+//! nodes and links did, and removes everything.
 
 use crate::cluster::{Cluster, Deployment};
-use crate::compare::{Comparison, Ending, Side};
+use crate::compare::{Comparison, Ending, Side, quantile_ms};
 use crate::netns::Network;
 use crate::plan::Plan;
 use crate::replay::{LabOutcome, LabRequest, Mode};
@@ -176,7 +177,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         failures: world.stats.failures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     };
 
-    // The lab.
+    // The lab. Its topology is built afresh: the simulated run changed the world's routes.
     let d = Deployment::of(&scenario, seed, policy)?;
     let plan = Plan::of_topology(&d.topo);
     let net = Network::create(&opts.prefix, plan.sites.len(), &plan.links, |a, b| plan.next_hop[a][b])?;
@@ -188,11 +189,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         let rel = path.splitn(3, '/').nth(2).expect("/namespace/path");
         crate::export::write(&cluster.exports[usize::from(*ns)], rel, *id, *size)?;
     }
-    let mode = if opts.sequential {
-        Mode::Sequential { settle: Duration::from_millis(5) }
-    } else {
-        Mode::Timed { parallel: opts.parallel }
-    };
+    let mode = if opts.sequential { Mode::Sequential } else { Mode::Timed { parallel: opts.parallel } };
     let mut pending = events.iter().peekable();
     let urls = cluster.urls.clone();
     let (mut routes, mut down) = (d.topo.clone(), vec![0; d.topo.links.len()]);
@@ -220,7 +217,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         .iter()
         .map(|l| format!("{} - {}", d.topo.sites[l.a as usize].name, d.topo.sites[l.b as usize].name))
         .collect();
-    let setup = format!(
+    let mut setup = format!(
         "Scenario `{}`, seed {seed}, sizes, caches and rates scaled by {}; {} replay; {} nodes in {} emulated sites \
          (network namespaces, links shaped by tbf, latency added by user-space relays); every request made by `reef get`.",
         opts.scenario.display(),
@@ -229,6 +226,12 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
         d.layout.nodes.len(),
         d.topo.sites.len()
     );
+    if !opts.sequential {
+        // How well the replay kept the simulated issue times.
+        let mut late: Vec<Duration> = outcomes.iter().map(|o| o.late).collect();
+        let (p50, max) = (quantile_ms(&mut late, 0.5), quantile_ms(&mut late, 1.0));
+        setup += &format!(" Requests started after their simulated time by {p50:.1} ms (median), {max:.1} ms at most.");
+    }
     let comparison = Comparison { sim, lab, link_names, setup };
     std::fs::create_dir_all(&opts.out)?;
     let mut report = comparison.markdown();
