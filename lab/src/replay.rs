@@ -43,9 +43,10 @@ pub struct LabOutcome {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    /// One at a time. No pause is needed in between: a node marks a fill complete for its
-    /// readers and tells its core in the same step of the fetch task, so the core has the
-    /// object before the client can have the last byte and ask again.
+    /// One at a time, with no pause in between: a node marks a fill complete for its readers
+    /// and tells its core in the same step of the fetch task, microseconds before the next
+    /// request can arrive (a new `reef get` process, milliseconds away). A request that came
+    /// first would show as a disagreement, which the CI lab requires none of.
     Sequential,
     /// At the issue times, at most `parallel` at once.
     Timed { parallel: usize },
