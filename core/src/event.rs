@@ -34,4 +34,7 @@ pub enum Event {
     PeerDown { peer: NodeId },
     /// A peer answered again.
     PeerUp { peer: NodeId },
+    /// A fill found no room on this node's disk, not even passing through: it failed here
+    /// (`Failure::NoSpace`) and no other source was tried.
+    NoRoom { object: ObjectId },
 }

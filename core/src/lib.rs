@@ -23,8 +23,8 @@ pub use node::{Node, NodeConfig};
 pub use peer::{PeerInfo, Role};
 pub use policy::Policy;
 pub use protocol::{
-    Failure, FetchError, FetchId, FetchKind, FetchResult, Input, Message, ObjectRef, Output, Request, RequestId,
-    RequestKind, Response, Source,
+    BLOCK_LIST_TIMEOUT, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, MESSAGE_TIMEOUT, Message,
+    NO_ROOM_WAIT, ObjectRef, Output, Request, RequestId, RequestKind, Response, Source,
 };
 pub use units::{BitRate, Duration, Time};
 

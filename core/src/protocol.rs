@@ -10,6 +10,19 @@ use crate::peer::PeerInfo;
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
+/// How long a driver waits for a peer to accept a control-plane [`Message`] before it tells
+/// the core [`Input::PeerUnreachable`]. A path that loses everything (a cut link) is noticed
+/// only this way.
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a fetch waits for one node's block list before it asks the next one (the
+/// namespace's origins in order, then the source itself).
+pub const BLOCK_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a fill whose store is full waits for room (bytes its readers are done with being
+/// freed) before its driver reports [`FetchError::NoSpace`].
+pub const NO_ROOM_WAIT: Duration = Duration::from_secs(10);
+
 /// A request, numbered by the driver; unique per node while it is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestId(pub u64);
@@ -86,6 +99,9 @@ pub enum FetchError {
     Unauthorized,
     /// No answer within the fetch timeout (raised by the core itself).
     TimedOut,
+    /// This node's store has no room for the fill, not even passing through, and none came
+    /// within [`NO_ROOM_WAIT`]: the problem is here, so no other source is tried.
+    NoSpace,
 }
 
 impl FetchError {
@@ -97,6 +113,7 @@ impl FetchError {
             FetchError::Broken => "broken",
             FetchError::Unauthorized => "unauthorized",
             FetchError::TimedOut => "timed_out",
+            FetchError::NoSpace => "no_space",
         }
     }
 }
@@ -167,6 +184,8 @@ pub enum Failure {
     NotCached,
     /// No origin is configured for the namespace.
     NoOrigin,
+    /// The node's disk had no room for the object (HTTP 507).
+    NoSpace,
 }
 
 impl Failure {
@@ -177,7 +196,7 @@ impl Failure {
         match self {
             Failure::NotFound => FetchError::NotFound,
             Failure::Unauthorized => FetchError::Unauthorized,
-            Failure::AllSourcesDown | Failure::NotCached | Failure::NoOrigin => FetchError::Refused,
+            Failure::AllSourcesDown | Failure::NotCached | Failure::NoOrigin | Failure::NoSpace => FetchError::Refused,
         }
     }
 
@@ -193,8 +212,14 @@ impl Failure {
         crate::Duration::from_millis(100 * u64::from(attempt.min(10)))
     }
 
-    pub const ALL: [Failure; 5] =
-        [Failure::NotFound, Failure::AllSourcesDown, Failure::Unauthorized, Failure::NotCached, Failure::NoOrigin];
+    pub const ALL: [Failure; 6] = [
+        Failure::NotFound,
+        Failure::AllSourcesDown,
+        Failure::Unauthorized,
+        Failure::NotCached,
+        Failure::NoOrigin,
+        Failure::NoSpace,
+    ];
 
     /// The failure called `name` (see [`Failure::name`]).
     pub fn from_name(name: &str) -> Option<Failure> {
@@ -208,6 +233,7 @@ impl Failure {
             Failure::Unauthorized => "unauthorized",
             Failure::NotCached => "not_cached",
             Failure::NoOrigin => "no_origin",
+            Failure::NoSpace => "no_space",
         }
     }
 }

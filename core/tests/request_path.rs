@@ -416,3 +416,43 @@ fn a_closed_federation_learns_nobody_from_gossip_and_never_uses_an_unknown_node(
     assert!(!h.node(CACHE).membership().usable(NodeId(1000)), "an unknown node is usable");
     assert!(h.node(CACHE).membership().usable(ORIGIN));
 }
+
+#[test]
+fn a_full_disk_fails_the_fill_here_without_trying_other_sources() {
+    let mut c = NodeConfig::new(CACHE, SiteId(1), Role::Cache, 7);
+    c.cache = Some(CacheConfig::new(10_000, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ORIGIN, BACKUP]);
+    let mut node = Node::new(c);
+    let drain = |node: &mut Node| std::iter::from_fn(|| node.poll()).collect::<Vec<_>>();
+    let request = |id| reef_core::Request {
+        id: reef_core::RequestId(id),
+        object: object(1, 1000),
+        kind: reef_core::RequestKind::Client,
+        client_site: None,
+    };
+    node.handle(Time::ZERO, Input::Request(request(1)));
+    let fetch = drain(&mut node)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Fetch { fetch, from, .. } if from == ORIGIN => Some(fetch),
+            _ => None,
+        })
+        .expect("a miss fetches from the first origin");
+    // The store refuses the first write: the fill is to pass through, then no room comes.
+    node.handle(Time(1_000_000), Input::FetchNoSpace { fetch });
+    assert!(drain(&mut node).iter().any(|o| matches!(o, Output::PassThrough { fetch: f } if *f == fetch)));
+    let gave_up = Time::ZERO + reef_core::NO_ROOM_WAIT;
+    let failed = reef_core::FetchResult::Failed(reef_core::FetchError::NoSpace);
+    node.handle(gave_up, Input::FetchDone { fetch, result: failed });
+    let out = drain(&mut node);
+    // The second origin would fill the same full disk: it is not asked, and the client hears
+    // why (a 507 from reef-node), which tells it to try another cache.
+    assert!(!out.iter().any(|o| matches!(o, Output::Fetch { .. })), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::Respond { response: Response::Fail(Failure::NoSpace), .. })));
+    assert!(Failure::NoSpace.client_retries());
+    assert_eq!(Failure::NoSpace.fetch_error(), reef_core::FetchError::Refused);
+    assert_eq!(node.cache().unwrap().used_bytes(), 0);
+    // With room again, the next request fills normally.
+    node.handle(gave_up, Input::Request(request(2)));
+    assert!(drain(&mut node).iter().any(|o| matches!(o, Output::Fetch { from, .. } if *from == ORIGIN)));
+}

@@ -4,7 +4,7 @@
 //! site's address. Nodes reach the nodes of other sites through a relay in their own site that
 //! adds the route's one-way latency each way (`reef-lab relay`). Stopped when dropped.
 
-use crate::netns::{Network, site_addr};
+use crate::netns::{Network, run, site_addr};
 use anyhow::{Context, bail};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::{NodeConfig, Role};
@@ -100,20 +100,25 @@ pub struct Cluster {
     pub urls: Vec<String>,
     /// Each namespace's export directory at its origins.
     pub exports: Vec<PathBuf>,
-    /// Each node's directory (its node.toml, node.log, access.log and store).
+    /// Each node's directory (its node.toml, node.log, access.log and `disk/store`).
     pub homes: Vec<PathBuf>,
+    /// File systems of their own (tmpfs) mounted at `disk` of these nodes' homes.
+    mounts: Vec<PathBuf>,
 }
 
 impl Cluster {
     /// Writes every node's configuration under `dir`, starts the relays and the nodes, and
-    /// waits until every node answers.
+    /// waits until every node answers. The nodes in `own_disks` keep their store on a file
+    /// system of their own (a tmpfs of the store's capacity and 64 MiB), which
+    /// [`Cluster::fill_disk`] can fill.
     pub fn start(
         net: &Network,
         d: &Deployment,
-        reef_node: &Path,
-        reef_lab: &Path,
+        binaries: (&Path, &Path),
         dir: &Path,
+        own_disks: &BTreeSet<usize>,
     ) -> anyhow::Result<Cluster> {
+        let (reef_node, reef_lab) = binaries;
         let (topo, layout) = (&d.topo, &d.layout);
         let url = |i: usize| format!("http://{}:{}", site_addr(layout.nodes[i].site as usize), BASE_PORT + i as u16);
         let urls: Vec<String> = (0..layout.nodes.len()).map(url).collect();
@@ -137,6 +142,7 @@ impl Cluster {
             urls: urls.clone(),
             exports: exports.clone(),
             homes: Vec::new(),
+            mounts: Vec::new(),
         };
         // One relay per site and remote node that a node of the site talks to.
         let site_of = |i: usize| layout.nodes[i].site as usize;
@@ -159,7 +165,14 @@ impl Cluster {
         }
         for (i, node) in layout.nodes.iter().enumerate() {
             let home = dir.join(format!("n{i}"));
-            std::fs::create_dir_all(&home)?;
+            std::fs::create_dir_all(home.join("disk"))?;
+            if own_disks.contains(&i) {
+                let capacity = d.configs[i].cache.as_ref().map_or(0, |c| c.capacity);
+                let size = format!("size={}", capacity + (64 << 20));
+                let disk = home.join("disk");
+                run(&["mount", "-t", "tmpfs", "-o", &size, "tmpfs", disk.to_str().context("a UTF-8 path")?])?;
+                cluster.mounts.push(disk);
+            }
             let peer_url = |j: usize| {
                 if site_of(j) == site_of(i) {
                     urls[j].clone()
@@ -204,7 +217,7 @@ impl Cluster {
     /// size stays, the content and the file's times change). Returns how many.
     pub fn corrupt_store(&self, i: usize) -> anyhow::Result<usize> {
         use std::io::{Read, Seek, SeekFrom, Write};
-        let dir = self.homes[i].join("store").join("objects");
+        let dir = self.homes[i].join("disk").join("store").join("objects");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
@@ -220,6 +233,33 @@ impl Cluster {
             }
         }
         Ok(n)
+    }
+
+    /// Fills node `i`'s own file system (see [`Cluster::start`]) with a ballast file, or
+    /// removes it: while full, every write of the node's store fails with "no space".
+    pub fn fill_disk(&self, i: usize, full: bool) -> anyhow::Result<()> {
+        let disk = self.homes[i].join("disk");
+        anyhow::ensure!(self.mounts.contains(&disk), "node {i} has no file system of its own to fill");
+        let ballast = disk.join("ballast");
+        if !full {
+            return std::fs::remove_file(&ballast).with_context(|| format!("removing {}", ballast.display()));
+        }
+        let out = std::process::Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(&disk)
+            .output()
+            .context("running stat")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let free: Vec<u64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let &[blocks, block] = free.as_slice() else {
+            bail!("free space of {}: `{}`", disk.display(), text.trim());
+        };
+        run(&["fallocate", "-l", &(blocks * block).to_string(), ballast.to_str().context("a UTF-8 path")?])
+    }
+
+    /// The sum of a counter over every node (see [`Cluster::metric`]).
+    pub fn metric_sum(&self, net: &Network, name: &str) -> anyhow::Result<u64> {
+        (0..self.nodes.len()).map(|i| self.metric(net, i, name)).sum()
     }
 
     /// The sum of a counter over its label sets in node `i`'s `/metrics` (0 if absent).
@@ -300,7 +340,7 @@ fn node_file(
         let _ = write!(
             text,
             "store = \"{}\"\ncapacity = {}\nscrub_rate = \"0bit/s\"\n",
-            home.join("store").display(),
+            home.join("disk").join("store").display(),
             cache.capacity
         );
     } else if matches!(node.role, Role::Cache | Role::WorkerPeer) {
@@ -358,6 +398,9 @@ impl Drop for Cluster {
         for c in &mut self.relays {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for disk in &self.mounts {
+            let _ = std::process::Command::new("umount").arg("--lazy").arg(disk).status();
         }
     }
 }

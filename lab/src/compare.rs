@@ -31,6 +31,8 @@ pub struct Side {
     pub origin_transfers: u64,
     /// Damaged stored copies found when read (and fetched again).
     pub damaged_found: u64,
+    /// Fills that found their node's disk full (the core's `NoRoom` event).
+    pub no_room: u64,
     /// Bytes that crossed each WAN link (both directions).
     pub link_bytes: Vec<u64>,
     /// Failed requests by reason.
@@ -121,6 +123,7 @@ impl Comparison {
         };
         row(&mut out, "origin transfers", self.sim.origin_transfers, self.lab.origin_transfers);
         row(&mut out, "damaged copies found", self.sim.damaged_found, self.lab.damaged_found);
+        row(&mut out, "fills without room", self.sim.no_room, self.lab.no_room);
         let failed = |s: &Side| s.requests.iter().filter(|r| r.source == "failed").count() as u64;
         row(&mut out, "failed requests", failed(&self.sim), failed(&self.lab));
 

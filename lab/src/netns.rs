@@ -43,7 +43,8 @@ fn link_addrs(k: usize) -> (Ipv4Addr, Ipv4Addr) {
     (Ipv4Addr::new(10, 254, hi, lo + 1), Ipv4Addr::new(10, 254, hi, lo + 2))
 }
 
-fn run(args: &[&str]) -> anyhow::Result<()> {
+/// Runs a command; its standard error is the error if it fails.
+pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new(args[0]).args(&args[1..]).output().with_context(|| format!("running {}", args[0]))?;
     if !out.status.success() {
         bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());

@@ -8,6 +8,11 @@
 //! Release times come from these clocks, not from when the writer woke, so timer jitter delays
 //! single chunks but never lowers the average rate. Bytes in flight per connection are bounded
 //! (`MAX_IN_FLIGHT`), so a slow reader pushes back on the sender as a real path does.
+//!
+//! Failures: a target that refuses (a node that is down) is passed on as a close; a target
+//! without a route (a cut link) is a black hole, as the simulator models it: the connection is
+//! accepted and never answered. Connections already open when a link is cut stall in the kernel
+//! (the interface is down), which is a black hole too.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -79,7 +84,14 @@ impl Relay {
             while let Ok((client, _)) = listener.accept().await {
                 let (forward, back) = (forward.clone(), back.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(target).await else { return };
+                    let server = match TcpStream::connect(target).await {
+                        Ok(server) => server,
+                        // A node that is down answers with a reset: so does the relay.
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+                        // No route (a cut link): the path loses everything and tells nobody,
+                        // so the client hears nothing until it gives up.
+                        Err(_) => return black_hole(client).await,
+                    };
                     let _ = (client.set_nodelay(true), server.set_nodelay(true));
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
@@ -95,6 +107,12 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Reads and drops what the client sends until it closes.
+async fn black_hole(mut client: TcpStream) {
+    let mut buf = vec![0u8; CHUNK];
+    while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 /// Moves bytes from `from` to `to` along `path`; a close or error on either side ends it (and

@@ -34,6 +34,9 @@ pub struct LabOutcome {
     pub holder: Option<u32>,
     /// Why it failed (`None`: the right bytes arrived).
     pub error: Option<String>,
+    /// A failure's reason as the simulator names it: the failure the last Reef node named,
+    /// `node_down` if no node answered at all, otherwise the client's error.
+    pub reason: Option<String>,
     /// The client's own measure, from its first request to the verified file (process
     /// start-up excluded); for a failure, from starting the client to its exit.
     pub duration: Duration,
@@ -145,7 +148,14 @@ fn fetch(net: &Network, urls: &[String], r: &LabRequest, reef: &Path, file: &Pat
     };
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
-        return fail(text.lines().last().unwrap_or("reef get failed").trim().to_string());
+        let error = text.lines().last().unwrap_or("reef get failed").trim().to_string();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let reason = match (report["failure"].as_str(), report["answered"].as_bool()) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(false)) => "node_down".to_string(),
+            _ => error.chars().take(80).collect(),
+        };
+        return LabOutcome { reason: Some(reason), ..fail(error) };
     }
     let report: serde_json::Value = match serde_json::from_slice(&out.stdout) {
         Ok(v) => v,
@@ -153,13 +163,14 @@ fn fetch(net: &Network, urls: &[String], r: &LabRequest, reef: &Path, file: &Pat
     };
     let cache_status = report["cache_status"].as_str().map(str::to_string);
     if !crate::export::holds(file, r.id, r.size) {
-        return fail(format!("wrong bytes for {}", r.path));
+        return LabOutcome { reason: Some("wrong_bytes".into()), ..fail(format!("wrong bytes for {}", r.path)) };
     }
     let duration = report["seconds"].as_f64().map_or(duration, Duration::from_secs_f64);
     LabOutcome {
         holder: cache_status.as_deref().and_then(holder),
         cache_status,
         error: None,
+        reason: None,
         duration,
         late: Duration::ZERO,
     }

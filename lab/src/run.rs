@@ -65,6 +65,8 @@ enum Fault {
     Corrupt(Vec<usize>),
     /// Cut or heal a link (both ends down or up; routes recomputed as the simulator does).
     Link { link: usize, up: bool },
+    /// Fill these nodes' disks (a ballast file on their own file systems), or empty them.
+    Disk { nodes: Vec<usize>, full: bool },
 }
 
 fn faults(world: &World) -> anyhow::Result<Vec<(Duration, Fault)>> {
@@ -82,6 +84,10 @@ fn faults(world: &World) -> anyhow::Result<Vec<(Duration, Fault)>> {
             &Target::Link(l) => {
                 events.push((at, Fault::Link { link: l as usize, up: false }));
                 events.push((end, Fault::Link { link: l as usize, up: true }));
+            }
+            Target::DiskFull(n) => {
+                events.push((at, Fault::Disk { nodes: list(n), full: true }));
+                events.push((end, Fault::Disk { nodes: list(n), full: false }));
             }
             _ => bail!("outage `{}`: site, partition and degrade faults are not in the lab yet", o.label),
         }
@@ -106,6 +112,7 @@ fn apply(
                 cluster.corrupt_store(n)?;
             }
         }
+        Fault::Disk { nodes, full } => nodes.iter().try_for_each(|&n| cluster.fill_disk(n, *full))?,
         &Fault::Link { link, up } => {
             let before = down[link];
             down[link] = if up { before.saturating_sub(1) } else { before + 1 };
@@ -173,6 +180,7 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
             .collect(),
         origin_transfers: world.stats.origin_transfers,
         damaged_found: world.stats.damaged_found,
+        no_room: world.stats.no_room,
         link_bytes: world.wan_link_bytes().collect(),
         failures: world.stats.failures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     };
@@ -184,7 +192,13 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     let nodes_dir = opts.out.join("nodes");
     let _ = std::fs::remove_dir_all(&nodes_dir);
     let b = &opts.binaries;
-    let mut cluster = Cluster::start(&net, &d, &b.reef_node, &b.reef_lab, &nodes_dir)?;
+    let own_disks = events
+        .iter()
+        .filter_map(|(_, f)| if let Fault::Disk { nodes, .. } = f { Some(nodes) } else { None })
+        .flatten()
+        .copied()
+        .collect();
+    let mut cluster = Cluster::start(&net, &d, (&b.reef_node, &b.reef_lab), &nodes_dir, &own_disks)?;
     for (path, (ns, id, size)) in &files {
         let rel = path.splitn(3, '/').nth(2).expect("/namespace/path");
         crate::export::write(&cluster.exports[usize::from(*ns)], rel, *id, *size)?;
@@ -202,9 +216,8 @@ pub fn run(opts: &LabOptions) -> anyhow::Result<Comparison> {
     let lab = Side {
         requests: requests.iter().zip(&outcomes).map(|(r, o)| lab_ending(&d, r, o)).collect(),
         origin_transfers: origin_transfers(&d, &cluster.homes)?,
-        damaged_found: (0..d.layout.nodes.len())
-            .map(|i| cluster.metric(&net, i, "reef_store_lost_total"))
-            .sum::<anyhow::Result<u64>>()?,
+        damaged_found: cluster.metric_sum(&net, "reef_store_lost_total")?,
+        no_room: cluster.metric_sum(&net, "reef_fills_no_room_total")?,
         link_bytes: (0..plan.links.len()).map(|k| net.link_bytes(k)).collect::<anyhow::Result<_>>()?,
         failures: lab_failures(&outcomes),
     };
@@ -283,8 +296,9 @@ fn lab_ending(d: &Deployment, r: &LabRequest, o: &LabOutcome) -> Ending {
 
 fn lab_failures(outcomes: &[LabOutcome]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for e in outcomes.iter().filter_map(|o| o.error.as_ref()) {
-        *out.entry(e.chars().take(80).collect()).or_default() += 1;
+    for o in outcomes.iter().filter(|o| o.error.is_some()) {
+        let reason = o.reason.clone().or_else(|| o.error.as_ref().map(|e| e.chars().take(80).collect()));
+        *out.entry(reason.unwrap_or_default()).or_default() += 1;
     }
     out
 }

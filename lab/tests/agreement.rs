@@ -4,9 +4,9 @@
 //! the client. One request at a time, with the Tier-2 cache killed and restarted and the
 //! Tier-1 cache's store damaged on the way, both drivers must agree exactly: every request's
 //! bytes from the same kind of store, the same origin transfers, the same damaged copies found
-//! (and every byte received checked). With requests at their simulated
-//! times (many in flight), the counts per site and source must agree within 2% of the site's
-//! requests.
+//! (and every byte received checked); the same with a full disk and a cut link. With requests
+//! at their simulated times (many in flight), the counts per site and source must agree
+//! within 2% of the site's requests.
 
 use reef_lab::cluster::binary_beside_me;
 use reef_lab::run::{Binaries, LabOptions, run};
@@ -67,6 +67,31 @@ fn one_request_at_a_time_both_drivers_agree_exactly() {
     assert!(c.lab.failures.is_empty(), "{:?}", c.lab.failures);
     #[cfg(feature = "results")]
     assert!(report.contains("(transfer_times.svg)") && out.path().join("transfer_times.png").is_file());
+}
+
+/// The Tier-2 cache's disk fills for 4 s: its misses find no room, fail with `no_space` after
+/// the core's NO_ROOM_WAIT, and its worker nodes go elsewhere; what it holds is still served.
+/// Then the link between the Tier-1 and Tier-2 sites is cut for 20 s: a black hole in both
+/// drivers (requests across it get no answer until the core's fetch timeout, 30 s here, fails
+/// them over or fails them).
+const DISK_AND_LINK: &str = r#"outage=[
+    { kind = "disk_full", node = "T2/cache", at = "15s", duration = "4s" },
+    { kind = "link", a = "T1", b = "T2", at = "25s", duration = "20s" },
+]"#;
+
+#[test]
+fn a_cut_link_and_a_full_disk_agree_exactly() {
+    let (opts, out) = options("lk", true, &["workload.requests=400", "workload.duration=60s", DISK_AND_LINK]);
+    let c = run(&opts).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    eprintln!("{report}");
+    assert_eq!(c.disagreements(), 0, "{report}");
+    assert_eq!(c.sim.by_site_source(), c.lab.by_site_source(), "{report}");
+    assert_eq!(c.sim.origin_transfers, c.lab.origin_transfers, "{report}");
+    assert_eq!(c.sim.failures, c.lab.failures, "{report}");
+    // The faults bit: requests failed across the cut, and fills found the disk full.
+    assert!(c.sim.failures.get("all_sources_down").is_some_and(|&n| n > 0), "{report}");
+    assert!(c.sim.no_room > 0 && c.sim.no_room == c.lab.no_room, "{report}");
 }
 
 #[test]

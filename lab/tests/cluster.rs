@@ -57,7 +57,7 @@ fn a_client_in_a_tier2_site_reads_through_its_cache() {
     let net = Network::create(&prefix, plan.sites.len(), &plan.links, |a, b| plan.next_hop[a][b]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().display().to_string();
-    let cluster = Cluster::start(&net, &d, &reef_node, &reef_lab, tmp.path()).unwrap();
+    let cluster = Cluster::start(&net, &d, (&reef_node, &reef_lab), tmp.path(), &Default::default()).unwrap();
     let layout = &d.layout;
     let body: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(cluster.exports[0].join("f.bin"), &body).unwrap();

@@ -74,8 +74,28 @@ struct Progress {
     digest: Option<String>,
 }
 
+/// Why `reef get` gave up: the message and the last failure a Reef node named, if one did
+/// (so a caller can compare it with the simulator's reasons).
+#[derive(Debug)]
+pub struct GetError {
+    pub message: String,
+    pub failure: Option<Failure>,
+    /// Whether any server answered at all (`false`: every source was unreachable).
+    pub answered: bool,
+}
+
+impl std::fmt::Display for GetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GetError {}
+
 enum Outcome {
     Done,
+    /// A Reef node named its failure (whether to try elsewhere is the core's rule).
+    Named(Failure, String),
     /// Try again (maybe elsewhere); the reason is reported if attempts run out.
     Retry(String),
     Fatal(String),
@@ -97,18 +117,29 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
     let mut served_by = String::new();
     let mut cache_status = None;
     let mut failed_at: Vec<String> = Vec::new();
+    let mut named = None;
+    let answered = std::cell::Cell::new(false);
     for attempt in 0..opts.attempts.max(1) {
         let source = &sources[attempt as usize % sources.len()];
         if attempt > 0 {
             tokio::time::sleep(Failure::client_backoff(attempt).into()).await;
         }
-        let session = Session { client: &client, token: opts.token.as_deref() };
+        let session = Session { client: &client, token: opts.token.as_deref(), answered: &answered };
         match fetch_once(session, source, &part, &mut progress, &failed_at, &mut served_by, &mut cache_status).await {
             Outcome::Done => {
                 let verified = verify(&part, &progress)?;
                 std::fs::rename(&part, &opts.output)?;
                 let (attempts, elapsed) = (attempt + 1, started.elapsed());
                 return Ok(GetReport { size: progress.have, verified, served_by, cache_status, attempts, elapsed });
+            }
+            Outcome::Named(failure, e) if failure.client_retries() => {
+                tracing::warn!(source = %served_by, error = %e, "the node failed; retrying");
+                failed_at.push(served_by.clone());
+                (last_error, named) = (e, Some(failure));
+            }
+            Outcome::Named(failure, message) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(GetError { message, failure: Some(failure), answered: true }.into());
             }
             Outcome::Retry(e) => {
                 tracing::warn!(source = %served_by, error = %e, "transfer failed; retrying");
@@ -117,13 +148,14 @@ pub async fn get(opts: &GetOptions) -> anyhow::Result<GetReport> {
                 }
                 last_error = e;
             }
-            Outcome::Fatal(e) => {
+            Outcome::Fatal(message) => {
                 let _ = std::fs::remove_file(&part);
-                anyhow::bail!(e);
+                return Err(GetError { message, failure: None, answered: answered.get() }.into());
             }
         }
     }
-    anyhow::bail!("giving up after {} attempts: {last_error}", opts.attempts)
+    let message = format!("giving up after {} attempts: {last_error}", opts.attempts);
+    Err(GetError { message, failure: named, answered: answered.get() }.into())
 }
 
 fn part_path(output: &Path) -> PathBuf {
@@ -141,10 +173,12 @@ fn authority(url: &str) -> String {
 struct Session<'a> {
     client: &'a HttpClient,
     token: Option<&'a str>,
+    /// Set once any server answers (a client that reached nobody can say so).
+    answered: &'a std::cell::Cell<bool>,
 }
 
 async fn fetch_once(
-    Session { client, token }: Session<'_>,
+    Session { client, token, answered }: Session<'_>,
     start: &str,
     part: &Path,
     progress: &mut Progress,
@@ -174,6 +208,7 @@ async fn fetch_once(
             Ok(r) => r,
             Err(e) => return Outcome::Retry(format!("{url}: {e}")),
         };
+        answered.set(true);
         let status = resp.status();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if status.is_redirection() {
@@ -190,8 +225,7 @@ async fn fetch_once(
         *cache_status = header("cache-status");
         // A Reef node names its failure: whether to try elsewhere is the core's rule.
         if let Some(failure) = header(REEF_FAILURE).as_deref().and_then(Failure::from_name) {
-            let why = format!("{url}: {status} ({})", failure.name());
-            return if failure.client_retries() { Outcome::Retry(why) } else { Outcome::Fatal(why) };
+            return Outcome::Named(failure, format!("{url}: {status} ({})", failure.name()));
         }
         let resumed = match status {
             StatusCode::OK => false,

@@ -37,7 +37,6 @@ pub enum Answer {
     },
     Fail {
         failure: Failure,
-        no_space: bool,
     },
 }
 
@@ -511,13 +510,7 @@ impl Actor {
                 Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill) }
             }
             Response::Redirect { to } => Answer::Redirect { to },
-            Response::Fail(failure) => {
-                let no_space = finished
-                    .values()
-                    .chain(self.fills.values().map(|l| &l.fill))
-                    .any(|f| f.name.id() == object && f.no_space());
-                Answer::Fail { failure, no_space }
-            }
+            Response::Fail(failure) => Answer::Fail { failure },
         };
         if pending.answers.try_send(answer).is_err() {
             let _ = self.tx.send(Cmd::ServeDone(request));

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Weak};
 use tokio::sync::Notify;
 use tokio::sync::watch;
@@ -56,8 +56,6 @@ pub struct Fill {
     pub fetch: FetchId,
     pub name: ObjectName,
     progress: watch::Sender<Progress>,
-    /// The last attempt failed because the disk was full (answered with 507).
-    no_space: AtomicBool,
     /// Passing through (too big to keep): at most this many bytes are held ahead of the
     /// slowest reader; 0 when the fill is kept whole.
     pass_window: AtomicU64,
@@ -74,7 +72,6 @@ impl Fill {
             fetch,
             name,
             progress: watch::Sender::new(Progress { attempt: 0, state: State::Connecting }),
-            no_space: AtomicBool::new(false),
             pass_window: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             moved: Notify::new(),
@@ -84,7 +81,6 @@ impl Fill {
 
     /// Starts attempt number `attempt` (a new source).
     pub fn begin(&self, attempt: u32) {
-        self.no_space.store(false, Ordering::Relaxed);
         self.freed.store(0, Ordering::Release);
         self.progress.send_replace(Progress { attempt, state: State::Connecting });
     }
@@ -156,14 +152,6 @@ impl Fill {
 
     pub fn snapshot(&self) -> Progress {
         self.progress.borrow().clone()
-    }
-
-    pub fn mark_no_space(&self) {
-        self.no_space.store(true, Ordering::Relaxed);
-    }
-
-    pub fn no_space(&self) -> bool {
-        self.no_space.load(Ordering::Relaxed)
     }
 
     /// Waits until an attempt has a response head (or completed); returns a watch for

@@ -37,6 +37,7 @@ fn help(name: &str) -> &'static str {
         "reef_cache_evictions_total" => "Objects evicted.",
         "reef_cache_evicted_bytes_total" => "Bytes evicted.",
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
+        "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
         "reef_requests_denied_total" => "Requests refused by the access decision, by reason.",
@@ -143,6 +144,7 @@ impl Metrics {
             }
             Event::PeerDown { .. } => self.add("reef_peer_state_changes_total", &[("to", "down")], 1.0),
             Event::PeerUp { .. } => self.add("reef_peer_state_changes_total", &[("to", "up")], 1.0),
+            Event::NoRoom { .. } => self.add("reef_fills_no_room_total", &[], 1.0),
             _ => {}
         }
     }

@@ -19,7 +19,6 @@ use rustls::ClientConfig;
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Marks a request from another Reef node; the value is the sender's node id. The serving
 /// core sees `RequestKind::Peer` (only if cached: no cascade, no loops).
@@ -101,7 +100,7 @@ impl Transport {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(Duration::from_secs(5), self.client.request(req))
+        let resp = tokio::time::timeout(reef_core::MESSAGE_TIMEOUT.into(), self.client.request(req))
             .await
             .map_err(|_| "timed out".to_string())?
             .map_err(|e| e.to_string())?;
@@ -284,7 +283,7 @@ impl Transport {
 
     /// The disk is full under a fill: the core makes it pass through (`FillReport::NoSpace`),
     /// and the write is retried as the bytes its readers are done with are freed. Gives up,
-    /// as a full disk, if no room comes within `NO_ROOM_WAIT`.
+    /// with `FetchError::NoSpace` if no room comes within the core's `NO_ROOM_WAIT`.
     async fn write_without_room(
         &self,
         fill: &Fill,
@@ -295,7 +294,7 @@ impl Transport {
         report: &impl Fn(FillReport),
     ) -> Result<u64, FetchError> {
         report(FillReport::NoSpace);
-        let deadline = std::time::Instant::now() + NO_ROOM_WAIT;
+        let deadline = std::time::Instant::now() + std::time::Duration::from(reef_core::NO_ROOM_WAIT);
         loop {
             if let Some(window) = fill.passing() {
                 punched = keep_window(fill, file, at, punched, window).await;
@@ -305,18 +304,17 @@ impl Transport {
                     Err(e) => return Err(self.io_failure(fill, &e)),
                 }
             }
-            if std::time::Instant::now() >= deadline {
-                let e = std::io::Error::new(std::io::ErrorKind::StorageFull, "no room even passing through");
-                return Err(self.io_failure(fill, &e));
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                tracing::error!(object = %fill.name, "the disk is full: no room for the fill even passing through");
+                return Err(FetchError::NoSpace);
             }
-            fill.reader_moved().await;
+            // Readers moving on free bytes; otherwise look again when the wait is over.
+            let _ = tokio::time::timeout(deadline - now, fill.reader_moved()).await;
         }
     }
 
     fn io_failure(&self, fill: &Fill, e: &std::io::Error) -> FetchError {
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            fill.mark_no_space();
-        }
         tracing::error!(object = %fill.name, error = %e, "cannot write the fill");
         FetchError::Broken
     }
@@ -358,9 +356,6 @@ pub enum FillReport {
     NoSpace,
 }
 
-/// How long a fill waits for room on a full disk before it gives up.
-const NO_ROOM_WAIT: Duration = Duration::from_secs(10);
-
 impl Transport {
     /// The block list of `path` from the first of `nodes` that has one the origin vouches for:
     /// without TLS any answer; with TLS one from an origin (authenticated by its certificate)
@@ -397,7 +392,9 @@ impl Transport {
                     }
                 }
             };
-            let Ok(Some((list, etag, seal, raw))) = tokio::time::timeout(Duration::from_secs(10), answer).await else {
+            let Ok(Some((list, etag, seal, raw))) =
+                tokio::time::timeout(reef_core::BLOCK_LIST_TIMEOUT.into(), answer).await
+            else {
                 continue;
             };
             let Some(check) = &self.seals else {

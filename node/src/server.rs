@@ -485,6 +485,14 @@ impl App {
             finish.finish(status.as_u16(), 0, true);
             text_response(status, reason)
         };
+        // A failure the core decided is named (`Reef-Failure`), so that the asking core or
+        // client learns it (see `Failure::fetch_error`, `Failure::client_retries`).
+        let failed = |finish: Box<Finish>, failure: Failure| {
+            let (status, reason) = failure_status(failure);
+            let mut resp = fail(finish, status, failure.name(), reason);
+            resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static(failure.name()));
+            resp
+        };
 
         let path = match object_path::parse(parts.uri.path()) {
             Ok(p) => p,
@@ -541,21 +549,12 @@ impl App {
                     let upstream = upstream_status(&fill);
                     match rep {
                         Some(rep) => self.represent(&parts, rep, &wanted, Via { source, upstream }, "miss", finish),
-                        None => fail(finish, StatusCode::BAD_GATEWAY, "all_sources_down", "every source failed"),
+                        // The fill broke before its first verified block.
+                        None => failed(finish, Failure::AllSourcesDown),
                     }
                 }
                 Answer::Redirect { to } => self.redirect(&parts, to, finish),
-                Answer::Fail { failure, no_space } => {
-                    let (status, reason) = if no_space {
-                        (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space")
-                    } else {
-                        failure_status(failure)
-                    };
-                    let mut resp = fail(finish, status, failure.name(), reason);
-                    // The asking core learns the failure itself (see `Failure::fetch_error`).
-                    resp.headers_mut().insert(REEF_FAILURE, HeaderValue::from_static(failure.name()));
-                    resp
-                }
+                Answer::Fail { failure } => failed(finish, failure),
                 Answer::Serve { source, from } => {
                     let upstream = match &from {
                         ServeFrom::Fill(fill) => upstream_status(fill),
@@ -766,6 +765,7 @@ pub fn failure_status(failure: Failure) -> (StatusCode, &'static str) {
         Failure::Unauthorized => (StatusCode::FORBIDDEN, "not authorized for this namespace"),
         Failure::NotCached => (StatusCode::NOT_FOUND, "not cached here"),
         Failure::NoOrigin => (StatusCode::BAD_GATEWAY, "no origin for this namespace"),
+        Failure::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space"),
     }
 }
 

@@ -234,6 +234,11 @@ impl<T: Copy> Network<T> {
         self.live(id).then(|| self.classes[self.flows[id.index as usize].class as usize].rate)
     }
 
+    /// The tag a live flow was started with.
+    pub fn tag(&self, id: FlowId) -> Option<&T> {
+        self.live(id).then(|| &self.flows[id.index as usize].tag)
+    }
+
     fn live(&self, id: FlowId) -> bool {
         self.flows.get(id.index as usize).is_some_and(|f| f.live && f.generation == id.generation)
     }
@@ -318,8 +323,8 @@ impl<T: Copy> Network<T> {
     }
 
     /// Sets the available fraction of a link's capacity (1 = nominal, 0 = down) and re-solves
-    /// the flows on it. A link at 0 keeps its flows at rate 0: callers that model a cut link
-    /// break those flows with [`Network::flows_on`] and [`Network::stop`].
+    /// the flows on it. A link at 0 keeps its flows at rate 0 until it is back (callers that
+    /// end some of them use [`Network::flows_on`] and [`Network::stop`]).
     pub fn set_factor(&mut self, now: Time, link: LinkIdx, factor: f64, wakeups: &mut Vec<(Time, Wakeup)>) {
         // Advance first: the progress so far was made at the old capacity.
         self.collect_component(&[link]);

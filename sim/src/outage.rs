@@ -24,6 +24,8 @@ pub enum Target {
     Link(u32),
     /// Every object these nodes hold is damaged (at the outage's start; it has no end).
     Corrupt(Vec<u32>),
+    /// These nodes' disks are full: a fill finds no room.
+    DiskFull(Vec<u32>),
     /// No traffic between two regions.
     Partition(u16, u16),
     /// A WAN link keeps `factor` of its bandwidth.
@@ -62,6 +64,12 @@ pub fn plan(
             .map(|i| i as u16)
             .ok_or_else(|| format!("outage names unknown region `{name}`"))
     };
+    let cache = |kind: &str, node: &str| {
+        layout
+            .find(node)
+            .filter(|&n| matches!(layout.nodes[n as usize].role, Role::Cache | Role::WorkerPeer))
+            .ok_or_else(|| format!("{kind} names `{node}`, not a cache (expected SITE/cache or SITE/wnN)"))
+    };
     let mut out = Vec::new();
     for spec in specs {
         let (label, at, duration, target) = match spec {
@@ -97,11 +105,10 @@ pub fn plan(
                 (format!("partition {a}|{b}"), at, duration, Target::Partition(region(a)?, region(b)?))
             }
             OutageSpec::Corrupt { node, at } => {
-                let n = layout
-                    .find(node)
-                    .filter(|&n| matches!(layout.nodes[n as usize].role, Role::Cache | Role::WorkerPeer))
-                    .ok_or_else(|| format!("corrupt names `{node}`, not a cache (expected SITE/cache or SITE/wnN)"))?;
-                (format!("corrupt {node}"), at, &ZERO_SPAN, Target::Corrupt(vec![n]))
+                (format!("corrupt {node}"), at, &ZERO_SPAN, Target::Corrupt(vec![cache("corrupt", node)?]))
+            }
+            OutageSpec::DiskFull { node, at, duration } => {
+                (format!("disk_full {node}"), at, duration, Target::DiskFull(vec![cache("disk_full", node)?]))
             }
             OutageSpec::Degrade { a, b, factor, at, duration } => {
                 if !(0.0..=1.0).contains(factor) {

@@ -145,6 +145,8 @@ pub struct Summary {
     pub streams_broken: u64,
     /// Damaged copies (`corrupt` faults) found when read, dropped and fetched again.
     pub damaged_found: u64,
+    /// Fills that found their node's disk full (`disk_full` faults) and failed with `no_space`.
+    pub no_room: u64,
     pub failures: BTreeMap<&'static str, u64>,
     pub failovers: u64,
     pub client_failovers: u64,
@@ -221,6 +223,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         duration_ms: Latency { p50: ms_last(0.5), p90: ms_last(0.9), p99: ms_last(0.99) },
         streams_broken: s.streams_broken,
         damaged_found: s.damaged_found,
+        no_room: s.no_room,
         failures: s.failures.clone(),
         failovers: s.failovers,
         client_failovers: s.client_failovers,

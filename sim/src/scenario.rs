@@ -428,6 +428,11 @@ pub enum OutageSpec {
     /// disk, a stray write). The node finds each when it next reads it, drops it and fetches it
     /// again, as reef-node does; a damaged byte is never served.
     Corrupt { node: String, at: Span },
+    /// A node's (`SITE/cache`, `SITE/wnN`) disk is full (filled by something else): its fills
+    /// find no room and fail with `no_space` after the core's `NO_ROOM_WAIT`; what it holds is
+    /// still served.
+    #[serde(rename = "disk_full")]
+    DiskFull { node: String, at: Span, duration: Span },
 }
 
 /// Random failures of every site of a tier: up times and repair times are exponential.

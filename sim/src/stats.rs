@@ -202,6 +202,8 @@ pub struct Stats {
     pub streams_broken: u64,
     /// Damaged copies (`corrupt` faults) found when read, dropped and fetched again.
     pub damaged_found: u64,
+    /// Fills that found their node's disk full (`disk_full` faults) and failed with `no_space`.
+    pub no_room: u64,
 }
 
 /// The failure reason of a refused request: `denied_` and the core's denial name.

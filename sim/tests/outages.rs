@@ -148,3 +148,30 @@ fn random_outages_follow_mtbf_and_mttr_and_are_counted() {
     let times = |s: &Summary| s.outages.iter().map(|o| (o.at_s, o.duration_s)).collect::<Vec<_>>();
     assert_eq!(times(&s), times(&again), "the seed fixes the draws");
 }
+
+#[test]
+fn a_full_disk_sends_misses_elsewhere_and_still_serves_what_it_holds() {
+    let base = run("");
+    assert_eq!(base.no_room, 0);
+    let s = run("[[outage]]\nkind = \"disk_full\"\nnode = \"T2/cache\"\nat = \"10min\"\nduration = \"20min\"\n");
+    // Misses at the full cache fail with `no_space` after the core's NO_ROOM_WAIT; its clients
+    // then try the next cache (T1's), so nothing fails.
+    assert!(s.no_room > 0, "{s:?}");
+    assert_eq!(s.failed, 0, "{:?}", s.failures);
+    assert!(
+        s.client_failovers >= s.no_room,
+        "{} client failovers, {} fills without room",
+        s.client_failovers,
+        s.no_room
+    );
+    // A third of the run the T2 cache keeps nothing new: fewer hits there than without it.
+    assert!(s.tiers["T2"].served_from.site_cache < base.tiers["T2"].served_from.site_cache);
+    // Only a cache has a store to fill.
+    let text = format!(
+        "{BASE}\n[[outage]]\nkind = \"disk_full\"\nnode = \"T1/origin/atlas\"\nat = \"1s\"\nduration = \"1s\"\n"
+    );
+    let scenario = parse(Path::new("outages.toml"), &text, &[]).unwrap();
+    let Err(e) = simulate(&scenario, 3, &mut |_| {}) else { panic!("an origin is no cache") };
+    let err = format!("{e:#}");
+    assert!(err.contains("disk_full names `T1/origin/atlas`, not a cache"), "{err}");
+}

@@ -352,6 +352,10 @@ impl Node {
                 self.fail_fill(fetch, Failure::NotFound)
             }
             FetchResult::Failed(FetchError::Unauthorized) => self.fail_fill(fetch, Failure::Unauthorized),
+            FetchResult::Failed(FetchError::NoSpace) => {
+                self.emit(Event::NoRoom { object: self.fills[&fetch].object.id });
+                self.fail_fill(fetch, Failure::NoSpace)
+            }
             FetchResult::Failed(reason) => self.failover(now, fetch, reason),
         }
     }

@@ -99,6 +99,15 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
+            if json {
+                let why = e.downcast_ref::<reef_node::client::GetError>();
+                let line = serde_json::json!({
+                    "error": format!("{e:#}"),
+                    "failure": why.and_then(|g| g.failure).map(|f| f.name()),
+                    "answered": why.is_some_and(|g| g.answered),
+                });
+                println!("{line}");
+            }
             ExitCode::FAILURE
         }
     }

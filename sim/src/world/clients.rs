@@ -317,6 +317,13 @@ impl World {
 
     /// A job's read ended: read the next file after the think time, or finish.
     pub(super) fn job_step(&mut self, j: u32) {
+        // Sequential: the read is over; the faults it held back happen now, before the next
+        // read (of this job or of the next arrival), as reef-lab applies them between requests.
+        if self.sequential {
+            for (index, start) in std::mem::take(&mut self.deferred) {
+                self.outage(index as usize, start);
+            }
+        }
         if j != NO_JOB && self.jobs[j as usize].left > 0 {
             self.engine.schedule_in(self.job_think, Ev::JobNext(j));
             return;
@@ -325,12 +332,8 @@ impl World {
             self.free_jobs.push(j);
             self.active_jobs -= 1;
         }
-        // Sequential: the arrival is over; the faults it deferred happen now, and the next
-        // arrival comes now or at its own time.
+        // Sequential: the arrival is over; the next one comes now or at its own time.
         if self.sequential {
-            for (index, start) in std::mem::take(&mut self.deferred) {
-                self.outage(index as usize, start);
-            }
             if let Some(t) = self.workload.next_time() {
                 self.engine.schedule(t.max(self.now()), Ev::Arrival);
             }

@@ -59,6 +59,12 @@ impl World {
                 }
             }
             Target::Corrupt(_) => {}
+            Target::DiskFull(nodes) => {
+                for n in nodes {
+                    let full = &mut self.nodes[n as usize].disk_full;
+                    if start { *full += 1 } else { *full -= 1 }
+                }
+            }
             Target::Link(l) => self.set_link_down(l, start),
             Target::Partition(a, b) => self.set_partition(a, b, start),
             Target::Degrade(l, factor) => {
@@ -69,6 +75,38 @@ impl World {
                     self.flush_wakeups();
                 }
             }
+        }
+    }
+
+    /// The first block of a fill reached node `n`, whose disk is full. As in reef-node: the
+    /// write fails, the core lets the fill pass through, nothing is read while the node waits
+    /// for room (the transfer stops), and after [`NO_ROOM_WAIT`] the fetch fails with
+    /// `no_space`. (Room that comes back within the wait is not modelled: the fill fails.)
+    fn no_room(&mut self, n: u32, fetch: FetchId) {
+        self.no_room.insert((n, fetch.0));
+        self.feed(n, Input::FetchNoSpace { fetch });
+        self.cancel_fetch(n, fetch);
+        let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::NoSpace) };
+        self.deliver(self.now() + NO_ROOM_WAIT, n, done);
+    }
+
+    /// What node `n` makes of `input` given its disk: a fill's first block on a full disk
+    /// starts the wait for room ([`World::no_room`]); the end of a transfer that such a fill
+    /// stopped reading is never seen (the source may have sent its last byte already).
+    pub(super) fn no_room_filter(&mut self, n: u32, input: Input) -> Option<Input> {
+        match input {
+            Input::FetchReceiving { fetch, .. } if self.nodes[n as usize].disk_full > 0 => {
+                self.no_room(n, fetch);
+                None
+            }
+            Input::FetchDone { fetch, result } if self.no_room.contains(&(n, fetch.0)) => {
+                let gave_up = result == FetchResult::Failed(FetchError::NoSpace);
+                if gave_up {
+                    self.no_room.remove(&(n, fetch.0));
+                }
+                gave_up.then_some(input)
+            }
+            _ => Some(input),
         }
     }
 
@@ -136,7 +174,15 @@ impl World {
                 return;
             }
             self.net.set_factor(now, l, 0.0, &mut self.wakeups);
+            self.recompute_routes();
+            // A transfer whose ends are cut off from each other stalls (nothing crosses, nobody
+            // is told: the requester's fetch timeout decides, and a heal in time resumes it);
+            // one whose ends still have a route is broken (its next attempt takes that route).
             for flow in self.net.flows_on(l) {
+                let ends = self.net.tag(flow).map(|t| (t.source, t.requester));
+                if ends.is_some_and(|(a, b)| !self.reachable(a, b)) {
+                    continue;
+                }
                 if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
                     self.break_transfer(t);
                 }
@@ -147,8 +193,12 @@ impl World {
                 return;
             }
             self.net.set_factor(now, l, self.link_factor[l as usize], &mut self.wakeups);
+            self.recompute_routes();
         }
         self.flush_wakeups();
+    }
+
+    fn recompute_routes(&mut self) {
         let down = &self.link_down;
         self.topo.compute_routes(&|link| down[link as usize] == 0);
     }

@@ -34,8 +34,9 @@ use crate::stats::{BytesFrom, Stats};
 use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
 use reef_core::{
-    BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, NodeId, ObjectRef, Output,
-    Request, RequestId, RequestKind, Response, Role, SiteId, Source, Tier, Time,
+    BLOCK_LIST_TIMEOUT, BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input,
+    MESSAGE_TIMEOUT, NO_ROOM_WAIT, NodeId, ObjectRef, Output, Request, RequestId, RequestKind, Response, Role, SiteId,
+    Source, Tier, Time,
 };
 use std::collections::HashMap;
 
@@ -79,6 +80,8 @@ struct SimNode {
     role: Role,
     /// Outages holding this node down (they may overlap).
     down: u32,
+    /// Outages filling this node's disk: its fills find no room.
+    disk_full: u32,
     /// When the pending `Tick` is due (`Time::MAX`: none pending).
     tick_at: Time,
 }
@@ -244,6 +247,9 @@ pub struct World {
     deferred: Vec<(u32, bool)>,
     /// Copies damaged by a `corrupt` fault, by (node, object), until read, evicted or replaced.
     corrupt: std::collections::BTreeSet<(u32, u64)>,
+    /// Fills, by (node, fetch), whose node found its disk full: they read nothing more and
+    /// fail with `no_space` when the wait for room is over.
+    no_room: std::collections::BTreeSet<(u32, u64)>,
     max_time: Time,
     // Scratch buffers.
     route: Vec<LinkIdx>,
@@ -278,6 +284,7 @@ impl World {
                 site: spec.site,
                 role: spec.role,
                 down: 0,
+                disk_full: 0,
                 tick_at: Time::MAX,
             })
             .collect();
@@ -316,6 +323,7 @@ impl World {
             sequential: w.sequential,
             log: None,
             corrupt: Default::default(),
+            no_room: Default::default(),
             deferred: Vec::new(),
             max_time,
             route: Vec::new(),
@@ -423,11 +431,13 @@ impl World {
                     }
                     _ => None,
                 };
-                let delivered = self.nodes[node as usize].down == 0;
+                let mut delivered = self.nodes[node as usize].down == 0;
                 if !delivered && !matches!(input, Input::ServeDone { .. }) {
                     self.undeliverable(node, input);
-                } else {
+                } else if let Some(input) = self.no_room_filter(node, input) {
                     self.feed(node, input);
+                } else {
+                    delivered = false;
                 }
                 if let Some((fetch, complete)) = done {
                     if complete && delivered {
@@ -465,9 +475,10 @@ impl World {
                 job.left -= 1;
                 self.issue(node, site, Some(index), self.object_ref(index), j);
             }
-            // One request at a time, faults come between requests: a request never straddles
-            // one (so that `reef-lab` can apply them between its requests too).
-            Ev::Outage { index, start } if self.sequential && (!self.clients.is_empty() || self.active_jobs > 0) => {
+            // One request at a time, faults come between requests (a job's think time is
+            // between requests too): a request never straddles one, so that `reef-lab` can
+            // apply them between its requests.
+            Ev::Outage { index, start } if self.sequential && !self.clients.is_empty() => {
                 self.deferred.push((index, start));
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
@@ -561,7 +572,8 @@ impl World {
                 if self.reachable(n, to) {
                     self.deliver(now + lat, to, Input::Message { from: NodeId(n), msg });
                 } else {
-                    self.deliver(now + lat, n, Input::PeerUnreachable { peer: NodeId(to) });
+                    // Lost on a cut path: the sender's driver gives up after its timeout.
+                    self.deliver(now + MESSAGE_TIMEOUT, n, Input::PeerUnreachable { peer: NodeId(to) });
                 }
             }
             Output::Fetch { fetch, object, from, kind } => self.start_fetch(n, fetch, object, from.0, kind),
@@ -638,6 +650,7 @@ impl World {
             Event::NotAdmitted { .. } => s.not_admitted += 1,
             Event::Evicted { .. } => s.evicted += 1,
             Event::PeerDown { .. } => s.peer_down += 1,
+            Event::NoRoom { .. } => s.no_room += 1,
             _ => {}
         }
     }

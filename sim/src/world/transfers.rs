@@ -26,28 +26,37 @@ impl World {
         let now = self.now();
         let lat = self.latency(n, src);
         if !self.reachable(n, src) {
-            let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Unreachable) };
-            self.deliver(now + lat + lat, n, done);
+            // A cut path loses the request and tells nobody: the core's fetch timeout decides.
             return;
         }
         let id = self.next_request;
         self.next_request += 1;
         let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request });
-        // As reef-node does, a fetch from another cache asks the namespace's origin for the
-        // object's block list at the same time (the bytes are checked against it); the first
-        // origin that can be reached answers, else the source itself.
-        let list_from = match kind {
-            FetchKind::Origin => src,
-            FetchKind::Peer | FetchKind::Parent => self.layout.origins[usize::from(object.namespace.0)]
-                .iter()
-                .copied()
-                .find(|&o| self.nodes[o as usize].down == 0 && self.reachable(n, o))
-                .unwrap_or(src),
-        };
-        let list_at = now + self.latency(n, list_from) + self.latency(list_from, n);
+        let list_at = now + self.block_list_delay(n, object, src);
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
         self.deliver(now + lat, src, Input::Request(request));
+    }
+
+    /// How long node `n` waits for the object's block list, asked at the same time as the
+    /// object (the bytes are checked against it). As reef-node does, it asks the namespace's
+    /// origins in order, then the source: a node that is down refuses within a round trip, one
+    /// behind a cut path costs [`BLOCK_LIST_TIMEOUT`], the first that can answer does.
+    fn block_list_delay(&self, n: u32, object: ObjectRef, src: u32) -> Duration {
+        let origins = &self.layout.origins[usize::from(object.namespace.0)];
+        let asked = origins.iter().copied().chain((!origins.contains(&src)).then_some(src));
+        let mut waited = Duration::ZERO;
+        for node in asked {
+            let round_trip = self.latency(n, node) + self.latency(node, n);
+            if !self.reachable(n, node) {
+                waited = waited + BLOCK_LIST_TIMEOUT;
+            } else if self.nodes[node as usize].down > 0 {
+                waited = waited + round_trip;
+            } else {
+                return waited + round_trip;
+            }
+        }
+        waited
     }
 
     pub(super) fn cancel_fetch(&mut self, n: u32, fetch: FetchId) {
