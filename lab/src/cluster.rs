@@ -214,8 +214,9 @@ impl Cluster {
     }
 
     /// Damages every object in node `i`'s store: flips the first byte of each data file (the
-    /// size stays, the content and the file's times change). Returns how many.
-    pub fn corrupt_store(&self, i: usize) -> anyhow::Result<usize> {
+    /// size stays, the content and the file's times change), or if `truncated` cuts the file
+    /// to half its length. Returns how many.
+    pub fn corrupt_store(&self, i: usize, truncated: bool) -> anyhow::Result<usize> {
         use std::io::{Read, Seek, SeekFrom, Write};
         let dir = self.homes[i].join("disk").join("store").join("objects");
         let mut n = 0;
@@ -225,6 +226,11 @@ impl Cluster {
                 continue; // metadata (`.meta`)
             }
             let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+            if truncated {
+                f.set_len(f.metadata()?.len() / 2)?;
+                n += 1;
+                continue;
+            }
             let mut first = [0u8; 1];
             if f.read(&mut first)? == 1 {
                 f.seek(SeekFrom::Start(0))?;

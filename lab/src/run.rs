@@ -61,8 +61,8 @@ enum Fault {
     Kill(Vec<usize>),
     /// Start them again, their stores as they were.
     Restart(Vec<usize>),
-    /// Damage every stored object's file (its first byte flipped).
-    Corrupt(Vec<usize>),
+    /// Damage every stored object's file (its first byte flipped, or its second half cut).
+    Corrupt { nodes: Vec<usize>, truncated: bool },
     /// Cut or heal a link (both ends down or up; routes recomputed as the simulator does).
     Link { link: usize, up: bool },
     /// Fill these nodes' disks (a ballast file on their own file systems), or empty them.
@@ -80,7 +80,9 @@ fn faults(world: &World) -> anyhow::Result<Vec<(Duration, Fault)>> {
                 events.push((at, Fault::Kill(list(n))));
                 events.push((end, Fault::Restart(list(n))));
             }
-            Target::Corrupt(n) => events.push((at, Fault::Corrupt(list(n)))),
+            &Target::Corrupt { ref nodes, truncated } => {
+                events.push((at, Fault::Corrupt { nodes: list(nodes), truncated }));
+            }
             &Target::Link(l) => {
                 events.push((at, Fault::Link { link: l as usize, up: false }));
                 events.push((end, Fault::Link { link: l as usize, up: true }));
@@ -107,9 +109,9 @@ fn apply(
     match fault {
         Fault::Kill(nodes) => nodes.iter().for_each(|&n| cluster.kill(n)),
         Fault::Restart(nodes) => nodes.iter().try_for_each(|&n| cluster.restart(net, n))?,
-        Fault::Corrupt(nodes) => {
+        Fault::Corrupt { nodes, truncated } => {
             for &n in nodes {
-                cluster.corrupt_store(n)?;
+                cluster.corrupt_store(n, *truncated)?;
             }
         }
         Fault::Disk { nodes, full } => nodes.iter().try_for_each(|&n| cluster.fill_disk(n, *full))?,

@@ -22,8 +22,9 @@ pub enum Target {
     Site(u32),
     /// A WAN link is cut: its transfers break and routes avoid it.
     Link(u32),
-    /// Every object these nodes hold is damaged (at the outage's start; it has no end).
-    Corrupt(Vec<u32>),
+    /// Every object these nodes hold is damaged (at the outage's start; it has no end): its
+    /// bytes changed, or, if `truncated`, its end lost. Either is found when read.
+    Corrupt { nodes: Vec<u32>, truncated: bool },
     /// These nodes' disks are full: a fill finds no room.
     DiskFull(Vec<u32>),
     /// No traffic between two regions.
@@ -105,7 +106,12 @@ pub fn plan(
                 (format!("partition {a}|{b}"), at, duration, Target::Partition(region(a)?, region(b)?))
             }
             OutageSpec::Corrupt { node, at } => {
-                (format!("corrupt {node}"), at, &ZERO_SPAN, Target::Corrupt(vec![cache("corrupt", node)?]))
+                let target = Target::Corrupt { nodes: vec![cache("corrupt", node)?], truncated: false };
+                (format!("corrupt {node}"), at, &ZERO_SPAN, target)
+            }
+            OutageSpec::Truncate { node, at } => {
+                let target = Target::Corrupt { nodes: vec![cache("truncate", node)?], truncated: true };
+                (format!("truncate {node}"), at, &ZERO_SPAN, target)
             }
             OutageSpec::DiskFull { node, at, duration } => {
                 (format!("disk_full {node}"), at, duration, Target::DiskFull(vec![cache("disk_full", node)?]))

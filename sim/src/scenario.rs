@@ -428,6 +428,10 @@ pub enum OutageSpec {
     /// disk, a stray write). The node finds each when it next reads it, drops it and fetches it
     /// again, as reef-node does; a damaged byte is never served.
     Corrupt { node: String, at: Span },
+    /// Every object a node (`SITE/cache`, `SITE/wnN`) holds at `at` loses the second half of
+    /// its file (a crash mid-write, a bad copy): found when read, dropped and fetched again,
+    /// as `corrupt`.
+    Truncate { node: String, at: Span },
     /// A node's (`SITE/cache`, `SITE/wnN`) disk is full (filled by something else): its fills
     /// find no room and fail with `no_space` after the core's `NO_ROOM_WAIT`; what it holds is
     /// still served.

@@ -69,8 +69,11 @@ pub struct Options {
     pub extra: String,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A free port, and its listener: held until every port of a cluster is picked, so that no
+/// two nodes get the same one.
+fn free_port() -> (u16, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    (listener.local_addr().unwrap().port(), listener)
 }
 
 impl Cluster {
@@ -104,7 +107,18 @@ impl Cluster {
         });
         let scheme = if fed.is_some() { "https" } else { "http" };
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let ports: BTreeMap<u32, u16> = specs.iter().map(|s| (s.id, s.external.unwrap_or_else(free_port))).collect();
+        let held: Vec<(u32, u16, Option<TcpListener>)> = specs
+            .iter()
+            .map(|s| match s.external {
+                Some(port) => (s.id, port, None),
+                None => {
+                    let (port, listener) = free_port();
+                    (s.id, port, Some(listener))
+                }
+            })
+            .collect();
+        let ports: BTreeMap<u32, u16> = held.iter().map(|&(id, port, _)| (id, port)).collect();
+        drop(held);
         // Every origin serves the namespace, in the order given.
         let origin_ids: Vec<u32> = specs.iter().filter(|s| s.role == "origin").map(|s| s.id).collect();
         let mut peers = String::new();

@@ -51,14 +51,14 @@ impl World {
                     self.set_link_down(l, start);
                 }
             }
-            Target::Corrupt(nodes) if start => {
+            Target::Corrupt { nodes, .. } if start => {
                 for n in nodes {
                     let held: Vec<u64> =
                         self.nodes[n as usize].core.cache().map_or(Vec::new(), |c| c.ids().map(|id| id.0).collect());
                     self.corrupt.extend(held.into_iter().map(|id| (n, id)));
                 }
             }
-            Target::Corrupt(_) => {}
+            Target::Corrupt { .. } => {}
             Target::DiskFull(nodes) => {
                 for n in nodes {
                     let full = &mut self.nodes[n as usize].disk_full;
