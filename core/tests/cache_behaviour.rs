@@ -74,7 +74,10 @@ fn pinned_objects_are_never_evicted_and_block_inserts_that_cannot_fit() {
 fn a_namespace_over_its_share_is_evicted_from_first() {
     let (atlas, cms) = (NamespaceId(1), NamespaceId(2));
     let mut cfg = CacheConfig::new(1000, PolicyKind::Lru);
-    cfg.quotas = vec![NamespaceShare { namespace: atlas, bytes: 500 }, NamespaceShare { namespace: cms, bytes: 500 }];
+    cfg.quotas = vec![
+        NamespaceShare { namespace: atlas, bytes: 500, ..Default::default() },
+        NamespaceShare { namespace: cms, bytes: 500, ..Default::default() },
+    ];
     let mut cache = Cache::new(cfg);
     let mut ev = Vec::new();
     // Shares are soft: atlas may use the whole cache while cms is idle.
@@ -135,8 +138,8 @@ fn invalid_configurations_are_explained() {
     assert!(matches!(Cache::try_new(cfg).unwrap_err(), ConfigError::Watermarks { .. }));
     let mut cfg = CacheConfig::new(100, PolicyKind::Lru);
     cfg.quotas = vec![
-        NamespaceShare { namespace: NamespaceId(1), bytes: 60 },
-        NamespaceShare { namespace: NamespaceId(2), bytes: 60 },
+        NamespaceShare { namespace: NamespaceId(1), bytes: 60, ..Default::default() },
+        NamespaceShare { namespace: NamespaceId(2), bytes: 60, ..Default::default() },
     ];
     let err = Cache::try_new(cfg).unwrap_err().to_string();
     assert!(err.contains("120") && err.contains("100"), "{err}");
@@ -182,7 +185,7 @@ fn reservations_make_room_first_and_count_until_given_back() {
     // Inserting a cached object counts the promise: evicting, not overflowing.
     assert_eq!(cache.insert(ObjectId(50), 100, NS, &mut ev), InsertOutcome::Inserted);
     assert!(cache.used_bytes() + cache.reserved_bytes() <= 1000);
-    cache.unreserve(500);
+    cache.unreserve(500, NS);
     assert_eq!(cache.reserved_bytes(), 0);
 }
 

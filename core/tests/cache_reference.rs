@@ -550,8 +550,8 @@ fn config(policy: PolicyKind, c: &Case) -> CacheConfig {
     cfg.max_objects = c.max_objects;
     if c.quotas {
         cfg.quotas = vec![
-            NamespaceShare { namespace: NamespaceId(1), bytes: c.capacity / 3 },
-            NamespaceShare { namespace: NamespaceId(2), bytes: c.capacity / 4 },
+            NamespaceShare { namespace: NamespaceId(1), bytes: c.capacity / 3, ..Default::default() },
+            NamespaceShare { namespace: NamespaceId(2), bytes: c.capacity / 4, ..Default::default() },
         ];
     }
     if c.max_size {

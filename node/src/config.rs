@@ -457,7 +457,7 @@ impl Config {
             let quotas = (self.namespaces.iter().enumerate())
                 .filter_map(|(i, ns)| {
                     let bytes = (self.capacity as f64 * ns.share?) as u64;
-                    Some(NamespaceShare { namespace: namespace_id(i), bytes })
+                    Some(NamespaceShare { namespace: namespace_id(i), bytes, ..Default::default() })
                 })
                 .collect();
             c.cache = Some(self.policy.cache_config(self.capacity, self.seed, quotas));

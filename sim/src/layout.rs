@@ -178,7 +178,11 @@ impl Layout {
             .iter()
             .enumerate()
             .filter_map(|(ns, share)| {
-                share.map(|f| NamespaceShare { namespace: NamespaceId(ns as u16), bytes: (capacity as f64 * f) as u64 })
+                share.map(|f| NamespaceShare {
+                    namespace: NamespaceId(ns as u16),
+                    bytes: (capacity as f64 * f) as u64,
+                    ..Default::default()
+                })
             })
             .collect();
         policy.cache_config(capacity, seed, quotas)

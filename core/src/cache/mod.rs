@@ -162,21 +162,49 @@ impl Cache {
     /// everything unpinned could not make room.
     pub fn reserve(&mut self, size: u64, namespace: NamespaceId, evicted: &mut Vec<Eviction>) -> bool {
         let room = self.config.capacity.saturating_sub(self.pinned_bytes + self.reserved);
-        if size > room {
+        let part = self.quotas.partition_of(namespace);
+        if size > room || !self.quotas.parts[part].could_fit(size) {
             return false;
         }
-        let part = self.quotas.partition_of(namespace);
+        if !self.within_limits(part, size, false, evicted) {
+            return false;
+        }
         self.make_room(part, size, self.config.capacity, evicted);
         if self.used + self.reserved + size > self.config.capacity {
             return false;
         }
         self.reserved += size;
+        self.quotas.parts[part].reserved += size;
         true
     }
 
-    /// Gives back a promise made by `reserve` (the fill ended, or is about to be inserted).
-    pub fn unreserve(&mut self, size: u64) {
+    /// Gives back a promise made by `reserve` for `namespace` (the fill ended, or is about to
+    /// be inserted).
+    pub fn unreserve(&mut self, size: u64, namespace: NamespaceId) {
         self.reserved = self.reserved.saturating_sub(size);
+        let part = self.quotas.partition_of(namespace);
+        let reserved = &mut self.quotas.parts[part].reserved;
+        *reserved = reserved.saturating_sub(size);
+    }
+
+    /// Evicts partition `part`'s own objects (by its policy) until `size` more bytes, and one
+    /// more object if `object`, fit under its hard limits. False if they cannot (what is left
+    /// is pinned or promised).
+    fn within_limits(&mut self, part: usize, size: u64, object: bool, evicted: &mut Vec<Eviction>) -> bool {
+        while self.quotas.parts[part].over_limit(size, object) {
+            let Some(victim) = self.policies[part].victim(&mut self.slab.entries) else {
+                return false;
+            };
+            self.drop_entry(victim, EvictReason::Quota, evicted);
+        }
+        true
+    }
+
+    /// Bytes and objects held per namespace with a quota (the others are counted together
+    /// under `None`).
+    pub fn usage(&self) -> impl Iterator<Item = (Option<NamespaceId>, u64, u64)> + '_ {
+        let namespaces = self.config.quotas.iter().map(|q| Some(q.namespace));
+        std::iter::once(None).chain(namespaces).zip(&self.quotas.parts).map(|(ns, p)| (ns, p.used, p.count))
     }
     pub fn len(&self) -> usize {
         self.table.len()
@@ -308,13 +336,13 @@ impl Cache {
         next: u64,
         evicted: &mut Vec<Eviction>,
     ) -> InsertOutcome {
-        if size > self.config.capacity {
+        let part = self.quotas.partition_of(namespace);
+        if size > self.config.capacity || !self.quotas.parts[part].could_fit(size) {
             return InsertOutcome::Rejected;
         }
         if !self.admission.admit(hash, size) {
             return InsertOutcome::NotAdmitted;
         }
-        let part = self.quotas.partition_of(namespace);
         let over_bytes = self.used + self.reserved + size > self.high;
         let needs_room = over_bytes || self.len() as u64 + 1 > self.max_objects;
         if needs_room {
@@ -326,6 +354,10 @@ impl Cache {
                 return InsertOutcome::NotAdmitted;
             }
         }
+        // A namespace at a hard limit makes room among its own objects only.
+        if !self.within_limits(part, size, true, evicted) {
+            return InsertOutcome::Rejected;
+        }
         self.policies[part].prepare(fingerprint(hash));
         if needs_room {
             let byte_target = if over_bytes { self.low } else { u64::MAX };
@@ -335,6 +367,7 @@ impl Cache {
         self.table.insert(fingerprint(hash), i);
         self.used += size;
         self.quotas.parts[part].used += size;
+        self.quotas.parts[part].count += 1;
         self.policies[part].on_insert(&mut self.slab.entries, i, next);
         InsertOutcome::Inserted
     }
@@ -374,6 +407,7 @@ impl Cache {
         self.used -= size;
         let part = self.quotas.partition_of(namespace);
         self.quotas.parts[part].used -= size;
+        self.quotas.parts[part].count -= 1;
         self.slab.release(i);
         evicted.push(Eviction { id, size, namespace, reason });
     }

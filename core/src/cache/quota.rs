@@ -1,25 +1,60 @@
-//! Per-namespace storage shares. Each namespace with a share gets its own partition (its own
-//! policy instance); all other namespaces share a default partition sized by what remains. The
-//! shares are soft: a partition may grow past its share while there is room, and under pressure
-//! the partition furthest over its share is evicted from first.
+//! Per-namespace storage quotas. Each namespace with a quota gets its own partition (its own
+//! policy instance); all other namespaces share a default partition sized by what remains.
+//!
+//! - The **share** (bytes, and optionally objects) is soft: a partition may grow past it while
+//!   there is room, and under pressure the partition furthest over its share is evicted from
+//!   first (bytes first; among partitions within their byte share, the one furthest over its
+//!   object share), so a namespace within its share keeps its objects while another bursts.
+//! - The **limits** (`max_bytes`, `max_objects`) are hard: a namespace never holds more; at a
+//!   limit it evicts only its own objects, and an object bigger than its namespace's byte limit
+//!   is not admitted (a fill of it passes through uncached).
 
 use crate::ids::NamespaceId;
 use serde::{Deserialize, Serialize};
 
-/// A namespace's share of a cache, in bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A namespace's quota in a cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceShare {
     pub namespace: NamespaceId,
+    /// Guaranteed bytes (soft: see the module).
     pub bytes: u64,
+    /// Guaranteed objects (soft; 0: none).
+    #[serde(default)]
+    pub objects: u64,
+    /// Most bytes the namespace may hold, reservations for its fills in flight included.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Most objects the namespace may hold.
+    #[serde(default)]
+    pub max_objects: Option<u64>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Partition {
     pub share: u64,
+    pub share_objects: u64,
+    pub max_bytes: Option<u64>,
+    pub max_objects: Option<u64>,
     pub used: u64,
+    pub count: u64,
+    /// Bytes promised to this partition's fills in flight.
+    pub reserved: u64,
 }
 
-/// Namespace -> partition, and each partition's share and usage. Partition 0 is the default.
+impl Partition {
+    /// Whether `size` more bytes (and, if `object`, one more object) would break a hard limit.
+    pub fn over_limit(&self, size: u64, object: bool) -> bool {
+        self.max_bytes.is_some_and(|m| self.used + self.reserved + size > m)
+            || (object && self.max_objects.is_some_and(|m| self.count + 1 > m))
+    }
+
+    /// Whether an object of `size` bytes could ever fit under the hard limits.
+    pub fn could_fit(&self, size: u64) -> bool {
+        self.max_bytes.is_none_or(|m| size <= m) && self.max_objects != Some(0)
+    }
+}
+
+/// Namespace -> partition, and each partition's quota and usage. Partition 0 is the default.
 #[derive(Debug)]
 pub(crate) struct Quotas {
     by_namespace: Vec<u16>,
@@ -30,7 +65,7 @@ impl Quotas {
     /// `shares` must be valid (distinct namespaces, total at most `capacity`).
     pub fn new(capacity: u64, shares: &[NamespaceShare]) -> Quotas {
         let shared: u64 = shares.iter().map(|s| s.bytes).sum();
-        let mut parts = vec![Partition { share: capacity.saturating_sub(shared), used: 0 }];
+        let mut parts = vec![Partition { share: capacity.saturating_sub(shared), ..Partition::default() }];
         let mut by_namespace = Vec::new();
         for s in shares {
             let ns = usize::from(s.namespace.0);
@@ -38,7 +73,13 @@ impl Quotas {
                 by_namespace.resize(ns + 1, 0);
             }
             by_namespace[ns] = parts.len() as u16;
-            parts.push(Partition { share: s.bytes, used: 0 });
+            parts.push(Partition {
+                share: s.bytes,
+                share_objects: s.objects,
+                max_bytes: s.max_bytes,
+                max_objects: s.max_objects,
+                ..Partition::default()
+            });
         }
         Quotas { by_namespace, parts }
     }
@@ -48,9 +89,10 @@ impl Quotas {
         self.by_namespace.get(usize::from(ns.0)).map_or(0, |&p| usize::from(p))
     }
 
-    /// The partition to evict from: the one furthest over its share, counting the `incoming`
-    /// bytes about to join partition `into`, among those with something evictable; and whether it
-    /// is over its share at all. Ties go to the lower partition.
+    /// The partition to evict from: the one furthest over its byte share, counting the
+    /// `incoming` bytes about to join partition `into`; if none is over in bytes, the one
+    /// furthest over its object share; among those with something evictable. Also whether it
+    /// is over a share at all. Ties go to the lower partition.
     pub fn pick(&self, into: usize, incoming: u64, evictable: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
         if self.parts.len() == 1 {
             return evictable(0).then_some((0, false));
@@ -60,10 +102,14 @@ impl Quotas {
             .enumerate()
             .filter(|&(p, _)| evictable(p))
             .map(|(p, part)| {
-                let used = part.used + if p == into { incoming } else { 0 };
-                (p, i128::from(used) - i128::from(part.share))
+                let (used, count) =
+                    if p == into { (part.used + incoming, part.count + 1) } else { (part.used, part.count) };
+                let bytes_over = i128::from(used) - i128::from(part.share);
+                let objects_over =
+                    if part.share_objects > 0 { i128::from(count) - i128::from(part.share_objects) } else { 0 };
+                (p, bytes_over.max(0), objects_over.max(0), bytes_over)
             })
-            .max_by_key(|&(p, over)| (over, std::cmp::Reverse(p)))
-            .map(|(p, over)| (p, over > 0))
+            .max_by_key(|&(p, bytes, objects, raw)| (bytes, objects, raw, std::cmp::Reverse(p)))
+            .map(|(p, bytes, objects, _)| (p, bytes > 0 || objects > 0))
     }
 }

@@ -244,7 +244,7 @@ impl Node {
             && fill.reserved != size
             && let Some(cache) = self.cache.as_mut()
         {
-            cache.unreserve(fill.reserved);
+            cache.unreserve(fill.reserved, fill.object.namespace);
             if cache.reserve(size, fill.object.namespace, &mut self.evicted) {
                 fill.reserved = size;
             } else {
@@ -270,7 +270,7 @@ impl Node {
         let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some() && !f.passing) else { return };
         fill.passing = true;
         if let Some(cache) = self.cache.as_mut() {
-            cache.unreserve(fill.reserved);
+            cache.unreserve(fill.reserved, fill.object.namespace);
         }
         fill.reserved = 0;
         self.outputs.push_back(Output::PassThrough { fetch });
@@ -463,7 +463,7 @@ impl Node {
         let fill = self.fills.remove(&fetch).expect("taking a live fill");
         self.fill_of_object.remove(&fill.object.id);
         if let Some(cache) = self.cache.as_mut() {
-            cache.unreserve(fill.reserved);
+            cache.unreserve(fill.reserved, fill.object.namespace);
         }
         // Timers of ended fetches wait in the queue until they fire; once they far outnumber
         // the live ones, drop them (amortised O(1) per fill, and a small heap stays fast).
