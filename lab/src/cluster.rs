@@ -376,8 +376,9 @@ fn node_file(
     text += shared;
     for (n, name) in layout.namespaces.iter().enumerate() {
         let _ = write!(text, "\n[[namespaces]]\nname = \"{name}\"\norigins = {:?}\n", layout.origins[n]);
-        if let Some(share) = layout.shares[n] {
-            let _ = writeln!(text, "share = {share}");
+        if !layout.quotas[n].is_empty() {
+            let quota = toml::Value::try_from(layout.quotas[n]).context("writing a namespace's quota")?;
+            let _ = writeln!(text, "quota = {quota}");
         }
         if layout.origins[n].contains(&(i as u32)) {
             let _ = writeln!(text, "export = \"{}\"", exports[n].display());

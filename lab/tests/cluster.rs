@@ -38,6 +38,8 @@ bandwidth = "100Mbit/s"
 latency = "5ms"
 [[namespace]]
 name = "atlas"
+# Written into every node's file: a node that cannot read it does not start.
+quota = { share = 0.5, max_objects = 1000 }
 [workload]
 requests = 10
 duration = "1min"

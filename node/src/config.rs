@@ -7,7 +7,7 @@ use crate::http::connection::Limits;
 use crate::tls::TlsFiles;
 use ipnet::IpNet;
 use reef_core::access::{Issuer, NamespaceAccess};
-use reef_core::cache::NamespaceShare;
+use reef_core::cache::{NamespaceQuota, quotas_for_cache};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::policy::{at_least_one_opt, span_in};
 use reef_core::units::{Rate, Span, parse_size};
@@ -72,8 +72,8 @@ pub struct Namespace {
     pub origins: Vec<NodeId>,
     /// On an origin that serves this namespace: the exported directory.
     pub export: Option<PathBuf>,
-    /// The fraction of a cache's capacity reserved for this namespace.
-    pub share: Option<f64>,
+    /// Its storage quota on a cache.
+    pub quota: NamespaceQuota,
     /// Who may read it (public unless `private = true`).
     pub access: NamespaceAccess,
 }
@@ -157,7 +157,8 @@ struct RawNamespace {
     #[serde(default)]
     origins: Vec<u32>,
     export: Option<PathBuf>,
-    share: Option<f64>,
+    #[serde(default)]
+    quota: NamespaceQuota,
     /// Readable only with a token (or by an allowed node).
     #[serde(default)]
     private: bool,
@@ -365,23 +366,21 @@ impl Config {
                     dir.display()
                 ));
             }
-            if let Some(share) = ns.share
-                && !(0.0..=1.0).contains(&share)
-            {
-                return Err(format!("`namespaces[{i}].share`: expected a fraction between 0 and 1, got {share}"));
-            }
+            ns.quota.validate().map_err(|e| format!("`namespaces[{i}].quota`: {e}"))?;
             let access = namespace_access(i, ns, &raw.issuers, raw.tls.is_some(), &known_node(n.id, &peers))?;
             namespaces.push(Namespace {
                 name: name.clone(),
                 origins: ns.origins.iter().map(|&o| NodeId(o)).collect(),
                 export: ns.export.clone(),
-                share: ns.share,
+                quota: ns.quota,
                 access,
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
             return Err("`namespaces`: expected at most 65535 namespaces".into());
         }
+        let quotas: Vec<NamespaceQuota> = namespaces.iter().map(|ns| ns.quota).collect();
+        quotas_for_cache(&quotas, 0).map_err(|e| format!("`namespaces`: {e}"))?;
 
         let caching = matches!(n.role, Role::Cache | Role::WorkerPeer);
         if caching && n.store.is_none() {
@@ -454,12 +453,8 @@ impl Config {
         let mut c = NodeConfig::new(self.id, self.site, self.role, self.seed);
         self.policy.apply(&mut c);
         if matches!(self.role, Role::Cache | Role::WorkerPeer) {
-            let quotas = (self.namespaces.iter().enumerate())
-                .filter_map(|(i, ns)| {
-                    let bytes = (self.capacity as f64 * ns.share?) as u64;
-                    Some(NamespaceShare { namespace: namespace_id(i), bytes, ..Default::default() })
-                })
-                .collect();
+            let quotas: Vec<NamespaceQuota> = self.namespaces.iter().map(|ns| ns.quota).collect();
+            let quotas = quotas_for_cache(&quotas, self.capacity).expect("checked when the configuration was read");
             c.cache = Some(self.policy.cache_config(self.capacity, self.seed, quotas));
         }
         c.serves = self

@@ -8,8 +8,8 @@ use crate::metrics::Metrics;
 use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
 use reef_core::{
-    Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef, Output,
-    Request, RequestId, RequestKind, Response, Source, Time,
+    Event, Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef,
+    Output, Request, RequestId, RequestKind, Response, Source, Time,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -330,6 +330,7 @@ impl Actor {
 
     fn drain(&mut self) {
         let mut finished: HashMap<FetchId, Arc<Fill>> = HashMap::new();
+        let mut contents_changed = false;
         while let Some(out) = self.node.poll() {
             match out {
                 Output::Send { to, msg } => {
@@ -388,6 +389,7 @@ impl Actor {
                 }
                 Output::Respond { request, response } => self.answer(request, response, &finished),
                 Output::Event(event) => {
+                    contents_changed |= matches!(event, Event::Admitted { .. } | Event::Evicted { .. });
                     if !self.preloading {
                         self.metrics.core_event(&event);
                     }
@@ -401,6 +403,20 @@ impl Actor {
             {
                 live.fill.abandon();
             }
+        }
+        if contents_changed || self.preloading {
+            self.publish_usage();
+        }
+    }
+
+    /// What the cache holds per namespace with a quota (the others together as `other`).
+    fn publish_usage(&self) {
+        let Some(cache) = self.node.cache() else { return };
+        for (namespace, bytes, objects) in cache.usage() {
+            let name = namespace.and_then(|ns| self.config.namespaces.get(usize::from(ns.0))).map(|n| n.name.as_str());
+            let labels = [("namespace", name.unwrap_or("other"))];
+            self.metrics.set("reef_namespace_cached_bytes", &labels, bytes as f64);
+            self.metrics.set("reef_namespace_cached_objects", &labels, objects as f64);
         }
     }
 

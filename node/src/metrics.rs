@@ -13,6 +13,8 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 pub struct Metrics {
     /// Keyed by `name SEP labels`: one string, so that a lookup needs no allocation.
     counters: Mutex<BTreeMap<String, f64>>,
+    /// Values that go up and down (what the cache holds), keyed as the counters.
+    gauges: Mutex<BTreeMap<String, f64>>,
     histograms: Mutex<BTreeMap<String, Histogram>>,
 }
 
@@ -37,6 +39,10 @@ fn help(name: &str) -> &'static str {
         "reef_cache_evictions_total" => "Objects evicted.",
         "reef_cache_evicted_bytes_total" => "Bytes evicted.",
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
+        "reef_namespace_cached_bytes" => "Bytes the cache holds, by namespace with a quota (`other`: the rest).",
+        "reef_namespace_cached_objects" => "Objects the cache holds, by namespace with a quota (`other`: the rest).",
+        "reef_namespace_requests_total" => "Requests answered, by namespace and outcome (hit, miss, ...).",
+        "reef_namespace_response_bytes_total" => "Body bytes sent, by namespace.",
         "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
@@ -93,6 +99,19 @@ pub fn source_label(source: Source) -> &'static str {
 }
 
 impl Metrics {
+    /// Sets a gauge.
+    pub fn set(&self, name: &'static str, labels: &[(&str, &str)], value: f64) {
+        with_key(name, labels, |key| {
+            let mut gauges = self.gauges.lock().expect("metrics");
+            match gauges.get_mut(key) {
+                Some(v) => *v = value,
+                None => {
+                    gauges.insert(key.to_string(), value);
+                }
+            }
+        });
+    }
+
     pub fn add(&self, name: &'static str, labels: &[(&str, &str)], by: f64) {
         with_key(name, labels, |key| {
             let mut counters = self.counters.lock().expect("metrics");
@@ -153,17 +172,20 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counters = self.counters.lock().expect("metrics").clone();
-        let mut last = "";
-        for (key, value) in &counters {
-            let (name, labels) = key.split_once(SEP).unwrap_or((key, ""));
-            if name != last {
-                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
-                last = name;
-            }
-            if labels.is_empty() {
-                let _ = writeln!(out, "{name} {value}");
-            } else {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        let gauges = self.gauges.lock().expect("metrics").clone();
+        for (kind, values) in [("counter", &counters), ("gauge", &gauges)] {
+            let mut last = "";
+            for (key, value) in values {
+                let (name, labels) = key.split_once(SEP).unwrap_or((key, ""));
+                if name != last {
+                    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", help(name));
+                    last = name;
+                }
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {value}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+                }
             }
         }
         let name = "reef_request_duration_seconds";

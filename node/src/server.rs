@@ -196,6 +196,12 @@ impl OnFinish for Finish {
         record.duration_ms = seconds * 1e3;
         let role = role_name(app.config.role);
         app.metrics.observe_request(role, &record.outcome, seconds);
+        // Per namespace (a configured one only, so a client cannot invent label values).
+        let namespace = record.object.strip_prefix('/').and_then(|p| p.split('/').next());
+        if let Some(ns) = namespace.filter(|ns| app.config.namespace(ns).is_some()) {
+            app.metrics.add("reef_namespace_requests_total", &[("namespace", ns), ("outcome", &record.outcome)], 1.0);
+            app.metrics.add("reef_namespace_response_bytes_total", &[("namespace", ns)], bytes as f64);
+        }
         if let Some(s) = source {
             app.metrics.add("reef_response_bytes_total", &[("source", source_label(s))], bytes as f64);
         }

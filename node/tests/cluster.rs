@@ -42,6 +42,23 @@ fn first_read_comes_from_the_origin_then_from_the_site_peer() {
     assert!(body == data);
     assert_eq!(c.origin_served(1), 1.0);
 
+    // Per-namespace counters: node 12 missed once and hit once in `atlas`.
+    let metrics = || String::from_utf8_lossy(&get(&c.url(12, "/metrics"), &[]).2).to_string();
+    let bytes = format!("reef_namespace_response_bytes_total{{namespace=\"atlas\"}} {}", 2 * data.len());
+    wait_until("both responses counted", || metrics().contains(&bytes));
+    let text = metrics();
+    for (outcome, n) in [("miss", 1), ("hit", 1)] {
+        let line = format!("reef_namespace_requests_total{{namespace=\"atlas\",outcome=\"{outcome}\"}} {n}");
+        assert!(text.contains(&line), "no `{line}` in\n{text}");
+    }
+    // What it holds (no quotas here: everything is `other`).
+    for line in [
+        format!("reef_namespace_cached_bytes{{namespace=\"other\"}} {}", data.len()),
+        "reef_namespace_cached_objects{namespace=\"other\"} 1".to_string(),
+    ] {
+        assert!(text.contains(&line), "no `{line}` in\n{text}");
+    }
+
     // A missing object is a 404 everywhere, and the access log has one JSON line per request.
     assert_eq!(get(&c.url(11, "/atlas/nope"), &[]).0, 404);
     let path = c.dir.path().join("n11/access.log");

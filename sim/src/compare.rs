@@ -298,6 +298,14 @@ fn print_table(c: &Comparison) {
         head.push_str(&format!(" {title:>12}"));
     }
     head.push_str(&format!(" {:>10}", "p50 ms"));
+    // With several namespaces, each one's site hit ratio (what quotas protect).
+    let namespaces: Vec<String> = c.rows.first().map_or(Vec::new(), |r| {
+        r.summary["namespaces"].as_object().map_or(Vec::new(), |m| m.keys().cloned().collect())
+    });
+    let namespaces = if namespaces.len() > 1 { namespaces } else { Vec::new() };
+    for ns in &namespaces {
+        head.push_str(&format!(" {:>12}", format!("{ns} site")));
+    }
     println!("{head}");
     for r in &c.rows {
         let mut line = format!("{:<width$}", r.variant);
@@ -311,6 +319,10 @@ fn print_table(c: &Comparison) {
             line.push_str(&format!(" {cell:>12}"));
         }
         line.push_str(&format!(" {:>10.1}", r.summary["latency_ms"]["p50"].as_f64().unwrap_or(0.0)));
+        for ns in &namespaces {
+            let ratio = r.summary["namespaces"][ns]["site_hit_ratio"].as_f64().unwrap_or(0.0);
+            line.push_str(&format!(" {:>12}", format!("{:.1}%", ratio * 100.0)));
+        }
         println!("{line}");
     }
 }

@@ -7,7 +7,7 @@ use crate::workload::mix64;
 use reef_core::Duration;
 use reef_core::Policy;
 use reef_core::cache::CacheConfig;
-use reef_core::cache::NamespaceShare;
+use reef_core::cache::{NamespaceQuota, quotas_for_cache};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId, Tier};
 use std::collections::BTreeMap;
@@ -34,8 +34,8 @@ pub struct Layout {
     pub site_workers: Vec<Range<u32>>,
     /// The origins of each namespace, in order of preference.
     pub origins: Vec<Vec<u32>>,
-    /// Each namespace's share of every cache, if it has one.
-    pub shares: Vec<Option<f64>>,
+    /// Each namespace's storage quota in every cache.
+    pub quotas: Vec<NamespaceQuota>,
     /// The director (at the Tier-0): keeps the directory strategy's catalogue and, when
     /// clients go through it, sends each client to a cache.
     pub director: u32,
@@ -59,7 +59,8 @@ impl Layout {
         let director = nodes.len() as u32;
         let t0 = topo.site_index(&default_origin).expect("a site of the topology");
         nodes.push(NodeSpec { name: format!("{default_origin}/director"), site: t0, role: Role::Director });
-        let defaults = [NamespaceSpec { name: "data".into(), origins: Vec::new(), share: None, private: false }];
+        let defaults =
+            [NamespaceSpec { name: "data".into(), origins: Vec::new(), quota: Default::default(), private: false }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
             return Err("too many namespaces".into());
@@ -78,16 +79,10 @@ impl Layout {
             origins.push(list);
         }
         for ns in specs {
-            if let Some(f) = ns.share
-                && !(0.0..=1.0).contains(&f)
-            {
-                return Err(format!("namespace `{}`: share must be within 0..=1", ns.name));
-            }
+            ns.quota.validate().map_err(|e| format!("namespace `{}`: quota: {e}", ns.name))?;
         }
-        let total: f64 = specs.iter().filter_map(|n| n.share).sum();
-        if total > 1.0 {
-            return Err(format!("namespace shares add up to {total}, more than the whole cache"));
-        }
+        let quotas: Vec<NamespaceQuota> = specs.iter().map(|n| n.quota).collect();
+        quotas_for_cache(&quotas, 0)?;
         Ok(Layout {
             nodes,
             namespaces: specs.iter().map(|n| n.name.clone()).collect(),
@@ -95,7 +90,7 @@ impl Layout {
             site_cache,
             site_workers,
             origins,
-            shares: specs.iter().map(|n| n.share).collect(),
+            quotas,
             director,
         })
     }
@@ -173,18 +168,7 @@ impl Layout {
     }
 
     fn cache_config(&self, capacity: u64, policy: &Policy, seed: u64) -> CacheConfig {
-        let quotas = self
-            .shares
-            .iter()
-            .enumerate()
-            .filter_map(|(ns, share)| {
-                share.map(|f| NamespaceShare {
-                    namespace: NamespaceId(ns as u16),
-                    bytes: (capacity as f64 * f) as u64,
-                    ..Default::default()
-                })
-            })
-            .collect();
+        let quotas = quotas_for_cache(&self.quotas, capacity).expect("checked when the layout was built");
         policy.cache_config(capacity, seed, quotas)
     }
 

@@ -69,6 +69,7 @@ impl From<&Counters> for ServedFrom {
     }
 }
 
+/// A tier's (or a namespace's) requests and where they were served from.
 #[derive(Clone, Debug, Serialize)]
 pub struct TierSummary {
     pub requests: u64,
@@ -163,6 +164,9 @@ pub struct Summary {
     pub events: u64,
     pub simulated_seconds: f64,
     pub tiers: BTreeMap<String, TierSummary>,
+    /// The same counts by namespace (those with requests): with storage quotas, whose hits
+    /// a bursting namespace took.
+    pub namespaces: BTreeMap<String, TierSummary>,
     pub outages: Vec<OutageSummary>,
     pub wan_links: Vec<LinkSummary>,
     /// WAN links that carried no byte (`A-B`): a sign that routing or placement leaves them idle.
@@ -240,6 +244,10 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         events: world.events(),
         simulated_seconds: world.now().as_secs_f64(),
         tiers: s.per_tier().map(|(t, c)| (t.to_string(), TierSummary::from(c))).collect(),
+        namespaces: (s.namespaces.iter().enumerate())
+            .filter(|(_, c)| c.requests > 0)
+            .map(|(i, c)| (world.layout.namespaces[i].clone(), TierSummary::from(c)))
+            .collect(),
         outages: world
             .outages
             .iter()
@@ -355,6 +363,16 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
              origin {}; {} failed",
             t.requests, f.worker_node, f.site_cache, f.parent_tier, f.other_site, f.origin, t.failed
         );
+    }
+    if s.namespaces.len() > 1 {
+        for (ns, t) in &s.namespaces {
+            println!(
+                "  namespace {ns}: {} requests; site hit ratio {:.1}%; {} failed",
+                t.requests,
+                t.site_hit_ratio * 100.0,
+                t.failed
+            );
+        }
     }
     if !s.idle_links.is_empty() {
         println!("warning: {} WAN link(s) carried nothing: {}", s.idle_links.len(), s.idle_links.join(", "));

@@ -170,9 +170,9 @@ impl Default for GenerateSpec {
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSpec {
     pub name: String,
-    /// Share of every cache reserved for the namespace (0..1), as a core storage quota.
+    /// The namespace's storage quota in every cache (`reef_core::cache::NamespaceQuota`).
     #[serde(default)]
-    pub share: Option<f64>,
+    pub quota: reef_core::cache::NamespaceQuota,
     /// Sites holding an origin of the namespace, in order of preference; default: the Tier-0.
     #[serde(default)]
     pub origins: Vec<String>,
@@ -396,6 +396,9 @@ pub struct FlashCrowdSpec {
     pub objects: u64,
     #[serde(default)]
     pub sites: Vec<String>,
+    /// Only files of this namespace (an experiment's burst); default: any.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 fn default_flash_objects() -> u64 {

@@ -2,7 +2,7 @@
 //! the core decided) and from the data plane the simulator plays (bytes moved, and failures of
 //! requests the core never saw because their node was down).
 
-use reef_core::{Failure, Tier};
+use reef_core::{Failure, NamespaceId, Tier};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -170,6 +170,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub struct Stats {
     pub all: Counters,
     pub tiers: [Counters; 4],
+    /// By namespace id (grown as namespaces are seen).
+    pub namespaces: Vec<Counters>,
     /// Failed requests by reason (the core's `Failure` names, plus the simulator's own:
     /// `node_down` for a request whose node was down, `unfinished` at the hard stop).
     pub failures: BTreeMap<&'static str, u64>,
@@ -231,17 +233,29 @@ fn tier_index(t: Tier) -> usize {
 }
 
 impl Stats {
-    pub fn issued(&mut self, tier: Tier, size: u64) {
+    pub fn issued(&mut self, tier: Tier, ns: NamespaceId, size: u64) {
         for c in [&mut self.all, &mut self.tiers[tier_index(tier)]] {
             c.requests += 1;
             c.bytes_requested += size;
         }
+        let c = self.namespace(ns);
+        c.requests += 1;
+        c.bytes_requested += size;
+    }
+
+    fn namespace(&mut self, ns: NamespaceId) -> &mut Counters {
+        let i = usize::from(ns.0);
+        if self.namespaces.len() <= i {
+            self.namespaces.resize_with(i + 1, Counters::default);
+        }
+        &mut self.namespaces[i]
     }
 
     /// A client request ended with the core's outcome.
     pub fn completed(
         &mut self,
         tier: Tier,
+        ns: NamespaceId,
         size: u64,
         outcome: Result<(BytesFrom, u8), Failure>,
         latency_ns: u64,
@@ -257,20 +271,23 @@ impl Stats {
         let o = outcome.map_err(|_| ());
         self.all.outcome(o, size);
         self.tiers[tier_index(tier)].outcome(o, size);
+        self.namespace(ns).outcome(o, size);
     }
 
     /// A client request the core could not answer (its node was down, or the run stopped).
-    pub fn failed_in_driver(&mut self, tier: Tier, reason: &'static str) {
+    pub fn failed_in_driver(&mut self, tier: Tier, ns: NamespaceId, reason: &'static str) {
         *self.failures.entry(reason).or_default() += 1;
         self.all.outcome(Err(()), 0);
         self.tiers[tier_index(tier)].outcome(Err(()), 0);
+        self.namespace(ns).outcome(Err(()), 0);
     }
 
     /// A client request refused by the access decision at the first node it asked.
-    pub fn denied(&mut self, tier: Tier, denial: reef_core::access::Denial) {
-        self.failed_in_driver(tier, denial_reason(denial));
+    pub fn denied(&mut self, tier: Tier, ns: NamespaceId, denial: reef_core::access::Denial) {
+        self.failed_in_driver(tier, ns, denial_reason(denial));
         self.all.denied += 1;
         self.tiers[tier_index(tier)].denied += 1;
+        self.namespace(ns).denied += 1;
     }
 
     /// Requests served without a transfer from an origin (the CDN's origin offload).
@@ -313,12 +330,12 @@ mod tests {
     fn hit_ratios_count_origin_transfers_as_misses() {
         let mut s = Stats::default();
         for _ in 0..4 {
-            s.issued(Tier::T2, 100);
+            s.issued(Tier::T2, NamespaceId(0), 100);
         }
-        s.completed(Tier::T2, 100, Ok((BytesFrom::SiteCache, 0)), 1, 2);
-        s.completed(Tier::T2, 100, Ok((BytesFrom::Origin, 2)), 1, 2);
-        s.completed(Tier::T2, 100, Err(Failure::AllSourcesDown), 1, 2);
-        s.failed_in_driver(Tier::T2, "node_down");
+        s.completed(Tier::T2, NamespaceId(0), 100, Ok((BytesFrom::SiteCache, 0)), 1, 2);
+        s.completed(Tier::T2, NamespaceId(0), 100, Ok((BytesFrom::Origin, 2)), 1, 2);
+        s.completed(Tier::T2, NamespaceId(0), 100, Err(Failure::AllSourcesDown), 1, 2);
+        s.failed_in_driver(Tier::T2, NamespaceId(0), "node_down");
         s.origin_transfers = 1;
         s.bytes_from_origin = 100;
         assert_eq!((s.all.completed, s.all.failed), (2, 2));

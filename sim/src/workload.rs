@@ -132,6 +132,18 @@ impl Catalog {
         ((index / self.dataset_files) % u64::from(self.namespaces)) as u16
     }
 
+    /// The `k`-th file of namespace `ns` from index `from` on (wrapping around the catalog).
+    pub fn nth_of_namespace(&self, ns: u16, from: u64, k: u64) -> u64 {
+        let (files, spread) = (self.dataset_files, u64::from(self.namespaces));
+        let first = from / files;
+        // The namespace's first dataset at or after `from`'s, then every `spread`-th.
+        let aligned = first + (u64::from(ns) + spread - first % spread) % spread;
+        let dataset = aligned + spread * (k / files);
+        let index = dataset * files + k % files;
+        // Past the end of the catalog: wrap to the namespace's first dataset.
+        if index < self.objects { index } else { (u64::from(ns) * files + k % files).min(self.objects - 1) }
+    }
+
     /// The namespace of an object known by id only (a trace's): spread by hash.
     pub fn namespace_of_id(&self, id: u64) -> u16 {
         (mix64(id) % u64::from(self.namespaces)) as u16
@@ -184,6 +196,8 @@ struct Flash {
     first: u64,
     objects: u64,
     sites: Vec<u32>,
+    /// Only files of this namespace.
+    namespace: Option<u16>,
 }
 
 /// The arrival process: when the next arrival comes and what it asks for.
@@ -285,7 +299,19 @@ impl Workload {
                 .iter()
                 .map(|n| topo.site_index(n).ok_or_else(|| format!("flash_crowd names unknown site `{n}`")))
                 .collect::<Result<Vec<_>, _>>()?;
-            let objects = f.objects.clamp(1, catalog.objects);
+            let namespace = match &f.namespace {
+                Some(name) => Some(
+                    namespaces
+                        .iter()
+                        .position(|n| n == name)
+                        .ok_or_else(|| format!("flash_crowd names unknown namespace `{name}`"))?
+                        as u16,
+                ),
+                None => None,
+            };
+            // Within one namespace, the crowd's files are that namespace's only.
+            let spread = if namespace.is_some() { u64::from(catalog.namespaces) } else { 1 };
+            let objects = f.objects.clamp(1, (catalog.objects / spread).max(1));
             // Start somewhere in the cold second half of the ranking.
             let first =
                 catalog.objects / 2 + rng.random_range(0..=catalog.objects / 2 - objects.min(catalog.objects / 2));
@@ -296,6 +322,7 @@ impl Workload {
                 first,
                 objects,
                 sites,
+                namespace,
             });
         }
         let mut w = Workload {
@@ -398,7 +425,12 @@ impl Workload {
                 && (f.sites.is_empty() || f.sites.contains(&site))
                 && self.rng.random_range(0.0..1.0) < f.share
             {
-                return Demand::Object(f.first + self.rng.random_range(0..f.objects));
+                let k = self.rng.random_range(0..f.objects);
+                let index = match f.namespace {
+                    Some(ns) => self.catalog.nth_of_namespace(ns, f.first, k),
+                    None => f.first + k,
+                };
+                return Demand::Object(index);
             }
         }
         let shift = self.shift(now);

@@ -113,3 +113,73 @@ impl Quotas {
             .map(|(p, bytes, objects, _)| (p, bytes > 0 || objects > 0))
     }
 }
+
+/// A namespace's storage quota as configured: the same block in a scenario's `[[namespace]]`
+/// and in a node's `[[namespaces]]` (`quota = { share = 0.4, max_share = 0.6 }`). Bytes are
+/// fractions of each cache's capacity (caches differ in size), objects are counts per cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceQuota {
+    /// Guaranteed fraction of the cache's bytes (soft).
+    #[serde(default)]
+    pub share: Option<f64>,
+    /// Most of the cache's bytes the namespace may hold (hard).
+    #[serde(default)]
+    pub max_share: Option<f64>,
+    /// Guaranteed objects (soft).
+    #[serde(default)]
+    pub objects: Option<u64>,
+    /// Most objects the namespace may hold (hard).
+    #[serde(default)]
+    pub max_objects: Option<u64>,
+}
+
+impl NamespaceQuota {
+    /// Checks the quota, saying what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, f) in [("share", self.share), ("max_share", self.max_share)] {
+            if let Some(f) = f
+                && !(0.0..=1.0).contains(&f)
+            {
+                return Err(format!("`{key}`: expected a fraction of the cache between 0 and 1, got {f}"));
+            }
+        }
+        if let (Some(share), Some(max)) = (self.share, self.max_share)
+            && share > max
+        {
+            return Err(format!("`share` ({share}) is more than `max_share` ({max})"));
+        }
+        if let (Some(objects), Some(max)) = (self.objects, self.max_objects)
+            && objects > max
+        {
+            return Err(format!("`objects` ({objects}) is more than `max_objects` ({max})"));
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == NamespaceQuota::default()
+    }
+
+    /// The quota in a cache of `capacity` bytes (`None` if it sets nothing).
+    pub fn for_cache(&self, namespace: NamespaceId, capacity: u64) -> Option<NamespaceShare> {
+        let bytes = |f: f64| (capacity as f64 * f) as u64;
+        (!self.is_empty()).then(|| NamespaceShare {
+            namespace,
+            bytes: self.share.map_or(0, bytes),
+            objects: self.objects.unwrap_or(0),
+            max_bytes: self.max_share.map(bytes),
+            max_objects: self.max_objects,
+        })
+    }
+}
+
+/// The quotas of a cache of `capacity` bytes, from each namespace's configured quota (by
+/// namespace index); checks that the guaranteed shares fit in the cache.
+pub fn quotas_for_cache(quotas: &[NamespaceQuota], capacity: u64) -> Result<Vec<NamespaceShare>, String> {
+    let total: f64 = quotas.iter().filter_map(|q| q.share).sum();
+    if total > 1.0 {
+        return Err(format!("namespace shares add up to {total}, more than the whole cache"));
+    }
+    Ok(quotas.iter().enumerate().filter_map(|(i, q)| q.for_cache(NamespaceId(i as u16), capacity)).collect())
+}

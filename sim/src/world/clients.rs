@@ -108,7 +108,7 @@ impl World {
         hops: u32,
     ) {
         let now = self.now();
-        self.stats.completed(c.tier, c.size, outcome, latency.as_nanos(), duration.as_nanos());
+        self.stats.completed(c.tier, c.object.namespace, c.size, outcome, latency.as_nanos(), duration.as_nanos());
         let source = match outcome {
             Ok((from, relays)) => {
                 self.series.completed(now, c.site, c.tier, c.size, from, relays, latency);
@@ -127,7 +127,7 @@ impl World {
 
     /// A client request failed in the simulator (its node was down, or the run stopped).
     pub(super) fn client_failed(&mut self, c: &ClientReq, reason: &'static str) {
-        self.stats.failed_in_driver(c.tier, reason);
+        self.stats.failed_in_driver(c.tier, c.object.namespace, reason);
         self.client_failed_counted(c);
     }
 
@@ -228,7 +228,7 @@ impl World {
         let id = self.next_request;
         self.next_request += 1;
         let sampled = self.series.samples(self.stats.all.requests);
-        self.stats.issued(tier, size);
+        self.stats.issued(tier, object.namespace, size);
         self.series.issued(now, site);
         let c = ClientReq {
             index,
@@ -255,7 +255,7 @@ impl World {
         // the client's token.
         let arrives = at + self.client_latency(c.site, c.node);
         if let Some(denial) = self.tokens.denied(id, c.object, arrives) {
-            self.stats.denied(c.tier, denial);
+            self.stats.denied(c.tier, c.object.namespace, denial);
             self.client_failed_counted(&c);
             return;
         }
