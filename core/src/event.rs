@@ -1,7 +1,7 @@
 //! Metrics events: the core reports every decision; each driver turns them into statistics.
 
 use crate::cache::EvictReason;
-use crate::ids::{NodeId, ObjectId};
+use crate::ids::{NamespaceId, NodeId, ObjectId};
 use crate::protocol::{Failure, FetchError, RequestId, Source};
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +26,8 @@ pub enum Event {
     Admitted { object: ObjectId, size: u64 },
     /// A fill was not kept (too big, or no room).
     NotAdmitted { object: ObjectId, size: u64 },
-    /// An object left the cache.
-    Evicted { object: ObjectId, size: u64, reason: EvictReason },
+    /// An object of `namespace` left the cache.
+    Evicted { object: ObjectId, namespace: NamespaceId, size: u64, reason: EvictReason },
     /// Discovery answered: `found` sources besides the origins, after `hops` sequential messages.
     Lookup { object: ObjectId, hops: u32, found: u32 },
     /// A peer stopped answering probes.

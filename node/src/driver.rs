@@ -390,6 +390,12 @@ impl Actor {
                 Output::Respond { request, response } => self.answer(request, response, &finished),
                 Output::Event(event) => {
                     contents_changed |= matches!(event, Event::Admitted { .. } | Event::Evicted { .. });
+                    if let Event::Evicted { namespace, .. } = event
+                        && let Some(ns) = self.config.namespaces.get(usize::from(namespace.0))
+                        && !self.preloading
+                    {
+                        self.metrics.add("reef_namespace_evictions_total", &[("namespace", &ns.name)], 1.0);
+                    }
                     if !self.preloading {
                         self.metrics.core_event(&event);
                     }

@@ -41,6 +41,7 @@ fn help(name: &str) -> &'static str {
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
         "reef_namespace_cached_bytes" => "Bytes the cache holds, by namespace with a quota (`other`: the rest).",
         "reef_namespace_cached_objects" => "Objects the cache holds, by namespace with a quota (`other`: the rest).",
+        "reef_namespace_evictions_total" => "Objects evicted, by namespace.",
         "reef_namespace_requests_total" => "Requests answered, by namespace and outcome (hit, miss, ...).",
         "reef_namespace_response_bytes_total" => "Body bytes sent, by namespace.",
         "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",

@@ -96,6 +96,14 @@ impl From<&Counters> for TierSummary {
     }
 }
 
+/// A namespace's requests, and how many of its objects the caches evicted.
+#[derive(Clone, Debug, Serialize)]
+pub struct NamespaceSummary {
+    #[serde(flatten)]
+    pub served: TierSummary,
+    pub evicted: u64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LinkSummary {
     pub a: String,
@@ -166,7 +174,7 @@ pub struct Summary {
     pub tiers: BTreeMap<String, TierSummary>,
     /// The same counts by namespace (those with requests): with storage quotas, whose hits
     /// a bursting namespace took.
-    pub namespaces: BTreeMap<String, TierSummary>,
+    pub namespaces: BTreeMap<String, NamespaceSummary>,
     pub outages: Vec<OutageSummary>,
     pub wan_links: Vec<LinkSummary>,
     /// WAN links that carried no byte (`A-B`): a sign that routing or placement leaves them idle.
@@ -246,7 +254,10 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         tiers: s.per_tier().map(|(t, c)| (t.to_string(), TierSummary::from(c))).collect(),
         namespaces: (s.namespaces.iter().enumerate())
             .filter(|(_, c)| c.requests > 0)
-            .map(|(i, c)| (world.layout.namespaces[i].clone(), TierSummary::from(c)))
+            .map(|(i, c)| {
+                let served = TierSummary::from(c);
+                (world.layout.namespaces[i].clone(), NamespaceSummary { served, evicted: c.evicted })
+            })
             .collect(),
         outages: world
             .outages
@@ -367,10 +378,11 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     if s.namespaces.len() > 1 {
         for (ns, t) in &s.namespaces {
             println!(
-                "  namespace {ns}: {} requests; site hit ratio {:.1}%; {} failed",
-                t.requests,
-                t.site_hit_ratio * 100.0,
-                t.failed
+                "  namespace {ns}: {} requests; site hit ratio {:.1}%; {} failed; {} evicted",
+                t.served.requests,
+                t.served.site_hit_ratio * 100.0,
+                t.served.failed,
+                t.evicted
             );
         }
     }

@@ -126,6 +126,8 @@ pub struct Counters {
     pub bytes_served: u64,
     /// Bytes of requests whose bytes came from an origin.
     pub bytes_served_origin: u64,
+    /// Objects evicted from any cache (kept per namespace only: an eviction is a cache's).
+    pub evicted: u64,
 }
 
 impl Counters {
@@ -243,7 +245,7 @@ impl Stats {
         c.bytes_requested += size;
     }
 
-    fn namespace(&mut self, ns: NamespaceId) -> &mut Counters {
+    pub fn namespace(&mut self, ns: NamespaceId) -> &mut Counters {
         let i = usize::from(ns.0);
         if self.namespaces.len() <= i {
             self.namespaces.resize_with(i + 1, Counters::default);

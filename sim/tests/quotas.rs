@@ -14,7 +14,7 @@ fn run(atlas: &str, cms: &str) -> Summary {
 }
 
 fn site_hits(s: &Summary, ns: &str) -> f64 {
-    s.namespaces[ns].site_hit_ratio
+    s.namespaces[ns].served.site_hit_ratio
 }
 
 #[test]
@@ -23,14 +23,16 @@ fn a_share_or_a_limit_protects_the_steady_namespace_from_the_burst() {
     let share = run("{share=0.5}", "{}");
     let limit = run("{}", "{max_share=0.3}");
     // Same requests in every run: only where the bytes came from changes.
-    assert_eq!(
-        (none.requests, none.namespaces["atlas"].requests),
-        (share.requests, share.namespaces["atlas"].requests)
-    );
+    let atlas = |s: &Summary| s.namespaces["atlas"].served.requests;
+    assert_eq!((none.requests, atlas(&none)), (share.requests, atlas(&share)));
     for (name, with) in [("share", &share), ("limit", &limit)] {
         let (a0, a1) = (site_hits(&none, "atlas"), site_hits(with, "atlas"));
         let (c0, c1) = (site_hits(&none, "cms"), site_hits(with, "cms"));
         assert!(a1 > a0 + 0.02, "{name}: atlas {a0:.3} -> {a1:.3}");
         assert!(c1 < c0, "{name}: cms {c0:.3} -> {c1:.3} (the burst pays for itself)");
+        // Where the evictions fell: on cms, whose burst caused them.
+        let evicted = |s: &Summary, ns: &str| s.namespaces[ns].evicted;
+        assert!(evicted(with, "atlas") < evicted(&none, "atlas"), "{name}: atlas evictions");
+        assert!(evicted(with, "cms") > evicted(with, "atlas"), "{name}: cms evictions");
     }
 }

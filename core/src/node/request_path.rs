@@ -404,7 +404,7 @@ impl Node {
     fn evict_reported(&mut self, now: Time) {
         for ev in std::mem::take(&mut self.evicted) {
             self.outputs.push_back(Output::Evict { object: ev.id });
-            self.emit(Event::Evicted { object: ev.id, size: ev.size, reason: ev.reason });
+            self.emit(Event::Evicted { object: ev.id, namespace: ev.namespace, size: ev.size, reason: ev.reason });
             self.with_discovery(now, |d, ctx| d.dropped(ctx, ev.id));
         }
     }

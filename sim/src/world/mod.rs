@@ -648,7 +648,10 @@ impl World {
                 self.series.admitted(now, site, size);
             }
             Event::NotAdmitted { .. } => s.not_admitted += 1,
-            Event::Evicted { .. } => s.evicted += 1,
+            Event::Evicted { namespace, .. } => {
+                s.evicted += 1;
+                s.namespace(namespace).evicted += 1;
+            }
             Event::PeerDown { .. } => s.peer_down += 1,
             Event::NoRoom { .. } => s.no_room += 1,
             _ => {}
