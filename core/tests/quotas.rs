@@ -117,3 +117,33 @@ fn an_object_its_namespace_could_never_hold_is_refused() {
     assert_eq!(c.insert(ObjectId(4), 900, ATLAS, &mut ev), InsertOutcome::Inserted);
     assert_eq!((ev.len(), ev[0].id), (1, ObjectId(1)));
 }
+
+#[test]
+fn quotas_change_in_a_running_cache_and_a_lowered_limit_evicts_now() {
+    let limited = |max| NamespaceShare { namespace: ATLAS, bytes: 1_000, max_objects: Some(max), ..Default::default() };
+    let mut c = cache(100_000, None, vec![limited(10)]);
+    let mut ev = Vec::new();
+    for i in 0..10 {
+        c.insert(ObjectId(i), 100, ATLAS, &mut ev);
+    }
+    c.insert(ObjectId(99), 100, CMS, &mut ev);
+    assert!(ev.is_empty());
+    // Down to 4 objects: the 6 least recently used of ATLAS go at once, CMS keeps its own.
+    c.set_quotas(vec![limited(4)], &mut ev).unwrap();
+    assert_eq!(ev.iter().map(|e| e.id.0).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    assert_eq!(usage(&c, ATLAS), (400, 4));
+    assert!(c.contains(ObjectId(99)));
+    // The new limit holds from now on.
+    ev.clear();
+    c.insert(ObjectId(10), 100, ATLAS, &mut ev);
+    assert_eq!((usage(&c, ATLAS).1, ev.len()), (4, 1));
+    // Giving a quota to another namespace needs a restart; a bad quota is refused; either way
+    // the old quotas stay.
+    let cms = NamespaceShare { namespace: CMS, bytes: 10, ..Default::default() };
+    assert!(c.set_quotas(vec![limited(4), cms], &mut ev).unwrap_err().contains("restart"));
+    let too_big = NamespaceShare { bytes: 1 << 40, ..limited(4) };
+    assert!(c.set_quotas(vec![too_big], &mut ev).is_err());
+    ev.clear();
+    c.insert(ObjectId(11), 100, ATLAS, &mut ev);
+    assert_eq!((usage(&c, ATLAS).1, ev.len()), (4, 1));
+}

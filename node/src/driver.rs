@@ -7,6 +7,7 @@ use crate::fill::{Fill, Reader, State};
 use crate::metrics::Metrics;
 use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
+use reef_core::cache::NamespaceShare;
 use reef_core::{
     Event, Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef,
     Output, Request, RequestId, RequestKind, Response, Source, Time,
@@ -55,6 +56,7 @@ enum Cmd {
     FetchReceiving { fetch: FetchId, attempt: u32, size: u64 },
     FetchProgress { fetch: FetchId, attempt: u32 },
     FetchNoSpace { fetch: FetchId, attempt: u32 },
+    SetQuotas { quotas: Vec<NamespaceShare>, done: tokio::sync::oneshot::Sender<Result<(), String>> },
     ServeDone(RequestId),
     Lost(ObjectId),
     Message { from: NodeId, msg: Message },
@@ -128,6 +130,14 @@ impl Driver {
 
     pub fn message(&self, from: NodeId, msg: Message) {
         let _ = self.tx.send(Cmd::Message { from, msg });
+    }
+
+    /// Changes the cache's namespace quotas (a reloaded configuration); the core decides what
+    /// leaves the cache now.
+    pub async fn set_quotas(&self, quotas: Vec<NamespaceShare>) -> Result<(), String> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.tx.send(Cmd::SetQuotas { quotas, done }).map_err(|_| "the node is stopping".to_string())?;
+        answer.await.map_err(|_| "the node is stopping".to_string())?
     }
 }
 
@@ -318,6 +328,13 @@ impl Actor {
             }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
             Cmd::Lost(object) => self.handle(Input::Lost { object }),
+            Cmd::SetQuotas { quotas, done } => {
+                let now = self.now();
+                let result = self.node.set_quotas(now, quotas);
+                self.drain();
+                self.publish_usage();
+                let _ = done.send(result);
+            }
             Cmd::Message { from, msg } => self.handle(Input::Message { from, msg }),
             Cmd::PeerUnreachable(peer) => self.handle(Input::PeerUnreachable { peer }),
             Cmd::Stored { object, ok } => {

@@ -27,8 +27,9 @@ use std::sync::Arc;
 /// The version reported by `--version` and in the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Starts a node from its configuration and serves until the process ends.
-pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
+/// Starts a node from its configuration (read from `source`, which `SIGHUP` reads again) and
+/// serves until the process ends.
+pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let (store, recovered) = match &config.store {
         Some(dir) => {
             let store =
@@ -96,11 +97,9 @@ pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
     } else {
         Some(auth::Tokens::new(&config.issuers).map_err(|e| anyhow::anyhow!("`issuers`: {e}"))?)
     };
-    if let Some(tls) = tls.clone() {
-        tokio::spawn(reload_on_hangup(tls));
-    }
     let metrics = Arc::new(metrics::Metrics::default());
     let driver = driver::Driver::start(config.clone(), transport.clone(), store.clone(), recovered, metrics.clone());
+    tokio::spawn(reload_on_hangup(tls.clone(), source, config.clone(), driver.clone()));
     tracing::info!(
         id = config.id.0,
         role = config::role_name(config.role),
@@ -123,18 +122,54 @@ pub async fn run(mut config: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Re-reads the node's certificate and key on every `SIGHUP` (a renewed certificate without a
-/// restart); a bad file is reported and the old certificate stays in use.
-async fn reload_on_hangup(tls: tls::NodeTls) {
+/// On every `SIGHUP`: re-reads the node's certificate and key (a renewed certificate without a
+/// restart) and the namespaces' storage quotas from the configuration file. A bad file or
+/// quota is reported and the old one stays in use; connections are not touched.
+async fn reload_on_hangup(
+    tls: Option<tls::NodeTls>,
+    source: Option<std::path::PathBuf>,
+    running: Arc<config::Config>,
+    driver: driver::Driver,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: certificates reload only on restart");
+        tracing::warn!("cannot listen for SIGHUP: certificates and quotas reload only on restart");
         return;
     };
     while hangup.recv().await.is_some() {
-        match tls.reload() {
-            Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
-            Err(e) => tracing::error!(error = %e, "cannot reload the TLS certificate: keeping the old one"),
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+                Err(e) => tracing::error!(error = %e, "cannot reload the TLS certificate: keeping the old one"),
+            }
+        }
+        if let Some(path) = &source {
+            match reload_quotas(path, &running, &driver).await {
+                Ok(()) => tracing::info!("reloaded the namespaces' storage quotas"),
+                Err(e) => tracing::error!(error = %e, "cannot reload the storage quotas: keeping the old ones"),
+            }
         }
     }
+}
+
+/// Reads the quotas of the running node's cache from `path` and hands them to its core.
+async fn reload_quotas(
+    path: &std::path::Path,
+    running: &config::Config,
+    driver: &driver::Driver,
+) -> Result<(), String> {
+    if !matches!(running.role, reef_core::Role::Cache | reef_core::Role::WorkerPeer) {
+        return Ok(());
+    }
+    let mut fresh = config::Config::load(path).map_err(|e| e.to_string())?;
+    let same = |a: &config::Config, b: &config::Config| {
+        a.namespaces.iter().map(|n| &n.name).eq(b.namespaces.iter().map(|n| &n.name))
+    };
+    if !same(&fresh, running) {
+        return Err("the namespaces changed: that takes a restart".into());
+    }
+    // The capacity in force (it may have been capped to the disk), not the file's.
+    fresh.capacity = running.capacity;
+    let quotas = fresh.node_config().cache.map(|c| c.quotas).unwrap_or_default();
+    driver.set_quotas(quotas).await
 }

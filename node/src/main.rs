@@ -101,7 +101,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            r = reef_node::run(config) => r,
+            r = reef_node::run(config, Some(config_path.clone())) => r,
             () = shutdown_signal() => {
                 tracing::info!("stopping");
                 Ok(())

@@ -158,3 +158,34 @@ fn dsht_caches_find_each_others_copies_over_the_network() {
     }
     assert_eq!(c.origin_served(1), 1.0, "the origin served the object once");
 }
+
+#[test]
+fn sighup_reloads_storage_quotas_and_a_lowered_limit_evicts_at_once() {
+    let options = Options { namespaces: vec![("cms", "quota = { max_objects = 3 }\n".into())], ..Options::default() };
+    let c = Cluster::start_with(&[origin(1), cache(11, "site-a")], &options);
+    let files: Vec<Vec<u8>> = (0..3).map(|k| c.put_in("cms", &format!("f{k}"), bytes(10_000, k))).collect();
+    let cached = "reef_namespace_cached_objects{namespace=\"cms\"}";
+    for k in 0..3 {
+        assert_eq!(get(&c.url(11, &format!("/cms/f{k}")), &[]).2, files[k as usize]);
+    }
+    wait_until("three cms objects cached", || c.metric(11, cached) == 3.0);
+    // The operator lowers the limit in the file and sends SIGHUP: the same process keeps
+    // serving, and the two least recently used cms objects leave now.
+    let node = &c.nodes[&11];
+    let text = std::fs::read_to_string(&node.config).unwrap().replace("max_objects = 3", "max_objects = 1");
+    std::fs::write(&node.config, text).unwrap();
+    let pid = node.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    wait_until("the lowered limit applied", || c.metric(11, cached) == 1.0);
+    assert_eq!(c.metric(11, "reef_namespace_evictions_total{namespace=\"cms\"}"), 2.0);
+    assert!(c.log(11).contains("reloaded the namespaces' storage quotas"));
+    let (status, head, body) = get(&c.url(11, "/cms/f2"), &[]);
+    assert_eq!((status, body == files[2]), (200, true));
+    assert_eq!(header(&head, "cache-status").unwrap(), "reef-n11; hit", "the most recent one stayed");
+    // A bad quota is refused and the old one kept.
+    let text = std::fs::read_to_string(&node.config).unwrap().replace("max_objects = 1", "max_share = 2.0");
+    std::fs::write(&node.config, text).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    wait_until("the bad quota reported", || c.log(11).contains("cannot reload the storage quotas"));
+    assert_eq!(c.metric(11, cached), 1.0);
+}

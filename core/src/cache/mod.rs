@@ -200,6 +200,35 @@ impl Cache {
         true
     }
 
+    /// Changes the quotas of a running cache (a node's configuration reloaded): shares and
+    /// limits of the namespaces that have one; a namespace over a lowered limit evicts its own
+    /// objects now (appended to `evicted`). Which namespaces have a quota cannot change (their
+    /// objects would have to move between policies): that needs a restart.
+    pub fn set_quotas(&mut self, quotas: Vec<NamespaceShare>, evicted: &mut Vec<Eviction>) -> Result<(), String> {
+        let had: Vec<NamespaceId> = self.config.quotas.iter().map(|q| q.namespace).collect();
+        if quotas.iter().map(|q| q.namespace).ne(had.iter().copied()) {
+            return Err("the namespaces with a quota changed: that takes a restart".into());
+        }
+        let mut config = self.config.clone();
+        config.quotas = quotas;
+        config.validate().map_err(|e| e.to_string())?;
+        let fresh = Quotas::new(config.capacity, &config.quotas);
+        for (part, new) in self.quotas.parts.iter_mut().zip(fresh.parts) {
+            (part.share, part.share_objects, part.max_bytes, part.max_objects) =
+                (new.share, new.share_objects, new.max_bytes, new.max_objects);
+        }
+        self.config = config;
+        for p in 0..self.quotas.parts.len() {
+            while self.quotas.parts[p].max_objects.is_some_and(|m| self.quotas.parts[p].count > m)
+                || self.quotas.parts[p].over_limit(0, false)
+            {
+                let Some(victim) = self.policies[p].victim(&mut self.slab.entries) else { break };
+                self.drop_entry(victim, EvictReason::Quota, evicted);
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes and objects held per namespace with a quota (the others are counted together
     /// under `None`).
     pub fn usage(&self) -> impl Iterator<Item = (Option<NamespaceId>, u64, u64)> + '_ {

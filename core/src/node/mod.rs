@@ -90,6 +90,15 @@ impl Node {
     pub fn config(&self) -> &NodeConfig {
         &self.config
     }
+    /// Changes the cache's namespace quotas (see `Cache::set_quotas`); objects over a lowered
+    /// limit are evicted now (`Output::Evict`).
+    pub fn set_quotas(&mut self, now: Time, quotas: Vec<crate::cache::NamespaceShare>) -> Result<(), String> {
+        let Some(cache) = self.cache.as_mut() else { return Err("this node has no cache".into()) };
+        cache.set_quotas(quotas, &mut self.evicted)?;
+        self.evict_reported(now);
+        Ok(())
+    }
+
     pub fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
     }

@@ -401,7 +401,7 @@ impl Node {
     }
 
     /// Turns the cache engine's eviction report into outputs, events and withdrawn pointers.
-    fn evict_reported(&mut self, now: Time) {
+    pub(super) fn evict_reported(&mut self, now: Time) {
         for ev in std::mem::take(&mut self.evicted) {
             self.outputs.push_back(Output::Evict { object: ev.id });
             self.emit(Event::Evicted { object: ev.id, namespace: ev.namespace, size: ev.size, reason: ev.reason });
