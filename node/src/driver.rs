@@ -332,7 +332,6 @@ impl Actor {
                 let now = self.now();
                 let result = self.node.set_quotas(now, quotas);
                 self.drain();
-                self.publish_usage();
                 let _ = done.send(result);
             }
             Cmd::Message { from, msg } => self.handle(Input::Message { from, msg }),

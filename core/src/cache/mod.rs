@@ -166,7 +166,7 @@ impl Cache {
         if size > room || !self.quotas.parts[part].could_fit(size) {
             return false;
         }
-        if !self.within_limits(part, size, false, evicted) {
+        if !self.within_limits(part, size, 0, evicted) {
             return false;
         }
         self.make_room(part, size, self.config.capacity, evicted);
@@ -187,11 +187,11 @@ impl Cache {
         *reserved = reserved.saturating_sub(size);
     }
 
-    /// Evicts partition `part`'s own objects (by its policy) until `size` more bytes, and one
-    /// more object if `object`, fit under its hard limits. False if they cannot (what is left
-    /// is pinned or promised).
-    fn within_limits(&mut self, part: usize, size: u64, object: bool, evicted: &mut Vec<Eviction>) -> bool {
-        while self.quotas.parts[part].over_limit(size, object) {
+    /// Evicts partition `part`'s own objects (by its policy) until `size` more bytes and
+    /// `objects` more objects fit under its hard limits. False if they cannot (what is left is
+    /// pinned or promised).
+    fn within_limits(&mut self, part: usize, size: u64, objects: u64, evicted: &mut Vec<Eviction>) -> bool {
+        while self.quotas.parts[part].over_limit(size, objects) {
             let Some(victim) = self.policies[part].victim(&mut self.slab.entries) else {
                 return false;
             };
@@ -219,12 +219,8 @@ impl Cache {
         }
         self.config = config;
         for p in 0..self.quotas.parts.len() {
-            while self.quotas.parts[p].max_objects.is_some_and(|m| self.quotas.parts[p].count > m)
-                || self.quotas.parts[p].over_limit(0, false)
-            {
-                let Some(victim) = self.policies[p].victim(&mut self.slab.entries) else { break };
-                self.drop_entry(victim, EvictReason::Quota, evicted);
-            }
+            // What is pinned or promised stays until it is released.
+            self.within_limits(p, 0, 0, evicted);
         }
         Ok(())
     }
@@ -384,7 +380,7 @@ impl Cache {
             }
         }
         // A namespace at a hard limit makes room among its own objects only.
-        if !self.within_limits(part, size, true, evicted) {
+        if !self.within_limits(part, size, 1, evicted) {
             return InsertOutcome::Rejected;
         }
         self.policies[part].prepare(fingerprint(hash));

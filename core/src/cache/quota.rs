@@ -42,10 +42,10 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
-    /// Whether `size` more bytes (and, if `object`, one more object) would break a hard limit.
-    pub fn over_limit(&self, size: u64, object: bool) -> bool {
+    /// Whether `size` more bytes and `objects` more objects would break a hard limit.
+    pub fn over_limit(&self, size: u64, objects: u64) -> bool {
         self.max_bytes.is_some_and(|m| self.used + self.reserved + size > m)
-            || (object && self.max_objects.is_some_and(|m| self.count + 1 > m))
+            || self.max_objects.is_some_and(|m| self.count + objects > m)
     }
 
     /// Whether an object of `size` bytes could ever fit under the hard limits.
