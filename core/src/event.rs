@@ -3,6 +3,7 @@
 use crate::cache::EvictReason;
 use crate::ids::{NamespaceId, NodeId, ObjectId};
 use crate::protocol::{Failure, FetchError, RequestId, Source};
+use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -15,6 +16,9 @@ pub enum Event {
     FetchStarted { object: ObjectId, source: Source },
     /// A source failed and the next one is tried.
     Failover { object: ObjectId, from: NodeId, reason: FetchError },
+    /// A client request's response was held back by its namespace's egress limit for `wait`,
+    /// or refused (`refused`: it would have waited `wait`, more than the limit allows).
+    Throttled { request: RequestId, namespace: NamespaceId, wait: Duration, refused: bool },
     /// A request was answered: served from `source` (a stream's first byte is on its way), or
     /// failed.
     Completed { request: RequestId, object: ObjectId, outcome: Result<Source, Failure> },

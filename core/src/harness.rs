@@ -144,7 +144,7 @@ impl Harness {
     pub fn request(&mut self, at: Time, node: NodeId, object: ObjectRef) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let input = Input::Request(Request { id, object, kind: RequestKind::Client, client_site: None });
+        let input = Input::Request(Request { id, object, kind: RequestKind::Client, client_site: None, length: None });
         self.push_input(at.max(self.now), node, input);
         id
     }
@@ -350,7 +350,8 @@ impl Harness {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         self.peer_requests.insert((from, id), (node, fetch));
-        let input = Input::Request(Request { id, object, kind: kind.request_kind(node), client_site: None });
+        let input =
+            Input::Request(Request { id, object, kind: kind.request_kind(node), client_site: None, length: None });
         self.push_input(self.now + one_way, from, input);
     }
 
@@ -358,13 +359,17 @@ impl Harness {
         let Some((requester, fetch)) = self.peer_requests.remove(&(node, request)) else {
             self.responses.push((self.now, node, request, response));
             match response {
-                // A client takes its bytes at once here: release the object's pin.
-                Response::Serve { .. } => self.push_input(self.now, node, Input::ServeDone { request }),
+                // A client takes its bytes at once here (or at its namespace's egress pace):
+                // then the object's pin is released.
+                Response::Serve { pace, .. } => {
+                    let sent = pace.map_or(self.now, |p| p.end().max(self.now));
+                    self.push_input(sent, node, Input::ServeDone { request })
+                }
                 // ... or, streaming, once the fill has all of them.
                 Response::Stream { fetch, .. } => {
                     self.waiting_on_fill.entry((node, fetch)).or_default().push(Reader::Client(request))
                 }
-                Response::Fail(_) | Response::Redirect { .. } => {}
+                Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } => {}
             }
             return;
         };
@@ -376,7 +381,7 @@ impl Harness {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
                 return self.push_input(self.now + one_way, requester, done);
             }
-            Response::Redirect { .. } => {
+            Response::Redirect { .. } | Response::Throttled { .. } => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Refused) };
                 return self.push_input(self.now + one_way, requester, done);
             }

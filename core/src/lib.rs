@@ -14,6 +14,7 @@ pub mod node;
 pub mod peer;
 pub mod policy;
 pub mod protocol;
+pub mod shaper;
 pub mod timers;
 pub mod units;
 

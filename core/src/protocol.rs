@@ -7,6 +7,7 @@
 use crate::event::Event;
 use crate::ids::{NamespaceId, NodeId, ObjectId, SiteId};
 use crate::peer::PeerInfo;
+use crate::shaper::Pace;
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,10 @@ pub struct Request {
     pub kind: RequestKind,
     /// The client's site, when known (the director uses it to pick a cache).
     pub client_site: Option<SiteId>,
+    /// The most bytes the client will read, when it asked for a byte range of known length
+    /// (`None`: the whole object). An egress limit charges the response this much.
+    #[serde(default)]
+    pub length: Option<u64>,
 }
 
 /// Why a fetch did not deliver the object.
@@ -186,6 +191,9 @@ pub enum Failure {
     NoOrigin,
     /// The node's disk had no room for the object (HTTP 507).
     NoSpace,
+    /// The namespace's egress limit would hold the response back too long (HTTP 503, see
+    /// `Response::Throttled`).
+    Throttled,
 }
 
 impl Failure {
@@ -196,7 +204,11 @@ impl Failure {
         match self {
             Failure::NotFound => FetchError::NotFound,
             Failure::Unauthorized => FetchError::Unauthorized,
-            Failure::AllSourcesDown | Failure::NotCached | Failure::NoOrigin | Failure::NoSpace => FetchError::Refused,
+            Failure::AllSourcesDown
+            | Failure::NotCached
+            | Failure::NoOrigin
+            | Failure::NoSpace
+            | Failure::Throttled => FetchError::Refused,
         }
     }
 
@@ -212,13 +224,14 @@ impl Failure {
         crate::Duration::from_millis(100 * u64::from(attempt.min(10)))
     }
 
-    pub const ALL: [Failure; 6] = [
+    pub const ALL: [Failure; 7] = [
         Failure::NotFound,
         Failure::AllSourcesDown,
         Failure::Unauthorized,
         Failure::NotCached,
         Failure::NoOrigin,
         Failure::NoSpace,
+        Failure::Throttled,
     ];
 
     /// The failure called `name` (see [`Failure::name`]).
@@ -234,6 +247,7 @@ impl Failure {
             Failure::NotCached => "not_cached",
             Failure::NoOrigin => "no_origin",
             Failure::NoSpace => "no_space",
+            Failure::Throttled => "throttled",
         }
     }
 }
@@ -245,6 +259,8 @@ pub enum Response {
         source: Source,
         size: Option<u64>,
         fetch: Option<FetchId>,
+        /// The namespace's egress limit: when each byte may leave (`None`: at once).
+        pace: Option<Pace>,
     },
     /// Stream the object from fill `fetch` while it arrives. The reader follows the fill: when
     /// an attempt breaks, the core fails over and the reader resumes at the byte it reached
@@ -254,12 +270,18 @@ pub enum Response {
         source: Source,
         size: u64,
         fetch: FetchId,
+        pace: Option<Pace>,
     },
     /// Send the client to another node (a director's answer).
     Redirect {
         to: NodeId,
     },
     Fail(Failure),
+    /// Refused under the namespace's egress limit (`Failure::Throttled`): a retry after
+    /// `retry_after` would be admitted.
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 /// A control-plane message between core nodes.

@@ -18,6 +18,7 @@ fn ask(h: &mut Harness, site: u32, object: u64) -> Response {
         object: ObjectRef { id: ObjectId(object), namespace: NamespaceId(0), size: None },
         kind: RequestKind::Client,
         client_site: Some(SiteId(site)),
+        length: None,
     };
     h.deliver(DIRECTOR, reef_core::Input::Request(req));
     h.run_for(Duration::from_millis(1));

@@ -164,6 +164,7 @@ fn fetch_timeout_counts_from_the_last_progress() {
         object: object(1, 1000),
         kind: reef_core::RequestKind::Client,
         client_site: None,
+        length: None,
     };
     node.handle(at(0), reef_core::Input::Request(request));
     let fetch = drain(&mut node)
@@ -292,6 +293,7 @@ fn pruning_the_timers_of_ended_fetches_keeps_the_live_ones() {
             object: object(n, 100),
             kind: reef_core::RequestKind::Client,
             client_site: None,
+            length: None,
         };
         node.handle(at, reef_core::Input::Request(request));
         std::iter::from_fn(|| node.poll())
@@ -429,6 +431,7 @@ fn a_full_disk_fails_the_fill_here_without_trying_other_sources() {
         object: object(1, 1000),
         kind: reef_core::RequestKind::Client,
         client_site: None,
+        length: None,
     };
     node.handle(Time::ZERO, Input::Request(request(1)));
     let fetch = drain(&mut node)

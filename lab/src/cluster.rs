@@ -6,6 +6,7 @@
 
 use crate::netns::{Network, run, site_addr};
 use anyhow::{Context, bail};
+use reef_core::cache::NamespaceQuota;
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::{NodeConfig, Role};
 use reef_sim::layout::Layout;
@@ -376,7 +377,7 @@ fn node_file(
     text += shared;
     for (n, name) in layout.namespaces.iter().enumerate() {
         let _ = write!(text, "\n[[namespaces]]\nname = \"{name}\"\norigins = {:?}\n", layout.origins[n]);
-        if !layout.quotas[n].is_empty() {
+        if layout.quotas[n] != NamespaceQuota::default() {
             let quota = toml::Value::try_from(layout.quotas[n]).context("writing a namespace's quota")?;
             let _ = writeln!(text, "quota = {quota}");
         }

@@ -45,6 +45,10 @@ pub fn scale(scenario: &mut Scenario, factor: f64) -> anyhow::Result<()> {
     for l in &mut t.links {
         rate(&mut l.bandwidth);
     }
+    for egress in scenario.namespaces.iter_mut().filter_map(|ns| ns.quota.egress.as_mut()) {
+        rate(&mut egress.rate);
+        egress.burst.0 = (egress.burst.0 as f64 * factor).round() as u64;
+    }
     Ok(())
 }
 

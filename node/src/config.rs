@@ -7,7 +7,7 @@ use crate::http::connection::Limits;
 use crate::tls::TlsFiles;
 use ipnet::IpNet;
 use reef_core::access::{Issuer, NamespaceAccess};
-use reef_core::cache::{NamespaceQuota, quotas_for_cache};
+use reef_core::cache::{NamespaceQuota, egress_limits, quotas_for_cache};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::policy::{at_least_one_opt, span_in};
 use reef_core::units::{Rate, Span, parse_size};
@@ -453,9 +453,10 @@ impl Config {
         let mut c = NodeConfig::new(self.id, self.site, self.role, self.seed);
         self.policy.apply(&mut c);
         if matches!(self.role, Role::Cache | Role::WorkerPeer) {
-            let quotas: Vec<NamespaceQuota> = self.namespaces.iter().map(|ns| ns.quota).collect();
-            let quotas = quotas_for_cache(&quotas, self.capacity).expect("checked when the configuration was read");
+            let configured: Vec<NamespaceQuota> = self.namespaces.iter().map(|ns| ns.quota).collect();
+            let quotas = quotas_for_cache(&configured, self.capacity).expect("checked when the configuration was read");
             c.cache = Some(self.policy.cache_config(self.capacity, self.seed, quotas));
+            c.egress = egress_limits(&configured);
         }
         c.serves = self
             .namespaces

@@ -4,13 +4,15 @@
 
 use crate::config::Config;
 use crate::fill::{Fill, Reader, State};
+use crate::http::pacing::Pacer;
 use crate::metrics::Metrics;
 use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
 use reef_core::cache::NamespaceShare;
+use reef_core::shaper::RateLimit;
 use reef_core::{
-    Event, Failure, FetchId, FetchKind, FetchResult, Input, Message, Node, NodeId, ObjectId, ObjectName, ObjectRef,
-    Output, Request, RequestId, RequestKind, Response, Source, Time,
+    Event, Failure, FetchId, FetchKind, FetchResult, Input, Message, NamespaceId, Node, NodeId, ObjectId, ObjectName,
+    ObjectRef, Output, Request, RequestId, RequestKind, Response, Source, Time,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,16 +30,22 @@ pub enum Answer {
         source: Source,
         fill: Arc<Fill>,
         reader: Reader,
+        pacer: Option<Pacer>,
     },
     Serve {
         source: Source,
         from: ServeFrom,
+        pacer: Option<Pacer>,
     },
     Redirect {
         to: NodeId,
     },
     Fail {
         failure: Failure,
+    },
+    /// The namespace's egress limit refused the response: retry after this long.
+    Throttled {
+        retry_after: std::time::Duration,
     },
 }
 
@@ -51,17 +59,45 @@ pub enum ServeFrom {
 
 #[derive(Debug)]
 enum Cmd {
-    Request { req: Request, name: ObjectName, answers: mpsc::Sender<Answer> },
-    FetchDone { fetch: FetchId, attempt: u32, result: FetchResult },
-    FetchReceiving { fetch: FetchId, attempt: u32, size: u64 },
-    FetchProgress { fetch: FetchId, attempt: u32 },
-    FetchNoSpace { fetch: FetchId, attempt: u32 },
-    SetQuotas { quotas: Vec<NamespaceShare>, done: tokio::sync::oneshot::Sender<Result<(), String>> },
+    Request {
+        req: Request,
+        name: ObjectName,
+        answers: mpsc::Sender<Answer>,
+    },
+    FetchDone {
+        fetch: FetchId,
+        attempt: u32,
+        result: FetchResult,
+    },
+    FetchReceiving {
+        fetch: FetchId,
+        attempt: u32,
+        size: u64,
+    },
+    FetchProgress {
+        fetch: FetchId,
+        attempt: u32,
+    },
+    FetchNoSpace {
+        fetch: FetchId,
+        attempt: u32,
+    },
+    SetQuotas {
+        quotas: Vec<NamespaceShare>,
+        egress: Vec<(NamespaceId, RateLimit)>,
+        done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     ServeDone(RequestId),
     Lost(ObjectId),
-    Message { from: NodeId, msg: Message },
+    Message {
+        from: NodeId,
+        msg: Message,
+    },
     PeerUnreachable(NodeId),
-    Stored { object: ObjectId, ok: bool },
+    Stored {
+        object: ObjectId,
+        ok: bool,
+    },
 }
 
 /// A handle to the actor; cheap to clone.
@@ -111,10 +147,11 @@ impl Driver {
         name: ObjectName,
         kind: RequestKind,
         client_site: Option<reef_core::SiteId>,
+        length: Option<u64>,
     ) -> (RequestId, mpsc::Receiver<Answer>) {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         let (answers, rx) = mpsc::channel(2);
-        let req = Request { id, object, kind, client_site };
+        let req = Request { id, object, kind, client_site, length };
         let _ = self.tx.send(Cmd::Request { req, name, answers });
         (id, rx)
     }
@@ -134,9 +171,13 @@ impl Driver {
 
     /// Changes the cache's namespace quotas (a reloaded configuration); the core decides what
     /// leaves the cache now.
-    pub async fn set_quotas(&self, quotas: Vec<NamespaceShare>) -> Result<(), String> {
+    pub async fn set_quotas(
+        &self,
+        quotas: Vec<NamespaceShare>,
+        egress: Vec<(NamespaceId, RateLimit)>,
+    ) -> Result<(), String> {
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.tx.send(Cmd::SetQuotas { quotas, done }).map_err(|_| "the node is stopping".to_string())?;
+        self.tx.send(Cmd::SetQuotas { quotas, egress, done }).map_err(|_| "the node is stopping".to_string())?;
         answer.await.map_err(|_| "the node is stopping".to_string())?
     }
 }
@@ -328,9 +369,9 @@ impl Actor {
             }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
             Cmd::Lost(object) => self.handle(Input::Lost { object }),
-            Cmd::SetQuotas { quotas, done } => {
+            Cmd::SetQuotas { quotas, egress, done } => {
                 let now = self.now();
-                let result = self.node.set_quotas(now, quotas);
+                let result = self.node.set_quotas(now, quotas, egress);
                 self.drain();
                 let _ = done.send(result);
             }
@@ -406,11 +447,8 @@ impl Actor {
                 Output::Respond { request, response } => self.answer(request, response, &finished),
                 Output::Event(event) => {
                     contents_changed |= matches!(event, Event::Admitted { .. } | Event::Evicted { .. });
-                    if let Event::Evicted { namespace, .. } = event
-                        && let Some(ns) = self.config.namespaces.get(usize::from(namespace.0))
-                        && !self.preloading
-                    {
-                        self.metrics.add("reef_namespace_evictions_total", &[("namespace", &ns.name)], 1.0);
+                    if !self.preloading {
+                        self.namespace_event(&event);
                     }
                     if !self.preloading {
                         self.metrics.core_event(&event);
@@ -521,6 +559,28 @@ impl Actor {
         live.task = Some(task.abort_handle());
     }
 
+    /// Per-namespace metrics of a core event.
+    fn namespace_event(&self, event: &Event) {
+        let namespace = match event {
+            Event::Evicted { namespace, .. } | Event::Throttled { namespace, .. } => namespace,
+            _ => return,
+        };
+        let Some(ns) = self.config.namespaces.get(usize::from(namespace.0)) else { return };
+        let labels = [("namespace", ns.name.as_str())];
+        match *event {
+            Event::Evicted { .. } => self.metrics.add("reef_namespace_evictions_total", &labels, 1.0),
+            Event::Throttled { wait, refused, .. } => {
+                let decision = if refused { "refused" } else { "delayed" };
+                let labels = [labels[0], ("decision", decision)];
+                self.metrics.add("reef_namespace_throttled_total", &labels, 1.0);
+                if !refused {
+                    self.metrics.add("reef_namespace_throttle_wait_seconds_total", &labels[..1], wait.as_secs_f64());
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn answer(&mut self, request: RequestId, response: Response, finished: &HashMap<FetchId, Arc<Fill>>) {
         let Some(pending) = self.pending.remove(&request) else {
             // A preload request, or a handler that went away: release the object's pin.
@@ -531,24 +591,31 @@ impl Actor {
         };
         let object = pending.object;
         self.release_name(object);
+        let pacer = |pace: Option<reef_core::shaper::Pace>| pace.map(|p| Pacer::new(p, self.start));
         let answer = match response {
-            Response::Stream { source, fetch, .. } => match self.fills.get(&fetch) {
-                Some(live) => Answer::Stream { source, fill: live.fill.clone(), reader: live.fill.new_reader() },
+            Response::Stream { source, fetch, pace, .. } => match self.fills.get(&fetch) {
+                Some(live) => Answer::Stream {
+                    source,
+                    fill: live.fill.clone(),
+                    reader: live.fill.new_reader(),
+                    pacer: pacer(pace),
+                },
                 // Already ended in this step: committed or discarded, so complete.
                 None => {
                     let fill = finished.get(&fetch).or_else(|| self.committing.get(&object)).cloned();
-                    Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill) }
+                    Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill), pacer: pacer(pace) }
                 }
             },
-            Response::Serve { source, fetch, .. } => {
+            Response::Serve { source, fetch, pace, .. } => {
                 let fill = fetch
                     .and_then(|f| finished.get(&f).or_else(|| self.fills.get(&f).map(|l| &l.fill)))
                     .or_else(|| self.committing.get(&object))
                     .cloned();
-                Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill) }
+                Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill), pacer: pacer(pace) }
             }
             Response::Redirect { to } => Answer::Redirect { to },
             Response::Fail(failure) => Answer::Fail { failure },
+            Response::Throttled { retry_after } => Answer::Throttled { retry_after: retry_after.into() },
         };
         if pending.answers.try_send(answer).is_err() {
             let _ = self.tx.send(Cmd::ServeDone(request));

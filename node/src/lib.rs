@@ -123,7 +123,7 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
 }
 
 /// On every `SIGHUP`: re-reads the node's certificate and key (a renewed certificate without a
-/// restart) and the namespaces' storage quotas from the configuration file. A bad file or
+/// restart) and the namespaces' quotas from the configuration file. A bad file or
 /// quota is reported and the old one stays in use; connections are not touched.
 async fn reload_on_hangup(
     tls: Option<tls::NodeTls>,
@@ -145,8 +145,8 @@ async fn reload_on_hangup(
         }
         if let Some(path) = &source {
             match reload_quotas(path, &running, &driver).await {
-                Ok(()) => tracing::info!("reloaded the namespaces' storage quotas"),
-                Err(e) => tracing::error!(error = %e, "cannot reload the storage quotas: keeping the old ones"),
+                Ok(()) => tracing::info!("reloaded the namespaces' quotas"),
+                Err(e) => tracing::error!(error = %e, "cannot reload the quotas: keeping the old ones"),
             }
         }
     }
@@ -170,6 +170,7 @@ async fn reload_quotas(
     }
     // The capacity in force (it may have been capped to the disk), not the file's.
     fresh.capacity = running.capacity;
-    let quotas = fresh.node_config().cache.map(|c| c.quotas).unwrap_or_default();
-    driver.set_quotas(quotas).await
+    let core = fresh.node_config();
+    let quotas = core.cache.map(|c| c.quotas).unwrap_or_default();
+    driver.set_quotas(quotas, core.egress).await
 }

@@ -44,6 +44,10 @@ fn help(name: &str) -> &'static str {
         "reef_namespace_evictions_total" => "Objects evicted, by namespace.",
         "reef_namespace_requests_total" => "Requests answered, by namespace and outcome (hit, miss, ...).",
         "reef_namespace_response_bytes_total" => "Body bytes sent, by namespace.",
+        "reef_namespace_throttled_total" => {
+            "Client requests held back (`delayed`) or refused with 503 (`refused`) by the namespace's egress limit."
+        }
+        "reef_namespace_throttle_wait_seconds_total" => "Seconds delayed responses waited for their egress limit.",
         "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",

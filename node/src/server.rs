@@ -14,6 +14,8 @@ use crate::http::conditional::Validators;
 use crate::http::connection::{self, AcceptBackoff, Activity, Limits, Watched};
 use crate::http::digest::{self, Algorithm};
 use crate::http::object_path::{self, ObjectPath};
+use crate::http::pacing::Pacer;
+use crate::http::range;
 use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
 use crate::origin::{Exports, OriginError};
@@ -21,7 +23,7 @@ use crate::peer_transport::{MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE,
 use crate::store::{ObjectMeta, Stamp, Store};
 use crate::tls::seal::REEF_SEAL;
 use crate::tls::{NodeTls, node_id_of};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, RANGE, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -536,14 +538,21 @@ impl App {
         // A stored object the store cannot produce intact is reported lost (the core drops it)
         // and the request asked again, once: it then fetches the object afresh.
         let mut retried = false;
+        // An egress limit charges what the client will read: nothing for a HEAD, a range's length.
+        let length = if parts.method == Method::HEAD {
+            Some(0)
+        } else {
+            range::most_bytes(parts.headers.get(RANGE).and_then(|v| v.to_str().ok()))
+        };
         loop {
-            let (request, mut answers) = self.driver.request(object, name.clone(), kind, site);
+            let (request, mut answers) = self.driver.request(object, name.clone(), kind, site, length);
             finish.request = Some(request);
             let Some(answer) = answers.recv().await else {
                 return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
             };
             return match answer {
-                Answer::Stream { source, fill, reader } => {
+                Answer::Stream { source, fill, reader, pacer } => {
+                    wait_for_start(pacer).await;
                     // A client that wants a checksum up front gets the verified object (unless
                     // it passes through and is never whole here); the others stream from the
                     // fill as its blocks are verified.
@@ -554,14 +563,24 @@ impl App {
                     };
                     let upstream = upstream_status(&fill);
                     match rep {
-                        Some(rep) => self.represent(&parts, rep, &wanted, Via { source, upstream }, "miss", finish),
+                        Some(rep) => {
+                            self.represent(&parts, rep, &wanted, Via { source, upstream, pacer }, "miss", finish)
+                        }
                         // The fill broke before its first verified block.
                         None => failed(finish, Failure::AllSourcesDown),
                     }
                 }
                 Answer::Redirect { to } => self.redirect(&parts, to, finish),
                 Answer::Fail { failure } => failed(finish, failure),
-                Answer::Serve { source, from } => {
+                Answer::Throttled { retry_after } => {
+                    let mut resp = failed(finish, Failure::Throttled);
+                    // Whole seconds, rounded up: a retry then is admitted.
+                    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                    resp
+                }
+                Answer::Serve { source, from, pacer } => {
+                    wait_for_start(pacer).await;
                     let upstream = match &from {
                         ServeFrom::Fill(fill) => upstream_status(fill),
                         ServeFrom::Store => None,
@@ -577,7 +596,9 @@ impl App {
                         _ => "miss",
                     };
                     match opened {
-                        Ok(rep) => self.represent(&parts, rep, &wanted, Via { source, upstream }, outcome, finish),
+                        Ok(rep) => {
+                            self.represent(&parts, rep, &wanted, Via { source, upstream, pacer }, outcome, finish)
+                        }
                         Err(OriginError::Lost(why)) if !retried => {
                             tracing::warn!(object = %parts.uri.path(), %why, "stored object lost: fetching it again");
                             self.metrics.add("reef_store_lost_total", &[], 1.0);
@@ -612,7 +633,7 @@ impl App {
         outcome: &str,
         mut finish: Box<Finish>,
     ) -> Response<Body> {
-        let Via { source, upstream } = via;
+        let Via { source, upstream, pacer } = via;
         let mut extra = HeaderMap::new();
         // Only answers to other nodes are marked (the path is parsed again for those alone).
         let to_node = parts.headers.contains_key(REEF_PEER) || parts.headers.contains_key(REEF_CHILD);
@@ -643,7 +664,7 @@ impl App {
         finish.record.source = source_text(Some(source));
         finish.record.size = Some(rep.size);
         finish.record.outcome = outcome.into();
-        respond(&parts.method, &parts.headers, rep, wanted, extra, finish)
+        respond(&parts.method, &parts.headers, rep, wanted, extra, pacer, finish)
     }
 
     fn redirect(&self, parts: &http::request::Parts, to: NodeId, mut finish: Box<Finish>) -> Response<Body> {
@@ -727,6 +748,8 @@ fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<Lost
 struct Via {
     source: Source,
     upstream: Option<String>,
+    /// The namespace's egress pace for the body, if limited.
+    pacer: Option<Pacer>,
 }
 
 /// The `Cache-Status` the fill's source sent, if it is a cache.
@@ -772,6 +795,14 @@ pub fn failure_status(failure: Failure) -> (StatusCode, &'static str) {
         Failure::NotCached => (StatusCode::NOT_FOUND, "not cached here"),
         Failure::NoOrigin => (StatusCode::BAD_GATEWAY, "no origin for this namespace"),
         Failure::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "the cache is out of disk space"),
+        Failure::Throttled => (StatusCode::SERVICE_UNAVAILABLE, "the namespace's egress limit is reached"),
+    }
+}
+
+/// A response held back by its namespace's egress limit starts when the core said.
+async fn wait_for_start(pacer: Option<Pacer>) {
+    if let Some(p) = pacer {
+        tokio::time::sleep_until(p.start()).await;
     }
 }
 

@@ -7,7 +7,7 @@ use crate::workload::mix64;
 use reef_core::Duration;
 use reef_core::Policy;
 use reef_core::cache::CacheConfig;
-use reef_core::cache::{NamespaceQuota, quotas_for_cache};
+use reef_core::cache::{NamespaceQuota, egress_limits, quotas_for_cache};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId, Tier};
 use std::collections::BTreeMap;
@@ -141,6 +141,7 @@ impl Layout {
                             c.cache = Some(self.cache_config(capacity, policy, mix64(c.seed)));
                         }
                         c.origins = origins.clone();
+                        c.egress = egress_limits(&self.quotas);
                         // Caches know every site cache and the directory; worker nodes know their
                         // site. Membership gossip spreads the rest.
                         let mut peers: Vec<u32> = if spec.role == Role::Cache {

@@ -96,12 +96,29 @@ impl From<&Counters> for TierSummary {
     }
 }
 
-/// A namespace's requests, and how many of its objects the caches evicted.
+/// A namespace's requests, how many of its objects the caches evicted, and what its egress
+/// limit did: responses held back (and their mean wait) and requests refused with 503.
 #[derive(Clone, Debug, Serialize)]
 pub struct NamespaceSummary {
     #[serde(flatten)]
     pub served: TierSummary,
     pub evicted: u64,
+    pub egress_delayed: u64,
+    pub egress_mean_delay_ms: f64,
+    pub egress_refused: u64,
+}
+
+impl From<&Counters> for NamespaceSummary {
+    fn from(c: &Counters) -> Self {
+        let mean_ns = if c.egress_delayed == 0 { 0.0 } else { c.egress_delay_ns as f64 / c.egress_delayed as f64 };
+        NamespaceSummary {
+            served: TierSummary::from(c),
+            evicted: c.evicted,
+            egress_delayed: c.egress_delayed,
+            egress_mean_delay_ms: mean_ns / 1e6,
+            egress_refused: c.egress_refused,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -254,10 +271,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         tiers: s.per_tier().map(|(t, c)| (t.to_string(), TierSummary::from(c))).collect(),
         namespaces: (s.namespaces.iter().enumerate())
             .filter(|(_, c)| c.requests > 0)
-            .map(|(i, c)| {
-                let served = TierSummary::from(c);
-                (world.layout.namespaces[i].clone(), NamespaceSummary { served, evicted: c.evicted })
-            })
+            .map(|(i, c)| (world.layout.namespaces[i].clone(), NamespaceSummary::from(c)))
             .collect(),
         outages: world
             .outages
@@ -378,11 +392,15 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     if s.namespaces.len() > 1 {
         for (ns, t) in &s.namespaces {
             println!(
-                "  namespace {ns}: {} requests; site hit ratio {:.1}%; {} failed; {} evicted",
+                "  namespace {ns}: {} requests; site hit ratio {:.1}%; {} failed; {} evicted; egress: {} delayed \
+                 (mean {:.0} ms), {} refused",
                 t.served.requests,
                 t.served.site_hit_ratio * 100.0,
                 t.served.failed,
-                t.evicted
+                t.evicted,
+                t.egress_delayed,
+                t.egress_mean_delay_ms,
+                t.egress_refused
             );
         }
     }

@@ -10,6 +10,8 @@
 //!   is not admitted (a fill of it passes through uncached).
 
 use crate::ids::NamespaceId;
+use crate::shaper::RateLimit;
+use crate::units::{Duration, Rate, Size, Span};
 use serde::{Deserialize, Serialize};
 
 /// A namespace's quota in a cache.
@@ -25,7 +27,7 @@ pub struct NamespaceShare {
     #[serde(default)]
     pub max_bytes: Option<u64>,
     /// Most objects the namespace may hold.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_objects: Option<u64>,
 }
 
@@ -114,24 +116,51 @@ impl Quotas {
     }
 }
 
-/// A namespace's storage quota as configured: the same block in a scenario's `[[namespace]]`
-/// and in a node's `[[namespaces]]` (`quota = { share = 0.4, max_share = 0.6 }`). Bytes are
-/// fractions of each cache's capacity (caches differ in size), objects are counts per cache.
+/// A namespace's quotas as configured: the same block in a scenario's `[[namespace]]` and in a
+/// node's `[[namespaces]]` (`quota = { share = 0.4, max_share = 0.6, egress = { rate =
+/// "1Gbit/s" } }`). Bytes are fractions of each cache's capacity (caches differ in size),
+/// objects are counts per cache, the egress limit applies in each cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceQuota {
     /// Guaranteed fraction of the cache's bytes (soft).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<f64>,
     /// Most of the cache's bytes the namespace may hold (hard).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_share: Option<f64>,
     /// Guaranteed objects (soft).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objects: Option<u64>,
     /// Most objects the namespace may hold (hard).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_objects: Option<u64>,
+    /// The namespace's egress limit to clients (see `reef_core::shaper`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressQuota>,
+}
+
+/// An egress limit as written: `egress = { rate = "1Gbit/s", burst = "64MiB", max_delay = "10s" }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressQuota {
+    pub rate: Rate,
+    /// Bytes sent at once after an idle spell (default 0: every byte at the rate).
+    #[serde(default)]
+    pub burst: Size,
+    /// Longest wait before a response starts (default 10 s); longer means `503`.
+    #[serde(default = "default_max_delay")]
+    pub max_delay: Span,
+}
+
+fn default_max_delay() -> Span {
+    Span(Duration::from_secs(10))
+}
+
+impl EgressQuota {
+    pub fn limit(&self) -> RateLimit {
+        RateLimit { rate: self.rate.0, burst: self.burst.0, max_delay: self.max_delay.0 }
+    }
 }
 
 impl NamespaceQuota {
@@ -154,17 +183,22 @@ impl NamespaceQuota {
         {
             return Err(format!("`objects` ({objects}) is more than `max_objects` ({max})"));
         }
+        if let Some(egress) = self.egress {
+            egress.limit().validate().map_err(|e| format!("`egress`: {e}"))?;
+        }
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        *self == NamespaceQuota::default()
+    /// Whether the quota limits storage (a namespace with an egress limit only keeps sharing
+    /// the cache's default partition).
+    pub fn limits_storage(&self) -> bool {
+        self.share.is_some() || self.max_share.is_some() || self.objects.is_some() || self.max_objects.is_some()
     }
 
     /// The quota in a cache of `capacity` bytes (`None` if it sets nothing).
     pub fn for_cache(&self, namespace: NamespaceId, capacity: u64) -> Option<NamespaceShare> {
         let bytes = |f: f64| (capacity as f64 * f) as u64;
-        (!self.is_empty()).then(|| NamespaceShare {
+        self.limits_storage().then(|| NamespaceShare {
             namespace,
             bytes: self.share.map_or(0, bytes),
             objects: self.objects.unwrap_or(0),
@@ -182,4 +216,9 @@ pub fn quotas_for_cache(quotas: &[NamespaceQuota], capacity: u64) -> Result<Vec<
         return Err(format!("namespace shares add up to {total}, more than the whole cache"));
     }
     Ok(quotas.iter().enumerate().filter_map(|(i, q)| q.for_cache(NamespaceId(i as u16), capacity)).collect())
+}
+
+/// Each namespace's egress limit, from the configured quotas (by namespace index).
+pub fn egress_limits(quotas: &[NamespaceQuota]) -> Vec<(NamespaceId, RateLimit)> {
+    quotas.iter().enumerate().filter_map(|(i, q)| Some((NamespaceId(i as u16), q.egress?.limit()))).collect()
 }

@@ -5,6 +5,7 @@ use crate::discovery::DiscoveryConfig;
 use crate::ids::{NamespaceId, NodeId, SiteId};
 use crate::membership::MembershipConfig;
 use crate::peer::{PeerInfo, Role};
+use crate::shaper::RateLimit;
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub struct NodeConfig {
     pub pass_window: u64,
     /// Director: for a client site, the other sites in order of preference (after its own).
     pub site_preference: BTreeMap<SiteId, Vec<SiteId>>,
+    /// Cache: namespaces whose egress to clients is limited (`crate::shaper`).
+    #[serde(default)]
+    pub egress: Vec<(NamespaceId, RateLimit)>,
 }
 
 impl NodeConfig {
@@ -58,6 +62,7 @@ impl NodeConfig {
             stream: true,
             pass_window: 16 << 20,
             site_preference: BTreeMap::new(),
+            egress: Vec::new(),
         }
     }
 

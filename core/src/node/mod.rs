@@ -15,15 +15,31 @@ use crate::Map;
 use crate::cache::{Cache, Eviction};
 use crate::discovery::{Catalogue, Ctx, Discovery, Found};
 use crate::event::Event;
-use crate::ids::{NodeId, ObjectId};
+use crate::ids::{NamespaceId, NodeId, ObjectId};
 use crate::membership::{Health, Membership};
 use crate::protocol::{FetchId, Input, Message, Output, RequestId};
+use crate::shaper::{RateLimit, Shaper};
 use crate::timers::Timers;
 use crate::units::Time;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use request_path::Fill;
 use std::collections::VecDeque;
+
+/// Makes `shapers` hold exactly `limits`, keeping the state of buckets that stay.
+fn set_limits(shapers: &mut Vec<Option<Shaper>>, limits: &[(NamespaceId, RateLimit)]) {
+    let mut kept: Vec<Option<Shaper>> = Vec::new();
+    for &(ns, limit) in limits {
+        let i = usize::from(ns.0);
+        if kept.len() <= i {
+            kept.resize(i + 1, None);
+        }
+        let mut shaper = shapers.get_mut(i).and_then(Option::take).unwrap_or_else(|| Shaper::new(limit));
+        shaper.set_limit(limit);
+        kept[i] = Some(shaper);
+    }
+    *shapers = kept;
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -52,6 +68,11 @@ pub struct Node {
     /// Size of `negative` at which expired entries are dropped.
     negative_prune_at: usize,
     next_fetch: u64,
+    /// Egress limits by namespace index (`crate::shaper`).
+    shapers: Vec<Option<Shaper>>,
+    /// Client requests of a namespace with an egress limit (and the byte range's length they
+    /// asked for), until they are answered.
+    shaped: Map<RequestId, (NamespaceId, Option<u64>)>,
     /// Scratch buffers reused across calls, so the hot path does not allocate.
     evicted: Vec<Eviction>,
     found: Vec<Found>,
@@ -63,6 +84,8 @@ impl Node {
         let cache = config.cache.clone().map(Cache::new);
         let membership = Membership::new(config.info(), &config.peers, config.membership.clone(), &mut rng);
         let discovery = Discovery::new(&config.discovery, config.id);
+        let mut shapers = Vec::new();
+        set_limits(&mut shapers, &config.egress);
         Node {
             config,
             rng,
@@ -79,6 +102,8 @@ impl Node {
             negative: Map::default(),
             negative_prune_at: 1024,
             next_fetch: 0,
+            shapers,
+            shaped: Map::default(),
             evicted: Vec::new(),
             found: Vec::new(),
         }
@@ -90,12 +115,24 @@ impl Node {
     pub fn config(&self) -> &NodeConfig {
         &self.config
     }
-    /// Changes the cache's namespace quotas (see `Cache::set_quotas`); objects over a lowered
-    /// limit are evicted now (`Output::Evict`).
-    pub fn set_quotas(&mut self, now: Time, quotas: Vec<crate::cache::NamespaceShare>) -> Result<(), String> {
+    /// Changes the namespace quotas: storage (see `Cache::set_quotas`; objects over a lowered
+    /// limit are evicted now, `Output::Evict`) and egress (a namespace that keeps a limit keeps
+    /// what its bucket has admitted; one that loses it is no longer limited). All or nothing:
+    /// on an error nothing changes.
+    pub fn set_quotas(
+        &mut self,
+        now: Time,
+        quotas: Vec<crate::cache::NamespaceShare>,
+        egress: Vec<(NamespaceId, RateLimit)>,
+    ) -> Result<(), String> {
+        for (ns, limit) in &egress {
+            limit.validate().map_err(|e| format!("namespace {}: egress: {e}", ns.0))?;
+        }
         let Some(cache) = self.cache.as_mut() else { return Err("this node has no cache".into()) };
         cache.set_quotas(quotas, &mut self.evicted)?;
         self.evict_reported(now);
+        set_limits(&mut self.shapers, &egress);
+        self.config.egress = egress;
         Ok(())
     }
 

@@ -21,7 +21,8 @@ use crate::protocol::{
     Failure, FetchError, FetchId, FetchKind, FetchResult, ObjectRef, Output, Request, RequestId, RequestKind, Response,
     Source,
 };
-use crate::units::Time;
+use crate::shaper::{Admission, Pace};
+use crate::units::{Duration, Time};
 use std::collections::VecDeque;
 
 /// An upstream fetch and the requests waiting on it (coalesced misses).
@@ -70,9 +71,11 @@ fn source_of(c: Candidate) -> Source {
 
 impl Node {
     pub(super) fn respond(&mut self, request: RequestId, object: ObjectId, response: Response) {
+        self.shaped.remove(&request);
         let outcome = match response {
             Response::Serve { source, .. } | Response::Stream { source, .. } => Ok(source),
             Response::Fail(f) => Err(f),
+            Response::Throttled { .. } => Err(Failure::Throttled),
             Response::Redirect { to } => Ok(Source::Peer { node: to, level: self.membership.level(to) }),
         };
         self.outputs.push_back(Output::Respond { request, response });
@@ -84,7 +87,7 @@ impl Node {
         match self.config.role {
             Role::Origin => {
                 let response = if self.config.serves.contains(&req.object.namespace) {
-                    Response::Serve { source: Source::Local, size: req.object.size, fetch: None }
+                    Response::Serve { source: Source::Local, size: req.object.size, fetch: None, pace: None }
                 } else {
                     Response::Fail(Failure::NotFound)
                 };
@@ -100,6 +103,10 @@ impl Node {
         if self.negative.get(&object).is_some_and(|&until| until > now) {
             return self.respond(req.id, object, Response::Fail(Failure::NotFound));
         }
+        let ns = req.object.namespace;
+        if req.kind == RequestKind::Client && self.shapers.get(usize::from(ns.0)).is_some_and(Option::is_some) {
+            self.shaped.insert(req.id, (ns, req.length));
+        }
         if self.serve_local(now, req.id, object) {
             return;
         }
@@ -109,12 +116,30 @@ impl Node {
             | (RequestKind::Client | RequestKind::Child { .. }, Some((fetch, _))) => {
                 self.fills.get_mut(&fetch).expect("indexed fill").waiters.push(req.id);
                 self.emit(Event::Coalesced { request: req.id, object });
-                self.stream_waiters(fetch);
+                self.stream_waiters(now, fetch);
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
             (RequestKind::Client, None) => self.start_fill(now, req, None),
             (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from)),
         }
+    }
+
+    /// The pace of a response to `request` for an object of `size` bytes under its namespace's
+    /// egress limit (`None`: not limited), or, refused, after how long a retry would be
+    /// admitted. A byte range is charged its length.
+    fn admit(&mut self, now: Time, request: RequestId, size: u64) -> Result<Option<Pace>, Duration> {
+        let Some(&(namespace, length)) = self.shaped.get(&request) else { return Ok(None) };
+        let Some(shaper) = self.shapers.get_mut(usize::from(namespace.0)).and_then(Option::as_mut) else {
+            return Ok(None);
+        };
+        let (result, wait, refused) = match shaper.admit(now, length.map_or(size, |l| l.min(size))) {
+            Admission::Paced(pace) => (Ok(Some(pace)), pace.start - now, false),
+            Admission::Refused { retry_after } => (Err(retry_after), retry_after + shaper.limit().max_delay, true),
+        };
+        if wait > Duration::ZERO {
+            self.emit(Event::Throttled { request, namespace, wait, refused });
+        }
+        result
     }
 
     /// Serves a hit from the store, pinning the object until the driver says it is sent.
@@ -123,11 +148,19 @@ impl Node {
         if !cache.get(object) {
             return false;
         }
-        cache.pin(object);
         let size = cache.size_of(object);
+        let pace = match self.admit(now, request, size.unwrap_or(0)) {
+            Ok(pace) => pace,
+            Err(retry_after) => {
+                self.respond(request, object, Response::Throttled { retry_after });
+                return true;
+            }
+        };
+        let cache = self.cache.as_mut().expect("checked above");
+        cache.pin(object);
         self.serving.insert(request, object);
         self.emit(Event::Hit { request, object });
-        self.respond(request, object, Response::Serve { source: Source::Local, size, fetch: None });
+        self.respond(request, object, Response::Serve { source: Source::Local, size, fetch: None, pace });
         self.with_discovery(now, |d, ctx| d.served(ctx, object));
         true
     }
@@ -261,7 +294,7 @@ impl Node {
             // Readers cannot resume from a source with another version of the object.
             self.break_readers(fetch);
         }
-        self.stream_waiters(fetch);
+        self.stream_waiters(now, fetch);
     }
 
     /// The disk is full under a fill: it passes through and is not kept (its promise of room
@@ -278,7 +311,7 @@ impl Node {
 
     /// Answers the fill's waiting requests with `Stream` if its source is sending (once only
     /// for a fill passing through: its start is gone by the time others come).
-    fn stream_waiters(&mut self, fetch: FetchId) {
+    fn stream_waiters(&mut self, now: Time, fetch: FetchId) {
         let fill = self.fills.get_mut(&fetch).expect("live fill");
         let (Some(size), Some(current), true) = (fill.receiving, fill.current, self.config.stream) else { return };
         if fill.passing && fill.streamed_size.is_some() {
@@ -286,10 +319,16 @@ impl Node {
         }
         let (object, waiters) = (fill.object.id, std::mem::take(&mut fill.waiters));
         fill.streamed_size = Some(size);
-        fill.readers.extend_from_slice(&waiters);
         for request in waiters {
-            self.streaming.insert(request, fetch);
-            self.respond(request, object, Response::Stream { source: source_of(current), size, fetch });
+            let response = match self.admit(now, request, size) {
+                Ok(pace) => {
+                    self.fills.get_mut(&fetch).expect("live fill").readers.push(request);
+                    self.streaming.insert(request, fetch);
+                    Response::Stream { source: source_of(current), size, fetch, pace }
+                }
+                Err(retry_after) => Response::Throttled { retry_after },
+            };
+            self.respond(request, object, response);
         }
     }
 
@@ -446,7 +485,15 @@ impl Node {
             return self.start_fill_for(now, fill.object, fill.waiters, fill.exclude);
         }
         for request in fill.waiters {
-            let response = Response::Serve { source, size: Some(size), fetch: Some(fetch) };
+            let response = match self.admit(now, request, size) {
+                Ok(pace) => Response::Serve { source, size: Some(size), fetch: Some(fetch), pace },
+                Err(retry_after) => {
+                    if let Some(object) = self.serving.remove(&request) {
+                        self.cache.as_mut().expect("pinned in a cache").unpin(object);
+                    }
+                    Response::Throttled { retry_after }
+                }
+            };
             self.respond(request, object, response);
         }
     }

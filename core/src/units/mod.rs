@@ -60,6 +60,10 @@ impl Duration {
     pub fn as_millis_f64(self) -> f64 {
         self.0 as f64 / 1e6
     }
+    /// `self - other`, or zero if `other` is longer.
+    pub fn saturating_sub(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_sub(other.0))
+    }
 }
 
 /// For drivers that sleep on a real clock (the core itself never does).

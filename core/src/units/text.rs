@@ -2,8 +2,8 @@
 //! simulator's scenarios and the node's TOML accept exactly the same forms.
 
 use super::{BitRate, Duration, UnitError, parse_duration, parse_rate, parse_size};
-use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -19,6 +19,24 @@ pub struct Rate(pub BitRate);
 /// A span of time: a string with a unit (`20ms`, `1h`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
+
+// Written in forms that read back exactly (bytes, bits per second, nanoseconds), for tools
+// that generate configuration files.
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}bit/s", self.0.0))
+    }
+}
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ns", self.0.0))
+    }
+}
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

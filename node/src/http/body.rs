@@ -3,6 +3,7 @@
 
 use crate::blocks::BlockList;
 use crate::fill::FillWatch;
+use crate::http::pacing::{self, Pacer};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
@@ -83,10 +84,17 @@ pub trait OnFinish: Send + 'static {
 
 /// Builds the body for `parts` of `content`; `on_finish` runs once the last byte left (or the
 /// body was abandoned or aborted).
-pub fn from_parts(content: Content, parts: Vec<Part>, status: u16, on_finish: Box<dyn OnFinish>) -> Body {
+pub fn from_parts(
+    content: Content,
+    parts: Vec<Part>,
+    status: u16,
+    mut pacer: Option<Pacer>,
+    on_finish: Box<dyn OnFinish>,
+) -> Body {
     let total: u64 = parts.iter().map(Part::len).sum();
     // Small bodies are read at once; a stored copy's only if it is one block (checked already).
     if total <= INLINE
+        && pacer.is_none_or(|p| p.allows_now(total))
         && content.filling.is_none()
         && content.checked.as_ref().is_none_or(|c| c.blocks.hashes.len() <= 1)
         && let Ok(bytes) = read_parts_now(&content.file, &parts)
@@ -96,7 +104,7 @@ pub fn from_parts(content: Content, parts: Vec<Part>, status: u16, on_finish: Bo
     }
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let (sent, complete) = produce(content, parts, &tx).await;
+        let (sent, complete) = produce(content, parts, &tx, &mut pacer).await;
         on_finish.finish(status, sent, complete);
     });
     ChannelBody { rx, remaining: total }.boxed()
@@ -117,7 +125,12 @@ fn read_parts_now(file: &File, parts: &[Part]) -> io::Result<Bytes> {
     Ok(out.into())
 }
 
-async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::Result<Bytes>>) -> (u64, bool) {
+async fn produce(
+    mut content: Content,
+    parts: Vec<Part>,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    pacer: &mut Option<Pacer>,
+) -> (u64, bool) {
     let mut sent = 0;
     // The lowest byte the parts after each one still need: a fill passing through must keep
     // it (ranges may come in any order); within a part, the reader's position counts.
@@ -133,14 +146,14 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
         match part {
             Part::Literal(b) => {
                 let n = b.len() as u64;
-                if tx.send(Ok(b)).await.is_err() {
+                if !pacing::send(pacer, tx, b).await {
                     return (sent, false);
                 }
                 sent += n;
             }
             Part::File { first, last } if content.checked.is_some() => {
                 let checked = content.checked.clone().expect("guarded");
-                match produce_checked(&content.file, &checked, first, last, tx).await {
+                match produce_checked(&content.file, &checked, (first, last), tx, pacer).await {
                     Ok(n) => sent += n,
                     Err((n, e)) => {
                         if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
@@ -181,7 +194,7 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
                     };
                     match read {
                         Ok(bytes) => {
-                            if tx.send(Ok(bytes)).await.is_err() {
+                            if !pacing::send(pacer, tx, bytes).await {
                                 return (sent, false);
                             }
                             sent += end - pos;
@@ -204,9 +217,9 @@ async fn produce(mut content: Content, parts: Vec<Part>, tx: &mpsc::Sender<io::R
 async fn produce_checked(
     file: &Arc<File>,
     checked: &Checked,
-    first: u64,
-    last: u64,
+    (first, last): (u64, u64),
     tx: &mpsc::Sender<io::Result<Bytes>>,
+    pacer: &mut Option<Pacer>,
 ) -> Result<u64, (u64, io::Error)> {
     let blocks = &checked.blocks;
     let mut sent = 0;
@@ -219,7 +232,7 @@ async fn produce_checked(
         let (start, end) = blocks.span(index);
         let (a, b) = (first.max(start) - start, (last + 1).min(end) - start);
         let bytes = Bytes::from(block).slice(a as usize..b as usize);
-        if tx.send(Ok(bytes)).await.is_err() {
+        if !pacing::send(pacer, tx, bytes).await {
             return Err((sent, io::Error::new(io::ErrorKind::BrokenPipe, "client went away")));
         }
         sent += b - a;

@@ -6,5 +6,6 @@ pub mod conditional;
 pub mod connection;
 pub mod digest;
 pub mod object_path;
+pub mod pacing;
 pub mod range;
 pub mod respond;

@@ -55,6 +55,20 @@ pub fn resolve(header: Option<&str>, size: u64) -> RangeRequest {
     if ranges.is_empty() { RangeRequest::Unsatisfiable } else { RangeRequest::Ranges(coalesce(ranges)) }
 }
 
+/// The most bytes `header` can ask for whatever the representation's size, if it says (an
+/// open-ended range, none or a malformed one: `None`, the whole representation).
+pub fn most_bytes(header: Option<&str>) -> Option<u64> {
+    let specs = parse(header?)?;
+    if specs.len() > MAX_RANGES {
+        return None;
+    }
+    specs.into_iter().try_fold(0u64, |sum, spec| match spec {
+        Spec::From(first, Some(last)) => sum.checked_add(last - first + 1),
+        Spec::Suffix(n) => sum.checked_add(n),
+        Spec::From(_, None) => None,
+    })
+}
+
 /// Ranges that overlap are sorted and merged (RFC 9110 §14.2 lets a server coalesce them), so
 /// 64 copies of `0-` cost one copy of the object, not 64. Disjoint ranges keep their order.
 fn coalesce(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {

@@ -5,6 +5,7 @@
 use crate::http::body::{self, Body, Content, OnFinish, Part};
 use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::digest::{Algorithm, Digests};
+use crate::http::pacing::Pacer;
 use crate::http::range::{self, ByteRange, RangeRequest};
 use bytes::Bytes;
 use http::header::{
@@ -31,6 +32,7 @@ pub fn respond(
     rep: Representation,
     wanted: &[Algorithm],
     extra: HeaderMap,
+    pacer: Option<Pacer>,
     on_finish: Box<dyn OnFinish>,
 ) -> Response<Body> {
     let mut resp = Response::new(body::empty());
@@ -114,7 +116,7 @@ pub fn respond(
         on_finish.finish(status.as_u16(), 0, true);
         return resp;
     }
-    *resp.body_mut() = body::from_parts(rep.content, parts, status.as_u16(), on_finish);
+    *resp.body_mut() = body::from_parts(rep.content, parts, status.as_u16(), pacer, on_finish);
     resp
 }
 

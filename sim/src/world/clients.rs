@@ -23,18 +23,25 @@ impl World {
         let now = self.now();
         let Some(&c) = self.clients.get(&request.0) else { return };
         match response {
-            // The download ties up the node (the object's pin) for the transfer time.
-            Response::Serve { size, fetch, .. } => {
+            // The download ties up the node (the object's pin) for the transfer time, at the
+            // client's pace and its namespace's egress pace, whichever is slower.
+            Response::Serve { size, fetch, pace, .. } => {
                 let from = self.holder_of(n, fetch);
-                self.clients.get_mut(&request.0).expect("open request").from = Some(from);
+                let started = pace.map_or(now, |p| p.start);
+                let client = self.clients.get_mut(&request.0).expect("open request");
+                (client.from, client.held) = (Some(from), started - now);
                 let size = size.unwrap_or(c.size);
-                let at = now + self.client_latency(c.site, n) + self.client_rate.transfer_time(size);
+                let sent = (started + self.client_rate.transfer_time(size)).max(pace.map_or(now, |p| p.end()));
+                let at = sent + self.client_latency(c.site, n);
                 self.engine.schedule(at, Ev::Downloaded { id: request.0, tries: c.tries });
             }
             // The download reads the fill as it arrives; it ends once the fill is complete.
-            Response::Stream { fetch, .. } => {
-                self.clients.get_mut(&request.0).expect("open request").stream = Some(fetch.0);
-                let reader = Reader::Client { id: request.0, tries: c.tries, started: now };
+            Response::Stream { fetch, pace, .. } => {
+                let started = pace.map_or(now, |p| p.start);
+                let client = self.clients.get_mut(&request.0).expect("open request");
+                (client.stream, client.held) = (Some(fetch.0), started - now);
+                let paced_end = pace.map_or(Time::ZERO, |p| p.end());
+                let reader = Reader::Client { id: request.0, tries: c.tries, started, paced_end };
                 self.readers.entry((n, fetch.0)).or_default().push(reader);
             }
             // The client follows the redirect: back to the client, then on to the cache.
@@ -46,10 +53,11 @@ impl World {
                     object: c.object,
                     kind: RequestKind::Client,
                     client_site: Some(SiteId(c.site)),
+                    length: None,
                 };
                 self.deliver(at, to.0, Input::Request(request));
             }
-            Response::Fail(_) => {}
+            Response::Fail(_) | Response::Throttled { .. } => {}
         }
     }
 
@@ -73,14 +81,15 @@ impl World {
         let from = self.holder_of(n, Some(FetchId(fetch)));
         for reader in readers {
             match reader {
-                Reader::Client { id, tries, started } => {
+                Reader::Client { id, tries, started, paced_end } => {
                     let Some(c) = self.clients.get_mut(&id).filter(|c| c.tries == tries && c.stream == Some(fetch))
                     else {
                         continue;
                     };
                     c.from = Some(from);
                     let (site, size) = (c.site, c.size);
-                    let end = now.max(started + self.client_rate.transfer_time(size)) + self.client_latency(site, n);
+                    let sent = now.max(started + self.client_rate.transfer_time(size)).max(paced_end);
+                    let end = sent + self.client_latency(site, n);
                     self.engine.schedule(end, Ev::Downloaded { id, tries });
                 }
                 Reader::Flow(request) => {
@@ -246,6 +255,7 @@ impl World {
             first_byte: None,
             hops: 0,
             stream: None,
+            held: Duration::ZERO,
         };
         self.send_client_request(id, c, now);
     }
@@ -265,6 +275,7 @@ impl World {
             object: c.object,
             kind: RequestKind::Client,
             client_site: Some(SiteId(c.site)),
+            length: None,
         };
         let at = at + self.client_latency(c.site, c.node);
         self.deliver(at, c.node, Input::Request(request));

@@ -128,6 +128,8 @@ struct ClientReq {
     hops: u32,
     /// The fill of `node` this request streams from.
     stream: Option<u64>,
+    /// How long the answer held the response back (its namespace's egress limit).
+    held: Duration,
 }
 
 /// Who reads a fill that is still arriving (a `Stream` answer), until it completes.
@@ -136,7 +138,10 @@ enum Reader {
     Client {
         id: u64,
         tries: u8,
+        /// When the client's download started, and when its namespace's egress limit lets the
+        /// last byte go (`Time::ZERO`: no limit).
         started: Time,
+        paced_end: Time,
     },
     /// A flow to another node's fill, by the source's request id, still moving...
     Flow(u64),
@@ -604,7 +609,7 @@ impl World {
                         // Served: the request ends with its last byte (`downloaded`).
                         Ok(_) => {
                             let c = self.clients.get_mut(&request.0).expect("open request");
-                            c.first_byte = Some(latency);
+                            c.first_byte = Some(latency + c.held);
                             c.hops = hops;
                         }
                         Err(failure) => {
@@ -621,6 +626,15 @@ impl World {
                             }
                         }
                     }
+                }
+            }
+            Event::Throttled { namespace, wait, refused, .. } => {
+                let c = s.namespace(namespace);
+                if refused {
+                    c.egress_refused += 1;
+                } else {
+                    c.egress_delayed += 1;
+                    c.egress_delay_ns += wait.as_nanos();
                 }
             }
             Event::StreamBroken { request, .. } => {

@@ -31,7 +31,8 @@ impl World {
         }
         let id = self.next_request;
         self.next_request += 1;
-        let request = Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None };
+        let request =
+            Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None, length: None };
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request });
         let list_at = now + self.block_list_delay(n, object, src);
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
@@ -144,7 +145,7 @@ impl World {
             }
             // The holder is known once the fill it streams from is complete.
             Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
-            Response::Fail(_) | Response::Redirect { .. } => None,
+            Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } => None,
         };
         let reason = match (served, response) {
             (Some((size, (holder, relays), streams_from)), _) => {
@@ -187,9 +188,13 @@ impl World {
     /// serving), drops it and takes the request again, now a miss. Whether it was.
     fn reread_damaged(&mut self, n: u32, id: RequestId) -> bool {
         let asked = match (self.clients.get(&id.0), self.peer_reqs.get(&id.0)) {
-            (Some(c), _) => {
-                Request { id, object: c.object, kind: RequestKind::Client, client_site: Some(SiteId(c.site)) }
-            }
+            (Some(c), _) => Request {
+                id,
+                object: c.object,
+                kind: RequestKind::Client,
+                client_site: Some(SiteId(c.site)),
+                length: None,
+            },
             (None, Some(p)) => p.request,
             (None, None) => return false,
         };
