@@ -178,7 +178,7 @@ fn sighup_reloads_storage_quotas_and_a_lowered_limit_evicts_at_once() {
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     wait_until("the lowered limit applied", || c.metric(11, cached) == 1.0);
     assert_eq!(c.metric(11, "reef_namespace_evictions_total{namespace=\"cms\"}"), 2.0);
-    assert!(c.log(11).contains("reloaded the namespaces' storage quotas"));
+    assert!(c.log(11).contains("reloaded the namespaces' quotas"));
     let (status, head, body) = get(&c.url(11, "/cms/f2"), &[]);
     assert_eq!((status, body == files[2]), (200, true));
     assert_eq!(header(&head, "cache-status").unwrap(), "reef-n11; hit", "the most recent one stayed");
@@ -186,6 +186,6 @@ fn sighup_reloads_storage_quotas_and_a_lowered_limit_evicts_at_once() {
     let text = std::fs::read_to_string(&node.config).unwrap().replace("max_objects = 1", "max_share = 2.0");
     std::fs::write(&node.config, text).unwrap();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    wait_until("the bad quota reported", || c.log(11).contains("cannot reload the storage quotas"));
+    wait_until("the bad quota reported", || c.log(11).contains("cannot reload the quotas"));
     assert_eq!(c.metric(11, cached), 1.0);
 }

@@ -1,0 +1,125 @@
+//! Egress limits on a real cache, measured by a real client (curl) on loopback: a limited
+//! namespace's download runs at the configured rate (within 5% over 10 s), a request that
+//! would wait past the bound gets `503` with `Retry-After`, the other namespace is not slowed,
+//! and `SIGHUP` changes the rate without dropping the client's connection.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+/// 16 Mbit/s: 2,000,000 bytes a second.
+const RATE: f64 = 2_000_000.0;
+
+fn limited_cluster(max_delay: &str) -> Cluster {
+    let quota = format!("quota = {{ egress = {{ rate = \"16Mbit/s\", max_delay = \"{max_delay}\" }} }}\n");
+    let options = Options { namespaces: vec![("cms", quota)], ..Options::default() };
+    Cluster::start_with(&[origin(1), cache(11, "site-a")], &options)
+}
+
+/// Fills the cache with `path` without a body (a HEAD is charged nothing).
+fn warm(c: &Cluster, path: &str, admitted: f64) {
+    let out = curl(&["-sI", "-o", "/dev/null", "-w", "%{http_code}", &c.url(11, path)]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    wait_until("the object is cached", || c.metric(11, "reef_cache_admitted_total") == admitted);
+}
+
+/// curl's per-transfer figures: `(status, connections opened, bytes, seconds)` per URL.
+fn timed_get(urls: &[String], out: &std::path::Path) -> Vec<(u16, u32, u64, f64)> {
+    let mut args: Vec<String> = vec!["-s".into()];
+    for (i, url) in urls.iter().enumerate() {
+        args.extend(["-o".into(), format!("{}.{i}", out.display()), url.clone()]);
+    }
+    args.extend(["-w".into(), "%{http_code} %{num_connects} %{size_download} %{time_total}\n".into()]);
+    let output = Command::new("curl").args(&args).output().expect("curl");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect()
+}
+
+fn assert_rate(what: &str, bytes: u64, seconds: f64, rate: f64) {
+    let measured = bytes as f64 / seconds;
+    eprintln!("{what}: {measured:.0} B/s over {seconds:.3} s ({:+.2}% of the limit)", (measured / rate - 1.0) * 100.0);
+    assert!(
+        (measured / rate - 1.0).abs() <= 0.05,
+        "{what}: {measured:.0} B/s over {seconds:.2} s, limit {rate:.0} B/s"
+    );
+}
+
+#[test]
+fn a_limited_namespace_runs_at_its_rate_and_the_other_is_not_slowed() {
+    let c = limited_cluster("2s");
+    // 20 MB at 2 MB/s: ten seconds.
+    let cms = c.put_in("cms", "big", bytes(20_000_000, 1));
+    let atlas = c.put("big", bytes(20_000_000, 2));
+    warm(&c, "/cms/big", 1.0);
+    warm(&c, "/atlas/big", 2.0);
+    let out = c.dir.path().join("cms-download");
+    let (url, path) = (c.url(11, "/cms/big"), out.clone());
+    let slow = thread::spawn(move || timed_get(&[url], &path));
+    // Give the download a moment to be admitted (it starts at once: the bucket is idle).
+    thread::sleep(Duration::from_millis(500));
+
+    // A second cms request would wait about 9.5 s for the first, past the 2 s bound.
+    let (status, head, _) = get_lenient(&c.url(11, "/cms/big"));
+    assert_eq!(status, 503, "{head}");
+    assert_eq!(header(&head, "reef-failure"), Some("throttled"));
+    let retry: u64 = header(&head, "retry-after").unwrap().parse().unwrap();
+    assert!((6..=9).contains(&retry), "a retry is admitted once the queue is within 2 s: {retry}");
+
+    // atlas has no limit: its 20 MB come at loopback speed meanwhile, byte-exact.
+    let fast = timed_get(&[c.url(11, "/atlas/big")], &c.dir.path().join("atlas-download"));
+    let (status, _, size, seconds) = fast[0];
+    assert_eq!((status, size), (200, 20_000_000));
+    assert!(size as f64 / seconds > 5.0 * RATE, "atlas slowed: {seconds:.2} s");
+    assert!(std::fs::read(c.dir.path().join("atlas-download.0")).unwrap() == atlas);
+
+    let slow = slow.join().unwrap();
+    let (status, _, size, seconds) = slow[0];
+    assert_eq!((status, size), (200, 20_000_000));
+    assert_rate("cms", size, seconds, RATE);
+    assert!(std::fs::read(out.with_extension("0")).unwrap() == cms, "byte-exact at the limit");
+
+    let throttled = |decision: &str| {
+        c.metric(11, &format!("reef_namespace_throttled_total{{namespace=\"cms\",decision=\"{decision}\"}}"))
+    };
+    assert_eq!(throttled("refused"), 1.0);
+    assert_eq!(c.metric(11, "reef_namespace_requests_total{namespace=\"cms\",outcome=\"throttled\"}"), 1.0);
+}
+
+#[test]
+fn sighup_changes_the_rate_without_dropping_the_connection() {
+    let c = limited_cluster("30s");
+    // 4 MB: two seconds at 2 MB/s, one at 4 MB/s.
+    let data = c.put_in("cms", "f", bytes(4_000_000, 3));
+    warm(&c, "/cms/f", 1.0);
+    let out = c.dir.path().join("download");
+    let (urls, path) = (vec![c.url(11, "/cms/f"), c.url(11, "/cms/f")], out.clone());
+    // Two downloads on one connection; the rate doubles during the first.
+    let both = thread::spawn(move || timed_get(&urls, &path));
+    thread::sleep(Duration::from_millis(300));
+    let node = &c.nodes[&11];
+    let text = std::fs::read_to_string(&node.config).unwrap().replace("16Mbit/s", "32Mbit/s");
+    std::fs::write(&node.config, text).unwrap();
+    let pid = node.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    wait_until("the quotas reloaded", || c.log(11).contains("reloaded the namespaces' quotas"));
+
+    let both = both.join().unwrap();
+    assert_eq!(both.len(), 2, "{both:?}");
+    let ((s1, connects1, size1, t1), (s2, connects2, size2, t2)) = (both[0], both[1]);
+    assert_eq!((s1, s2, size1, size2), (200, 200, 4_000_000, 4_000_000));
+    assert_eq!((connects1, connects2), (1, 0), "the second download reused the connection");
+    // The first keeps the pace it was admitted at; the second gets the new rate.
+    assert_rate("before the reload", size1, t1, RATE);
+    assert_rate("after the reload", size2, t2, 2.0 * RATE);
+    for i in 0..2 {
+        assert!(std::fs::read(out.with_extension(i.to_string())).unwrap() == data);
+    }
+}
