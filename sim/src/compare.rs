@@ -306,6 +306,16 @@ fn print_table(c: &Comparison) {
     for ns in &namespaces {
         head.push_str(&format!(" {:>12}", format!("{ns} site")));
     }
+    // Each namespace that an egress limit held back in some variant: responses delayed and
+    // requests refused (503).
+    let count = |r: &Row, ns: &str, key: &str| r.summary["namespaces"][ns][key].as_u64().unwrap_or(0);
+    let throttled: Vec<&String> = namespaces
+        .iter()
+        .filter(|ns| c.rows.iter().any(|r| count(r, ns, "egress_delayed") + count(r, ns, "egress_refused") > 0))
+        .collect();
+    for ns in &throttled {
+        head.push_str(&format!(" {:>12} {:>12}", format!("{ns} delayed"), format!("{ns} 503")));
+    }
     println!("{head}");
     for r in &c.rows {
         let mut line = format!("{:<width$}", r.variant);
@@ -322,6 +332,9 @@ fn print_table(c: &Comparison) {
         for ns in &namespaces {
             let ratio = r.summary["namespaces"][ns]["site_hit_ratio"].as_f64().unwrap_or(0.0);
             line.push_str(&format!(" {:>12}", format!("{:.1}%", ratio * 100.0)));
+        }
+        for ns in &throttled {
+            line.push_str(&format!(" {:>12} {:>12}", count(r, ns, "egress_delayed"), count(r, ns, "egress_refused")));
         }
         println!("{line}");
     }

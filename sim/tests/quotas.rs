@@ -36,3 +36,23 @@ fn a_share_or_a_limit_protects_the_steady_namespace_from_the_burst() {
         assert!(evicted(with, "cms") > evicted(with, "atlas"), "{name}: cms evictions");
     }
 }
+
+#[test]
+fn an_egress_limit_throttles_the_bursting_namespace_only() {
+    let free = run("{share=0.5}", "{}");
+    let limited = run("{share=0.5}", "{egress={rate=\"8Gbit/s\",max_delay=\"10s\"}}");
+    let (a0, a1) = (&free.namespaces["atlas"], &limited.namespaces["atlas"]);
+    // atlas has no limit: not one of its responses waited, and its outcome is the same.
+    assert_eq!((a1.egress_delayed, a1.egress_refused), (0, 0));
+    assert_eq!((a0.served.requests, a0.served.failed), (a1.served.requests, a1.served.failed));
+    assert_eq!(a0.served.site_hit_ratio, a1.served.site_hit_ratio);
+    // cms asks for ~1.8 GB/s during its scan, more than 8 Gbit/s (1 GB/s): its responses wait,
+    // never longer than the bound, and past it requests are refused and go to the next cache.
+    let (c0, c1) = (&free.namespaces["cms"], &limited.namespaces["cms"]);
+    assert_eq!((c0.egress_delayed, c0.egress_refused), (0, 0));
+    assert!(c1.egress_delayed > 1_000 && c1.egress_refused > 1_000, "{c1:?}");
+    assert!(c1.egress_mean_delay_ms > 0.0 && c1.egress_mean_delay_ms <= 10_000.0, "{c1:?}");
+    assert_eq!(limited.failures.get("throttled").copied().unwrap_or(0), 0, "every refused request found another cache");
+    assert!(limited.client_failovers >= c1.egress_refused);
+    assert!(c1.served.served_from.parent_tier > c0.served.served_from.parent_tier);
+}
