@@ -45,9 +45,16 @@ pub fn scale(scenario: &mut Scenario, factor: f64) -> anyhow::Result<()> {
     for l in &mut t.links {
         rate(&mut l.bandwidth);
     }
-    for egress in scenario.namespaces.iter_mut().filter_map(|ns| ns.quota.egress.as_mut()) {
-        rate(&mut egress.rate);
-        egress.burst.0 = (egress.burst.0 as f64 * factor).round() as u64;
+    let burst = |s: &mut Size| s.0 = (s.0 as f64 * factor).round() as u64;
+    for quota in scenario.namespaces.iter_mut().map(|ns| &mut ns.quota) {
+        if let Some(egress) = &mut quota.egress {
+            rate(&mut egress.rate);
+            burst(&mut egress.burst);
+        }
+        if let Some(fill) = &mut quota.fill {
+            rate(&mut fill.rate);
+            burst(&mut fill.burst);
+        }
     }
     Ok(())
 }

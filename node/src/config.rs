@@ -447,6 +447,14 @@ impl Config {
         })
     }
 
+    /// Each namespace's limit on fills from its origins (caches only).
+    pub fn fill_limits(&self) -> Vec<(String, reef_core::shaper::RateLimit)> {
+        if !matches!(self.role, Role::Cache | Role::WorkerPeer) {
+            return Vec::new();
+        }
+        self.namespaces.iter().filter_map(|ns| Some((ns.name.clone(), ns.quota.fill?.limit()))).collect()
+    }
+
     /// The core's configuration; built with `NodeConfig::new` so fields the core adds later keep
     /// their defaults.
     pub fn node_config(&self) -> NodeConfig {

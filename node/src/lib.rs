@@ -92,6 +92,7 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
         client_tls,
         tls.as_ref().map(tls::NodeTls::seal_check).transpose().map_err(|e| anyhow::anyhow!("`tls.ca`: {e}"))?,
     ));
+    transport.set_fill_limits(config.fill_limits());
     let tokens = if config.issuers.is_empty() {
         None
     } else {
@@ -99,7 +100,7 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
     };
     let metrics = Arc::new(metrics::Metrics::default());
     let driver = driver::Driver::start(config.clone(), transport.clone(), store.clone(), recovered, metrics.clone());
-    tokio::spawn(reload_on_hangup(tls.clone(), source, config.clone(), driver.clone()));
+    tokio::spawn(reload_on_hangup(tls.clone(), source, config.clone(), driver.clone(), transport.clone()));
     tracing::info!(
         id = config.id.0,
         role = config::role_name(config.role),
@@ -130,6 +131,7 @@ async fn reload_on_hangup(
     source: Option<std::path::PathBuf>,
     running: Arc<config::Config>,
     driver: driver::Driver,
+    transport: Arc<peer_transport::Transport>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
@@ -144,7 +146,7 @@ async fn reload_on_hangup(
             }
         }
         if let Some(path) = &source {
-            match reload_quotas(path, &running, &driver).await {
+            match reload_quotas(path, &running, &driver, &transport).await {
                 Ok(()) => tracing::info!("reloaded the namespaces' quotas"),
                 Err(e) => tracing::error!(error = %e, "cannot reload the quotas: keeping the old ones"),
             }
@@ -157,6 +159,7 @@ async fn reload_quotas(
     path: &std::path::Path,
     running: &config::Config,
     driver: &driver::Driver,
+    transport: &peer_transport::Transport,
 ) -> Result<(), String> {
     if !matches!(running.role, reef_core::Role::Cache | reef_core::Role::WorkerPeer) {
         return Ok(());
@@ -172,5 +175,7 @@ async fn reload_quotas(
     fresh.capacity = running.capacity;
     let core = fresh.node_config();
     let quotas = core.cache.map(|c| c.quotas).unwrap_or_default();
-    driver.set_quotas(quotas, core.egress).await
+    driver.set_quotas(quotas, core.egress).await?;
+    transport.set_fill_limits(fresh.fill_limits());
+    Ok(())
 }

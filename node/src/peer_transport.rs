@@ -14,7 +14,8 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source};
+use reef_core::shaper::{Admission, RateLimit, Shaper};
+use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source, Time};
 use rustls::ClientConfig;
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
@@ -65,6 +66,11 @@ pub struct Transport {
     book: HashMap<NodeId, String>,
     /// With TLS: block lists must come from an origin or carry an origin's seal.
     seals: Option<SealCheck>,
+    /// Each namespace's limit on fills from origins (`quota.fill`): every chunk read from an
+    /// origin waits for its turn in the namespace's shaper, so concurrent fills share the rate.
+    fill_limits: std::sync::Mutex<HashMap<String, Shaper>>,
+    /// The instant the shapers' time 0 stands for.
+    epoch: tokio::time::Instant,
 }
 
 impl Transport {
@@ -78,7 +84,42 @@ impl Transport {
         seals: Option<SealCheck>,
     ) -> Self {
         let client = http_client(tls, peers.clone());
-        Transport { client, me, my_url, book: peers.into_iter().collect(), seals }
+        Transport {
+            client,
+            me,
+            my_url,
+            book: peers.into_iter().collect(),
+            seals,
+            fill_limits: Default::default(),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Sets the namespaces' fill limits (at start and on reload); a namespace that keeps its
+    /// limit keeps its shaper's state.
+    pub fn set_fill_limits(&self, limits: Vec<(String, RateLimit)>) {
+        let mut shapers = self.fill_limits.lock().expect("fill limits");
+        let mut kept = HashMap::new();
+        for (namespace, limit) in limits {
+            let mut shaper = shapers.remove(&namespace).unwrap_or_else(|| Shaper::new(limit));
+            shaper.set_limit(limit);
+            kept.insert(namespace, shaper);
+        }
+        *shapers = kept;
+    }
+
+    /// Waits until `bytes` more of a fill of `namespace` from an origin may be taken in.
+    async fn pace_fill(&self, namespace: &str, bytes: u64) {
+        let release = {
+            let mut shapers = self.fill_limits.lock().expect("fill limits");
+            let Some(shaper) = shapers.get_mut(namespace) else { return };
+            let now = Time(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            match shaper.admit(now, bytes) {
+                Admission::Paced(pace) => pace.end(),
+                Admission::Refused { .. } => return, // never: fills have no delay bound
+            }
+        };
+        tokio::time::sleep_until(self.epoch + std::time::Duration::from_nanos(release.as_nanos())).await;
     }
 
     /// The client this node talks to other nodes with (also used for issuers' keys).
@@ -236,6 +277,9 @@ impl Transport {
             }
             hasher.update(&data);
             written += data.len() as u64;
+            if kind == FetchKind::Origin {
+                self.pace_fill(&fill.name.namespace, data.len() as u64).await;
+            }
             if let Some(v) = &mut verifier {
                 let verified = v.update(&data).map_err(|bad| {
                     tracing::error!(object = %fill.name, %from, block = bad.index, "block does not match the origin's block list: fill discarded");

@@ -1,7 +1,8 @@
-//! Egress limits on a real cache, measured by a real client (curl) on loopback: a limited
-//! namespace's download runs at the configured rate (within 5% over 10 s), a request that
-//! would wait past the bound gets `503` with `Retry-After`, the other namespace is not slowed,
-//! and `SIGHUP` changes the rate without dropping the client's connection.
+//! Bandwidth limits on a real cache, measured by a real client (curl) on loopback: a limited
+//! namespace's download runs at the configured egress rate (within 5% over 10 s), a request
+//! that would wait past the bound gets `503` with `Retry-After`, the other namespace is not
+//! slowed, `SIGHUP` changes the rate without dropping the client's connection, and a fill
+//! limit holds a cold object's fill from the origin (and so its streamed download) to its rate.
 
 mod common;
 
@@ -14,8 +15,11 @@ use std::time::Duration;
 const RATE: f64 = 2_000_000.0;
 
 fn limited_cluster(max_delay: &str) -> Cluster {
-    let quota = format!("quota = {{ egress = {{ rate = \"16Mbit/s\", max_delay = \"{max_delay}\" }} }}\n");
-    let options = Options { namespaces: vec![("cms", quota)], ..Options::default() };
+    cluster_with(format!("quota = {{ egress = {{ rate = \"16Mbit/s\", max_delay = \"{max_delay}\" }} }}\n"))
+}
+
+fn cluster_with(cms_quota: String) -> Cluster {
+    let options = Options { namespaces: vec![("cms", cms_quota)], ..Options::default() };
     Cluster::start_with(&[origin(1), cache(11, "site-a")], &options)
 }
 
@@ -122,4 +126,30 @@ fn sighup_changes_the_rate_without_dropping_the_connection() {
     for i in 0..2 {
         assert!(std::fs::read(out.with_extension(i.to_string())).unwrap() == data);
     }
+}
+
+#[test]
+fn a_fill_limit_holds_fills_from_the_origin_to_its_rate() {
+    let c = cluster_with("quota = { fill = { rate = \"16Mbit/s\" } }\n".into());
+    // 4 MB, not cached: the cache fills it from the origin at 2 MB/s and streams it on.
+    let cms = c.put_in("cms", "cold", bytes(4_000_000, 4));
+    let atlas = c.put("cold", bytes(4_000_000, 5));
+    let out = c.dir.path().join("fill");
+    let (url, path) = (c.url(11, "/cms/cold"), out.clone());
+    let slow = thread::spawn(move || timed_get(&[url], &path));
+    // atlas's fills are not limited: its cold object comes at loopback speed meanwhile.
+    let fast = timed_get(&[c.url(11, "/atlas/cold")], &c.dir.path().join("atlas-fill"));
+    let (status, _, size, seconds) = fast[0];
+    assert_eq!((status, size), (200, 4_000_000));
+    assert!(size as f64 / seconds > 5.0 * RATE, "atlas slowed: {seconds:.2} s");
+    assert!(std::fs::read(c.dir.path().join("atlas-fill.0")).unwrap() == atlas);
+    let (status, _, size, seconds) = slow.join().unwrap()[0];
+    assert_eq!((status, size), (200, 4_000_000));
+    assert_rate("cms fill", size, seconds, RATE);
+    assert!(std::fs::read(out.with_extension("0")).unwrap() == cms);
+    // Once cached, the object is served without the fill limit.
+    wait_until("the cms object is cached", || c.metric(11, "reef_cache_admitted_total") == 2.0);
+    let (status, _, size, seconds) = timed_get(&[c.url(11, "/cms/cold")], &c.dir.path().join("hit"))[0];
+    assert_eq!((status, size), (200, 4_000_000));
+    assert!(size as f64 / seconds > 5.0 * RATE, "a hit is not a fill: {seconds:.2} s");
 }

@@ -1,7 +1,7 @@
 //! Figures, drawn with plotters as PNG and SVG. The font ships inside the binary (DejaVu Sans),
 //! so text renders on a fresh machine without system font packages.
 
-use crate::model::{Cdf, OutageWindow, RunResults};
+use crate::model::{Cdf, NamespaceCounts, OutageWindow, RunResults};
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -406,6 +406,47 @@ pub fn origin_egress(run: &RunResults) -> TimeLines {
     }
 }
 
+/// Each namespace's site hit ratio over time (what storage quotas protect).
+pub fn namespace_hit_ratio(run: &RunResults) -> TimeLines {
+    TimeLines {
+        title: "Site hit ratio by namespace".into(),
+        y_label: "share of served requests from the client's site".into(),
+        series: per_namespace(run, |c| (c.completed > 0).then(|| c.site_hits as f64 / c.completed as f64)),
+        y_max: Some(1.0),
+        shaded: run.outages.clone(),
+    }
+}
+
+/// Each namespace's requests refused (503) by its egress limit, per second, over time.
+pub fn namespace_refused(run: &RunResults) -> TimeLines {
+    let per_s = 1.0 / run.bucket_s.max(1e-9);
+    TimeLines {
+        title: "Requests refused by egress limits".into(),
+        y_label: "refused requests per second".into(),
+        series: per_namespace(run, |c| Some(c.egress_refused as f64 * per_s)),
+        y_max: None,
+        shaded: run.outages.clone(),
+    }
+}
+
+/// One line per namespace of `value` per bucket (buckets where it is `None` are left out).
+fn per_namespace(run: &RunResults, value: impl Fn(&NamespaceCounts) -> Option<f64>) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut lines: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in &run.namespaces {
+        let line = lines.entry(&r.namespace).or_default();
+        if let Some(v) = value(&r.counts) {
+            line.push((r.time_s, v));
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(ns, mut pts)| {
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (ns.to_string(), pts)
+        })
+        .collect()
+}
+
 /// Failed requests per second over time, outage windows shaded.
 pub fn failures(run: &RunResults) -> TimeLines {
     let per_s = 1.0 / run.bucket_s.max(1e-9);
@@ -447,6 +488,12 @@ pub fn draw_run(dir: &Path, run: &RunResults) -> Result<Vec<(String, PathBuf)>> 
     }
     if !run.outages.is_empty() {
         add("Failed requests", save(&failures(run), dir, "failures")?);
+    }
+    if !run.namespaces.is_empty() {
+        add("Site hit ratio by namespace", save(&namespace_hit_ratio(run), dir, "namespace_hit_ratio")?);
+        if run.namespaces.iter().any(|r| r.counts.egress_refused > 0) {
+            add("Requests refused by egress limits", save(&namespace_refused(run), dir, "namespace_refused")?);
+        }
     }
     Ok(out)
 }

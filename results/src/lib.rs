@@ -12,7 +12,9 @@ pub mod report;
 #[cfg(feature = "render")]
 pub mod tables;
 
-pub use model::{Cdf, LinkRow, OutageWindow, RequestRow, RunResults, SiteCounts, TimeseriesRow, Value};
+pub use model::{
+    Cdf, LinkRow, NamespaceCounts, NamespaceRow, OutageWindow, RequestRow, RunResults, SiteCounts, TimeseriesRow, Value,
+};
 #[cfg(feature = "render")]
 pub use tables::TableFormats;
 

@@ -34,6 +34,31 @@ pub struct SiteCounts {
     pub origin_egress_bytes: u64,
 }
 
+/// What one namespace's clients asked for and got in one time bucket (all sites), what the
+/// caches evicted of it, and what its egress limit held back or refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceCounts {
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Served requests whose bytes were at the client's site (a worker node or the site cache).
+    pub site_hits: u64,
+    pub bytes_served: u64,
+    pub evicted: u64,
+    pub egress_delayed: u64,
+    pub egress_refused: u64,
+}
+
+/// One time bucket of one namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceRow {
+    /// Start of the bucket, seconds of simulated time.
+    pub time_s: f64,
+    pub namespace: String,
+    #[serde(flatten)]
+    pub counts: NamespaceCounts,
+}
+
 /// One time bucket of one site.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimeseriesRow {
@@ -94,6 +119,8 @@ pub struct RunResults {
     /// Time bucket width, seconds.
     pub bucket_s: f64,
     pub timeseries: Vec<TimeseriesRow>,
+    /// Per time bucket and namespace (empty with one namespace).
+    pub namespaces: Vec<NamespaceRow>,
     pub links: Vec<LinkRow>,
     pub requests: Vec<RequestRow>,
     pub latency: Vec<Cdf>,

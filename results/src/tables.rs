@@ -1,6 +1,6 @@
 //! Tables as Parquet (and CSV on request), built with polars.
 
-use crate::model::{LinkRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
+use crate::model::{LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
 use anyhow::{Context, Result, anyhow};
 use polars::prelude::*;
 use std::fs::File;
@@ -73,6 +73,22 @@ pub fn timeseries_frame(rows: &[TimeseriesRow]) -> Result<DataFrame> {
     ])?)
 }
 
+pub fn namespaces_frame(rows: &[NamespaceRow]) -> Result<DataFrame> {
+    let u = |f: fn(&NamespaceRow) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
+    Ok(DataFrame::new_infer_height(vec![
+        col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<_>>()),
+        col("namespace", rows.iter().map(|r| r.namespace.clone()).collect::<Vec<_>>()),
+        col("requests", u(|r| r.counts.requests)),
+        col("completed", u(|r| r.counts.completed)),
+        col("failed", u(|r| r.counts.failed)),
+        col("site_hits", u(|r| r.counts.site_hits)),
+        col("bytes_served", u(|r| r.counts.bytes_served)),
+        col("evicted", u(|r| r.counts.evicted)),
+        col("egress_delayed", u(|r| r.counts.egress_delayed)),
+        col("egress_refused", u(|r| r.counts.egress_refused)),
+    ])?)
+}
+
 pub fn links_frame(rows: &[LinkRow]) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(vec![
         col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<_>>()),
@@ -124,6 +140,9 @@ pub fn write_run_tables(dir: &Path, run: &RunResults, formats: TableFormats) -> 
     written.extend(write_frame(dir, "summary", &mut summary_frame(&[&run.summary])?, formats)?);
     written.extend(write_frame(dir, "timeseries", &mut timeseries_frame(&run.timeseries)?, formats)?);
     written.extend(write_frame(dir, "links", &mut links_frame(&run.links)?, formats)?);
+    if !run.namespaces.is_empty() {
+        written.extend(write_frame(dir, "namespaces", &mut namespaces_frame(&run.namespaces)?, formats)?);
+    }
     if !run.requests.is_empty() {
         written.extend(write_frame(dir, "requests", &mut requests_frame(&run.requests)?, formats)?);
     }

@@ -54,6 +54,7 @@ fn synthetic() -> RunResults {
         summary,
         bucket_s: 60.0,
         timeseries,
+        namespaces: Vec::new(),
         links,
         requests: Vec::new(),
         latency: vec![

@@ -9,7 +9,7 @@ use crate::world::World;
 use anyhow::Context;
 use reef_core::Tier;
 use reef_results::model::flatten;
-use reef_results::{Cdf, LinkRow, OutageWindow, RequestRow, RunResults, TimeseriesRow};
+use reef_results::{Cdf, LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow};
 use std::path::Path;
 
 /// The rows of one run. `summary` becomes the one-row summary table, flattened.
@@ -43,6 +43,19 @@ pub fn run_results(summary: &Summary, world: &World) -> anyhow::Result<RunResult
             });
         }
     }
+    let namespaces = if series.by_namespace() {
+        (0..buckets)
+            .flat_map(|b| {
+                world.layout.namespaces.iter().enumerate().map(move |(i, name)| NamespaceRow {
+                    time_s: b as f64 * bucket_s,
+                    namespace: name.clone(),
+                    counts: series.namespace_bucket(b, i),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let requests = series
         .sampled
         .iter()
@@ -66,7 +79,16 @@ pub fn run_results(summary: &Summary, world: &World) -> anyhow::Result<RunResult
             what: o.label.clone(),
         })
         .collect();
-    Ok(RunResults { summary: flat, bucket_s, timeseries, links, requests, latency: latency_cdfs(series), outages })
+    Ok(RunResults {
+        summary: flat,
+        bucket_s,
+        timeseries,
+        namespaces,
+        links,
+        requests,
+        latency: latency_cdfs(series),
+        outages,
+    })
 }
 
 /// Latency CDFs per tier, one point per non-empty histogram bucket.

@@ -7,8 +7,8 @@
 //! which have no site).
 
 use crate::stats::{BytesFrom, Histogram, relayed};
-use reef_core::{Duration, Tier, Time};
-pub use reef_results::SiteCounts;
+use reef_core::{Duration, NamespaceId, Tier, Time};
+pub use reef_results::{NamespaceCounts, SiteCounts};
 
 /// One sampled request.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,18 @@ pub struct SampledRequest {
     pub source: &'static str,
     pub latency: Duration,
     pub lookup_hops: u32,
+}
+
+/// Counts a namespace's request that ended: served with bytes from `from`, or failed.
+pub fn count_outcome(c: &mut NamespaceCounts, from: Option<BytesFrom>, size: u64) {
+    match from {
+        Some(from) => {
+            c.completed += 1;
+            c.bytes_served += size;
+            c.site_hits += u64::from(matches!(from, BytesFrom::WorkerNode | BytesFrom::SiteCache));
+        }
+        None => c.failed += 1,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -38,11 +50,14 @@ pub struct Series {
     pub sampled: Vec<SampledRequest>,
     /// Time to first byte per tier (T0..T3), nanoseconds.
     pub latency: [Histogram; 4],
+    namespaces: usize,
+    /// `by_namespace[b * namespaces + ns]` (kept with two namespaces or more).
+    by_namespace: Vec<NamespaceCounts>,
 }
 
 impl Series {
     /// `sample` is the fraction of requests to keep, 0..=1.
-    pub fn new(bucket: Duration, sites: usize, links: usize, sample: f64) -> Series {
+    pub fn new(bucket: Duration, sites: usize, links: usize, namespaces: usize, sample: f64) -> Series {
         let sample_every = if sample <= 0.0 { 0 } else { (1.0 / sample.min(1.0)).round().max(1.0) as u64 };
         Series {
             bucket: Duration(bucket.0.max(1)),
@@ -53,7 +68,31 @@ impl Series {
             sample_every,
             sampled: Vec::new(),
             latency: Default::default(),
+            namespaces: if namespaces > 1 { namespaces } else { 0 },
+            by_namespace: Vec::new(),
         }
+    }
+
+    /// The counters of namespace `ns` in the bucket of `t` (`None` with one namespace).
+    pub fn namespace(&mut self, t: Time, ns: NamespaceId) -> Option<&mut NamespaceCounts> {
+        let (b, n) = (self.index(t), self.namespaces);
+        if usize::from(ns.0) >= n {
+            return None;
+        }
+        if self.by_namespace.len() < (b + 1) * n {
+            self.by_namespace.resize((b + 1) * n, NamespaceCounts::default());
+        }
+        Some(&mut self.by_namespace[b * n + usize::from(ns.0)])
+    }
+
+    /// Namespace `ns`'s counters in bucket `b` (zero past the end).
+    pub fn namespace_bucket(&self, b: usize, ns: usize) -> NamespaceCounts {
+        self.by_namespace.get(b * self.namespaces + ns).copied().unwrap_or_default()
+    }
+
+    /// Whether namespaces are counted per bucket.
+    pub fn by_namespace(&self) -> bool {
+        self.namespaces > 0
     }
 
     fn index(&self, t: Time) -> usize {
@@ -143,9 +182,11 @@ impl Series {
         self.sampled.push(r);
     }
 
-    /// Number of buckets recorded (by sites or links).
+    /// Number of buckets recorded (by sites, links or namespaces).
     pub fn bucket_count(&self) -> usize {
-        (self.buckets.len() / self.sites.max(1)).max(self.link_bytes.len() / self.links.max(1))
+        (self.buckets.len() / self.sites.max(1))
+            .max(self.link_bytes.len() / self.links.max(1))
+            .max(self.by_namespace.len() / self.namespaces.max(1))
     }
 
     /// The counters of `site` in bucket `b` (zero past the end).
@@ -165,7 +206,7 @@ mod tests {
 
     #[test]
     fn link_bytes_land_in_their_link_and_bucket() {
-        let mut s = Series::new(Duration::from_secs(10), 1, 2, 0.0);
+        let mut s = Series::new(Duration::from_secs(10), 1, 2, 1, 0.0);
         s.record_link(1, [250.0, 500.4, 249.6].into_iter());
         assert_eq!((0..3).map(|b| s.link_bucket(b, 1)).collect::<Vec<_>>(), [250, 500, 250]);
         assert_eq!(s.link_bucket(1, 0), 0, "other links carry nothing");
@@ -174,7 +215,7 @@ mod tests {
 
     #[test]
     fn outcomes_land_in_their_site_and_bucket() {
-        let mut s = Series::new(Duration::from_secs(60), 2, 0, 0.5);
+        let mut s = Series::new(Duration::from_secs(60), 2, 0, 1, 0.5);
         let t = Time::ZERO + Duration::from_secs(61);
         s.issued(Time::ZERO, 1);
         s.completed(t, 1, Tier::T2, 300, BytesFrom::ParentTier, 1, Duration::from_millis(5));

@@ -2,15 +2,19 @@
 //! atlas keeps more of its hits when it has a guaranteed share of the cache, or when cms is
 //! held to a hard limit, and cms pays for its own burst.
 
-use reef_sim::run::{Summary, simulate};
+use reef_sim::run::{Outcome, Summary, simulate};
 use reef_sim::scenario::load;
 use std::path::Path;
 
 fn run(atlas: &str, cms: &str) -> Summary {
+    outcome(atlas, cms).summary
+}
+
+fn outcome(atlas: &str, cms: &str) -> Outcome {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/quotas.toml"));
     let overrides = [format!("namespace[0].quota={atlas}"), format!("namespace[1].quota={cms}")];
     let scenario = load(path, &overrides).unwrap_or_else(|e| panic!("{e}"));
-    simulate(&scenario, scenario.seed, &mut |_| {}).unwrap().summary
+    simulate(&scenario, scenario.seed, &mut |_| {}).unwrap()
 }
 
 fn site_hits(s: &Summary, ns: &str) -> f64 {
@@ -55,4 +59,47 @@ fn an_egress_limit_throttles_the_bursting_namespace_only() {
     assert_eq!(limited.failures.get("throttled").copied().unwrap_or(0), 0, "every refused request found another cache");
     assert!(limited.client_failovers >= c1.egress_refused);
     assert!(c1.served.served_from.parent_tier > c0.served.served_from.parent_tier);
+}
+
+#[test]
+fn the_namespace_series_adds_up_to_the_run_totals() {
+    let run = outcome("{share=0.5}", "{egress={rate=\"8Gbit/s\"}}");
+    let rows = &run.results.namespaces;
+    let buckets = run.results.timeseries.len() / 2; // two sites
+    assert_eq!(rows.len(), 2 * buckets, "every bucket has a row per namespace");
+    for (ns, total) in &run.summary.namespaces {
+        let sum = |f: fn(&reef_results::NamespaceCounts) -> u64| {
+            rows.iter().filter(|r| &r.namespace == ns).map(|r| f(&r.counts)).sum::<u64>()
+        };
+        assert_eq!(sum(|c| c.requests), total.served.requests, "{ns}");
+        assert_eq!(sum(|c| c.completed), total.served.completed, "{ns}");
+        assert_eq!(sum(|c| c.failed), total.served.failed, "{ns}");
+        assert_eq!(sum(|c| c.evicted), total.evicted, "{ns}");
+        assert_eq!(
+            (sum(|c| c.egress_delayed), sum(|c| c.egress_refused)),
+            (total.egress_delayed, total.egress_refused)
+        );
+        let hits = sum(|c| c.site_hits) as f64 / total.served.completed as f64;
+        assert!((hits - total.served.site_hit_ratio).abs() < 1e-12, "{ns}: {hits} vs {}", total.served.site_hit_ratio);
+    }
+    // Refusals fall only in the 20 minutes of cms's scan (from 20 to 40 min, plus the last
+    // waits running out just after).
+    let refused_at: Vec<f64> = rows.iter().filter(|r| r.counts.egress_refused > 0).map(|r| r.time_s).collect();
+    assert!(refused_at.iter().all(|&t| (1_140.0..2_460.0).contains(&t)), "{refused_at:?}");
+}
+
+#[test]
+fn fill_limits_cap_what_the_namespaces_take_over_the_wan() {
+    // 2 + 4 Gbit/s: 750 MB/s in all for the T2 cache's fills from the origin, the only
+    // traffic on the T0-T2 link.
+    let cap = 750e6;
+    let free = outcome("{}", "{}");
+    let limited = outcome("{fill={rate=\"2Gbit/s\"}}", "{fill={rate=\"4Gbit/s\"}}");
+    let peak = |o: &Outcome| o.results.links.iter().map(|l| l.bytes as f64 / o.results.bucket_s).fold(0.0, f64::max);
+    assert!(peak(&free) > 1.5 * cap, "without limits the scan takes more: {:.0} MB/s", peak(&free) / 1e6);
+    assert!(peak(&limited) <= cap * (1.0 + 1e-9), "{:.0} MB/s", peak(&limited) / 1e6);
+    // The same requests, all served, just later: the bytes wait, nothing is refused.
+    assert_eq!(limited.summary.requests, free.summary.requests);
+    assert_eq!(limited.summary.failed, 0);
+    assert!(limited.summary.latency_ms.p50 > free.summary.latency_ms.p50);
 }

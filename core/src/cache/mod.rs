@@ -22,7 +22,7 @@ mod table;
 
 pub use admission::Admission;
 pub use config::{CacheConfig, ConfigError, PolicyKind};
-pub use quota::{EgressQuota, NamespaceQuota, NamespaceShare, egress_limits, quotas_for_cache};
+pub use quota::{EgressQuota, FillQuota, NamespaceQuota, NamespaceShare, egress_limits, quotas_for_cache};
 
 use crate::ids::{NamespaceId, ObjectId};
 use admission::AdmissionFilter;

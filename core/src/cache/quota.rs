@@ -138,6 +138,29 @@ pub struct NamespaceQuota {
     /// The namespace's egress limit to clients (see `reef_core::shaper`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressQuota>,
+    /// The namespace's limit on fills from its origins into the cache (the site's WAN share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<FillQuota>,
+}
+
+/// A limit on a namespace's fills from origins, as written: `fill = { rate = "2Gbit/s" }`.
+/// Fills are never refused: concurrent fills of the namespace share the rate, like flows on a
+/// link of that capacity (reef-sim models it as one; reef-node meters every chunk it reads
+/// from an origin through a [`Shaper`](crate::shaper::Shaper) of the rate, `burst` deep).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FillQuota {
+    pub rate: Rate,
+    /// Bytes read at once after an idle spell (reef-node only; default 0).
+    #[serde(default)]
+    pub burst: Size,
+}
+
+impl FillQuota {
+    /// The limit as a shaper's: chunks queue for the rate however long it takes.
+    pub fn limit(&self) -> RateLimit {
+        RateLimit { rate: self.rate.0, burst: self.burst.0, max_delay: Duration(u64::MAX) }
+    }
 }
 
 /// An egress limit as written: `egress = { rate = "1Gbit/s", burst = "64MiB", max_delay = "10s" }`.
@@ -185,6 +208,9 @@ impl NamespaceQuota {
         }
         if let Some(egress) = self.egress {
             egress.limit().validate().map_err(|e| format!("`egress`: {e}"))?;
+        }
+        if let Some(fill) = self.fill {
+            fill.limit().validate().map_err(|e| format!("`fill`: {e}"))?;
         }
         Ok(())
     }

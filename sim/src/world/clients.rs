@@ -118,6 +118,9 @@ impl World {
     ) {
         let now = self.now();
         self.stats.completed(c.tier, c.object.namespace, c.size, outcome, latency.as_nanos(), duration.as_nanos());
+        if let Some(n) = self.series.namespace(now, c.object.namespace) {
+            count_outcome(n, outcome.ok().map(|(from, _)| from), c.size);
+        }
         let source = match outcome {
             Ok((from, relays)) => {
                 self.series.completed(now, c.site, c.tier, c.size, from, relays, latency);
@@ -145,6 +148,9 @@ impl World {
         // At the hard stop the clock may already stand at the first event past it.
         let now = self.now().min(self.max_time);
         self.series.failed(now, c.site);
+        if let Some(n) = self.series.namespace(now, c.object.namespace) {
+            count_outcome(n, None, 0);
+        }
         self.record(c, "failed", None, now - c.issued, now - c.issued);
         self.sample(c, "failed", now - c.issued, 0);
         self.job_step(c.job);
@@ -238,6 +244,9 @@ impl World {
         self.next_request += 1;
         let sampled = self.series.samples(self.stats.all.requests);
         self.stats.issued(tier, object.namespace, size);
+        if let Some(n) = self.series.namespace(now, object.namespace) {
+            n.requests += 1;
+        }
         self.series.issued(now, site);
         let c = ClientReq {
             index,

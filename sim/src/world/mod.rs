@@ -29,7 +29,7 @@ use crate::layout::Layout;
 use crate::network::{Ended, FlowId, LinkIdx, Network, Wakeup};
 use crate::outage::{self, Outage, Target};
 use crate::scenario::Scenario;
-use crate::series::{SampledRequest, Series};
+use crate::series::{SampledRequest, Series, count_outcome};
 use crate::stats::{BytesFrom, Stats};
 use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
@@ -258,6 +258,8 @@ pub struct World {
     max_time: Time,
     // Scratch buffers.
     route: Vec<LinkIdx>,
+    /// The link standing for a (cache, namespace)'s fill limit, if it has one.
+    fill_links: FastMap<(u32, u16), LinkIdx>,
     wakeups: Vec<(Time, Wakeup)>,
     ended: Vec<Ended<Transfer>>,
 }
@@ -280,6 +282,18 @@ impl World {
         for s in &topo.sites {
             net.add_link(s.lan.bytes_per_sec());
         }
+        // A namespace's fill limit in a cache is a link of that capacity on the way in from
+        // its origins: the cache's fills of the namespace share it.
+        let mut fill_links = FastMap::default();
+        for (n, spec) in layout.nodes.iter().enumerate() {
+            if matches!(spec.role, Role::Cache | Role::WorkerPeer) {
+                for (ns, quota) in layout.quotas.iter().enumerate() {
+                    if let Some(fill) = quota.fill {
+                        fill_links.insert((n as u32, ns as u16), net.add_link(fill.rate.0.bytes_per_sec()));
+                    }
+                }
+            }
+        }
         let nodes = layout
             .configs(&topo, &scenario.policy, seed)
             .into_iter()
@@ -297,12 +311,19 @@ impl World {
         let mut world = World {
             engine: Engine::new(),
             net,
+            fill_links,
             nodes,
             inputs: Vec::new(),
             free_inputs: Vec::new(),
             workload,
             stats: Stats::default(),
-            series: Series::new(bucket, topo.sites.len(), topo.links.len(), scenario.run.sample_requests),
+            series: Series::new(
+                bucket,
+                topo.sites.len(),
+                topo.links.len(),
+                layout.namespaces.len(),
+                scenario.run.sample_requests,
+            ),
             lookups: FastMap::default(),
             clients: FastMap::default(),
             peer_reqs: FastMap::default(),
@@ -636,6 +657,10 @@ impl World {
                     c.egress_delayed += 1;
                     c.egress_delay_ns += wait.as_nanos();
                 }
+                let now = self.now();
+                if let Some(c) = self.series.namespace(now, namespace) {
+                    *(if refused { &mut c.egress_refused } else { &mut c.egress_delayed }) += 1;
+                }
             }
             Event::StreamBroken { request, .. } => {
                 s.streams_broken += 1;
@@ -665,6 +690,10 @@ impl World {
             Event::Evicted { namespace, .. } => {
                 s.evicted += 1;
                 s.namespace(namespace).evicted += 1;
+                let now = self.now();
+                if let Some(c) = self.series.namespace(now, namespace) {
+                    c.evicted += 1;
+                }
             }
             Event::PeerDown { .. } => s.peer_down += 1,
             Event::NoRoom { .. } => s.no_room += 1,

@@ -150,6 +150,12 @@ impl World {
         let reason = match (served, response) {
             (Some((size, (holder, relays), streams_from)), _) => {
                 if self.fill_route(n, pr.requester) {
+                    let limit = (pr.requester, pr.request.object.namespace.0);
+                    if self.nodes[n as usize].role == Role::Origin
+                        && let Some(&link) = self.fill_links.get(&limit)
+                    {
+                        self.route.push(link);
+                    }
                     let (requester, fetch) = (pr.requester, pr.fetch);
                     let tag = Transfer { requester, fetch, source: n, request, size, holder, relays, streams_from };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
