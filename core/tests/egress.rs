@@ -170,3 +170,24 @@ fn a_reload_changes_the_rate_and_keeps_what_was_admitted() {
     let (c, _) = ask(&mut node, us(0), 3, CMS, None);
     assert_eq!(pace(&c), None);
 }
+
+#[test]
+fn a_quota_block_written_out_reads_back_the_same() {
+    // Tools that generate node files (the lab) write the block; the node must read back the
+    // very same limits.
+    let text =
+        r#"{"share":0.5,"egress":{"rate":"8Gbit/s","burst":"64MiB","max_delay":"2s"},"fill":{"rate":"4Gbit/s"}}"#;
+    let quota: reef_core::cache::NamespaceQuota = serde_json::from_str(text).unwrap();
+    let written = serde_json::to_string(&quota).unwrap();
+    let back: reef_core::cache::NamespaceQuota = serde_json::from_str(&written).unwrap();
+    assert_eq!(back, quota, "{written}");
+    let egress = quota.egress.unwrap().limit();
+    assert_eq!(
+        (egress.rate, egress.burst, egress.max_delay),
+        (BitRate(8_000_000_000), 64 << 20, Duration::from_secs(2))
+    );
+    assert_eq!(quota.fill.unwrap().limit().rate, BitRate(4_000_000_000));
+    // A limit of nothing is refused with the key that is wrong.
+    let zero: reef_core::cache::NamespaceQuota = serde_json::from_str(r#"{"egress":{"rate":"0bit/s"}}"#).unwrap();
+    assert!(zero.validate().unwrap_err().contains("`egress`"));
+}
