@@ -153,7 +153,7 @@ fn policies_have_one_name_everywhere() {
     }
     assert_eq!("2q".parse::<PolicyKind>(), Ok(PolicyKind::TwoQ));
     let err = "LRU".parse::<PolicyKind>().unwrap_err();
-    assert!(err.contains("lru, fifo, clock, lfu, s3fifo, sieve, arc, 2q, gdsf, wtinylfu, belady"), "{err}");
+    assert!(err.contains("lru, fifo, clock, lfu, lfuda, s3fifo, sieve, arc, 2q, gdsf, wtinylfu, belady"), "{err}");
     let cfg: CacheConfig = serde_json::from_str(r#"{"capacity": 10, "policy": "2q"}"#).unwrap();
     assert_eq!(cfg, CacheConfig::new(10, PolicyKind::TwoQ));
 }

@@ -163,7 +163,8 @@ impl Model {
     }
     fn priority_key(&self, p: usize, e: &REntry, next: u64) -> u64 {
         match self.kind {
-            PolicyKind::Lfu => self.parts[p].age + u64::from(e.freq),
+            PolicyKind::Lfu => u64::from(e.freq),
+            PolicyKind::LfuDa => self.parts[p].age + u64::from(e.freq),
             PolicyKind::Gdsf => {
                 (f64::from_bits(self.parts[p].age) + f64::from(e.freq) / e.size.max(1) as f64).max(0.0).to_bits()
             }
@@ -171,7 +172,7 @@ impl Model {
         }
     }
     fn is_priority(&self) -> bool {
-        matches!(self.kind, PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady)
+        matches!(self.kind, PolicyKind::Lfu | PolicyKind::LfuDa | PolicyKind::Gdsf | PolicyKind::Belady)
     }
 
     fn on_insert(&mut self, i: usize, next: u64) {
@@ -179,7 +180,7 @@ impl Model {
         let cap = self.parts[p].share;
         self.move_to_head(i);
         match self.kind {
-            PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady => {
+            PolicyKind::Lfu | PolicyKind::LfuDa | PolicyKind::Gdsf | PolicyKind::Belady => {
                 self.entries[i].freq = 1;
                 self.entries[i].key = self.priority_key(p, &self.entries[i], next);
                 self.entries[i].tie = self.tick(p);
@@ -225,7 +226,7 @@ impl Model {
         match self.kind {
             PolicyKind::Lru if attached => self.move_to_head(i),
             PolicyKind::Clock | PolicyKind::Sieve => self.entries[i].flag = true,
-            PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady => {
+            PolicyKind::Lfu | PolicyKind::LfuDa | PolicyKind::Gdsf | PolicyKind::Belady => {
                 self.entries[i].freq = (self.entries[i].freq + 1).min(u32::from(u16::MAX));
                 self.entries[i].key = self.priority_key(p, &self.entries[i], next);
                 if attached {
@@ -326,7 +327,7 @@ impl Model {
                 self.parts[p].hand = self.newer(p, o).map(|j| self.entries[j].id);
                 o
             }
-            PolicyKind::Lfu | PolicyKind::Gdsf | PolicyKind::Belady => {
+            PolicyKind::Lfu | PolicyKind::LfuDa | PolicyKind::Gdsf | PolicyKind::Belady => {
                 let i = self.attached(p).min_by_key(|&i| (self.entries[i].key, self.entries[i].tie))?;
                 if self.kind != PolicyKind::Belady {
                     self.parts[p].age = self.entries[i].key;
@@ -634,6 +635,7 @@ policy_tests! {
     clock_matches_model => PolicyKind::Clock,
     sieve_matches_model => PolicyKind::Sieve,
     lfu_matches_model => PolicyKind::Lfu,
+    lfuda_matches_model => PolicyKind::LfuDa,
     gdsf_matches_model => PolicyKind::Gdsf,
     belady_matches_model => PolicyKind::Belady,
     s3fifo_matches_model => PolicyKind::S3Fifo,

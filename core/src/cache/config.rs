@@ -15,9 +15,13 @@ pub enum PolicyKind {
     Fifo,
     #[serde(rename = "clock")]
     Clock,
-    /// LFU with dynamic aging.
+    /// LFU: the least frequently used object (hits while cached) leaves, ties to the least
+    /// recently used (libCacheSim's `LFU`).
     #[serde(rename = "lfu")]
     Lfu,
+    /// LFU with dynamic aging (Arlitt et al. 2000; libCacheSim's `LFUDA`).
+    #[serde(rename = "lfuda")]
+    LfuDa,
     #[serde(rename = "s3fifo")]
     S3Fifo,
     #[serde(rename = "sieve")]
@@ -36,11 +40,12 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    pub const ALL: [PolicyKind; 11] = [
+    pub const ALL: [PolicyKind; 12] = [
         PolicyKind::Lru,
         PolicyKind::Fifo,
         PolicyKind::Clock,
         PolicyKind::Lfu,
+        PolicyKind::LfuDa,
         PolicyKind::S3Fifo,
         PolicyKind::Sieve,
         PolicyKind::Arc,
@@ -56,6 +61,7 @@ impl PolicyKind {
             PolicyKind::Fifo => "fifo",
             PolicyKind::Clock => "clock",
             PolicyKind::Lfu => "lfu",
+            PolicyKind::LfuDa => "lfuda",
             PolicyKind::S3Fifo => "s3fifo",
             PolicyKind::Sieve => "sieve",
             PolicyKind::Arc => "arc",

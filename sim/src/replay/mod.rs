@@ -29,7 +29,7 @@ pub struct ReplayArgs {
     /// The trace's format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Eviction policies, comma-separated: lru, fifo, clock, lfu, s3fifo, sieve, arc, 2q, gdsf,
+    /// Eviction policies, comma-separated: lru, fifo, clock, lfu, lfuda, s3fifo, sieve, arc, 2q, gdsf,
     /// wtinylfu, belady.
     #[arg(long, value_delimiter = ',', required = true)]
     pub policy: Vec<PolicyKind>,

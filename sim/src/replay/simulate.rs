@@ -11,8 +11,10 @@ use std::time::Instant;
 pub struct PairResult {
     pub policy: PolicyKind,
     pub cache_size: u64,
-    /// Requests counted (after the warmup).
+    /// Requests counted (after the warmup), and how many of them missed (and their bytes).
     pub requests: u64,
+    pub misses: u64,
+    pub miss_bytes: u64,
     pub object_miss_ratio: f64,
     pub byte_miss_ratio: f64,
     /// Requests replayed per second of simulation (warmup included; loading excluded).
@@ -65,6 +67,8 @@ pub fn simulate(
         policy,
         cache_size: size,
         requests: counts.requests,
+        misses: counts.misses,
+        miss_bytes: counts.miss_bytes,
         object_miss_ratio: ratio(counts.misses, counts.requests),
         byte_miss_ratio: ratio(counts.miss_bytes, counts.bytes),
         requests_per_second: requests.len() as f64 / seconds,

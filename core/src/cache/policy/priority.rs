@@ -1,8 +1,11 @@
 //! The priority policies, one indexed min-heap each: the lowest priority leaves first, ties go
 //! to the least recently used.
 //!
-//! - LFU with dynamic aging (LFU-DA): priority = L + hits, where L is the priority of the last
-//!   victim, so objects that were popular long ago age out.
+//! - LFU: priority = hits while cached (1 on insert), as libCacheSim's `LFU`: among equals the
+//!   least recently used leaves (libCacheSim evicts the oldest of its lowest frequency list,
+//!   which is the same order).
+//! - LFU with dynamic aging (LFU-DA, Arlitt et al. 2000): priority = L + hits, where L is the
+//!   priority of the last victim, so objects that were popular long ago age out.
 //! - GDSF (Greedy-Dual-Size-Frequency): priority = L + hits * cost / size with cost 1, which
 //!   favours small popular objects (it maximises the object hit ratio).
 //! - Belady: the object whose next access is farthest leaves; a new object that is needed later
@@ -13,6 +16,7 @@ use crate::cache::slab::Entry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Rule {
+    Lfu,
     LfuAging,
     Gdsf,
     Belady,
@@ -44,6 +48,7 @@ impl Priority {
     /// The entry's priority after an access; `next` is Belady's next access time.
     fn key(&self, e: &Entry, next: u64) -> u64 {
         match self.rule {
+            Rule::Lfu => u64::from(e.freq),
             Rule::LfuAging => self.age + u64::from(e.freq),
             Rule::Gdsf => {
                 let l = f64::from_bits(self.age);
