@@ -10,6 +10,7 @@ and builds reef-sim.
 import argparse
 import json
 import multiprocessing
+import os
 import queue
 import random
 import struct
@@ -80,7 +81,9 @@ def write_oracle(path, reqs):
         f.write(b"".join(RECORD.pack(k, oid, size, nxt[k]) for k, (oid, size) in enumerate(reqs)))
 
 
-def _lcs_run(policy, path, cache_size, n, answer):
+def _lcs_run(policy, path, cache_size, n, answer, cpu=None):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     cls, params = POLICIES[policy]
     cache = cls(cache_size, **params)
     reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
@@ -90,13 +93,13 @@ def _lcs_run(policy, path, cache_size, n, answer):
     answer.put((round(miss_ratio * n), n / seconds))
 
 
-def lcs_misses(policy, path, cache_size, n, timeout):
+def lcs_misses(policy, path, cache_size, n, timeout, cpu=None):
     """libCacheSim's misses and requests per second, in a child process: some of its policies
     never return on some traces (LFUDA with objects larger than the cache), so each run gets
     `timeout` seconds; `(None, None)` if it took longer."""
     ctx = multiprocessing.get_context("fork")
     answer = ctx.Queue()
-    child = ctx.Process(target=_lcs_run, args=(policy, path, cache_size, n, answer))
+    child = ctx.Process(target=_lcs_run, args=(policy, path, cache_size, n, answer, cpu))
     child.start()
     try:
         return answer.get(timeout=timeout)
@@ -107,9 +110,10 @@ def lcs_misses(policy, path, cache_size, n, timeout):
         child.join()
 
 
-def reef_misses(reef, path, policies, sizes):
+def reef_misses(reef, path, policies, sizes, cpu=None):
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     out = subprocess.run(
-        [reef, "replay", "--trace", str(path), "--format", "oracle-general", "--quiet", "--json", "--threads", "1",
+        pin + [reef, "replay", "--trace", str(path), "--format", "oracle-general", "--quiet", "--json", "--threads", "1",
          "--policy", ",".join(policies), "--cache-size", ",".join(str(s) for s in sizes)],
         check=True, capture_output=True, text=True)
     return {(r["policy"], r["cache_size"]): (r["misses"], r["requests_per_second"]) for r in json.loads(out.stdout)}
@@ -124,7 +128,14 @@ def main():
     ap.add_argument("--policy", default=",".join(POLICIES), help="comma-separated Reef policy names")
     ap.add_argument("--dir", default="target/crosscheck", help="where the traces are written")
     ap.add_argument("--timeout", type=float, default=300, help="seconds for one libCacheSim run")
+    ap.add_argument("--speed", action="store_true",
+                    help="measure throughput instead: the Zipf trace, 10%% cache, both pinned to one core, "
+                         "alternating, --runs times")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cpu", type=int, default=1, help="the core --speed pins both to")
     args = ap.parse_args()
+    if args.speed:
+        return speed(args)
     policies = args.policy.split(",")
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -152,6 +163,32 @@ def main():
             print(f"| {policy} | {name} | {size:,} | {ours:,} | did not finish in {args.timeout:.0f} s | |")
         else:
             print(f"| {policy} | {name} | {size:,} | {ours:,} | {theirs:,} | {ours - theirs:+,} |")
+
+
+def speed(args):
+    """Requests per second of each policy in Reef and in libCacheSim, side by side: the same
+    trace file, the same core, runs alternating. libCacheSim's figure is its C replay loop
+    (`process_trace`, what its `cachesim` binary runs); Reef's is `reef-sim replay` with one
+    thread, trace loading excluded from both."""
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    name, what, reqs = next(traces(args.requests, args.objects, args.seed))
+    path = work / f"speed-{name}.oracleGeneral.bin"
+    write_oracle(path, reqs)
+    size = sum(dict(reqs).values()) // 10
+    print(f"{name}: {what}; {len(reqs):,} requests, cache {size:,} B, core {args.cpu}, {args.runs} runs",
+          file=sys.stderr)
+    print("| policy | Reef (M req/s) | libCacheSim (M req/s) | Reef / libCacheSim |")
+    print("|---|---:|---:|---:|")
+    for policy in args.policy.split(","):
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            ours.append(reef_misses(args.reef, path, [policy], [size], args.cpu)[(policy, size)][1])
+            theirs.append(lcs_misses(policy, path, size, len(reqs), args.timeout, args.cpu)[1] or 0.0)
+        span = lambda xs: f"{min(xs) / 1e6:.2f} to {max(xs) / 1e6:.2f}"
+        ratio = [o / t for o, t in zip(ours, theirs) if t > 0]
+        ratios = f"{min(ratio):.1f} to {max(ratio):.1f}x" if ratio else "n/a"
+        print(f"| {policy} | {span(ours)} | {span(theirs)} | {ratios} |", flush=True)
 
 
 if __name__ == "__main__":
