@@ -47,7 +47,8 @@ fn the_object_limit_evicts_even_with_bytes_to_spare() {
 
 #[test]
 fn pinned_objects_are_never_evicted_and_block_inserts_that_cannot_fit() {
-    for policy in PolicyKind::ALL {
+    // (Not S3-FIFO nor 2Q: they admit nothing as big as a tenth (a quarter) of this cache.)
+    for policy in PolicyKind::ALL.into_iter().filter(|p| ![PolicyKind::S3Fifo, PolicyKind::TwoQ].contains(p)) {
         let mut cache = Cache::new(CacheConfig::new(300, policy));
         fill(&mut cache, 0..3, 100);
         assert!(cache.pin(ObjectId(0)) && cache.pin(ObjectId(1)) && cache.pin(ObjectId(1)));
@@ -203,4 +204,18 @@ fn a_lost_object_leaves_even_when_pinned() {
     assert_eq!(cache.size_of(ObjectId(0)), Some(100));
     assert!(cache.remove_lost(ObjectId(1), &mut ev));
     assert!(!cache.remove_lost(ObjectId(9), &mut ev), "not cached");
+}
+
+#[test]
+fn s3fifo_and_2q_admit_nothing_bigger_than_their_first_queue() {
+    // A 1,000-byte cache: S3-FIFO's small queue holds 100 bytes (an object of 100 would flush
+    // it whole), 2Q's A1in 250.
+    let mut ev = Vec::new();
+    let mut cache = Cache::new(CacheConfig::new(1000, PolicyKind::S3Fifo));
+    assert_eq!(cache.insert(ObjectId(1), 100, NS, &mut ev), InsertOutcome::NotAdmitted);
+    assert_eq!(cache.insert(ObjectId(2), 99, NS, &mut ev), InsertOutcome::Inserted);
+    assert_eq!(cache.access(ObjectId(1), 100, NS, NEVER, &mut ev), AccessOutcome::NotAdmitted);
+    let mut cache = Cache::new(CacheConfig::new(1000, PolicyKind::TwoQ));
+    assert_eq!(cache.insert(ObjectId(1), 251, NS, &mut ev), InsertOutcome::NotAdmitted);
+    assert_eq!(cache.insert(ObjectId(2), 250, NS, &mut ev), InsertOutcome::Inserted);
 }

@@ -54,6 +54,7 @@ struct RPolicy {
     stamp: u64,
     counts: HashMap<u64, u8>,
     additions: u64,
+    evicted_once: bool,
 }
 
 struct Model {
@@ -185,7 +186,15 @@ impl Model {
                 self.entries[i].key = self.priority_key(p, &self.entries[i], next);
                 self.entries[i].tie = self.tick(p);
             }
-            PolicyKind::S3Fifo | PolicyKind::TwoQ => {
+            PolicyKind::S3Fifo => {
+                let small_target = (self.parts[p].share as f64 * 0.1) as u64;
+                // (The new entry is already in list 0 here: its own bytes do not count.)
+                let small_bytes = self.bytes(p, 0) - self.entries[i].size;
+                let filling = !self.parts[p].evicted_once && small_bytes >= small_target;
+                self.entries[i].list = u8::from(std::mem::take(&mut self.parts[p].pending) || filling);
+                self.entries[i].freq = 0;
+            }
+            PolicyKind::TwoQ => {
                 self.entries[i].list = u8::from(std::mem::take(&mut self.parts[p].pending));
                 self.entries[i].freq = 0;
             }
@@ -334,41 +343,48 @@ impl Model {
                 }
                 i
             }
-            PolicyKind::S3Fifo => loop {
-                let small = self.count(p, 0);
-                if small > 0 && (self.bytes(p, 0) >= cap / 10 || self.count(p, 1) == 0) {
-                    let t = self.tail(p, 0)?;
-                    if self.entries[t].freq > 0 {
-                        self.entries[t].freq = 0;
-                        self.entries[t].list = 1;
-                        self.move_to_head(t);
-                        continue;
+            PolicyKind::S3Fifo => {
+                self.parts[p].evicted_once = true;
+                let small_target = (cap as f64 * 0.1) as u64;
+                let mut found = None;
+                if self.bytes(p, 1) <= cap - small_target {
+                    while let Some(t) = self.tail(p, 0) {
+                        if self.entries[t].freq >= 2 {
+                            self.entries[t].freq = 0;
+                            self.entries[t].list = 1;
+                            self.move_to_head(t);
+                            continue;
+                        }
+                        let (id, size) = (self.entries[t].id, self.entries[t].size);
+                        let g = &mut self.parts[p].ghost;
+                        ghost_push(g, id, size);
+                        while ghost_bytes(g) > (cap as f64 * 0.9) as u64 {
+                            g.remove(0);
+                        }
+                        found = Some(t);
+                        break;
                     }
-                    let (id, size) = (self.entries[t].id, self.entries[t].size);
-                    let main = self.count(p, 1).max(1);
-                    let g = &mut self.parts[p].ghost;
-                    ghost_push(g, id, size);
-                    while g.len() > main {
-                        g.remove(0);
-                    }
-                    break t;
                 }
-                let t = self.tail(p, 1)?;
-                if self.entries[t].freq > 0 {
-                    self.entries[t].freq -= 1;
-                    self.move_to_head(t);
-                } else {
-                    break t;
+                match found {
+                    Some(t) => t,
+                    None => loop {
+                        let t = self.tail(p, 1)?;
+                        if self.entries[t].freq > 0 {
+                            self.entries[t].freq -= 1;
+                            self.move_to_head(t);
+                        } else {
+                            break t;
+                        }
+                    },
                 }
-            },
+            }
             PolicyKind::TwoQ => {
-                if self.count(p, 0) > 0 && (self.bytes(p, 0) > cap / 4 || self.count(p, 1) == 0) {
+                if self.count(p, 0) > 0 && (self.bytes(p, 0) > (cap as f64 * 0.25) as u64 || self.count(p, 1) == 0) {
                     let t = self.tail(p, 0)?;
                     let (id, size) = (self.entries[t].id, self.entries[t].size);
-                    let limit = ((self.count(p, 0) - 1 + self.count(p, 1)) / 2).max(1);
                     let g = &mut self.parts[p].ghost;
                     ghost_push(g, id, size);
-                    while g.len() > limit {
+                    while ghost_bytes(g) > (cap as f64 * 0.5) as u64 {
                         g.remove(0);
                     }
                     t
@@ -408,6 +424,12 @@ impl Model {
             return AccessOutcome::Rejected;
         }
         if self.max_size.is_some_and(|m| size > m) {
+            return AccessOutcome::NotAdmitted;
+        }
+        if self.kind == PolicyKind::S3Fifo && size >= (self.parts[p].share as f64 * 0.1) as u64 {
+            return AccessOutcome::NotAdmitted;
+        }
+        if self.kind == PolicyKind::TwoQ && size > (self.parts[p].share as f64 * 0.25) as u64 {
             return AccessOutcome::NotAdmitted;
         }
         let used: u64 = self.entries.iter().map(|e| e.size).sum();

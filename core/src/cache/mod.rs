@@ -365,7 +365,7 @@ impl Cache {
         if size > self.config.capacity || !self.quotas.parts[part].could_fit(size) {
             return InsertOutcome::Rejected;
         }
-        if !self.admission.admit(hash, size) {
+        if !self.policies[part].fits(size) || !self.admission.admit(hash, size) {
             return InsertOutcome::NotAdmitted;
         }
         let over_bytes = self.used + self.reserved + size > self.high;

@@ -101,6 +101,16 @@ impl Policy {
         }
     }
 
+    /// Whether an object of `size` bytes may be cached at all (S3-FIFO refuses those as big as
+    /// its small queue, 2Q those bigger than its `A1in`).
+    pub fn fits(&self, size: u64) -> bool {
+        match self {
+            Policy::S3Fifo(p) => p.fits(size),
+            Policy::TwoQ(p) => p.fits(size),
+            _ => true,
+        }
+    }
+
     /// Whether an object next needed at `next` is worth caching at the price of an eviction
     /// (only Belady declines).
     pub fn admits(&self, next: u64) -> bool {

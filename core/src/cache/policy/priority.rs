@@ -5,11 +5,16 @@
 //!   least recently used leaves (libCacheSim evicts the oldest of its lowest frequency list,
 //!   which is the same order).
 //! - LFU with dynamic aging (LFU-DA, Arlitt et al. 2000): priority = L + hits, where L is the
-//!   priority of the last victim, so objects that were popular long ago age out.
+//!   priority of the last victim, so objects that were popular long ago age out. Deliberately
+//!   not libCacheSim's `LFUDA`, which adds the current L to the object's previous priority on
+//!   every hit (priorities compound with age instead of being recomputed), and which on some
+//!   traces with objects near the cache's size does not finish (benches/crosscheck).
 //! - GDSF (Greedy-Dual-Size-Frequency): priority = L + hits * cost / size with cost 1, which
 //!   favours small popular objects (it maximises the object hit ratio).
 //! - Belady: the object whose next access is farthest leaves; a new object that is needed later
-//!   than everything cached is not admitted at all (optimal for equal sizes).
+//!   than everything cached is not admitted at all (MIN with bypass: optimal for equal sizes).
+//!   libCacheSim's `Belady` always admits and evicts the farthest cached object instead, so
+//!   Reef misses a little less; with varied sizes neither is optimal (that problem is NP-hard).
 
 use crate::cache::heap::Heap;
 use crate::cache::slab::Entry;

@@ -1,6 +1,13 @@
-//! 2Q (Johnson and Shasha, VLDB 1994), full version: new objects enter a FIFO `A1in` (a quarter
-//! of the bytes); those evicted from it are remembered in the ghost FIFO `A1out`; an object
-//! requested again while a ghost enters the LRU `Am`, where hits count.
+//! 2Q (Johnson and Shasha, VLDB 1994), full version, with libCacheSim's sizes (its `TwoQ`,
+//! `Ain-size-ratio=0.25,Aout-size-ratio=0.5`): new objects enter a FIFO `A1in` (a quarter of
+//! the bytes); those evicted from it are remembered in the ghost FIFO `A1out` (at most half
+//! the cache's bytes' worth); an object requested again while a ghost enters the LRU `Am`,
+//! where hits count. Eviction takes from `A1in` while it holds more than its quarter, else
+//! from `Am`. An object bigger than `A1in` is not admitted.
+//!
+//! One rule of libCacheSim's is not followed: there `Am` is a cache of three quarters of the
+//! bytes of its own, so a ghost entering it may push out `Am`'s oldest objects even when the
+//! cache as a whole has room; here only the cache's capacity makes evictions.
 
 use crate::cache::ghost::GhostList;
 use crate::cache::slab::{Entry, List};
@@ -15,6 +22,7 @@ pub(crate) struct TwoQ {
     am: List,
     a1out: GhostList,
     a1in_target: u64,
+    a1out_target: u64,
     to_am: bool,
 }
 
@@ -24,9 +32,15 @@ impl TwoQ {
             a1in: List::default(),
             am: List::default(),
             a1out: GhostList::default(),
-            a1in_target: capacity / 4,
+            // Rounded as libCacheSim rounds them (a fraction of the size, truncated).
+            a1in_target: (capacity as f64 * 0.25) as u64,
+            a1out_target: (capacity as f64 * 0.5) as u64,
             to_am: false,
         }
+    }
+    /// Whether an object of `size` bytes may be cached at all.
+    pub fn fits(&self, size: u64) -> bool {
+        size <= self.a1in_target
     }
     pub fn is_empty(&self) -> bool {
         self.a1in.is_empty() && self.am.is_empty()
@@ -64,9 +78,7 @@ impl TwoQ {
             let t = self.a1in.pop_back(s)?;
             let e = &s[t as usize];
             self.a1out.push(fingerprint(hash_id(e.id)), e.size);
-            // A1out remembers as many objects as half the cache holds.
-            let limit = ((self.a1in.len + self.am.len) as usize / 2).max(1);
-            while self.a1out.len() > limit {
+            while self.a1out.bytes > self.a1out_target {
                 self.a1out.pop_oldest();
             }
             return Some(t);

@@ -3,6 +3,14 @@
 //! probation promotes to the protected segment (80% of the main bytes). At eviction time the
 //! newest probation object duels with the oldest: the one a frequency sketch has seen less
 //! often leaves (the newcomer loses ties).
+//!
+//! This follows the published design (Einziger, Friedman and Manes 2017; Caffeine): a window
+//! held to its 1%, a count-min sketch of every request halved periodically. libCacheSim's
+//! `WTinyLFU` differs on purpose-built points, so the two do not agree to the request: its
+//! window is not held to 1% (objects leave it only when the cache must evict), its frequency
+//! filter is a counting Bloom filter sized in the cache's bytes whose decay comes after 32
+//! times the cache's bytes in requests (for byte-sized caches, in effect never), and it has no
+//! doorkeeper. benches/crosscheck measures the gap.
 
 use crate::cache::slab::{Entry, List};
 use crate::cache::table::{fingerprint, hash_id};
