@@ -26,9 +26,6 @@ pub(crate) struct GhostList {
 }
 
 impl GhostList {
-    pub fn len(&self) -> usize {
-        self.live
-    }
 
     /// Reads the table slots a coming lookup of `fp` and the next `pop_oldest` will use.
     #[inline]
@@ -110,7 +107,7 @@ mod tests {
             assert_eq!(g.take(fp), Some(u64::from(fp)));
         }
         assert_eq!(g.take(1), None);
-        assert_eq!(g.len(), 2500);
+        assert_eq!(g.live, 2500);
         assert!(g.pop_oldest());
         assert_eq!(g.take(0), None, "the oldest went first");
         assert_eq!(g.take(2), Some(2));
