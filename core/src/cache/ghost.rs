@@ -26,7 +26,6 @@ pub(crate) struct GhostList {
 }
 
 impl GhostList {
-
     /// Reads the table slots a coming lookup of `fp` and the next `pop_oldest` will use.
     #[inline]
     pub fn warm(&self, fp: u32) -> u64 {
