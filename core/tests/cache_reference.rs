@@ -55,6 +55,8 @@ struct RPolicy {
     counts: HashMap<u64, u8>,
     additions: u64,
     evicted_once: bool,
+    /// GDSF: the priority of the object about to be inserted, set before making room.
+    newcomer: Option<u64>,
 }
 
 struct Model {
@@ -183,7 +185,8 @@ impl Model {
         match self.kind {
             PolicyKind::Lfu | PolicyKind::LfuDa | PolicyKind::Gdsf | PolicyKind::Belady => {
                 self.entries[i].freq = 1;
-                self.entries[i].key = self.priority_key(p, &self.entries[i], next);
+                let key = self.priority_key(p, &self.entries[i], next);
+                self.entries[i].key = self.parts[p].newcomer.take().unwrap_or(key);
                 self.entries[i].tie = self.tick(p);
             }
             PolicyKind::S3Fifo => {
@@ -444,6 +447,10 @@ impl Model {
             }
         }
         self.prepare(p, id, size);
+        if self.kind == PolicyKind::Gdsf {
+            let l = f64::from_bits(self.parts[p].age);
+            self.parts[p].newcomer = Some((l + 1.0 / size.max(1) as f64).max(0.0).to_bits());
+        }
         if needs_room {
             let target = if over_bytes { self.low } else { u64::MAX };
             loop {
@@ -463,6 +470,15 @@ impl Model {
                         _ => Some((q, over)),
                     });
                 let Some((q, over)) = pick else { break };
+                if q == p
+                    && let Some(newcomer) = self.parts[p].newcomer
+                    && self.attached(p).map(|i| self.entries[i].key).min().is_some_and(|lowest| newcomer < lowest)
+                {
+                    // The newcomer is worth least: it is the one that leaves.
+                    self.parts[p].age = newcomer;
+                    self.parts[p].newcomer = None;
+                    return AccessOutcome::NotAdmitted;
+                }
                 let Some(v) = self.victim(q) else { break };
                 self.parts[q].used -= v.size;
                 let reason = if self.quotas && over > 0 {

@@ -383,10 +383,12 @@ impl Cache {
         if !self.within_limits(part, size, 1, evicted) {
             return InsertOutcome::Rejected;
         }
-        self.policies[part].prepare(fingerprint(hash));
+        self.policies[part].prepare(fingerprint(hash), size);
         if needs_room {
             let byte_target = if over_bytes { self.low } else { u64::MAX };
-            self.make_room(part, size, byte_target, evicted);
+            if !self.make_room(part, size, byte_target, evicted) {
+                return InsertOutcome::NotAdmitted;
+            }
         }
         let i = self.slab.alloc(id, size, namespace);
         self.table.insert(fingerprint(hash), i);
@@ -398,19 +400,23 @@ impl Cache {
     }
 
     /// Evicts until `size` more bytes (for partition `into`), besides those reserved, fit under
-    /// `byte_target` and one more object fits.
-    fn make_room(&mut self, into: usize, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) {
+    /// `byte_target` and one more object fits. False if the object about to be inserted turned
+    /// out to be the policy's next victim (it is then not inserted).
+    fn make_room(&mut self, into: usize, size: u64, byte_target: u64, evicted: &mut Vec<Eviction>) -> bool {
         loop {
             let bytes_over = self.used + self.reserved + size > byte_target;
             if !bytes_over && (self.len() as u64) < self.max_objects {
-                return;
+                return true;
             }
             let policies = &self.policies;
             let Some((part, over_share)) = self.quotas.pick(into, size, |p| !policies[p].is_empty()) else {
-                return;
+                return true;
             };
+            if part == into && self.policies[part].newcomer_leaves() {
+                return false;
+            }
             let Some(victim) = self.policies[part].victim(&mut self.slab.entries) else {
-                return;
+                return true;
             };
             let reason = if over_share {
                 EvictReason::Quota

@@ -92,12 +92,22 @@ impl Policy {
 
     /// An object with fingerprint `fp` is about to be inserted: ghost-based policies look it up
     /// now, before the evictions that make room for it.
-    pub fn prepare(&mut self, fp: u32) {
+    pub fn prepare(&mut self, fp: u32, size: u64) {
         match self {
+            Policy::Priority(p) => p.prepare(size),
             Policy::S3Fifo(p) => p.prepare(fp),
             Policy::TwoQ(p) => p.prepare(fp),
             Policy::Arc(p) => p.prepare(fp),
             _ => {}
+        }
+    }
+
+    /// Whether the object about to be inserted would itself be the next victim, in which case
+    /// it is dropped instead (GDSF, see `priority.rs`).
+    pub fn newcomer_leaves(&mut self) -> bool {
+        match self {
+            Policy::Priority(p) => p.newcomer_leaves(),
+            _ => false,
         }
     }
 

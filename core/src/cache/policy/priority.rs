@@ -10,7 +10,11 @@
 //!   every hit (priorities compound with age instead of being recomputed), and which on some
 //!   traces with objects near the cache's size does not finish (benches/crosscheck).
 //! - GDSF (Greedy-Dual-Size-Frequency): priority = L + hits * cost / size with cost 1, which
-//!   favours small popular objects (it maximises the object hit ratio).
+//!   favours small popular objects (it maximises the object hit ratio). As in libCacheSim's
+//!   `GDSF`, a new object's priority is set with L as it is before the evictions that make
+//!   room for it, and the new object takes part in them: if it would be the lowest, it is
+//!   the one that leaves (it is not admitted, and L becomes its priority). So a big object
+//!   worth less than what is cached does not flush the cache for nothing.
 //! - Belady: the object whose next access is farthest leaves; a new object that is needed later
 //!   than everything cached is not admitted at all (MIN with bypass: optimal for equal sizes).
 //!   libCacheSim's `Belady` always admits and evicts the farthest cached object instead, so
@@ -35,6 +39,8 @@ pub(crate) struct Priority {
     age: u64,
     /// Recency stamp for tie-breaking (wrapping: only orders equal priorities).
     stamp: u32,
+    /// GDSF: the priority of the object about to be inserted (see the module).
+    newcomer: Option<u64>,
 }
 
 /// Order-preserving encoding of a non-negative f64 as a u64.
@@ -44,7 +50,7 @@ fn f64_key(x: f64) -> u64 {
 
 impl Priority {
     pub fn new(rule: Rule) -> Self {
-        Priority { rule, heap: Heap::default(), age: 0, stamp: 0 }
+        Priority { rule, heap: Heap::default(), age: 0, stamp: 0, newcomer: None }
     }
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
@@ -69,9 +75,31 @@ impl Priority {
         self.stamp
     }
 
+    /// An object of `size` bytes is about to be inserted (GDSF sets its priority now).
+    pub fn prepare(&mut self, size: u64) {
+        if self.rule == Rule::Gdsf {
+            let l = f64::from_bits(self.age);
+            self.newcomer = Some(f64_key(l + 1.0 / size.max(1) as f64));
+        }
+    }
+
+    /// Whether the object about to be inserted is worth less than every cached one, so that it
+    /// is the next to leave; if so it is dropped (and L becomes its priority).
+    pub fn newcomer_leaves(&mut self) -> bool {
+        let lowest = self.heap.peek().map(|(key, _)| key);
+        match (self.newcomer, lowest) {
+            (Some(newcomer), Some(lowest)) if newcomer < lowest => {
+                self.age = newcomer;
+                self.newcomer = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn on_insert(&mut self, s: &mut [Entry], i: u32, next: u64) {
         s[i as usize].freq = 1;
-        let key = self.key(&s[i as usize], next);
+        let key = self.newcomer.take().unwrap_or_else(|| self.key(&s[i as usize], next));
         let tie = self.tick();
         self.heap.push(s, i, key, tie);
     }
