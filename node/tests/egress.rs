@@ -9,7 +9,6 @@ mod common;
 use common::*;
 use std::process::Command;
 use std::thread;
-use std::time::Duration;
 
 /// 16 Mbit/s: 2,000,000 bytes a second.
 const RATE: f64 = 2_000_000.0;
@@ -47,6 +46,11 @@ fn timed_get(urls: &[String], out: &std::path::Path) -> Vec<(u16, u32, u64, f64)
         .collect()
 }
 
+/// Waits until a download's file has received its first bytes.
+fn wait_for_bytes(file: &std::path::Path) {
+    wait_until("the download's first bytes", || std::fs::metadata(file).is_ok_and(|m| m.len() > 0));
+}
+
 fn assert_rate(what: &str, bytes: u64, seconds: f64, rate: f64) {
     let measured = bytes as f64 / seconds;
     eprintln!("{what}: {measured:.0} B/s over {seconds:.3} s ({:+.2}% of the limit)", (measured / rate - 1.0) * 100.0);
@@ -67,8 +71,8 @@ fn a_limited_namespace_runs_at_its_rate_and_the_other_is_not_slowed() {
     let out = c.dir.path().join("cms-download");
     let (url, path) = (c.url(11, "/cms/big"), out.clone());
     let slow = thread::spawn(move || timed_get(&[url], &path));
-    // Give the download a moment to be admitted (it starts at once: the bucket is idle).
-    thread::sleep(Duration::from_millis(500));
+    // Its first bytes have arrived: it was admitted, and the bucket is committed behind it.
+    wait_for_bytes(&out.with_extension("0"));
 
     // A second cms request would wait about 9.5 s for the first, past the 2 s bound.
     let (status, head, _) = get_lenient(&c.url(11, "/cms/big"));
@@ -107,7 +111,7 @@ fn sighup_changes_the_rate_without_dropping_the_connection() {
     let (urls, path) = (vec![c.url(11, "/cms/f"), c.url(11, "/cms/f")], out.clone());
     // Two downloads on one connection; the rate doubles during the first.
     let both = thread::spawn(move || timed_get(&urls, &path));
-    thread::sleep(Duration::from_millis(300));
+    wait_for_bytes(&out.with_extension("0"));
     let node = &c.nodes[&11];
     let text = std::fs::read_to_string(&node.config).unwrap().replace("16Mbit/s", "32Mbit/s");
     std::fs::write(&node.config, text).unwrap();
