@@ -538,9 +538,12 @@ impl App {
         // A stored object the store cannot produce intact is reported lost (the core drops it)
         // and the request asked again, once: it then fetches the object afresh.
         let mut retried = false;
-        // An egress limit charges what the client will read: nothing for a HEAD, a range's length.
+        // An egress limit charges what the client will read: nothing for a HEAD, a range's length
+        // (the whole object if `If-Range` may turn the range into a full response).
         let length = if parts.method == Method::HEAD {
             Some(0)
+        } else if parts.headers.contains_key(http::header::IF_RANGE) {
+            None
         } else {
             range::most_bytes(parts.headers.get(RANGE).and_then(|v| v.to_str().ok()))
         };
