@@ -49,7 +49,10 @@ struct RPolicy {
     ghost: Vec<(u64, u64)>,
     ghost2: Vec<(u64, u64)>,
     pending: bool,
-    p: u64,
+    /// ARC: the target of `T1`, which ghost list the access hit (0: none) and the newcomer's size.
+    target: f64,
+    ghost_hit: u8,
+    incoming: u64,
     age: u64,
     stamp: u64,
     counts: HashMap<u64, u8>,
@@ -201,25 +204,7 @@ impl Model {
                 self.entries[i].list = u8::from(std::mem::take(&mut self.parts[p].pending));
                 self.entries[i].freq = 0;
             }
-            PolicyKind::Arc => {
-                self.entries[i].list = u8::from(std::mem::take(&mut self.parts[p].pending));
-                while self.bytes(p, 0) + ghost_bytes(&self.parts[p].ghost) > cap && !self.parts[p].ghost.is_empty() {
-                    self.parts[p].ghost.remove(0);
-                }
-                loop {
-                    let r = &self.parts[p];
-                    let total = self.bytes(p, 0) + self.bytes(p, 1) + ghost_bytes(&r.ghost) + ghost_bytes(&r.ghost2);
-                    if total <= 2 * cap || (r.ghost.is_empty() && r.ghost2.is_empty()) {
-                        break;
-                    }
-                    let r = &mut self.parts[p];
-                    if r.ghost2.is_empty() {
-                        r.ghost.remove(0)
-                    } else {
-                        r.ghost2.remove(0)
-                    };
-                }
-            }
+            PolicyKind::Arc => self.entries[i].list = u8::from(std::mem::take(&mut self.parts[p].ghost_hit) != 0),
             PolicyKind::WTinyLfu => {
                 self.entries[i].list = 0;
                 while self.bytes(p, 0) > cap / 100 {
@@ -272,22 +257,22 @@ impl Model {
         }
     }
 
-    fn prepare(&mut self, p: usize, id: u64, ns_size: u64) {
-        let _ = ns_size;
+    fn prepare(&mut self, p: usize, id: u64, size: u64) {
         let r = &mut self.parts[p];
         match self.kind {
             PolicyKind::S3Fifo | PolicyKind::TwoQ => r.pending = ghost_take(&mut r.ghost, id).is_some(),
             PolicyKind::Arc => {
-                let (b1, b2) = (ghost_bytes(&r.ghost), ghost_bytes(&r.ghost2));
-                if let Some(size) = ghost_take(&mut r.ghost, id) {
-                    r.p = (r.p + (b2 / b1.max(1)).max(1) * size).min(r.share);
-                    r.pending = true;
-                } else if let Some(size) = ghost_take(&mut r.ghost2, id) {
-                    r.p = r.p.saturating_sub((b1 / b2.max(1)).max(1) * size);
-                    r.pending = true;
+                let (b1, b2) = (ghost_bytes(&r.ghost) as f64, ghost_bytes(&r.ghost2) as f64);
+                r.incoming = size;
+                r.ghost_hit = if ghost_take(&mut r.ghost, id).is_some() {
+                    r.target = (r.target + (b2 / b1).max(1.0)).min(r.share as f64);
+                    1
+                } else if ghost_take(&mut r.ghost2, id).is_some() {
+                    r.target = (r.target - (b1 / b2).max(1.0)).max(0.0);
+                    2
                 } else {
-                    r.pending = false;
-                }
+                    0
+                };
             }
             _ => {}
         }
@@ -396,11 +381,31 @@ impl Model {
                 }
             }
             PolicyKind::Arc => {
-                let from_t1 = self.count(p, 0) > 0 && (self.bytes(p, 0) > self.parts[p].p || self.count(p, 1) == 0);
+                let (t1, t2) = (self.bytes(p, 0), self.bytes(p, 1));
+                let (t1_empty, t2_empty) = (self.count(p, 0) == 0, self.count(p, 1) == 0);
+                let r = &mut self.parts[p];
+                let (b1, b2) = (ghost_bytes(&r.ghost), ghost_bytes(&r.ghost2));
+                let mut ghost = true;
+                if r.ghost_hit == 0 {
+                    if t1 + b1 + r.incoming > cap {
+                        if r.ghost.is_empty() {
+                            ghost = t1_empty;
+                        } else {
+                            r.ghost.remove(0);
+                        }
+                    } else if t1 + t2 + b1 + b2 >= 2 * cap && !r.ghost2.is_empty() {
+                        r.ghost2.remove(0);
+                    }
+                }
+                let from_t1 = !ghost
+                    || (!t1_empty && (t1 as f64 > r.target || (t1 as f64 == r.target && r.ghost_hit == 2)))
+                    || t2_empty;
                 let t = self.tail(p, if from_t1 { 0 } else { 1 })?;
                 let (id, size) = (self.entries[t].id, self.entries[t].size);
                 let r = &mut self.parts[p];
-                ghost_push(if from_t1 { &mut r.ghost } else { &mut r.ghost2 }, id, size);
+                if ghost {
+                    ghost_push(if from_t1 { &mut r.ghost } else { &mut r.ghost2 }, id, size);
+                }
                 t
             }
             PolicyKind::WTinyLfu => match (self.head(p, 1), self.tail(p, 1)) {

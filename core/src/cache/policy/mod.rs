@@ -97,7 +97,7 @@ impl Policy {
             Policy::Priority(p) => p.prepare(size),
             Policy::S3Fifo(p) => p.prepare(fp),
             Policy::TwoQ(p) => p.prepare(fp),
-            Policy::Arc(p) => p.prepare(fp),
+            Policy::Arc(p) => p.prepare(fp, size),
             _ => {}
         }
     }
