@@ -234,3 +234,71 @@ fn bad_input_gets_a_clear_error() {
     ]);
     assert!(err.contains("bad.log:2") && err.contains("`size` or `bytes`"), "{err}");
 }
+
+/// A repetitive trace of equal-sized objects (about a thousand distinct ids).
+fn skewed_requests(n: u64) -> Vec<Request> {
+    (0..n).map(|k| Request { id: (k * k) % 211 + (k % 5) * 1000, size: 100 }).collect()
+}
+
+#[test]
+fn shards_at_rate_one_is_the_exact_lru_curve_for_equal_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    write_oracle_general(&mut bytes, &skewed_requests(20_000)).unwrap();
+    let path = write(dir.path(), "t.bin", bytes);
+    let rows = replay_json(
+        &path,
+        "oracle-general",
+        &["--policy", "lru", "--cache-size", "1000,100000", "--points", "12", "--shards", "1", "--warmup", "500"],
+    );
+    let (exact, approx): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|r| r["sampling_rate"].is_null());
+    let sizes: Vec<u64> = exact.iter().map(|r| r["cache_size"].as_u64().unwrap()).collect();
+    // Twelve sizes from 1000 to 100000 at a constant ratio of 100^(1/11).
+    assert_eq!(sizes.len(), 12);
+    assert_eq!((sizes[0], sizes[11]), (1000, 100_000));
+    for w in sizes.windows(2) {
+        assert!((w[1] as f64 / w[0] as f64 - 100f64.powf(1.0 / 11.0)).abs() < 0.01, "{sizes:?}");
+    }
+    assert_eq!(approx.len(), 12);
+    let mut distinct = std::collections::BTreeSet::new();
+    for (e, a) in exact.iter().zip(&approx) {
+        assert_eq!(a["cache_size"], e["cache_size"]);
+        assert_eq!(a["sampling_rate"].as_f64(), Some(1.0));
+        assert_eq!(a["misses"], e["misses"], "size {}", e["cache_size"]);
+        assert_eq!(a["miss_bytes"], e["miss_bytes"]);
+        distinct.insert(e["misses"].as_u64().unwrap());
+    }
+    assert!(distinct.len() > 4, "the sizes span a curve, not one point: {distinct:?}");
+}
+
+#[test]
+fn shards_sampling_estimates_the_curve_and_bad_rates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ids below 3,000, uniform below a bound that cycles through 1..=3000: id j comes with a
+    // weight of about ln(3000 / j), a skewed mix.
+    let reqs: Vec<Request> =
+        (1..=60_000u64).map(|k| Request { id: (k * 2_654_435_761) % (k % 3000 + 1), size: 64 }).collect();
+    let mut bytes = Vec::new();
+    write_oracle_general(&mut bytes, &reqs).unwrap();
+    let path = write(dir.path(), "t.bin", bytes);
+    let rows =
+        replay_json(&path, "oracle-general", &["--policy", "lru", "--cache-size", "6400,64000", "--shards", "0.25"]);
+    let (exact, approx): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|r| r["sampling_rate"].is_null());
+    for (e, a) in exact.iter().zip(&approx) {
+        let (e, a) = (e["object_miss_ratio"].as_f64().unwrap(), a["object_miss_ratio"].as_f64().unwrap());
+        assert!((e - a).abs() < 0.05, "exact {e}, estimate {a}");
+    }
+    for bad in ["0", "1.5", "x"] {
+        let err = stderr_of_failure(&[
+            "--trace",
+            path.to_str().unwrap(),
+            "--format",
+            "oracle-general",
+            "--cache-size",
+            "1MB",
+            "--shards",
+            bad,
+        ]);
+        assert!(err.contains("sampling rate"), "{err}");
+    }
+}

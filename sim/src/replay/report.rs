@@ -8,14 +8,17 @@ pub(super) fn table(results: &[PairResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:>12} {:>12} {:>11} {:>11} {:>10} {:>12}",
+        "{:<16} {:>12} {:>12} {:>11} {:>11} {:>10} {:>12}",
         "policy", "cache size", "requests", "obj. miss", "byte miss", "Mreq/s", "index B/obj"
     );
     for r in results {
         let _ = writeln!(
             out,
-            "{:<10} {:>12} {:>12} {:>11.4} {:>11.4} {:>10.2} {:>12.1}",
-            r.policy.name(),
+            "{:<16} {:>12} {:>12} {:>11.4} {:>11.4} {:>10.2} {:>12.1}",
+            match r.sampling_rate {
+                Some(rate) => format!("{}~shards {}", r.policy.name(), rate),
+                None => r.policy.name().to_string(),
+            },
             format_size(r.cache_size),
             r.requests,
             r.object_miss_ratio,

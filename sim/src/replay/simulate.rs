@@ -11,6 +11,9 @@ use std::time::Instant;
 pub struct PairResult {
     pub policy: PolicyKind,
     pub cache_size: u64,
+    /// `None` for an exact replay; for an approximate LRU result (SHARDS, see `shards.rs`), the
+    /// share of objects sampled. Its counts are then estimates scaled to the whole trace.
+    pub sampling_rate: Option<f64>,
     /// Requests counted (after the warmup), and how many of them missed (and their bytes).
     pub requests: u64,
     pub misses: u64,
@@ -66,6 +69,7 @@ pub fn simulate(
     Ok(PairResult {
         policy,
         cache_size: size,
+        sampling_rate: None,
         requests: counts.requests,
         misses: counts.misses,
         miss_bytes: counts.miss_bytes,
