@@ -3,15 +3,21 @@
 # reef-node origin, on loopback. Not a test: it prints numbers for the README.
 #
 #   node/bench/compare-nginx.sh            (needs wrk, nginx, curl; builds reef-node --release)
-#   REEF_NODE=path/to/reef-node DURATION=10s CONNECTIONS=64 node/bench/compare-nginx.sh
+#   REEF_NODE=path/to/reef-node DURATION=10s CONNECTIONS=64 ROUNDS=3 node/bench/compare-nginx.sh
+#   REEF_NODE_B=path/to/other/reef-node ...  (also measures a second binary, e.g. the previous one)
 #
 # Measures: requests/s for 4 KiB hits (wrk), throughput of a 1 GiB hit (curl), and the cache's
 # resident memory sampled while it streams the 1 GiB object (flat means no whole-object buffering).
+# Per core: every cache (reef-node, nginx with one worker) is pinned to core 0 and the client to
+# core 1 (wrk -t1); the servers take turns, ROUNDS times, so each round compares them in the
+# same machine state.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 duration="${DURATION:-10s}"
 connections="${CONNECTIONS:-64}"
+rounds="${ROUNDS:-3}"
+bin_b="${REEF_NODE_B:-}"
 for tool in wrk nginx curl; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx curl)" >&2; exit 1; }
 done
@@ -50,12 +56,18 @@ role = "origin"
 site = "t0"
 url = "http://127.0.0.1:19400"
 
-# A node talks only to its configured peers: the origin must know the cache.
+# A node talks only to its configured peers: the origin must know the caches.
 [[peers]]
 id = 11
 role = "cache"
 site = "t0"
 url = "http://127.0.0.1:19411"
+
+[[peers]]
+id = 12
+role = "cache"
+site = "t0"
+url = "http://127.0.0.1:19412"
 '
 export_line="export = \"$work/export\""
 origin_tail="${peers/EXPORT/$export_line}"
@@ -68,17 +80,19 @@ listen = "127.0.0.1:19400"
 site = "t0"
 $origin_tail
 TOML
-cat > "$work/cache.toml" <<TOML
+for id in 11 12; do
+    cat > "$work/cache$id.toml" <<TOML
 [node]
-id = 11
+id = $id
 role = "cache"
-listen = "127.0.0.1:19411"
+listen = "127.0.0.1:194$id"
 site = "t0"
-store = "$work/store"
+store = "$work/store$id"
 capacity = "4GiB"
-access_log = "$work/cache-access.log"
+access_log = "$work/cache$id-access.log"
 $cache_tail
 TOML
+done
 # Run as root (the usual case on this machine), nginx's workers would drop to `nobody` and could
 # not write into the private temp dir: every "hit" would then be a proxied miss.
 user_line=""
@@ -86,7 +100,7 @@ user_line=""
 cat > "$work/nginx/nginx.conf" <<CONF
 $user_line
 daemon on;
-worker_processes 2;
+worker_processes 1;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
@@ -111,15 +125,21 @@ http {
 CONF
 
 RUST_LOG=warn "$bin" --config "$work/origin.toml" 2>"$work/origin.log" & pids+=($!)
-RUST_LOG=warn "$bin" --config "$work/cache.toml" 2>"$work/cache.log" & pids+=($!)
+RUST_LOG=warn taskset -c 0 "$bin" --config "$work/cache11.toml" 2>"$work/cache11.log" & pids+=($!)
 cache_pid=$!
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
-for port in 19400 19411 19480; do
-    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/bench/small.bin" && break; sleep 0.1; done
+caches=(reef:19411 nginx:19480)
+if [[ -n "$bin_b" ]]; then
+    RUST_LOG=warn taskset -c 0 "$bin_b" --config "$work/cache12.toml" 2>"$work/cache12.log" & pids+=($!)
+    caches=(reef:19411 reef-b:19412 nginx:19480)
+fi
+taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
+for name in origin:19400 "${caches[@]}"; do
+    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:${name#*:}/bench/small.bin" && break; sleep 0.1; done
 done
 
-echo "== warming both caches"
-for port in 19411 19480; do
+echo "== warming the caches"
+for name in "${caches[@]}"; do
+    port="${name#*:}"
     curl -fs -o /dev/null "http://127.0.0.1:$port/bench/small.bin"
     curl -fs -o /dev/null "http://127.0.0.1:$port/bench/big.bin"
     curl -fs -o /dev/null "http://127.0.0.1:$port/bench/big.bin"
@@ -127,15 +147,19 @@ done
 curl -fsI "http://127.0.0.1:19411/bench/big.bin" | grep -i cache-status
 curl -fsI "http://127.0.0.1:19480/bench/big.bin" | grep -i x-cache-status
 
-echo "== 4 KiB hits: wrk -t2 -c$connections -d$duration"
-for name in reef:19411 nginx:19480; do
-    rps="$(wrk -t2 -c"$connections" -d"$duration" "http://127.0.0.1:${name#*:}/bench/small.bin" | awk '/Requests\/sec/ {print $2}')"
-    echo "${name%%:*} 4KiB requests/s: $rps"
+echo "== 4 KiB hits: servers on core 0, wrk -t1 -c$connections -d$duration on core 1, $rounds rounds"
+for round in $(seq "$rounds"); do
+    line="round $round:"
+    for name in "${caches[@]}"; do
+        rps="$(taskset -c 1 wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:${name#*:}/bench/small.bin" | awk '/Requests\/sec/ {print $2}')"
+        line="$line ${name%%:*} $rps"
+    done
+    echo "$line req/s"
 done
 
 echo "== 1 GiB hits: curl, 3 runs each (MB/s)"
 rss_log="$work/rss"
-for name in reef:19411 nginx:19480; do
+for name in "${caches[@]}"; do
     if [[ "${name%%:*}" == reef ]]; then
         (while kill -0 "$cache_pid" 2>/dev/null; do ps -o rss= -p "$cache_pid" >> "$rss_log"; sleep 0.2; done) &
         sampler=$!

@@ -27,16 +27,15 @@ pub struct Record {
     pub complete: bool,
 }
 
-/// Lines go through a bounded queue to a writer thread that batches them into a buffer and
-/// flushes it whenever the queue runs dry: no lock or system call on the request path. If the
-/// disk falls behind by `QUEUE` lines, handlers wait for it (as a direct write would) rather than
-/// lose lines or grow memory.
+/// Each line is appended with one `write` to a file opened with `O_APPEND`, from the request's
+/// own thread (as nginx does): the kernel keeps concurrent lines whole, a line is in the file
+/// when the request ends, and no other thread is woken per request. (A writer thread fed by a
+/// queue, tried first, cost a wake-up and a context switch per line: about a third of small-hit
+/// throughput on one core.)
 #[derive(Debug)]
 pub struct AccessLog {
-    lines: std::sync::mpsc::SyncSender<Vec<u8>>,
+    file: File,
 }
-
-const QUEUE: usize = 1 << 16;
 
 impl AccessLog {
     pub fn open(path: &Path) -> std::io::Result<AccessLog> {
@@ -44,9 +43,7 @@ impl AccessLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let (lines, queue) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
-        std::thread::Builder::new().name("reef-access-log".into()).spawn(move || write_lines(file, &queue))?;
-        Ok(AccessLog { lines })
+        Ok(AccessLog { file })
     }
 
     pub fn write(&self, record: &Record) {
@@ -54,19 +51,7 @@ impl AccessLog {
             return;
         };
         line.push(b'\n');
-        let _ = self.lines.send(line);
-    }
-}
-
-fn write_lines(file: File, queue: &std::sync::mpsc::Receiver<Vec<u8>>) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
-    // Ends when every sender is gone (the node shuts down).
-    while let Ok(line) = queue.recv() {
-        let mut result = out.write_all(&line);
-        while let Ok(line) = queue.try_recv() {
-            result = result.and_then(|()| out.write_all(&line));
-        }
-        if let Err(e) = result.and_then(|()| out.flush()) {
+        if let Err(e) = (&self.file).write_all(&line) {
             tracing::warn!(error = %e, "cannot write the access log");
         }
     }

@@ -44,6 +44,8 @@ pub struct Config {
     pub connections: Limits,
     /// How fast the scrub re-reads and checks the store (zero: no scrub).
     pub scrub_rate: reef_core::BitRate,
+    /// The least time from the start of one scrub pass to the start of the next.
+    pub scrub_interval: std::time::Duration,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -125,6 +127,8 @@ struct RawNode {
     #[serde(default, deserialize_with = "at_least_one_opt")]
     max_connections: Option<u64>,
     scrub_rate: Option<Rate>,
+    #[serde(default, deserialize_with = "scrub_interval_range")]
+    scrub_interval: Option<Span>,
     access_log: Option<PathBuf>,
 }
 
@@ -432,6 +436,7 @@ impl Config {
             capacity: n.capacity.unwrap_or(0),
             policy: raw.policy.clone(),
             scrub_rate: n.scrub_rate.map_or(reef_core::BitRate(100_000_000), |r| r.0),
+            scrub_interval: n.scrub_interval.map_or(std::time::Duration::from_secs(3600), |s| s.0.into()),
             connections: Limits {
                 header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), |s| s.0.into()),
                 idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), |s| s.0.into()),
@@ -578,6 +583,10 @@ fn namespace_access(
 
 fn header_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_millis(100), reef_core::Duration::from_secs(600)).map(Some)
+}
+
+fn scrub_interval_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(30 * 86_400)).map(Some)
 }
 
 fn idle_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {

@@ -1,6 +1,12 @@
-//! The actor that owns the core `Node`: it feeds inputs with the real clock converted to core
-//! time, drains outputs and executes them (fetches, store operations, messages, answers to
-//! waiting request handlers). It decides nothing itself.
+//! The owner of the core `Node`: it feeds inputs with the real clock converted to core time,
+//! drains outputs and executes them (fetches, store operations, messages, answers to waiting
+//! request handlers). It decides nothing itself.
+//!
+//! The node sits behind a mutex. A request handler takes the lock, hands its request to the
+//! core and finds the answer in its channel when it lets go: a cache hit costs no wake-up of
+//! another task, just a critical section of a few microseconds. Fill tasks, the store thread
+//! and peers report through a channel to a task that also owns the core's timer; a direct call
+//! that moves the core's deadline earlier wakes that task to re-arm it.
 
 use crate::config::Config;
 use crate::fill::{Fill, Reader, State};
@@ -16,9 +22,9 @@ use reef_core::{
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -100,11 +106,46 @@ enum Cmd {
     },
 }
 
-/// A handle to the actor; cheap to clone.
+/// A handle to the node; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Driver {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    actor: Mutex<Actor>,
     tx: mpsc::UnboundedSender<Cmd>,
-    next_request: Arc<AtomicU64>,
+    /// Told when a direct call moved the core's deadline before the one the timer waits for.
+    deadline_moved: Notify,
+    next_request: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Actor> {
+        // A panic inside the core leaves it in an unknown state: no request may use it after.
+        self.actor.lock().expect("the core panicked while handling an input")
+    }
+
+    /// Runs `f` on the actor in the caller's task.
+    fn direct(&self, f: impl FnOnce(&mut Actor)) {
+        let mut actor = self.lock();
+        f(&mut actor);
+        let moved = match (actor.node.poll_timeout(), actor.armed) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        drop(actor);
+        if moved {
+            self.deadline_moved.notify_one();
+        }
+    }
 }
 
 impl Driver {
@@ -120,6 +161,8 @@ impl Driver {
         let store_ops = store.clone().map(|s| spawn_store_worker(s, tx.clone()));
         let mut actor = Actor {
             node: Node::new(config.node_config()),
+            armed: None,
+            runtime: tokio::runtime::Handle::current(),
             start: Instant::now(),
             config,
             transport,
@@ -136,8 +179,14 @@ impl Driver {
             preloading: false,
         };
         actor.preload(recovered);
-        tokio::spawn(actor.run(rx));
-        Driver { tx, next_request: Arc::new(AtomicU64::new(1 << 32)) }
+        let shared = Arc::new(Shared {
+            actor: Mutex::new(actor),
+            tx,
+            deadline_moved: Notify::new(),
+            next_request: AtomicU64::new(1 << 32),
+        });
+        tokio::spawn(run(shared.clone(), rx));
+        Driver { shared }
     }
 
     /// Submits a request; answers arrive on the returned channel.
@@ -149,24 +198,25 @@ impl Driver {
         client_site: Option<reef_core::SiteId>,
         length: Option<u64>,
     ) -> (RequestId, mpsc::Receiver<Answer>) {
-        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        let id = RequestId(self.shared.next_request.fetch_add(1, Ordering::Relaxed));
         let (answers, rx) = mpsc::channel(2);
         let req = Request { id, object, kind, client_site, length };
-        let _ = self.tx.send(Cmd::Request { req, name, answers });
+        self.shared.direct(|actor| actor.on_cmd(Cmd::Request { req, name, answers }));
         (id, rx)
     }
 
     pub fn serve_done(&self, request: RequestId) {
-        let _ = self.tx.send(Cmd::ServeDone(request));
+        self.shared.direct(|actor| actor.on_cmd(Cmd::ServeDone(request)));
     }
 
-    /// The store cannot produce `object` intact: the core drops it.
+    /// The store cannot produce `object` intact: the core drops it (before the caller's next
+    /// request, which may ask for the object again).
     pub fn lost(&self, object: ObjectId) {
-        let _ = self.tx.send(Cmd::Lost(object));
+        self.shared.direct(|actor| actor.on_cmd(Cmd::Lost(object)));
     }
 
     pub fn message(&self, from: NodeId, msg: Message) {
-        let _ = self.tx.send(Cmd::Message { from, msg });
+        self.shared.direct(|actor| actor.on_cmd(Cmd::Message { from, msg }));
     }
 
     /// Changes the cache's namespace quotas (a reloaded configuration); the core decides what
@@ -177,7 +227,7 @@ impl Driver {
         egress: Vec<(NamespaceId, RateLimit)>,
     ) -> Result<(), String> {
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.tx.send(Cmd::SetQuotas { quotas, egress, done }).map_err(|_| "the node is stopping".to_string())?;
+        self.shared.tx.send(Cmd::SetQuotas { quotas, egress, done }).map_err(|_| "the node is stopping".to_string())?;
         answer.await.map_err(|_| "the node is stopping".to_string())?
     }
 }
@@ -200,6 +250,47 @@ enum StoreOp {
     Commit { object: ObjectId, temp: PathBuf, meta: Arc<ObjectMeta> },
     DeleteTemp(PathBuf),
     Remove(ObjectId),
+}
+
+/// The task that feeds the core what arrives through the channel and its timer's ticks.
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    // One timer, moved only when the core's deadline changes (not re-created per command).
+    let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+    let timer = tokio::time::sleep_until(far());
+    tokio::pin!(timer);
+    let mut armed = None;
+    loop {
+        let (deadline, start) = {
+            let mut actor = shared.lock();
+            actor.armed = actor.node.poll_timeout();
+            (actor.armed, actor.start)
+        };
+        if deadline != armed {
+            timer.as_mut().reset(deadline.map_or_else(far, |t| start + std::time::Duration::from_nanos(t.0)));
+            armed = deadline;
+        }
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => {
+                    shared.lock().on_cmd(cmd);
+                    // Take some of what else is queued before going back to the timer (a
+                    // bounded batch, so that timers are never starved under load).
+                    for _ in 0..128 {
+                        let Ok(cmd) = rx.try_recv() else { break };
+                        shared.lock().on_cmd(cmd);
+                    }
+                }
+                None => return,
+            },
+            () = &mut timer => {
+                // Parked far away until the core names its next deadline.
+                timer.as_mut().reset(far());
+                armed = None;
+                shared.lock().handle(Input::Tick);
+            }
+            () = shared.deadline_moved.notified() => {}
+        }
+    }
 }
 
 /// Store operations run in order on one thread: the fsyncs stay off the runtime, and an
@@ -235,6 +326,10 @@ fn spawn_store_worker(store: Arc<Store>, tx: mpsc::UnboundedSender<Cmd>) -> std:
 
 struct Actor {
     node: Node,
+    /// The core deadline the timer task waits for.
+    armed: Option<Time>,
+    /// Where tasks are spawned (a direct call may come from outside the runtime's threads).
+    runtime: tokio::runtime::Handle,
     start: Instant,
     config: Arc<Config>,
     transport: Arc<Transport>,
@@ -299,41 +394,6 @@ impl Actor {
         self.preloading = false;
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
-        // One timer, moved only when the core's deadline changes (not re-created per command).
-        let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
-        let timer = tokio::time::sleep_until(far());
-        tokio::pin!(timer);
-        let mut armed = None;
-        loop {
-            let deadline = self.node.poll_timeout().map(|t| self.start + std::time::Duration::from_nanos(t.0));
-            if deadline != armed {
-                timer.as_mut().reset(deadline.unwrap_or_else(far));
-                armed = deadline;
-            }
-            tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => {
-                        self.on_cmd(cmd);
-                        // Take some of what else is queued before going back to the timer (a
-                        // bounded batch, so that timers are never starved under load).
-                        for _ in 0..128 {
-                            let Ok(cmd) = rx.try_recv() else { break };
-                            self.on_cmd(cmd);
-                        }
-                    }
-                    None => return,
-                },
-                () = &mut timer => {
-                    // Parked far away until the core names its next deadline.
-                    timer.as_mut().reset(far());
-                    armed = None;
-                    self.handle(Input::Tick);
-                }
-            }
-        }
-    }
-
     fn on_cmd(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Request { req, name, answers } => {
@@ -392,7 +452,7 @@ impl Actor {
             match out {
                 Output::Send { to, msg } => {
                     let (transport, tx) = (self.transport.clone(), self.tx.clone());
-                    tokio::spawn(async move {
+                    self.runtime.spawn(async move {
                         if let Err(e) = transport.send(to, &msg).await {
                             tracing::debug!(%to, error = %e, "peer unreachable");
                             let _ = tx.send(Cmd::PeerUnreachable(to));
@@ -535,7 +595,7 @@ impl Actor {
         if !reference_from.contains(&from) {
             reference_from.push(from);
         }
-        let task = tokio::spawn(async move {
+        let task = self.runtime.spawn(async move {
             let report = |r: FillReport| {
                 let _ = tx.send(match r {
                     FillReport::Receiving { size } => Cmd::FetchReceiving { fetch, attempt, size },
@@ -619,6 +679,38 @@ impl Actor {
         };
         if pending.answers.try_send(answer).is_err() {
             let _ = self.tx.send(Cmd::ServeDone(request));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The core's answer to a request it decides at once (an origin serving its export) is in
+    /// the handler's channel when `request` returns: no other task had to run for it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_immediate_answer_is_there_when_request_returns() {
+        let export = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[node]\nid = 1\nrole = \"origin\"\nlisten = \"127.0.0.1:0\"\nsite = \"a\"\n\n\
+             [[sites]]\nname = \"a\"\nid = 1\n\n\
+             [[namespaces]]\nname = \"atlas\"\norigins = [1]\nexport = \"{}\"\n",
+            export.path().display()
+        );
+        let config = Arc::new(Config::parse(&text).unwrap());
+        let tls = crate::tls::client_trusting(None).unwrap();
+        let transport = Arc::new(Transport::new(config.id, config.advertise.clone(), Vec::new(), tls, None));
+        let driver = Driver::start(config, transport, None, Vec::new(), Arc::new(Metrics::default()));
+        for path in ["a", "b", "a"] {
+            let name = ObjectName::new("atlas", path);
+            let object = ObjectRef { id: name.id(), namespace: NamespaceId(0), size: None };
+            let (request, mut answers) = driver.request(object, name, RequestKind::Client, None, None);
+            match answers.try_recv() {
+                Ok(Answer::Serve { source: Source::Local, from: ServeFrom::Store, .. }) => {}
+                other => panic!("expected the origin's answer at once, got {other:?}"),
+            }
+            driver.serve_done(request);
         }
     }
 }

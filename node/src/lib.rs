@@ -108,7 +108,13 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
         "node started"
     );
     if let Some(store) = &store {
-        tokio::spawn(scrub::run(store.clone(), driver.clone(), metrics.clone(), config.scrub_rate));
+        tokio::spawn(scrub::run(
+            store.clone(),
+            driver.clone(),
+            metrics.clone(),
+            config.scrub_rate,
+            config.scrub_interval,
+        ));
     }
     let probes = config.policy.membership.probe_interval.is_some();
     if !probes && !config.peers.is_empty() && matches!(config.role, reef_core::Role::Cache | reef_core::Role::Director)

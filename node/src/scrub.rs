@@ -1,5 +1,8 @@
 //! The store scrub: reads every stored object again, block by block, at a bounded rate, and
-//! checks it against the origin's block list it was filled with. A copy that went bad on disk
+//! checks it against the origin's block list it was filled with. Each object costs at least
+//! `MIN_CHARGE` of the rate (opening and reading a small file costs more than its bytes), and a
+//! pass starts at most once per `node.scrub_interval`, so a store of a few small objects is not
+//! re-read thousands of times a second. A copy that went bad on disk
 //! (or was truncated or deleted under the node) is reported lost, so the core drops it and the
 //! next request fetches it afresh, before any client is served from it.
 
@@ -10,16 +13,21 @@ use reef_core::{BitRate, ObjectId};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Scrubs the store forever at `rate` (nothing at zero).
-pub async fn run(store: Arc<Store>, driver: Driver, metrics: Arc<Metrics>, rate: BitRate) {
+/// The least an object is charged against the scrub's rate, whatever its size.
+const MIN_CHARGE: u64 = 64 * 1024;
+
+/// Scrubs the store forever at `rate` (nothing at zero), a pass at most every `interval`.
+pub async fn run(store: Arc<Store>, driver: Driver, metrics: Arc<Metrics>, rate: BitRate, interval: Duration) {
     if rate.0 == 0 {
         return;
     }
     loop {
+        let pass = tokio::time::Instant::now();
         let mut ids = store.ids();
         ids.sort_unstable();
         if ids.is_empty() {
             tokio::time::sleep(Duration::from_secs(10)).await;
+            continue;
         }
         for id in ids {
             match check(&store, id, rate).await {
@@ -32,6 +40,7 @@ pub async fn run(store: Arc<Store>, driver: Driver, metrics: Arc<Metrics>, rate:
                 }
             }
         }
+        tokio::time::sleep_until(pass + interval).await;
     }
 }
 
@@ -56,6 +65,7 @@ async fn check(store: &Arc<Store>, id: ObjectId, rate: BitRate) -> Check {
         Err(e) => return Check::Lost(e.to_string()),
     };
     let Ok(stamp) = Stamp::of(&file) else { return Check::Gone };
+    let mut charged = 0;
     for index in 0..blocks.hashes.len() as u64 {
         // An object evicted meanwhile is let go at once: its open file would keep its space.
         if store.meta(id).is_none() {
@@ -63,10 +73,16 @@ async fn check(store: &Arc<Store>, id: ObjectId, rate: BitRate) -> Check {
         }
         let (file, list) = (file.clone(), blocks.clone());
         match tokio::task::spawn_blocking(move || list.read_checked(&file, index)).await {
-            Ok(Ok(block)) => tokio::time::sleep(rate.transfer_time(block.len() as u64).into()).await,
+            Ok(Ok(block)) => {
+                charged += block.len() as u64;
+                tokio::time::sleep(rate.transfer_time(block.len() as u64).into()).await;
+            }
             Ok(Err(e)) => return Check::Lost(e.to_string()),
             Err(e) => return Check::Lost(e.to_string()),
         }
+    }
+    if charged < MIN_CHARGE {
+        tokio::time::sleep(rate.transfer_time(MIN_CHARGE - charged).into()).await;
     }
     if Stamp::of(&file).is_ok_and(|now| now == stamp) {
         store.mark_checked(id, stamp);

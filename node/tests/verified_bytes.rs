@@ -150,7 +150,10 @@ fn stored_file_exists(c: &Cluster) -> bool {
 
 #[test]
 fn the_scrub_finds_a_corrupt_copy_before_a_client_does() {
-    let c = Cluster::start(&[origin(1), Spec { node: "scrub_rate = \"2Gbit/s\"\n", ..cache(11, "site-a") }]);
+    let c = Cluster::start(&[
+        origin(1),
+        Spec { node: "scrub_rate = \"2Gbit/s\"\nscrub_interval = \"1s\"\n", ..cache(11, "site-a") },
+    ]);
     let url = c.url(11, "/atlas/s.bin");
     let body = c.put("s.bin", bytes(2 << 20, 9));
     assert_eq!(get(&url, &[]).2, body);
@@ -166,6 +169,21 @@ fn the_scrub_finds_a_corrupt_copy_before_a_client_does() {
     assert!(status == 200 && got == body, "served right");
     assert!(head.contains("fwd=miss"), "fetched again: {head}");
     assert!(c.origin_served(1) > before);
+}
+
+#[test]
+fn the_scrub_reads_a_small_store_once_per_interval_not_in_a_loop() {
+    // Default scrub settings (100 Mbit/s, a pass at most every hour): a 4 KiB object is charged
+    // 64 KiB of the rate, and once the pass is over nothing is read until the next.
+    let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
+    let url = c.url(11, "/atlas/small.bin");
+    let body = c.put("small.bin", bytes(4096, 3));
+    assert_eq!(get(&url, &[]).2, body);
+    wait_until("committed", || stored_file_exists(&c));
+    wait_until("the scrub has read it", || c.metric(11, "reef_scrubbed_objects_total") >= 1.0);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Before the fix this store was re-read about 3,000 times a second.
+    assert_eq!(c.metric(11, "reef_scrubbed_objects_total"), 1.0);
 }
 
 #[test]
