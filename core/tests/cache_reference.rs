@@ -496,6 +496,21 @@ impl Model {
                 ev.push(Eviction { id: ObjectId(v.id), size: v.size, namespace: NamespaceId(v.ns), reason });
             }
         }
+        // 2Q's `Am` keeps to three quarters of its partition on its own.
+        if self.kind == PolicyKind::TwoQ && self.parts[p].pending {
+            let am_target = self.parts[p].share - (self.parts[p].share as f64 * 0.25) as u64;
+            while self.bytes(p, 1) + size > am_target {
+                let Some(t) = self.tail(p, 1) else { break };
+                let v = self.entries.remove(t);
+                self.parts[p].used -= v.size;
+                ev.push(Eviction {
+                    id: ObjectId(v.id),
+                    size: v.size,
+                    namespace: NamespaceId(v.ns),
+                    reason: EvictReason::Capacity,
+                });
+            }
+        }
         self.entries.push(REntry { id, size, ns, pins: 0, freq: 0, list: 0, flag: false, key: 0, tie: 0, order: 0 });
         self.parts[p].used += size;
         let i = self.entries.len() - 1;

@@ -390,6 +390,9 @@ impl Cache {
                 return InsertOutcome::NotAdmitted;
             }
         }
+        while let Some(victim) = self.policies[part].own_victim(&mut self.slab.entries, size) {
+            self.drop_entry(victim, EvictReason::Capacity, evicted);
+        }
         let i = self.slab.alloc(id, size, namespace);
         self.table.insert(fingerprint(hash), i);
         self.used += size;

@@ -170,6 +170,15 @@ impl Policy {
         dispatch!(self, p => p.victim(s))
     }
 
+    /// Once the cache has room, what the policy evicts on its own to take in an object of
+    /// `size` bytes (2Q's `Am` is held to its own share, as in libCacheSim).
+    pub fn own_victim(&mut self, s: &mut [Entry], size: u64) -> Option<u32> {
+        match self {
+            Policy::TwoQ(p) => p.own_victim(s, size),
+            _ => None,
+        }
+    }
+
     /// Memory the policy keeps besides the entries (heaps, ghosts, sketches).
     pub fn memory_bytes(&self) -> usize {
         match self {

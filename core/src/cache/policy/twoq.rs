@@ -5,9 +5,9 @@
 //! where hits count. Eviction takes from `A1in` while it holds more than its quarter, else
 //! from `Am`. An object bigger than `A1in` is not admitted.
 //!
-//! One rule of libCacheSim's is not followed: there `Am` is a cache of three quarters of the
-//! bytes of its own, so a ghost entering it may push out `Am`'s oldest objects even when the
-//! cache as a whole has room; here only the cache's capacity makes evictions.
+//! As in libCacheSim, `Am` is held to the rest of the bytes (three quarters) on its own: an
+//! object coming back from `A1out` may push out `Am`'s oldest even when the cache as a whole
+//! has room.
 
 use crate::cache::ghost::GhostList;
 use crate::cache::slab::{Entry, List};
@@ -23,6 +23,7 @@ pub(crate) struct TwoQ {
     a1out: GhostList,
     a1in_target: u64,
     a1out_target: u64,
+    am_target: u64,
     to_am: bool,
 }
 
@@ -35,6 +36,7 @@ impl TwoQ {
             // Rounded as libCacheSim rounds them (a fraction of the size, truncated).
             a1in_target: (capacity as f64 * 0.25) as u64,
             a1out_target: (capacity as f64 * 0.5) as u64,
+            am_target: capacity - (capacity as f64 * 0.25) as u64,
             to_am: false,
         }
     }
@@ -84,6 +86,10 @@ impl TwoQ {
             return Some(t);
         }
         self.am.pop_back(s)
+    }
+    /// `Am`'s oldest while an object entering `Am` would take it over its share.
+    pub fn own_victim(&mut self, s: &mut [Entry], size: u64) -> Option<u32> {
+        if self.to_am && self.am.bytes + size > self.am_target { self.am.pop_back(s) } else { None }
     }
     pub fn memory_bytes(&self) -> usize {
         self.a1out.memory_bytes()
