@@ -5,8 +5,10 @@
 //! The node sits behind a mutex. A request handler takes the lock, hands its request to the
 //! core and finds the answer in its channel when it lets go: a cache hit costs no wake-up of
 //! another task, just a critical section of a few microseconds. Fill tasks, the store thread
-//! and peers report through a channel to a task that also owns the core's timer; a direct call
-//! that moves the core's deadline earlier wakes that task to re-arm it.
+//! and peers report through a channel; a direct call first hands the core what is queued there
+//! and a deadline already passed, so inputs reach it in the order they happened (the lab's
+//! agreement with the simulator depends on it). A task feeds the channel and the core's timer
+//! to it between requests, and is woken when a direct call moves the deadline earlier.
 
 use crate::config::Config;
 use crate::fill::{Fill, Reader, State};
@@ -132,9 +134,17 @@ impl Shared {
         self.actor.lock().expect("the core panicked while handling an input")
     }
 
-    /// Runs `f` on the actor in the caller's task.
+    /// Runs `f` on the actor in the caller's task, after what reached the core before it: the
+    /// commands already queued (a fill's end, a full disk) and a deadline already passed, in
+    /// the order the simulator would see them.
     fn direct(&self, f: impl FnOnce(&mut Actor)) {
         let mut actor = self.lock();
+        while let Ok(cmd) = actor.inbox.try_recv() {
+            actor.on_cmd(cmd);
+        }
+        if actor.node.poll_timeout().is_some_and(|t| t <= actor.now()) {
+            actor.handle(Input::Tick);
+        }
         f(&mut actor);
         let moved = match (actor.node.poll_timeout(), actor.armed) {
             (Some(next), Some(armed)) => next < armed,
@@ -160,6 +170,7 @@ impl Driver {
         let (tx, rx) = mpsc::unbounded_channel();
         let store_ops = store.clone().map(|s| spawn_store_worker(s, tx.clone()));
         let mut actor = Actor {
+            inbox: rx,
             node: Node::new(config.node_config()),
             armed: None,
             runtime: tokio::runtime::Handle::current(),
@@ -185,7 +196,7 @@ impl Driver {
             deadline_moved: Notify::new(),
             next_request: AtomicU64::new(1 << 32),
         });
-        tokio::spawn(run(shared.clone(), rx));
+        tokio::spawn(run(shared.clone()));
         Driver { shared }
     }
 
@@ -253,7 +264,7 @@ enum StoreOp {
 }
 
 /// The task that feeds the core what arrives through the channel and its timer's ticks.
-async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+async fn run(shared: Arc<Shared>) {
     // One timer, moved only when the core's deadline changes (not re-created per command).
     let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
     let timer = tokio::time::sleep_until(far());
@@ -270,14 +281,17 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
             armed = deadline;
         }
         tokio::select! {
-            cmd = rx.recv() => match cmd {
+            // The inbox lives with the core (direct calls drain it first), so it is polled
+            // under the lock, never held across an await.
+            cmd = std::future::poll_fn(|cx| shared.lock().inbox.poll_recv(cx)) => match cmd {
                 Some(cmd) => {
-                    shared.lock().on_cmd(cmd);
+                    let mut actor = shared.lock();
+                    actor.on_cmd(cmd);
                     // Take some of what else is queued before going back to the timer (a
                     // bounded batch, so that timers are never starved under load).
                     for _ in 0..128 {
-                        let Ok(cmd) = rx.try_recv() else { break };
-                        shared.lock().on_cmd(cmd);
+                        let Ok(cmd) = actor.inbox.try_recv() else { break };
+                        actor.on_cmd(cmd);
                     }
                 }
                 None => return,
@@ -325,6 +339,8 @@ fn spawn_store_worker(store: Arc<Store>, tx: mpsc::UnboundedSender<Cmd>) -> std:
 }
 
 struct Actor {
+    /// Reports from fill tasks, the store thread and peers' transports, in the order sent.
+    inbox: mpsc::UnboundedReceiver<Cmd>,
     node: Node,
     /// The core deadline the timer task waits for.
     armed: Option<Time>,
