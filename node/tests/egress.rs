@@ -3,6 +3,7 @@
 //! that would wait past the bound gets `503` with `Retry-After`, the other namespace is not
 //! slowed, `SIGHUP` changes the rate without dropping the client's connection, and a fill
 //! limit holds a cold object's fill from the origin (and so its streamed download) to its rate.
+//! A range whose `If-Range` no longer matches is charged the whole object it turns into.
 
 mod common;
 
@@ -156,4 +157,36 @@ fn a_fill_limit_holds_fills_from_the_origin_to_its_rate() {
     let (status, _, size, seconds) = timed_get(&[c.url(11, "/cms/cold")], &c.dir.path().join("hit"))[0];
     assert_eq!((status, size), (200, 4_000_000));
     assert!(size as f64 / seconds > 5.0 * RATE, "a hit is not a fill: {seconds:.2} s");
+}
+
+#[test]
+fn a_range_with_a_stale_if_range_is_charged_the_whole_object() {
+    let c = limited_cluster("2s");
+    let cms = c.put_in("cms", "big", bytes(20_000_000, 1));
+    warm(&c, "/cms/big", 1.0);
+    let url = c.url(11, "/cms/big");
+    // One byte is charged one byte: requests right after each other all go through.
+    for _ in 0..3 {
+        let (status, head, body) = get(&url, &["-H", "Range: bytes=0-0"]);
+        assert_eq!((status, body.as_slice()), (206, &cms[..1]), "{head}");
+    }
+    // The same range with a validator that no longer matches is answered with the whole 20 MB,
+    // so it is charged them: ten seconds at the rate, and the next request would wait past the
+    // 2 s bound.
+    let out = c.dir.path().join("if-range-download");
+    let (u, o) = (url.clone(), out.clone());
+    let whole = thread::spawn(move || {
+        let output = Command::new("curl")
+            .args(["-s", "-H", "Range: bytes=0-0", "-H", "If-Range: \"stale\"", "-o", o.to_str().unwrap()])
+            .args(["-w", "%{http_code} %{size_download}", &u])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    });
+    wait_for_bytes(&out);
+    let (status, head, _) = get_lenient(&url);
+    assert_eq!(status, 503, "{head}");
+    assert_eq!(header(&head, "reef-failure"), Some("throttled"));
+    assert_eq!(whole.join().unwrap(), "200 20000000");
+    assert!(std::fs::read(&out).unwrap() == cms, "the whole object, byte-exact");
 }
