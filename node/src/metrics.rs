@@ -51,6 +51,9 @@ fn help(name: &str) -> &'static str {
         "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
+        "reef_scrub_next_pass_timestamp_seconds" => {
+            "When the scrub's next pass starts (Unix time), set as a pass ends."
+        }
         "reef_requests_denied_total" => "Requests refused by the access decision, by reason.",
         "reef_node_requests_refused_total" => {
             "Node requests refused: identity not proven by the certificate, or an unknown node."

@@ -40,7 +40,10 @@ pub async fn run(store: Arc<Store>, driver: Driver, metrics: Arc<Metrics>, rate:
                 }
             }
         }
-        tokio::time::sleep_until(pass + interval).await;
+        let next = (pass + interval).saturating_duration_since(tokio::time::Instant::now());
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default() + next;
+        metrics.set("reef_scrub_next_pass_timestamp_seconds", &[], unix.as_secs_f64());
+        tokio::time::sleep(next).await;
     }
 }
 

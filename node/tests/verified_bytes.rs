@@ -180,10 +180,14 @@ fn the_scrub_reads_a_small_store_once_per_interval_not_in_a_loop() {
     let body = c.put("small.bin", bytes(4096, 3));
     assert_eq!(get(&url, &[]).2, body);
     wait_until("committed", || stored_file_exists(&c));
-    wait_until("the scrub has read it", || c.metric(11, "reef_scrubbed_objects_total") >= 1.0);
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    // Before the fix this store was re-read about 3,000 times a second.
+    let next_pass = || c.metric(11, "reef_scrub_next_pass_timestamp_seconds");
+    wait_until("the first pass is over", || next_pass() > 0.0);
+    // One pass read the object once, and the next is an hour away (before the fix this store
+    // was re-read about 3,000 times a second).
     assert_eq!(c.metric(11, "reef_scrubbed_objects_total"), 1.0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let wait = next_pass() - now;
+    assert!((3_500.0..=3_600.0).contains(&wait), "next pass in {wait:.0} s");
 }
 
 #[test]

@@ -22,18 +22,22 @@ use super::PairResult;
 use crate::trace::Request;
 use reef_core::cache::PolicyKind;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 /// Hash space in which an id is sampled when its hash falls below `rate * SPACE`.
 const SPACE: u64 = 1 << 24;
+
+/// The sampling hash: fixed, so a run is reproducible, and well mixed, so ids that are
+/// sequential numbers still sample evenly.
+const SAMPLER: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5ad5);
 
 /// The approximate LRU results for every size of `sizes` (any order), from one pass over
 /// `requests` sampled at `rate` (0 < rate <= 1). The first `warmup` requests build state only.
 pub fn lru_curve(requests: &[Request], sizes: &[u64], rate: f64, warmup: u64) -> Vec<PairResult> {
     let started = Instant::now();
     let threshold = ((rate.clamp(0.0, 1.0) * SPACE as f64).round() as u64).max(1);
-    let sampled = |id: u64| mix(id) % SPACE < threshold;
+    let sampled = |id: u64| SAMPLER.hash_one(id) % SPACE < threshold;
     let rate = threshold as f64 / SPACE as f64;
     let split = usize::try_from(warmup).unwrap_or(usize::MAX).min(requests.len());
 
@@ -46,7 +50,7 @@ pub fn lru_curve(requests: &[Request], sizes: &[u64], rate: f64, warmup: u64) ->
 
     let slots = requests.iter().filter(|r| sampled(r.id)).count();
     let mut recency = Fenwick::new(slots);
-    let mut last: HashMap<u64, (usize, u64), BuildHasherDefault<Premixed>> = HashMap::default();
+    let mut last: HashMap<u64, (usize, u64), foldhash::fast::FixedState> = HashMap::default();
     let mut now = 0usize;
     for (k, r) in requests.iter().enumerate() {
         let counted = k >= split;
@@ -56,7 +60,7 @@ pub fn lru_curve(requests: &[Request], sizes: &[u64], rate: f64, warmup: u64) ->
         if !sampled(r.id) {
             continue;
         }
-        let distance = last.insert(mix(r.id), (now, r.size)).map(|(then, size)| {
+        let distance = last.insert(r.id, (now, r.size)).map(|(then, size)| {
             recency.add(then, -(size as i64));
             (recency.sum_from(then) as f64 / rate) as u64 + r.size
         });
@@ -107,32 +111,6 @@ pub fn lru_curve(requests: &[Request], sizes: &[u64], rate: f64, warmup: u64) ->
             }
         })
         .collect()
-}
-
-/// SplitMix64's finaliser: ids that are sequential numbers still sample evenly.
-fn mix(id: u64) -> u64 {
-    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A hasher for keys that are already mixed.
-#[derive(Default)]
-struct Premixed(u64);
-
-impl Hasher for Premixed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// A Fenwick tree of byte counts by time of last access: the bytes of the objects last
