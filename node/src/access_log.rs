@@ -35,6 +35,8 @@ pub struct Record {
 #[derive(Debug)]
 pub struct AccessLog {
     file: File,
+    /// Whether the last write failed: a full disk is reported once, not on every request.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl AccessLog {
@@ -43,7 +45,7 @@ impl AccessLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AccessLog { file })
+        Ok(AccessLog { file, failing: Default::default() })
     }
 
     pub fn write(&self, record: &Record) {
@@ -51,8 +53,12 @@ impl AccessLog {
             return;
         };
         line.push(b'\n');
-        if let Err(e) = (&self.file).write_all(&line) {
-            tracing::warn!(error = %e, "cannot write the access log");
+        use std::sync::atomic::Ordering::Relaxed;
+        match (&self.file).write_all(&line) {
+            Ok(()) if self.failing.swap(false, Relaxed) => tracing::info!("the access log is written again"),
+            Ok(()) => {}
+            Err(e) if !self.failing.swap(true, Relaxed) => tracing::warn!(error = %e, "cannot write the access log"),
+            Err(_) => {}
         }
     }
 }
