@@ -14,6 +14,7 @@ use reef_core::Failure;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -282,20 +283,25 @@ fn verify(part: &Path, progress: &Progress) -> anyhow::Result<Option<String>> {
         tracing::warn!("the server offered no checksum; the file is not verified");
         return Ok(None);
     };
-    let mut hasher = Hasher::default();
-    let mut file = File::open(part)?;
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let digests: Digests = hasher.finish();
+    let digests = hash_file(part, &AtomicU64::new(0))?;
     if !digests.matches_header(claimed) {
         let _ = std::fs::remove_file(part);
         anyhow::bail!("checksum mismatch: the server said {claimed}; the file was deleted");
     }
     Ok(Some(claimed.clone()))
+}
+
+/// The checksums of a file, read once; `done` counts the bytes hashed so far.
+pub fn hash_file(path: &Path, done: &AtomicU64) -> std::io::Result<Digests> {
+    let mut hasher = Hasher::default();
+    let mut file = File::open(path)?;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+        done.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }

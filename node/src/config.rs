@@ -46,6 +46,8 @@ pub struct Config {
     pub scrub_rate: reef_core::BitRate,
     /// The least time from the start of one scrub pass to the start of the next.
     pub scrub_interval: std::time::Duration,
+    /// An origin removes an unfinished upload untouched this long (default 1 day).
+    pub upload_expiry: std::time::Duration,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -78,6 +80,18 @@ pub struct Namespace {
     pub quota: NamespaceQuota,
     /// Who may read it (public unless `private = true`).
     pub access: NamespaceAccess,
+    /// On an origin: what uploads (`PUT`) may do.
+    pub uploads: UploadRules,
+}
+
+/// A namespace's upload rules on an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadRules {
+    /// An existing object may be replaced (a new version, with a new ETag) by a holder of
+    /// `storage.modify`; otherwise objects are write-once.
+    pub replace: bool,
+    /// The largest object accepted, in bytes.
+    pub max_size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +144,8 @@ struct RawNode {
     #[serde(default, deserialize_with = "scrub_interval_range")]
     scrub_interval: Option<Span>,
     access_log: Option<PathBuf>,
+    #[serde(default, deserialize_with = "upload_expiry_range")]
+    upload_expiry: Option<Span>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +188,12 @@ struct RawNamespace {
     base_path: Option<String>,
     /// The nodes allowed to fetch its objects from this node (default: every peer).
     nodes: Option<Vec<u32>>,
+    /// Uploads may replace an existing object (default: write-once).
+    #[serde(default)]
+    replace: bool,
+    /// The largest upload accepted (default: no limit but the disk).
+    #[serde(default, deserialize_with = "opt_size")]
+    max_upload: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -378,6 +400,7 @@ impl Config {
                 export: ns.export.clone(),
                 quota: ns.quota,
                 access,
+                uploads: UploadRules { replace: ns.replace, max_size: ns.max_upload.unwrap_or(u64::MAX) },
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -437,6 +460,7 @@ impl Config {
             policy: raw.policy.clone(),
             scrub_rate: n.scrub_rate.map_or(reef_core::BitRate(100_000_000), |r| r.0),
             scrub_interval: n.scrub_interval.map_or(std::time::Duration::from_secs(3600), |s| s.0.into()),
+            upload_expiry: n.upload_expiry.map_or(std::time::Duration::from_secs(86_400), |s| s.0.into()),
             connections: Limits {
                 header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), |s| s.0.into()),
                 idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), |s| s.0.into()),
@@ -587,6 +611,10 @@ fn header_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>,
 
 fn scrub_interval_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(30 * 86_400)).map(Some)
+}
+
+fn upload_expiry_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(60), reef_core::Duration::from_secs(365 * 86_400)).map(Some)
 }
 
 fn idle_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {

@@ -4,7 +4,7 @@
 //! Code map: `config` (TOML), `driver` (the actor around the core `Node`), `server` (HTTP
 //! routes), `http/*` (ranges, digests, validators, bodies), `store` (crash-safe disk cache),
 //! `fill` (an object arriving), `peer_transport` (node-to-node HTTP), `origin` (exported
-//! trees), `metrics`, `access_log`, `client` (`reef get`).
+//! trees), `upload` (`PUT` into an origin), `metrics`, `access_log`, `client` (`reef get`).
 
 pub mod access_log;
 pub mod auth;
@@ -14,13 +14,16 @@ pub mod config;
 pub mod driver;
 pub mod fill;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod origin;
 pub mod peer_transport;
+pub mod put;
 pub mod scrub;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod upload;
 
 use std::sync::Arc;
 

@@ -61,6 +61,16 @@ fn help(name: &str) -> &'static str {
         "reef_tls_handshake_failures_total" => {
             "TLS handshakes that failed (bad or foreign certificates, plain HTTP on the TLS port)."
         }
+        "reef_uploads_total" => {
+            "Uploads (PUT) answered, by outcome (created, partial, probe, conflict, mismatch, ...)."
+        }
+        "reef_upload_bytes_total" => "Upload body bytes received.",
+        "reef_ingest_files_total" => {
+            "Files the ingest daemon handled, by outcome (uploaded, already_there, failed, retry)."
+        }
+        "reef_ingest_bytes_total" => "Bytes the ingest daemon sent.",
+        "reef_ingest_pending_files" => "Files waiting to be uploaded at the last scan.",
+        "reef_ingest_failed_files" => "Files set aside: the origin refused them.",
         "reef_connections_refused_total" => "Connections closed on arrival: the connection limit was reached.",
         _ => "",
     }

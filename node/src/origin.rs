@@ -45,6 +45,8 @@ pub struct Exports {
     blocks: Mutex<HashMap<Version, Arc<BlockList>>>,
     /// Block size of the block lists this origin publishes (`policy.block_size`).
     block_size: u64,
+    /// Uploads in progress (`PUT`, see `upload`).
+    pub uploads: crate::upload::Uploads,
 }
 
 /// Versions whose checksums and block lists are remembered (a list is 32 KiB per GiB).
@@ -58,13 +60,27 @@ impl Exports {
             .map(|ns| ns.export.as_ref().map(std::fs::canonicalize).transpose())
             .collect::<io::Result<_>>()?;
         let block_size = config.policy.block_size.0;
-        Ok(Exports { roots, digests: Mutex::default(), blocks: Mutex::default(), block_size })
+        Ok(Exports {
+            roots,
+            digests: Mutex::default(),
+            blocks: Mutex::default(),
+            block_size,
+            uploads: crate::upload::Uploads::default(),
+        })
+    }
+
+    /// The canonical export root of a namespace, if this origin exports it.
+    pub fn root(&self, ns: NamespaceId) -> Option<&std::path::Path> {
+        self.roots.get(usize::from(ns.0)).and_then(Option::as_deref)
     }
 
     /// Opens an exported file. The file-system calls run on the blocking pool: a hung network
     /// file system must not stall the async runtime.
     pub async fn open(&self, ns: NamespaceId, segments: &[String]) -> Result<Exported, OriginError> {
-        let root = self.roots.get(usize::from(ns.0)).and_then(Option::as_ref).ok_or(OriginError::NotFound)?.clone();
+        let root = self.root(ns).ok_or(OriginError::NotFound)?.to_path_buf();
+        if segments.first().is_some_and(|s| s == crate::upload::STAGING) {
+            return Err(OriginError::NotFound); // unfinished uploads are nobody's objects
+        }
         let mut path = root.clone();
         path.extend(segments);
         tokio::task::spawn_blocking(move || open_exported(&root, &path))
@@ -75,6 +91,15 @@ impl Exports {
     /// per version off the async runtime.
     pub async fn digests(&self, exported: &Exported) -> io::Result<Arc<Digests>> {
         cached(&self.digests, exported, self.block_size, Hasher::default()).await
+    }
+
+    /// Remembers checksums computed elsewhere (an upload hashed as it arrived).
+    pub fn remember_digests(&self, exported: &Exported, digests: Digests) {
+        let mut map = self.digests.lock().expect("cache");
+        if map.len() >= MAX_REMEMBERED {
+            map.clear();
+        }
+        map.insert(exported.version, Arc::new(digests));
     }
 
     /// The block list of an exported file (for caches), computed once per version.

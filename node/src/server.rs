@@ -213,7 +213,7 @@ impl OnFinish for Finish {
     }
 }
 
-fn text_response(status: StatusCode, reason: &str) -> Response<Body> {
+pub(crate) fn text_response(status: StatusCode, reason: &str) -> Response<Body> {
     let body = format!("{reason}\n");
     let mut resp = Response::new(body::full(body.clone()));
     *resp.status_mut() = status;
@@ -263,9 +263,10 @@ impl App {
                 self.on_blocks(&p, req.headers(), client).await
             }
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
+            (&Method::PUT, _) => self.on_upload(req, client).await,
             _ => {
-                let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served");
-                resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET, HEAD and PUT are served");
+                resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD, PUT"));
                 resp
             }
         }
@@ -328,12 +329,13 @@ impl App {
     /// Whether the asker may read `path`: the core decides (`reef_core::access`) from the
     /// token's verified claims or the authenticated node. Tokens are verified only for a
     /// private namespace, so public ones cost nothing.
-    async fn authorise(
+    pub(crate) async fn authorise(
         &self,
         headers: &HeaderMap,
         kind: RequestKind,
         namespace: reef_core::NamespaceId,
         path: &ObjectPath,
+        operation: Operation,
     ) -> Result<(), Denied> {
         let rules = &self.config.namespaces[usize::from(namespace.0)].access;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -341,10 +343,10 @@ impl App {
         let scoped = || format!("/{}", path.segments.join("/"));
         let (claims, skew) = match kind {
             RequestKind::Peer { from } | RequestKind::Child { from } => {
-                let d = access::decide(now, 0, rules, &scoped(), Operation::Read, Asker::Node(from));
+                let d = access::decide(now, 0, rules, &scoped(), operation, Asker::Node(from));
                 return self.verdict(d, None);
             }
-            RequestKind::Client if !rules.private => return Ok(()),
+            RequestKind::Client if !rules.private && operation == Operation::Read => return Ok(()),
             RequestKind::Client => match (crate::auth::bearer(headers), &self.tokens) {
                 (None, _) => (None, 0),
                 (Some(_), None) => return self.verdict(Decision::Deny(Denial::UnknownIssuer), None),
@@ -359,7 +361,7 @@ impl App {
                 },
             },
         };
-        self.verdict(access::decide(now, skew, rules, &scoped(), Operation::Read, Asker::Client(claims.as_ref())), None)
+        self.verdict(access::decide(now, skew, rules, &scoped(), operation, Asker::Client(claims.as_ref())), None)
     }
 
     fn verdict(&self, decision: Decision, detail: Option<String>) -> Result<(), Denied> {
@@ -373,7 +375,11 @@ impl App {
         }
     }
 
-    fn request_kind(&self, headers: &HeaderMap, client: Peer) -> Result<RequestKind, (StatusCode, &'static str)> {
+    pub(crate) fn request_kind(
+        &self,
+        headers: &HeaderMap,
+        client: Peer,
+    ) -> Result<RequestKind, (StatusCode, &'static str)> {
         if let Some(from) = self.node_header(headers, REEF_PEER, client)? {
             return Ok(RequestKind::Peer { from });
         }
@@ -395,7 +401,7 @@ impl App {
                 Ok(kind) => kind,
                 Err((status, e)) => return text_response(status, e),
             };
-            if let Err(denied) = self.authorise(headers, kind, ns, &path).await {
+            if let Err(denied) = self.authorise(headers, kind, ns, &path, Operation::Read).await {
                 return denied.response();
             }
         }
@@ -514,7 +520,7 @@ impl App {
             Err((status, e)) => return fail(finish, status, "refused_peer", e),
         };
         // Before anything that reveals the object, even whether it exists.
-        if let Err(denied) = self.authorise(&parts.headers, kind, namespace, &path).await {
+        if let Err(denied) = self.authorise(&parts.headers, kind, namespace, &path, Operation::Read).await {
             finish.record.outcome = format!("denied_{}", denied.denial.name());
             finish.finish(denied.denial.status(), 0, true);
             return denied.response();

@@ -39,6 +39,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Upload a file into an origin: states its checksum, resumes a broken upload from the
+    /// byte the origin reached, retries transient failures with backoff.
+    ///
+    /// Example: reef put run42.root https://origin:8443/atlas/raw/run42.root --ca ca.pem
+    Put {
+        /// The file to upload.
+        file: std::path::PathBuf,
+        /// The object's URL on an origin.
+        url: String,
+        /// Attempts before giving up.
+        #[arg(long, default_value_t = 20)]
+        attempts: u32,
+        /// A CA certificate (PEM) to trust besides the system's.
+        #[arg(long)]
+        ca: Option<std::path::PathBuf>,
+        /// A file holding the bearer token (`storage.create`; default: WLCG token discovery).
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
+        /// Also print what happened as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transfer daemon of a site: uploads every new file that appears under a directory,
+    /// survives restarts (a JSON-lines journal records what is done), retries transient
+    /// failures and sets permanent ones aside.
+    ///
+    /// Example: reef ingest --watch /data/outbox --to https://origin:8443/atlas/raw --ca ca.pem
+    Ingest(reef_node::ingest::IngestOptions),
 }
 
 fn main() -> ExitCode {
@@ -50,23 +78,135 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Get { url, output, mirror, attempts, ca, token_file, json } = args.command;
-    let token = match token_file {
+    match args.command {
+        Command::Get { url, output, mirror, attempts, ca, token_file, json } => {
+            let Some(token) = token(token_file) else { return ExitCode::from(2) };
+            get(url, output, mirror, attempts, ca, token, json)
+        }
+        Command::Put { file, url, attempts, ca, token_file, json } => {
+            let Some(token) = token(token_file) else { return ExitCode::from(2) };
+            put(reef_node::put::PutOptions { file, url, attempts, ca, token }, json)
+        }
+        Command::Ingest(mut opts) => {
+            if opts.token.is_none() {
+                opts.token = reef_node::client::discover_token();
+            }
+            match runtime().map_err(anyhow::Error::from).and_then(|r| r.block_on(reef_node::ingest::run(opts))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// The token from `--token-file`, or WLCG token discovery; `None` if the file is unreadable.
+fn token(file: Option<std::path::PathBuf>) -> Option<Option<String>> {
+    match file {
         Some(f) => match std::fs::read_to_string(&f) {
-            Ok(t) => Some(t.trim().to_string()),
+            Ok(t) => Some(Some(t.trim().to_string())),
             Err(e) => {
                 eprintln!("error: `{}`: {e}", f.display());
-                return ExitCode::from(2);
+                None
             }
         },
-        None => reef_node::client::discover_token(),
+        None => Some(reef_node::client::discover_token()),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+fn put(opts: reef_node::put::PutOptions, json: bool) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let progress = std::sync::Arc::new(reef_node::put::Progress::default());
+    let bar = progress_bar(&opts.file, progress.clone());
+    let result = runtime.block_on(reef_node::put::put(&opts, progress));
+    bar.finish_and_clear();
+    match result {
+        Ok(r) => {
+            let what = if r.already_there { "already there" } else { "uploaded" };
+            eprintln!(
+                "{}: {what}, {} bytes, {}{}",
+                opts.url,
+                r.size,
+                reef_node::put::digest_text(&r.digests),
+                r.etag.as_deref().map(|e| format!(", ETag {e}")).unwrap_or_default()
+            );
+            if json {
+                let line = serde_json::json!({
+                    "url": opts.url, "size": r.size, "etag": r.etag, "already_there": r.already_there,
+                    "sha256": r.digests.sha256, "adler32": format!("{:08x}", r.digests.adler32),
+                    "attempts": r.attempts, "resumed_from": r.resumed_from, "sent": r.sent,
+                    "seconds": r.elapsed.as_secs_f64(),
+                });
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if json {
+                let line = serde_json::json!({ "error": e.message, "permanent": e.permanent, "status": e.status });
+                println!("{line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal): hashing, then sending.
+fn progress_bar(file: &std::path::Path, progress: std::sync::Arc<reef_node::put::Progress>) -> indicatif::ProgressBar {
+    use std::sync::atomic::Ordering::Relaxed;
+    let size = std::fs::metadata(file).map_or(0, |m| m.len());
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        while !shown.is_finished() {
+            let (hashed, at) = (progress.hashed.load(Relaxed), progress.at.load(Relaxed));
+            if hashed < size {
+                shown.set_message("hashing");
+                shown.set_position(hashed);
+            } else {
+                shown.set_message("sending");
+                shown.set_position(at);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    bar
+}
+
+#[allow(clippy::too_many_arguments)]
+fn get(
+    url: String,
+    output: Option<std::path::PathBuf>,
+    mirror: Vec<String>,
+    attempts: u32,
+    ca: Option<std::path::PathBuf>,
+    token: Option<String>,
+    json: bool,
+) -> ExitCode {
     let output = output.unwrap_or_else(|| {
         let name = url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
         if name.is_empty() { "download".into() } else { name.into() }
     });
     let opts = reef_node::client::GetOptions { url, output: output.clone(), mirrors: mirror, attempts, ca, token };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -70,6 +70,107 @@ impl Digests {
     }
 }
 
+/// The checksums a client states for the object it uploads, from `Repr-Digest` (RFC 9530:
+/// `sha-256=:<base64>:`, `adler=:<base64 of 4 bytes>:`) and `Digest` (RFC 3230, as gfal2 and
+/// davix send it: `adler32=<hex>`, `sha-256=<base64>`). Unknown algorithms are skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub adler32: Option<u32>,
+    /// base64 of the SHA-256, canonical (re-encoded from the decoded bytes).
+    pub sha256: Option<String>,
+}
+
+impl Expected {
+    /// Both headers, merged; a malformed value of a known algorithm or two headers that
+    /// disagree are an error naming the header.
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Expected, String> {
+        let mut out = Expected::default();
+        for (header, structured) in [("repr-digest", true), ("digest", false)] {
+            for value in headers.get_all(header) {
+                let text = value.to_str().map_err(|_| format!("`{header}` is not ASCII"))?;
+                for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    let Some((alg, raw)) = item.split_once('=') else {
+                        return Err(format!("`{header}`: `{item}` is not `algorithm=value`"));
+                    };
+                    let alg = alg.trim().to_ascii_lowercase();
+                    let raw = raw.trim();
+                    let bytes = |raw: &str| -> Result<Vec<u8>, String> {
+                        let b64 = if structured {
+                            raw.strip_prefix(':').and_then(|r| r.strip_suffix(':')).ok_or_else(|| {
+                                format!("`{header}`: the {alg} value must be a byte sequence `:<base64>:`")
+                            })?
+                        } else {
+                            raw
+                        };
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .map_err(|_| format!("`{header}`: the {alg} value is not base64"))
+                    };
+                    let (adler, sha) = match (alg.as_str(), structured) {
+                        ("sha-256", _) => {
+                            let b = bytes(raw)?;
+                            if b.len() != 32 {
+                                return Err(format!("`{header}`: a sha-256 value has 32 bytes, got {}", b.len()));
+                            }
+                            (None, Some(base64::engine::general_purpose::STANDARD.encode(b)))
+                        }
+                        ("adler" | "adler32", true) => {
+                            let b: [u8; 4] = bytes(raw)?
+                                .try_into()
+                                .map_err(|_| format!("`{header}`: an adler value has 4 bytes"))?;
+                            (Some(u32::from_be_bytes(b)), None)
+                        }
+                        ("adler32", false) => match u32::from_str_radix(raw, 16) {
+                            Ok(v) if raw.len() <= 8 => (Some(v), None),
+                            _ => return Err(format!("`{header}`: adler32 is 8 hex digits, got `{raw}`")),
+                        },
+                        _ => (None, None),
+                    };
+                    if let Some(a) = adler {
+                        if out.adler32.is_some_and(|x| x != a) {
+                            return Err("two different adler32 values".into());
+                        }
+                        out.adler32 = Some(a);
+                    }
+                    if let Some(s) = sha {
+                        if out.sha256.as_ref().is_some_and(|x| *x != s) {
+                            return Err("two different sha-256 values".into());
+                        }
+                        out.sha256 = Some(s);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.adler32.is_none() && self.sha256.is_none()
+    }
+
+    /// Which stated checksum the bytes received do not have, if any.
+    pub fn mismatch(&self, got: &Digests) -> Option<String> {
+        if let Some(a) = self.adler32.filter(|&a| a != got.adler32) {
+            return Some(format!("adler32: stated {a:08x}, received bytes have {:08x}", got.adler32));
+        }
+        match &self.sha256 {
+            Some(s) if *s != got.sha256 => Some(format!("sha-256: stated {s}, received bytes have {}", got.sha256)),
+            _ => None,
+        }
+    }
+
+    /// The `Repr-Digest` value stating these checksums (what `reef put` sends).
+    pub fn repr_digest(digests: &Digests) -> String {
+        let adler = base64::engine::general_purpose::STANDARD.encode(digests.adler32.to_be_bytes());
+        format!("sha-256=:{}:, adler=:{adler}:", digests.sha256)
+    }
+
+    /// A canonical text of the stated checksums (part of an upload's identity).
+    pub fn canonical(&self) -> String {
+        format!("{:?}/{}", self.adler32, self.sha256.as_deref().unwrap_or(""))
+    }
+}
+
 pub fn name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::Adler32 => "adler32",
@@ -138,5 +239,31 @@ mod tests {
         assert_eq!(wanted("ADLER32;q=0.3, sha-256;q=1, md5"), vec![Algorithm::Sha256, Algorithm::Adler32]);
         assert_eq!(wanted("sha-256;q=0"), vec![]);
         assert_eq!(wanted(";;,=,"), vec![]);
+    }
+
+    #[test]
+    fn stated_checksums() {
+        let mut h = Hasher::default();
+        h.update(b"Wikipedia");
+        let d = h.finish();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("repr-digest", Expected::repr_digest(&d).parse().unwrap());
+        let e = Expected::from_headers(&headers).unwrap();
+        assert_eq!(e.adler32, Some(0x11e6_0398));
+        assert_eq!(e.sha256.as_deref(), Some(d.sha256.as_str()));
+        assert_eq!(e.mismatch(&d), None);
+        headers.insert("digest", "adler32=11e60399".parse().unwrap());
+        assert_eq!(Expected::from_headers(&headers).unwrap_err(), "two different adler32 values");
+        headers.insert("digest", "ADLER32=11e60398, md5=xyz".parse().unwrap());
+        assert_eq!(Expected::from_headers(&headers).unwrap(), e);
+        let mut other = Hasher::default();
+        other.update(b"wikipedia");
+        assert!(e.mismatch(&other.finish()).unwrap().starts_with("adler32: stated 11e60398"));
+        for bad in ["sha-256=abc", "sha-256=:AAAA:", "adler=:AAAAAAA=:", "nonsense"] {
+            let mut h = http::HeaderMap::new();
+            h.insert("repr-digest", bad.parse().unwrap());
+            assert!(Expected::from_headers(&h).is_err(), "{bad}");
+        }
+        assert!(Expected::from_headers(&http::HeaderMap::new()).unwrap().is_empty());
     }
 }

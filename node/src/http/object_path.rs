@@ -53,11 +53,16 @@ pub fn parse(path: &str) -> Result<ObjectPath, PathError> {
 
 /// The path of an object as a URL path (each segment percent-encoded again).
 pub fn encode(namespace: &str, name: &str) -> String {
+    encode_segments(std::iter::once(namespace).chain(name.split('/')))
+}
+
+/// `/seg1/seg2...`, each segment percent-encoded.
+pub fn encode_segments<'a>(segments: impl IntoIterator<Item = &'a str>) -> String {
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
     const SEGMENT: &AsciiSet =
         &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}');
     let mut out = String::new();
-    for seg in std::iter::once(namespace).chain(name.split('/')) {
+    for seg in segments {
         out.push('/');
         out.extend(utf8_percent_encode(seg, SEGMENT));
     }

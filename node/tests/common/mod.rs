@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses part of the harness
 
 pub mod issuer;
+pub mod relay;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
