@@ -64,8 +64,7 @@ fn forward(
     let started = Instant::now();
     let mut sent = 0u64;
     let mut buf = vec![0; 64 * 1024];
-    loop {
-        let Ok(n) = from.read(&mut buf) else { break };
+    while let Ok(n) = from.read(&mut buf) {
         if n == 0 {
             break;
         }
