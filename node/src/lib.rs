@@ -16,6 +16,7 @@ pub mod fill;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod mount;
 pub mod origin;
 pub mod peer_transport;
 pub mod put;

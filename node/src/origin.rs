@@ -108,6 +108,65 @@ impl Exports {
     }
 }
 
+/// One entry of a directory listing (`GET /.reef/v1/list/<namespace>/<dir>`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListEntry {
+    pub name: String,
+    pub dir: bool,
+    /// Bytes (0 for a directory).
+    pub size: u64,
+    /// Modification time, Unix seconds.
+    pub mtime: i64,
+}
+
+/// Where listings are served.
+pub const LIST_PATH: &str = "/.reef/v1/list";
+
+impl Exports {
+    /// The entries of an exported directory, by name: regular files and directories inside
+    /// the export only (symlinks are followed and must stay inside; the staging directory and
+    /// special files are left out). Runs on the blocking pool.
+    pub async fn list(&self, ns: NamespaceId, segments: &[String]) -> Result<Vec<ListEntry>, OriginError> {
+        let root = self.root(ns).ok_or(OriginError::NotFound)?.to_path_buf();
+        if segments.first().is_some_and(|s| s == crate::upload::STAGING) {
+            return Err(OriginError::NotFound);
+        }
+        let mut path = root.clone();
+        path.extend(segments);
+        tokio::task::spawn_blocking(move || list_dir(&root, &path)).await.map_err(|e| OriginError::Io(e.to_string()))?
+    }
+}
+
+fn list_dir(root: &std::path::Path, path: &std::path::Path) -> Result<Vec<ListEntry>, OriginError> {
+    let real = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OriginError::NotFound,
+        _ => OriginError::Io(e.to_string()),
+    })?;
+    if !real.starts_with(root) {
+        return Err(OriginError::Forbidden);
+    }
+    let entries = std::fs::read_dir(&real).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OriginError::NotFound,
+        _ => OriginError::Io(e.to_string()),
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if real == root && name == crate::upload::STAGING {
+            continue;
+        }
+        let Ok(target) = std::fs::canonicalize(entry.path()) else { continue };
+        let Ok(md) = std::fs::metadata(&target) else { continue };
+        if !target.starts_with(root) || !(md.is_file() || md.is_dir()) {
+            continue;
+        }
+        let size = if md.is_file() { md.len() } else { 0 };
+        out.push(ListEntry { name, dir: md.is_dir(), size, mtime: md.mtime() });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// Something computed from every block of a file, in order.
 trait Gather: Send + 'static {
     type Out: Send + Sync + 'static;

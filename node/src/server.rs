@@ -18,7 +18,7 @@ use crate::http::pacing::Pacer;
 use crate::http::range;
 use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
-use crate::origin::{Exports, OriginError};
+use crate::origin::{Exports, LIST_PATH, OriginError};
 use crate::peer_transport::{MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
 use crate::store::{ObjectMeta, Stamp, Store};
 use crate::tls::seal::REEF_SEAL;
@@ -262,6 +262,10 @@ impl App {
                 let p = p[BLOCKS_PATH.len()..].to_string();
                 self.on_blocks(&p, req.headers(), client).await
             }
+            (&Method::GET, p) if p.starts_with(LIST_PATH) => {
+                let p = p[LIST_PATH.len()..].to_string();
+                self.on_list(&p, req.headers(), client).await
+            }
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             (&Method::PUT, _) => self.on_upload(req, client).await,
             _ => {
@@ -440,6 +444,35 @@ impl App {
             resp.headers_mut().insert(REEF_SEAL, v);
         }
         resp
+    }
+
+    /// A directory listing of an origin's export (JSON: `{"entries": [ListEntry...]}`),
+    /// guarded like a read of the directory's path.
+    async fn on_list(self: Arc<Self>, dir: &str, headers: &HeaderMap, client: Peer) -> Response<Body> {
+        let Ok(path) = object_path::parse_dir(dir) else {
+            return text_response(StatusCode::BAD_REQUEST, "bad directory path");
+        };
+        let (Some(exports), Some(ns)) = (&self.exports, self.config.namespace(&path.namespace)) else {
+            return text_response(StatusCode::NOT_FOUND, "listings are served by the namespace's origins");
+        };
+        let kind = match self.request_kind(headers, client) {
+            Ok(kind) => kind,
+            Err((status, e)) => return text_response(status, e),
+        };
+        if let Err(denied) = self.authorise(headers, kind, ns, &path, Operation::Read).await {
+            return denied.response();
+        }
+        match exports.list(ns, &path.segments).await {
+            Ok(entries) => {
+                let body = serde_json::json!({ "entries": entries }).to_string();
+                let mut resp = Response::new(body::full(body));
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp
+            }
+            Err(OriginError::NotFound) => text_response(StatusCode::NOT_FOUND, "no such directory"),
+            Err(OriginError::Forbidden) => text_response(StatusCode::FORBIDDEN, "outside the export"),
+            Err(e) => text_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:?}")),
+        }
     }
 
     async fn on_message(self: Arc<Self>, req: Request<Incoming>, client: Peer) -> Response<Body> {

@@ -67,6 +67,11 @@ enum Command {
     ///
     /// Example: reef ingest --watch /data/outbox --to https://origin:8443/atlas/raw --ca ca.pem
     Ingest(reef_node::ingest::IngestOptions),
+    /// Mount a namespace as a read-only file system (FUSE): listings from an origin, reads
+    /// through the nearest cache with failover, every block verified, a local block cache.
+    ///
+    /// Example: reef mount atlas /mnt/atlas --origin https://origin:8443 --via https://director:8443
+    Mount(reef_node::mount::MountOptions),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +91,18 @@ fn main() -> ExitCode {
         Command::Put { file, url, attempts, ca, token_file, json } => {
             let Some(token) = token(token_file) else { return ExitCode::from(2) };
             put(reef_node::put::PutOptions { file, url, attempts, ca, token }, json)
+        }
+        Command::Mount(mut opts) => {
+            if opts.token_file.is_none() {
+                opts.token = reef_node::client::discover_token();
+            }
+            match reef_node::mount::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Ingest(mut opts) => {
             if opts.token.is_none() {

@@ -30,7 +30,18 @@ pub enum PathError {
 }
 
 pub fn parse(path: &str) -> Result<ObjectPath, PathError> {
+    let p = parse_dir(path)?;
+    if p.segments.is_empty() {
+        return Err(PathError::Shape);
+    }
+    Ok(p)
+}
+
+/// Like [`parse`], but the path may name the namespace alone (a directory listing of its
+/// root); a trailing `/` is allowed.
+pub fn parse_dir(path: &str) -> Result<ObjectPath, PathError> {
     let rest = path.strip_prefix('/').ok_or(PathError::Shape)?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     let mut decoded = Vec::new();
     for raw in rest.split('/') {
         let seg = percent_decode_str(raw).decode_utf8().map_err(|_| PathError::Encoding)?;
@@ -43,9 +54,6 @@ pub fn parse(path: &str) -> Result<ObjectPath, PathError> {
             return Err(PathError::Segment(raw.to_string()));
         }
         decoded.push(seg.into_owned());
-    }
-    if decoded.len() < 2 {
-        return Err(PathError::Shape);
     }
     let namespace = decoded.remove(0);
     Ok(ObjectPath { namespace, segments: decoded })
@@ -72,6 +80,16 @@ pub fn encode_segments<'a>(segments: impl IntoIterator<Item = &'a str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories() {
+        assert_eq!(parse_dir("/atlas").unwrap().segments, Vec::<String>::new());
+        assert_eq!(parse_dir("/atlas/").unwrap().segments, Vec::<String>::new());
+        assert_eq!(parse_dir("/atlas/a%20b/").unwrap().segments, ["a b"]);
+        assert!(parse_dir("/atlas//x").is_err());
+        assert!(parse_dir("/").is_err());
+        assert_eq!(parse("/atlas/"), Err(PathError::Shape));
+    }
 
     #[test]
     fn good_paths() {
