@@ -236,6 +236,28 @@ pub struct WorkloadSpec {
     /// order; arrival times still follow `duration` and the diurnal shape.
     #[serde(default)]
     pub trace: Option<TraceSpec>,
+    #[serde(default)]
+    pub ingest: Option<IngestSpec>,
+}
+
+/// `[workload.ingest]`: new files are published at the origins during the run (at a steady
+/// rate, from the start), and a share of single requests asks for recent ones. Fresh data is
+/// in no cache yet: its first requests go to an origin wherever they come from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSpec {
+    /// Files published per hour of simulated time (more than 0).
+    pub files_per_hour: f64,
+    /// Share (0..1) of single requests for a recently published file.
+    #[serde(deserialize_with = "fraction")]
+    pub share: f64,
+    /// A request for fresh data picks uniformly among the newest this many files (at least 1).
+    #[serde(default = "default_recent", deserialize_with = "at_least_one")]
+    pub recent: u64,
+}
+
+fn default_recent() -> u64 {
+    100
 }
 
 /// A trace as the workload, in one of the `replay` command's formats.

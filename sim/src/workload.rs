@@ -222,7 +222,22 @@ pub struct Workload {
     left: u64,
     next_at: Time,
     trace: Option<Replay>,
+    ingest: Option<Ingest>,
 }
+
+/// Files published during the run (`[workload.ingest]`): the `k`-th (from 0) is published
+/// at `k / rate` seconds and has catalog index `INGESTED + k`.
+#[derive(Clone, Copy, Debug)]
+struct Ingest {
+    /// Files per second.
+    rate: f64,
+    share: f64,
+    recent: u64,
+}
+
+/// The catalog index of the first file published during a run: far above the catalog and
+/// its one-timers, so the two never meet.
+pub const INGESTED: u64 = 1 << 48;
 
 /// A trace being replayed as the workload.
 #[derive(Debug)]
@@ -325,6 +340,16 @@ impl Workload {
                 namespace,
             });
         }
+        let ingest = match &spec.ingest {
+            Some(_) if trace.is_some() => {
+                return Err("workload.ingest: a trace workload names its own objects; remove one of the two".into());
+            }
+            Some(i) if !(i.files_per_hour.is_finite() && i.files_per_hour > 0.0) => {
+                return Err(format!("workload.ingest.files_per_hour: expected more than 0, got {}", i.files_per_hour));
+            }
+            Some(i) => Some(Ingest { rate: i.files_per_hour / 3600.0, share: i.share, recent: i.recent }),
+            None => None,
+        };
         let mut w = Workload {
             catalog,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x3012_c0ad),
@@ -342,6 +367,7 @@ impl Workload {
             left: spec.requests,
             next_at: Time::ZERO,
             trace,
+            ingest,
         };
         w.next_at = w.draw_gap(Time::ZERO);
         Ok(w)
@@ -433,6 +459,13 @@ impl Workload {
                 return Demand::Object(index);
             }
         }
+        if let Some(ingest) = self.ingest {
+            let published = (now.as_secs_f64() * ingest.rate).floor() as u64;
+            if published > 0 && self.rng.random_range(0.0..1.0) < ingest.share {
+                let k = self.rng.random_range(0..published.min(ingest.recent));
+                return Demand::Object(INGESTED + published - 1 - k);
+            }
+        }
         let shift = self.shift(now);
         if self.rng.random_range(0.0..1.0) < self.job_probability {
             let k = self.catalog.dataset_files;
@@ -449,5 +482,50 @@ impl Workload {
         }
         let rank = self.objects_zipf.sample(&mut self.rng) as u64 - 1;
         Demand::Object((rank + shift) % n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(ingest: &str) -> Workload {
+        let text = format!(
+            "name = \"t\"\n[topology.generate]\nt1 = 1\nt2 = 2\n[[namespace]]\nname = \"a\"\norigins = [\"T0\"]\n\
+             [workload]\nrequests = 20000\nduration = \"10h\"\nobjects = 1000\n{ingest}"
+        );
+        let scenario = crate::scenario::parse(std::path::Path::new("t.toml"), &text, &[]).unwrap();
+        let topo = crate::generate::build(&scenario.topology, &scenario.workload.tier_weights, 1).unwrap();
+        Workload::new(&scenario.workload, &topo, &["a".to_string()], 1).unwrap()
+    }
+
+    #[test]
+    fn requests_for_fresh_data_ask_for_published_files_only_and_at_the_share_given() {
+        // 360 files an hour: file k is published at 10 k seconds.
+        let mut w = workload("[workload.ingest]\nfiles_per_hour = 360\nshare = 0.25\nrecent = 5\n");
+        let (mut fresh, mut single) = (0u64, 0u64);
+        while let Some(now) = w.next_time() {
+            let Arrival { demand, .. } = w.take(now);
+            let Demand::Object(index) = demand else { continue };
+            single += 1;
+            if index < INGESTED {
+                assert!(index < 1000, "a catalog object");
+                continue;
+            }
+            fresh += 1;
+            let k = index - INGESTED;
+            let published = (now.as_secs_f64() / 10.0).floor() as u64;
+            assert!(k < published, "file {k} asked at {now:?}, before it was published");
+            assert!(k + 5 >= published, "file {k} is not among the newest 5 of {published}");
+        }
+        let share = fresh as f64 / single as f64;
+        assert!((share - 0.25).abs() < 0.02, "share of fresh requests {share}");
+        // Without ingest the same seed asks for catalog objects only.
+        let mut plain = workload("");
+        while let Some(now) = plain.next_time() {
+            if let Demand::Object(index) = plain.take(now).demand {
+                assert!(index < INGESTED);
+            }
+        }
     }
 }
