@@ -18,25 +18,13 @@ fi
 work="$(mktemp -d)"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; [[ -n "${KEEP:-}" ]] || rm -rf "$work"' EXIT
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+source "$(dirname "$0")/issuer.sh"
 
 # The federation and the issuer.
 "$bin" ca init --dir "$work/fed" >/dev/null
 for id in 1 11; do "$bin" ca issue --dir "$work/fed" --id "$id" --host 127.0.0.1 >/dev/null; done
-issuer_port=19590
-issuer="http://127.0.0.1:$issuer_port"
-mkdir -p "$work/issuer/.well-known"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.pem" 2>/dev/null
-n="$(openssl rsa -in "$work/rsa.pem" -noout -modulus | cut -d= -f2 | xxd -r -p | b64url)"
-printf '{"issuer":"%s","jwks_uri":"%s/jwks"}' "$issuer" "$issuer" > "$work/issuer/.well-known/openid-configuration"
-printf '{"keys":[{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"%s","e":"AQAB"}]}' "$n" > "$work/issuer/jwks"
-(cd "$work/issuer" && exec python3 -m http.server "$issuer_port" --bind 127.0.0.1 >/dev/null 2>&1) & pids+=($!)
-now="$(date +%s)"
-header="$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url)"
-payload="$(printf '{"iss":"%s","aud":"reef","sub":"bench","exp":%d,"nbf":%d,"scope":"storage.read:/"}' \
-    "$issuer" $((now + 3600)) $((now - 60)) | b64url)"
-sig="$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$work/rsa.pem" | b64url)"
-token="$header.$payload.$sig"
+start_issuer "$work" 19590
+token="$(sign_token "storage.read:/")"
 
 mkdir -p "$work/atlas" "$work/cms"
 for i in $(seq 0 99); do

@@ -7,7 +7,7 @@ use super::block_cache::{BlockCache, version_key};
 use super::remote::{Remote, RemoteError};
 use crate::blocks::BlockList;
 use fuser::{FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, Request};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -43,11 +43,30 @@ pub struct Fetcher {
     pub cache: BlockCache,
     /// Blocks being fetched now (version key, index): readers wait instead of fetching twice.
     inflight: Mutex<HashSet<(String, u64)>>,
+    /// The last blocks verified, in memory: the kernel reads 128 KiB at a time, so a block is
+    /// asked for several times in a row and should be read and hashed once.
+    recent: Mutex<VecDeque<((String, u64), Arc<Vec<u8>>)>>,
 }
+
+/// Blocks kept in memory (`Fetcher::recent`): the read-ahead window and some.
+const RECENT_BLOCKS: usize = 32;
 
 impl Fetcher {
     pub fn new(remote: Remote, cache: BlockCache) -> Fetcher {
-        Fetcher { remote, cache, inflight: Mutex::default() }
+        Fetcher { remote, cache, inflight: Mutex::default(), recent: Mutex::default() }
+    }
+
+    fn remember(&self, key: &str, index: u64, data: Arc<Vec<u8>>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= RECENT_BLOCKS {
+            recent.pop_front();
+        }
+        recent.push_back(((key.to_string(), index), data));
+    }
+
+    fn recalled(&self, key: &str, index: u64) -> Option<Arc<Vec<u8>>> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().rev().find(|((k, i), _)| *i == index && k == key).map(|(_, d)| d.clone())
     }
 
     /// Fetches blocks `first..=last` (those not cached nor in flight) in one range request,
@@ -77,6 +96,7 @@ impl Fetcher {
                 if let Err(e) = self.cache.put(&v.key, i, block) {
                     tracing::warn!(error = %e, "the block cache could not keep a block");
                 }
+                self.remember(&v.key, i, Arc::new(block.to_vec()));
             }
             Ok(())
         });
@@ -85,11 +105,16 @@ impl Fetcher {
     }
 
     /// Block `index`, checked: from the cache, or fetched with the blocks up to `upto`.
-    async fn block(&self, path: &str, v: &Version, index: u64, upto: u64) -> Result<Vec<u8>, RemoteError> {
+    async fn block(&self, path: &str, v: &Version, index: u64, upto: u64) -> Result<Arc<Vec<u8>>, RemoteError> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
+            if let Some(data) = self.recalled(&v.key, index) {
+                return Ok(data);
+            }
             if let Some(data) = self.cache.get(&v.key, index) {
                 if v.list.check(index, &data).is_ok() {
+                    let data = Arc::new(data);
+                    self.remember(&v.key, index, data.clone());
                     return Ok(data);
                 }
                 tracing::warn!(path, index, "a cached block is corrupt; fetching it again");
@@ -101,14 +126,14 @@ impl Fetcher {
                 continue;
             }
             self.fetch(path, v, index, upto).await?;
-            if let Some(data) = self.cache.get(&v.key, index).filter(|d| v.list.check(index, d).is_ok()) {
+            if let Some(data) = self.recalled(&v.key, index) {
                 return Ok(data);
             }
             // Not kept (no room): fetch this one block and hand it over directly.
             let (a, b) = v.list.span(index);
             let data = self.remote.range(path, &v.etag, a, b - 1).await?;
             v.list.check(index, &data).map_err(|e| RemoteError::Unavailable(e.to_string()))?;
-            return Ok(data.to_vec());
+            return Ok(Arc::new(data.to_vec()));
         }
     }
 }
@@ -307,6 +332,12 @@ impl ReefFs {
 }
 
 impl Filesystem for ReefFs {
+    fn init(&mut self, _req: &Request<'_>, config: &mut fuser::KernelConfig) -> Result<(), i32> {
+        // Let the kernel read ahead up to 1 MiB (a block): fewer, larger reads.
+        let _ = config.set_max_readahead(1 << 20);
+        Ok(())
+    }
+
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         if let Err(e) = self.ensure_listed(parent) {
             return reply.error(e);
