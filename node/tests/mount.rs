@@ -176,7 +176,7 @@ fn a_mounted_namespace_lists_reads_fails_over_and_works_offline() {
     for id in [1, other, 9] {
         c.kill(id);
     }
-    assert_eq!(curl(&["-s", "-o", "/dev/null", &c.url(1, "/healthz")]).status.success(), false);
+    assert!(!curl(&["-s", "-o", "/dev/null", &c.url(1, "/healthz")]).status.success(), "the origin is down");
     std::thread::sleep(std::time::Duration::from_millis(1100)); // past the listing TTL
     let mut again: Vec<String> =
         std::fs::read_dir(&m.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

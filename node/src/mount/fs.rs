@@ -42,11 +42,14 @@ pub struct Fetcher {
     pub remote: Remote,
     pub cache: BlockCache,
     /// Blocks being fetched now (version key, index): readers wait instead of fetching twice.
-    inflight: Mutex<HashSet<(String, u64)>>,
+    inflight: Mutex<HashSet<BlockId>>,
     /// The last blocks verified, in memory: the kernel reads 128 KiB at a time, so a block is
     /// asked for several times in a row and should be read and hashed once.
-    recent: Mutex<VecDeque<((String, u64), Arc<Vec<u8>>)>>,
+    recent: Mutex<VecDeque<(BlockId, Arc<Vec<u8>>)>>,
 }
+
+/// A block of one object version: (version key, index).
+type BlockId = (String, u64);
 
 /// Blocks kept in memory (`Fetcher::recent`): the read-ahead window and some.
 const RECENT_BLOCKS: usize = 32;
@@ -157,9 +160,13 @@ fn errno(e: &RemoteError) -> i32 {
     match e {
         RemoteError::NotFound => libc_errno::ENOENT,
         RemoteError::Refused(_) => libc_errno::EACCES,
-        RemoteError::Changed | RemoteError::Unavailable(_) => libc_errno::EIO,
+        RemoteError::Changed => CHANGED,
+        RemoteError::Unavailable(_) => libc_errno::EIO,
     }
 }
+
+/// Internal only: the object changed under a read (never returned to the kernel).
+const CHANGED: i32 = -1;
 
 /// The errno values used (as fuser passes them through).
 mod libc_errno {
@@ -380,7 +387,18 @@ impl Filesystem for ReefFs {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        match self.read_range(ino, u64::try_from(offset).unwrap_or(0), u64::from(size)) {
+        let offset = u64::try_from(offset).unwrap_or(0);
+        let mut result = self.read_range(ino, offset, u64::from(size));
+        if result == Err(CHANGED) {
+            // A new version was published: read it from its own block list, once.
+            if let Some(node) = self.nodes.get(&ino) {
+                self.versions.remove(&node.path);
+            }
+            result = self
+                .read_range(ino, offset, u64::from(size))
+                .map_err(|e| if e == CHANGED { libc_errno::EIO } else { e });
+        }
+        match result {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }

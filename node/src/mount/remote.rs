@@ -105,7 +105,7 @@ impl Remote {
     }
 
     /// Tries each origin in turn with `request`; the first definite answer wins.
-    async fn from_origins(&self, prefix: &str, path: &str) -> Result<Answer, RemoteError> {
+    async fn ask_origins(&self, prefix: &str, path: &str) -> Result<Answer, RemoteError> {
         let mut last = RemoteError::Unavailable("no origin configured".into());
         for base in &self.origins {
             match self.get(self.url(base, prefix, path), None).await {
@@ -125,7 +125,7 @@ impl Remote {
         struct Listing {
             entries: Vec<ListEntry>,
         }
-        let answer = self.from_origins(LIST_PATH, dir).await?;
+        let answer = self.ask_origins(LIST_PATH, dir).await?;
         serde_json::from_slice::<Listing>(&answer.body)
             .map(|l| l.entries)
             .map_err(|e| RemoteError::Unavailable(format!("a listing that does not parse: {e}")))
@@ -133,7 +133,7 @@ impl Remote {
 
     /// The origin's block list of the object at `path`, and the ETag it is for.
     pub async fn block_list(&self, path: &str) -> Result<(BlockList, String), RemoteError> {
-        let answer = self.from_origins(BLOCKS_PATH, path).await?;
+        let answer = self.ask_origins(BLOCKS_PATH, path).await?;
         let etag = answer.etag.ok_or_else(|| RemoteError::Unavailable("a block list without an ETag".into()))?;
         let list = BlockList::decode(&answer.body).map_err(RemoteError::Unavailable)?;
         Ok((list, etag))
