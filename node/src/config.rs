@@ -48,6 +48,8 @@ pub struct Config {
     pub scrub_interval: std::time::Duration,
     /// An origin removes an unfinished upload untouched this long (default 1 day).
     pub upload_expiry: std::time::Duration,
+    /// A director's DNS face (`node.dns_listen`), if it has one.
+    pub dns: Option<DnsConfig>,
     pub access_log: Option<PathBuf>,
     pub discovery: DiscoveryConfig,
     pub sites: Vec<Site>,
@@ -100,6 +102,20 @@ pub struct Peer {
     pub role: Role,
     pub site: SiteId,
     pub url: String,
+    /// The address a director's DNS answers name for this node (default: the URL's host, if
+    /// it is an IP address).
+    pub dns_address: Option<std::net::IpAddr>,
+}
+
+/// A director's authoritative DNS server: `<namespace>.<zone>` (and `<zone>` itself) resolve
+/// to the closest healthy cache for the asking client.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    pub listen: SocketAddr,
+    /// Lowercase, without the trailing dot.
+    pub zone: String,
+    /// Seconds an answer may be cached.
+    pub ttl: u32,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +162,10 @@ struct RawNode {
     access_log: Option<PathBuf>,
     #[serde(default, deserialize_with = "upload_expiry_range")]
     upload_expiry: Option<Span>,
+    dns_listen: Option<SocketAddr>,
+    dns_zone: Option<String>,
+    #[serde(default, deserialize_with = "dns_ttl_range")]
+    dns_ttl: Option<Span>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +224,7 @@ struct RawPeer {
     role: Role,
     site: Spanned<String>,
     url: Spanned<String>,
+    dns_address: Option<std::net::IpAddr>,
 }
 
 fn role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
@@ -354,6 +375,7 @@ impl Config {
                 id: NodeId(p.id),
                 role: p.role,
                 site: site_id(&format!("peers[{i}].site"), &p.site)?,
+                dns_address: p.dns_address.or_else(|| url_ip(&url)),
                 url,
             });
         }
@@ -409,6 +431,28 @@ impl Config {
         let quotas: Vec<NamespaceQuota> = namespaces.iter().map(|ns| ns.quota).collect();
         quotas_for_cache(&quotas, 0).map_err(|e| format!("`namespaces`: {e}"))?;
 
+        let dns = match (n.dns_listen, &n.dns_zone) {
+            (None, None) => None,
+            (Some(_), _) | (_, Some(_)) if n.role != Role::Director => {
+                return Err(format!(
+                    "`node.dns_listen`: only a director answers DNS; this node's role is {}",
+                    role_name(n.role)
+                ));
+            }
+            (Some(listen), Some(zone)) => {
+                let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+                let label_ok = |l: &str| {
+                    !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                };
+                if !zone.split('.').all(label_ok) {
+                    return Err(format!("`node.dns_zone`: `{zone}` is not a domain name such as `cdn.example.org`"));
+                }
+                let ttl = n.dns_ttl.map_or(20, |t| (t.0.as_nanos() / 1_000_000_000) as u32);
+                Some(DnsConfig { listen, zone, ttl })
+            }
+            (Some(_), None) => return Err("`node.dns_zone`: required with `node.dns_listen`".into()),
+            (None, Some(_)) => return Err("`node.dns_listen`: required with `node.dns_zone`".into()),
+        };
         let caching = matches!(n.role, Role::Cache | Role::WorkerPeer);
         if caching && n.store.is_none() {
             return Err(format!(
@@ -461,6 +505,7 @@ impl Config {
             scrub_rate: n.scrub_rate.map_or(reef_core::BitRate(100_000_000), |r| r.0),
             scrub_interval: n.scrub_interval.map_or(std::time::Duration::from_secs(3600), |s| s.0.into()),
             upload_expiry: n.upload_expiry.map_or(std::time::Duration::from_secs(86_400), |s| s.0.into()),
+            dns,
             connections: Limits {
                 header_timeout: n.header_timeout.map_or(std::time::Duration::from_secs(10), |s| s.0.into()),
                 idle_timeout: n.idle_timeout.map_or(std::time::Duration::from_secs(60), |s| s.0.into()),
@@ -613,6 +658,20 @@ fn scrub_interval_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>,
     span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(30 * 86_400)).map(Some)
 }
 
+fn dns_ttl_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(3600)).map(Some)
+}
+
+/// The host of `url` if it is an IP address (`http://192.0.2.7:8443`, `https://[2001:db8::1]`).
+fn url_ip(url: &str) -> Option<std::net::IpAddr> {
+    let authority = url.split("://").nth(1)?.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.parse().ok()
+}
+
 fn upload_expiry_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_secs(60), reef_core::Duration::from_secs(365 * 86_400)).map(Some)
 }
@@ -653,6 +712,25 @@ role = "origin"
 site = "a"
 url = "http://127.0.0.1:1"
 "#;
+
+    #[test]
+    fn dns_is_a_directors_and_names_a_zone() {
+        let director = BASE.replace("role = \"cache\"", "role = \"director\"");
+        let with = |keys: &str| Config::parse(&director.replacen("[node]\n", &format!("[node]\n{keys}\n"), 1));
+        let c = with("dns_listen = \"127.0.0.1:5353\"\ndns_zone = \"CDN.Example.org.\"").unwrap();
+        let dns = c.dns.unwrap();
+        assert_eq!((dns.zone.as_str(), dns.ttl), ("cdn.example.org", 20));
+        assert_eq!(c.peers[0].dns_address, Some("127.0.0.1".parse().unwrap()), "from the peer's URL");
+        let err = |keys: &str| with(keys).unwrap_err();
+        assert!(err("dns_listen = \"127.0.0.1:5353\"").contains("node.dns_zone"));
+        assert!(err("dns_listen = \"127.0.0.1:5353\"\ndns_zone = \"bad zone\"").contains("not a domain name"));
+        assert!(err("dns_listen = \"127.0.0.1:5353\"\ndns_zone = \"z\"\ndns_ttl = \"2h\"").contains("dns_ttl"));
+        let cache =
+            Config::parse(&BASE.replacen("[node]\n", "[node]\ndns_listen = \"127.0.0.1:1\"\ndns_zone = \"z\"\n", 1));
+        assert!(cache.unwrap_err().contains("only a director answers DNS"));
+        assert_eq!(url_ip("https://[2001:db8::1]:8443/x"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(url_ip("https://cache.example.org:8443"), None);
+    }
 
     #[test]
     fn a_good_file_parses() {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod blocks;
 pub mod client;
 pub mod config;
+pub mod dns;
 pub mod driver;
 pub mod fill;
 pub mod http;
@@ -128,7 +129,18 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
              when a fetch or a message to it fails"
         );
     }
+    let dns_socket = match &config.dns {
+        Some(dns) => Some(
+            tokio::net::UdpSocket::bind(dns.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("`node.dns_listen` ({}): {e}", dns.listen))?,
+        ),
+        None => None,
+    };
     let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log, tls, tokens });
+    if let Some(socket) = dns_socket {
+        tokio::spawn(dns::serve(socket, app.clone()));
+    }
     server::serve(listener, app).await;
     Ok(())
 }

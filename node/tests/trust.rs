@@ -18,6 +18,7 @@ fn cluster(issuer: &Issuer, issuer_extra: &str) -> Cluster {
         tls: true,
         namespaces: vec![("cms", "private = true\nnodes = [2, 9]\n".into())],
         extra: issuer.config(issuer_extra),
+        ..Options::default()
     };
     Cluster::start_with(&specs, &options)
 }
@@ -371,7 +372,7 @@ fn a_renewed_certificate_is_picked_up_on_sighup() {
 fn a_peer_copy_is_taken_only_under_the_origins_seal() {
     let issuer = Issuer::start();
     let child = Spec { strategy: "parent", parents: vec![11], ..cache(12, "site-a") };
-    let options = Options { tls: true, namespaces: vec![], extra: issuer.config("") };
+    let options = Options { tls: true, extra: issuer.config(""), ..Options::default() };
     let mut c = Cluster::start_with(&[origin(1), cache(11, "site-a"), child], &options);
     let a = c.put("a.bin", bytes(2 << 20, 11));
     let b = c.put("b.bin", bytes(2 << 20, 12));

@@ -16,6 +16,7 @@ fn cluster(issuer: &Issuer) -> Cluster {
         tls: true,
         namespaces: vec![("scratch", "replace = true\nmax_upload = \"1MiB\"\n".into())],
         extra: issuer.config(""),
+        ..Options::default()
     };
     Cluster::start_with(&[origin(1), cache(2, "site-a")], &options)
 }

@@ -68,6 +68,8 @@ pub struct Options {
     pub namespaces: Vec<(&'static str, String)>,
     /// Text added to every node's file (e.g. `[[issuers]]`).
     pub extra: String,
+    /// Every peer gets `dns_address = "10.0.0.<id>"` (what a DNS director answers for it).
+    pub dns_addresses: bool,
 }
 
 /// A free port, and its listener: held until every port of a cluster is picked, so that no
@@ -128,6 +130,9 @@ impl Cluster {
                 "\n[[peers]]\nid = {}\nrole = \"{}\"\nsite = \"{}\"\nurl = \"{scheme}://127.0.0.1:{}\"\n",
                 s.id, s.role, s.site, ports[&s.id]
             );
+            if options.dns_addresses {
+                peers += &format!("dns_address = \"10.0.0.{}\"\n", s.id);
+            }
         }
         let mut nodes = BTreeMap::new();
         for s in specs {
