@@ -222,6 +222,13 @@ impl Driver {
 
     /// The store cannot produce `object` intact: the core drops it (before the caller's next
     /// request, which may ask for the object again).
+    /// How this node's core sees `peer` (for the director's live view).
+    pub fn health(&self, peer: NodeId) -> Option<reef_core::membership::Health> {
+        let mut health = None;
+        self.shared.direct(|actor| health = actor.node.membership().health(peer));
+        health
+    }
+
     pub fn lost(&self, object: ObjectId) {
         self.shared.direct(|actor| actor.on_cmd(Cmd::Lost(object)));
     }

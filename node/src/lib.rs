@@ -20,9 +20,11 @@ pub mod metrics;
 pub mod mount;
 pub mod origin;
 pub mod peer_transport;
+pub mod popularity;
 pub mod put;
 pub mod scrub;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod upload;
@@ -137,9 +139,26 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
         ),
         None => None,
     };
-    let app = Arc::new(server::App { config, driver, transport, store, exports, metrics, log, tls, tokens });
+    let views = (config.role == reef_core::Role::Director).then(|| Arc::new(status::Views::default()));
+    let popular = popularity::TopObjects::new(1000);
+    let app = Arc::new(server::App {
+        config,
+        driver,
+        transport,
+        store,
+        exports,
+        metrics,
+        log,
+        tls,
+        tokens,
+        popular,
+        views: views.clone(),
+    });
     if let Some(socket) = dns_socket {
         tokio::spawn(dns::serve(socket, app.clone()));
+    }
+    if let Some(views) = views {
+        tokio::spawn(views.run(app.clone(), std::time::Duration::from_secs(2)));
     }
     server::serve(listener, app).await;
     Ok(())

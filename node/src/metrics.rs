@@ -71,6 +71,7 @@ fn help(name: &str) -> &'static str {
         "reef_ingest_bytes_total" => "Bytes the ingest daemon sent.",
         "reef_ingest_pending_files" => "Files waiting to be uploaded at the last scan.",
         "reef_ingest_failed_files" => "Files set aside: the origin refused them.",
+        "reef_site_requests_total" => "Requests answered, by the client's site (as configured in [[sites]]).",
         "reef_dns_queries_total" => "DNS queries a director answered, by answer (answered, nxdomain, no_cache, ...).",
         "reef_connections_refused_total" => "Connections closed on arrival: the connection limit was reached.",
         _ => "",

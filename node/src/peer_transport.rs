@@ -401,6 +401,24 @@ pub enum FillReport {
 }
 
 impl Transport {
+    /// A small GET to a configured peer (a director reading a cache's metrics): the body, if
+    /// the peer answered `200` within 2 s and within `limit` bytes.
+    pub async fn peer_get(&self, node: NodeId, path: &str, limit: usize) -> Option<Bytes> {
+        let url = self.url_of(node)?;
+        let req = Request::get(format!("{url}{path}"))
+            .header(REEF_NODE_URL, &self.my_url)
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let read = async {
+            let resp = self.client.request(req).await.ok()?;
+            if resp.status() != StatusCode::OK {
+                return None;
+            }
+            Limited::new(resp.into_body(), limit).collect().await.ok().map(|b| b.to_bytes())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(2), read).await.ok().flatten()
+    }
+
     /// The block list of `path` from the first of `nodes` that has one the origin vouches for:
     /// without TLS any answer; with TLS one from an origin (authenticated by its certificate)
     /// or sealed by one.

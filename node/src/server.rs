@@ -54,6 +54,10 @@ pub struct App {
     pub tls: Option<NodeTls>,
     /// With `[[issuers]]`: bearer tokens are verified for private namespaces.
     pub tokens: Option<Tokens>,
+    /// The objects requested most here (`/.reef/v1/top`).
+    pub popular: crate::popularity::TopObjects,
+    /// A director's view of its caches (`/.reef/v1/status`).
+    pub views: Option<Arc<crate::status::Views>>,
 }
 
 /// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2), within the node's
@@ -207,6 +211,15 @@ impl OnFinish for Finish {
         if let Some(s) = source {
             app.metrics.add("reef_response_bytes_total", &[("source", source_label(s))], bytes as f64);
         }
+        if let Some(site) = &record.site {
+            app.metrics.add("reef_site_requests_total", &[("site", site)], 1.0);
+        }
+        if status < 400
+            && app.config.role != Role::Director
+            && namespace.is_some_and(|ns| app.config.namespace(ns).is_some())
+        {
+            app.popular.record(&record.object, bytes);
+        }
         if let Some(log) = &app.log {
             log.write(&record);
         }
@@ -258,6 +271,26 @@ impl App {
                 resp
             }
             (&Method::POST, MESSAGE_PATH) => self.on_message(req, client).await,
+            (&Method::GET, crate::status::TOP_PATH) => {
+                let top = self.popular.top(crate::status::TOP_SHOWN);
+                let mut resp = text_response(StatusCode::OK, &serde_json::to_string(&top).unwrap_or_default());
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp
+            }
+            (&Method::GET, p @ (crate::status::STATUS_PATH | crate::status::STATUS_JSON_PATH)) => {
+                let Some(views) = &self.views else {
+                    return text_response(StatusCode::NOT_FOUND, "the live view is a director's");
+                };
+                let federation = crate::status::federation(self.config.id, views.snapshot());
+                let (body, kind) = if p == crate::status::STATUS_PATH {
+                    (crate::status::html(&federation), "text/html; charset=utf-8")
+                } else {
+                    (serde_json::to_string(&federation).unwrap_or_default(), "application/json")
+                };
+                let mut resp = text_response(StatusCode::OK, &body);
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+                resp
+            }
             (&Method::GET, p) if p.starts_with(BLOCKS_PATH) => {
                 let p = p[BLOCKS_PATH.len()..].to_string();
                 self.on_blocks(&p, req.headers(), client).await
