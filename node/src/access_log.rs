@@ -2,12 +2,12 @@
 //! trace (`time` in seconds since the Unix epoch; `object` as `/namespace/path`; `object_id` as
 //! 16 hex digits, the core's `ObjectId`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub time: f64,
     pub client: String,

@@ -28,6 +28,7 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod upload;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -19,6 +19,27 @@ enum Command {
     /// A federation's certificates: `ca init`, then `ca issue` per node.
     #[command(subcommand)]
     Ca(Ca),
+    /// A usage report from caches' access logs, as CSV on stdout: requests and bytes by
+    /// namespace, object, client site, client and source tier, over a time range.
+    ///
+    /// Example: reef-node usage --log a1/access.log --log a2/access.log --namespace atlas --from 1767225600
+    Usage {
+        /// An access log (JSON lines); may be repeated.
+        #[arg(long = "log", required = true)]
+        logs: Vec<std::path::PathBuf>,
+        /// Only reads at or after this Unix time.
+        #[arg(long)]
+        from: Option<f64>,
+        /// Only reads before this Unix time.
+        #[arg(long)]
+        to: Option<f64>,
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The fields a line is keyed by.
+        #[arg(long, value_delimiter = ',', default_value = "namespace,object,site,source")]
+        by: Vec<reef_node::usage::Field>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,6 +92,25 @@ fn ca(command: Ca) -> std::process::ExitCode {
     }
 }
 
+fn usage(
+    logs: &[std::path::PathBuf],
+    filter: &reef_node::usage::Filter,
+    by: &[reef_node::usage::Field],
+) -> std::process::ExitCode {
+    let mut sums = std::collections::BTreeMap::new();
+    for log in logs {
+        let read = std::fs::File::open(log).map_err(|e| format!("{}: {e}", log.display())).and_then(|f| {
+            reef_node::usage::summarise(std::io::BufReader::new(f), &log.display().to_string(), filter, by, &mut sums)
+        });
+        if let Err(e) = read {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    print!("{}", reef_node::usage::csv(by, &sums));
+    std::process::ExitCode::SUCCESS
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -82,6 +122,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let config_path = match (args.command, args.config) {
         (Some(Command::Ca(command)), _) => return ca(command),
+        (Some(Command::Usage { logs, from, to, namespace, by }), _) => {
+            return usage(&logs, &reef_node::usage::Filter { from, to, namespace }, &by);
+        }
         (None, Some(path)) => path,
         (None, None) => unreachable!("clap requires --config without a subcommand"),
     };

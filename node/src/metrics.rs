@@ -78,6 +78,12 @@ fn help(name: &str) -> &'static str {
     }
 }
 
+/// Whether this node exports a metric of that name (a series, or a histogram's part).
+pub fn exported(name: &str) -> bool {
+    let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+    !help(name).is_empty() || base == "reef_request_duration_seconds"
+}
+
 /// Separates a counter's name from its labels in the map key (never in a name or a label).
 const SEP: char = '\u{1}';
 
@@ -225,6 +231,31 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_exported_metrics() {
+        let text = include_str!("../grafana/reef.json");
+        let dashboard: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut names = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let mut rest = expr;
+                while let Some(at) = rest.find("reef_") {
+                    let name: String = rest[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                        .collect();
+                    rest = &rest[at + name.len()..];
+                    names.push(name);
+                }
+            }
+        }
+        assert!(names.len() >= 12);
+        for name in names {
+            assert!(exported(&name), "the dashboard asks for `{name}`, which no node exports");
+        }
+    }
 
     #[test]
     fn renders_text_format() {

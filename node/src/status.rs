@@ -61,8 +61,11 @@ pub struct Totals {
     pub bytes: f64,
 }
 
+/// A series' labels: (name, value) pairs.
+type Labels<'a> = Vec<(&'a str, &'a str)>;
+
 /// One sample line of the Prometheus text format: name, labels, value.
-fn sample(line: &str) -> Option<(&str, Vec<(&str, &str)>, f64)> {
+fn sample(line: &str) -> Option<(&str, Labels<'_>, f64)> {
     if line.starts_with('#') {
         return None;
     }

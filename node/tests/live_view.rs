@@ -61,6 +61,36 @@ fn the_director_shows_the_running_cluster() {
         .collect();
     assert_eq!(top, [("/atlas/hot.bin".to_string(), 7), ("/atlas/warm.bin".into(), 3), ("/atlas/cold.bin".into(), 1)]);
 
+    // The data owner's report from the caches' access logs adds up to the logs and to the view.
+    let logs: Vec<String> =
+        [2, 3].iter().map(|id| c.dir.path().join(format!("n{id}/access.log")).display().to_string()).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_reef-node"))
+        .args(["usage", "--log", &logs[0], "--log", &logs[1], "--by", "namespace,site"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8(out.stdout).unwrap();
+    let (mut requests, mut bytes_sent) = (0u64, 0u64);
+    for line in
+        logs.iter().flat_map(|l| std::fs::read_to_string(l).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+    {
+        let r: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if r["status"].as_u64().unwrap() < 400 {
+            requests += 1;
+            bytes_sent += r["bytes"].as_u64().unwrap();
+        }
+    }
+    assert_eq!((requests, bytes_sent), (11, 7 * 10_000 + 3 * 20_000 + 5_000));
+    assert_eq!(
+        report,
+        // Most bytes first.
+        format!(
+            "namespace,site,requests,bytes\natlas,site-b,5,{}\natlas,site-a,6,{}\n",
+            2 * 10_000 + 3 * 20_000,
+            5 * 10_000 + 5_000
+        )
+    );
+
     // A cache dies: the page says so once the director's core does.
     c.kill(3);
     wait_until("the director sees cache 3 down", || {
