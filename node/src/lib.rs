@@ -29,6 +29,7 @@ pub mod store;
 pub mod tls;
 pub mod upload;
 pub mod usage;
+pub mod webdav;
 
 use std::sync::Arc;
 
@@ -154,6 +155,7 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
         tokens,
         popular,
         views: views.clone(),
+        listings: webdav::Listings::default(),
     });
     if let Some(socket) = dns_socket {
         tokio::spawn(dns::serve(socket, app.clone()));

@@ -117,6 +117,9 @@ pub struct ListEntry {
     pub size: u64,
     /// Modification time, Unix seconds.
     pub mtime: i64,
+    /// A file's ETag (as its `GET` answers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 /// Where listings are served.
@@ -126,6 +129,20 @@ impl Exports {
     /// The entries of an exported directory, by name: regular files and directories inside
     /// the export only (symlinks are followed and must stay inside; the staging directory and
     /// special files are left out). Runs on the blocking pool.
+    /// What an exported path is (its own listing entry, named after its last segment).
+    pub async fn stat(&self, ns: NamespaceId, segments: &[String]) -> Result<ListEntry, OriginError> {
+        let root = self.root(ns).ok_or(OriginError::NotFound)?.to_path_buf();
+        if segments.first().is_some_and(|s| s == crate::upload::STAGING) {
+            return Err(OriginError::NotFound);
+        }
+        let mut path = root.clone();
+        path.extend(segments);
+        let name = segments.last().cloned().unwrap_or_default();
+        tokio::task::spawn_blocking(move || stat_path(&root, &path, name))
+            .await
+            .map_err(|e| OriginError::Io(e.to_string()))?
+    }
+
     pub async fn list(&self, ns: NamespaceId, segments: &[String]) -> Result<Vec<ListEntry>, OriginError> {
         let root = self.root(ns).ok_or(OriginError::NotFound)?.to_path_buf();
         if segments.first().is_some_and(|s| s == crate::upload::STAGING) {
@@ -135,6 +152,27 @@ impl Exports {
         path.extend(segments);
         tokio::task::spawn_blocking(move || list_dir(&root, &path)).await.map_err(|e| OriginError::Io(e.to_string()))?
     }
+}
+
+fn list_entry(name: String, md: &std::fs::Metadata) -> ListEntry {
+    let (size, etag) = if md.is_file() { (md.len(), Some(etag_of(md))) } else { (0, None) };
+    ListEntry { name, dir: md.is_dir(), size, mtime: md.mtime(), etag }
+}
+
+/// What `path` under `root` is: a file or a directory inside the export (named `name`).
+fn stat_path(root: &std::path::Path, path: &std::path::Path, name: String) -> Result<ListEntry, OriginError> {
+    let real = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OriginError::NotFound,
+        _ => OriginError::Io(e.to_string()),
+    })?;
+    if !real.starts_with(root) {
+        return Err(OriginError::Forbidden);
+    }
+    let md = std::fs::metadata(&real).map_err(|e| OriginError::Io(e.to_string()))?;
+    if !(md.is_file() || md.is_dir()) {
+        return Err(OriginError::Forbidden);
+    }
+    Ok(list_entry(name, &md))
 }
 
 fn list_dir(root: &std::path::Path, path: &std::path::Path) -> Result<Vec<ListEntry>, OriginError> {
@@ -160,8 +198,7 @@ fn list_dir(root: &std::path::Path, path: &std::path::Path) -> Result<Vec<ListEn
         if !target.starts_with(root) || !(md.is_file() || md.is_dir()) {
             continue;
         }
-        let size = if md.is_file() { md.len() } else { 0 };
-        out.push(ListEntry { name, dir: md.is_dir(), size, mtime: md.mtime() });
+        out.push(list_entry(name, &md));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -232,6 +269,12 @@ async fn cached<G: Gather>(
     Ok(out)
 }
 
+/// An exported file's strong ETag: changes with any write (mtime in nanoseconds), its size or
+/// a replacement (the inode).
+fn etag_of(md: &std::fs::Metadata) -> String {
+    format!("\"{:x}-{:x}{:08x}-{:x}\"", md.len(), md.mtime(), md.mtime_nsec(), md.ino())
+}
+
 /// Opens `path` under `root`: only regular files inside the export. Special files (FIFOs,
 /// devices, sockets) are refused before they are opened: opening a FIFO would block until a
 /// writer appears.
@@ -267,7 +310,7 @@ fn open_exported(root: &std::path::Path, path: &std::path::Path) -> Result<Expor
         size: md.len(),
         validators: Validators {
             // Strong: changes with any write (mtime in nanoseconds), size or replacement.
-            etag: format!("\"{:x}-{:x}{:08x}-{:x}\"", md.len(), md.mtime(), md.mtime_nsec(), md.ino()),
+            etag: etag_of(&md),
             last_modified: Some(mtime),
         },
         version,

@@ -404,17 +404,36 @@ impl Transport {
     /// A small GET to a configured peer (a director reading a cache's metrics): the body, if
     /// the peer answered `200` within 2 s and within `limit` bytes.
     pub async fn peer_get(&self, node: NodeId, path: &str, limit: usize) -> Option<Bytes> {
+        let (status, _, body) = self.peer_request(node, http::Method::GET, path, &[], limit).await?;
+        (status == StatusCode::OK).then_some(body)
+    }
+
+    /// A small request to a configured peer, as this node (`Reef-Peer`): the status, the
+    /// content type and the body, if the peer answered within 2 s and `limit` bytes.
+    pub async fn peer_request(
+        &self,
+        node: NodeId,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        limit: usize,
+    ) -> Option<(StatusCode, Option<String>, Bytes)> {
         let url = self.url_of(node)?;
-        let req = Request::get(format!("{url}{path}"))
-            .header(REEF_NODE_URL, &self.my_url)
-            .body(Full::new(Bytes::new()))
-            .ok()?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{url}{path}"))
+            .header(REEF_PEER, self.me.0.to_string())
+            .header(REEF_NODE_URL, &self.my_url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::new())).ok()?;
         let read = async {
             let resp = self.client.request(req).await.ok()?;
-            if resp.status() != StatusCode::OK {
-                return None;
-            }
-            Limited::new(resp.into_body(), limit).collect().await.ok().map(|b| b.to_bytes())
+            let status = resp.status();
+            let kind = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let body = Limited::new(resp.into_body(), limit).collect().await.ok()?.to_bytes();
+            Some((status, kind, body))
         };
         tokio::time::timeout(std::time::Duration::from_secs(2), read).await.ok().flatten()
     }

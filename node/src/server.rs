@@ -58,6 +58,8 @@ pub struct App {
     pub popular: crate::popularity::TopObjects,
     /// A director's view of its caches (`/.reef/v1/status`).
     pub views: Option<Arc<crate::status::Views>>,
+    /// Listings a cache or a director got from origins (`PROPFIND`).
+    pub listings: crate::webdav::Listings,
 }
 
 /// Accepts connections forever (HTTP/1.1 with keep-alive, or HTTP/2), within the node's
@@ -299,11 +301,13 @@ impl App {
                 let p = p[LIST_PATH.len()..].to_string();
                 self.on_list(&p, req.headers(), client).await
             }
+            (m, p) if crate::webdav::is_listing(m, p) => self.on_listing(req, client).await,
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             (&Method::PUT, _) => self.on_upload(req, client).await,
             _ => {
-                let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET, HEAD and PUT are served");
-                resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD, PUT"));
+                let mut resp =
+                    text_response(StatusCode::METHOD_NOT_ALLOWED, "only GET, HEAD, PUT and PROPFIND are served");
+                resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD, PUT, PROPFIND"));
                 resp
             }
         }

@@ -1,0 +1,65 @@
+//! Listings as HEP clients ask for them: WebDAV PROPFIND (curl, `davix-ls`) and directory
+//! pages, at the origin and through a cache (which asks the origin, never for file contents).
+
+mod common;
+
+use common::{Cluster, bytes, cache, curl, director, origin};
+use std::process::Command;
+
+fn propfind(url: &str, depth: &str) -> (u16, String) {
+    let out = curl(&["-s", "-X", "PROPFIND", "-H", &format!("Depth: {depth}"), "-w", "\n%{http_code}", url]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn directories_list_with_sizes_and_times_at_the_origin_and_through_a_cache() {
+    let c = Cluster::start(&[origin(1), cache(2, "site-a"), director(9)]);
+    c.put("data/a.root", bytes(1000, 1));
+    c.put("data/sub/b.root", bytes(10, 2));
+    c.put("data/x y.txt", b"hi".to_vec());
+    let mtime = std::fs::metadata(c.data().join("data/a.root")).unwrap().modified().unwrap();
+    let date = httpdate::fmt_http_date(mtime);
+
+    let (code, xml) = propfind(&c.url(1, "/atlas/data/"), "1");
+    assert_eq!(code, 207, "{xml}");
+    for needle in [
+        "<D:href>/atlas/data/</D:href>",
+        "<D:href>/atlas/data/a.root</D:href>",
+        "<D:href>/atlas/data/sub/</D:href>",
+        "<D:href>/atlas/data/x%20y.txt</D:href>",
+        "<D:getcontentlength>1000</D:getcontentlength>",
+        &format!("<D:getlastmodified>{date}</D:getlastmodified>"),
+    ] {
+        assert!(xml.contains(needle), "{needle} not in {xml}");
+    }
+    assert_eq!(xml.matches("<D:response>").count(), 4);
+    let (code, xml) = propfind(&c.url(1, "/atlas/data/a.root"), "0");
+    assert_eq!((code, xml.matches("<D:response>").count()), (207, 1));
+    assert!(xml.contains("<D:resourcetype/>") && xml.contains("<D:getetag>"));
+    assert_eq!(propfind(&c.url(1, "/atlas/data/"), "infinity").0, 403);
+    assert_eq!(propfind(&c.url(1, "/atlas/nothing/"), "1").0, 404);
+
+    // Through the cache and the director: the origin's answer, and no file fetched for it.
+    let (code, via_cache) = propfind(&c.url(2, "/atlas/data/"), "1");
+    assert_eq!((code, via_cache.matches("<D:response>").count()), (207, 4));
+    assert_eq!(propfind(&c.url(9, "/atlas/data/"), "1").1.matches("<D:response>").count(), 4);
+    let davix =
+        Command::new("davix-ls").args(["-l", &c.url(2, "/atlas/data/")]).output().expect("davix-ls (package davix)");
+    let listed = String::from_utf8_lossy(&davix.stdout);
+    assert!(davix.status.success(), "{}", String::from_utf8_lossy(&davix.stderr));
+    assert!(listed.lines().any(|l| l.contains("a.root") && l.contains("1000")), "{listed}");
+    // davix shows names as the hrefs spell them (percent-encoded, as RFC 4918 requires).
+    assert!(listed.contains("sub") && listed.contains("x%20y.txt"), "{listed}");
+    assert_eq!(c.origin_served(1), 0.0, "a listing never fetches file contents");
+
+    // Directory pages: HEAD answers, GET is an index with links.
+    let (code, _, _) = c.get(&c.url(1, "/atlas/"), &["-I"]);
+    assert_eq!(code, 200);
+    let (code, head, page) = c.get(&c.url(2, "/atlas/data/"), &[]);
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(code, 200);
+    assert!(head.contains("text/html"));
+    assert!(page.contains("<a href=\"/atlas/data/a.root\">a.root</a> 1000 bytes"), "{page}");
+}
