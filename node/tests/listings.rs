@@ -62,4 +62,32 @@ fn directories_list_with_sizes_and_times_at_the_origin_and_through_a_cache() {
     assert_eq!(code, 200);
     assert!(head.contains("text/html"));
     assert!(page.contains("<a href=\"/atlas/data/a.root\">a.root</a> 1000 bytes"), "{page}");
+
+    // gfal2's own tools (gfal2-util-scripts with the HTTP plugin), through the cache.
+    let gfal =
+        |tool: &str, url: &str| Command::new(tool).env("GFAL_PYTHONBIN", "/usr/bin/python3").args(["-l", url]).output();
+    let Ok(out) = gfal("gfal-ls", &c.url(2, "/atlas/data/")) else {
+        assert!(std::env::var_os("CI").is_none(), "CI installs gfal2-util-scripts (.ci/packages)");
+        return eprintln!("skipped gfal: not installed");
+    };
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(listed.lines().any(|l| l.contains("a.root") && l.contains(" 1000 ")), "{listed}");
+    let stat = Command::new("gfal-stat")
+        .env("GFAL_PYTHONBIN", "/usr/bin/python3")
+        .arg(c.url(2, "/atlas/data/a.root"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stat.stdout);
+    let t = time::OffsetDateTime::from(mtime);
+    let want = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    assert!(text.contains(&format!("Modify: {want}")) && text.contains("Size: 1000"), "{text}");
 }
