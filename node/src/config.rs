@@ -268,12 +268,15 @@ fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            message: format!("cannot read the configuration: {e}"),
-        })?;
+        let error = |message| ConfigError { file: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read the configuration: {e}")))?;
+        let (text, included) = crate::federation_file::resolve(&text, path).map_err(error)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse_in(&text, base).map_err(|message| ConfigError { file: path.display().to_string(), message })
+        Config::parse_in(&text, base).map_err(|message| match &included {
+            // Places in the merged text mean nothing to the reader: the key names the entry.
+            Some(file) => error(format!("{} (with `{}` included)", without_places(&message), file.display())),
+            None => error(message),
+        })
     }
 
     /// Parses the text of a configuration file; the error is a message naming the key.
@@ -684,6 +687,107 @@ fn namespace_id(index: usize) -> NamespaceId {
     NamespaceId(u16::try_from(index).expect("namespace count checked"))
 }
 
+/// `message` without its ` (line L, column C)` parts: in a merged text they point nowhere.
+fn without_places(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(" (line ") {
+        out.push_str(&rest[..at]);
+        rest = rest[at..].split_once(')').map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One line per node: what it is and what it will do.
+pub fn describe(configs: &[Config]) -> Vec<String> {
+    configs
+        .iter()
+        .map(|c| {
+            let site = c.site_name(c.site).unwrap_or("?");
+            let namespaces: Vec<String> = c
+                .namespaces
+                .iter()
+                .map(|n| match &n.export {
+                    Some(dir) => format!("{} (exports {})", n.name, dir.display()),
+                    None => n.name.clone(),
+                })
+                .collect();
+            let mut line = format!(
+                "n{} {} at {site}: {}, namespaces {}, {} peers",
+                c.id.0,
+                role_name(c.role),
+                c.advertise,
+                namespaces.join(", "),
+                c.peers.len()
+            );
+            if let Some(store) = &c.store {
+                line += &format!(", store {} ({})", store.display(), reef_core::units::format_size(c.capacity));
+            }
+            if let Some(dns) = &c.dns {
+                line += &format!(", DNS for {} on {}", dns.zone, dns.listen);
+            }
+            line += if c.tls.is_some() { ", TLS" } else { ", no TLS" };
+            line
+        })
+        .collect()
+}
+
+/// What does not fit together in a federation's node files.
+pub fn check_federation(configs: &[Config]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let by_id = |id: NodeId| configs.iter().find(|c| c.id == id);
+    for (i, c) in configs.iter().enumerate() {
+        if configs[..i].iter().any(|o| o.id == c.id) {
+            problems.push(format!("node id {} is used by two files", c.id.0));
+        }
+        for p in &c.peers {
+            let Some(other) = by_id(p.id) else {
+                problems.push(format!("n{} names peer n{}, which is not among the files checked", c.id.0, p.id.0));
+                continue;
+            };
+            if p.role != other.role {
+                problems.push(format!(
+                    "n{} lists n{} as {}, but its file says {}",
+                    c.id.0,
+                    p.id.0,
+                    role_name(p.role),
+                    role_name(other.role)
+                ));
+            }
+            if p.url != other.advertise {
+                problems
+                    .push(format!("n{} reaches n{} at {}, but it is at {}", c.id.0, p.id.0, p.url, other.advertise));
+            }
+            let (a, b) = (c.site_name(p.site), other.site_name(other.site));
+            if a != b {
+                problems.push(format!("n{} puts n{} at site {a:?}, but its file says {b:?}", c.id.0, p.id.0));
+            }
+        }
+        for ns in &c.namespaces {
+            for &o in &ns.origins {
+                match by_id(o) {
+                    Some(origin) if origin.role != Role::Origin => problems.push(format!(
+                        "n{}: namespace {} names n{} as origin, a {}",
+                        c.id.0,
+                        ns.name,
+                        o.0,
+                        role_name(origin.role)
+                    )),
+                    Some(origin) if !origin.namespaces.iter().any(|n| n.name == ns.name && n.export.is_some()) => {
+                        problems.push(format!(
+                            "n{}: namespace {} names n{} as origin, which does not export it",
+                            c.id.0, ns.name, o.0
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,23 +890,32 @@ url = "http://127.0.0.1:1"
     }
 
     #[test]
-    fn the_example_cluster_configurations_parse() {
+    fn the_example_cluster_configurations_parse_and_fit_together() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local");
         // The origin's export directory is made by cluster.sh: make one beside a copy.
         let work = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(work.path().join("data/origin/atlas")).unwrap();
-        let mut seen = 0;
+        let mut configs = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
+            if path.extension().is_some_and(|e| e == "toml") && !path.ends_with("federation.toml") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                if let Err(e) = Config::parse_in(&text, work.path()) {
-                    panic!("{}: {e}", path.display());
+                let (text, included) = crate::federation_file::resolve(&text, &path).unwrap();
+                assert!(included.is_some(), "{} includes the federation file", path.display());
+                match Config::parse_in(&text, work.path()) {
+                    Ok(c) => configs.push(c),
+                    Err(e) => panic!("{}: {e}", path.display()),
                 }
-                seen += 1;
             }
         }
-        assert_eq!(seen, 6);
+        assert_eq!(configs.len(), 6);
+        assert_eq!(check_federation(&configs), Vec::<String>::new());
+        assert!(configs.iter().all(|c| c.peers.len() == 5), "every node knows the five others");
+        // A file that disagrees is named.
+        configs[0].peers[0].url = "https://127.0.0.1:1".into();
+        let problems = check_federation(&configs);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("but it is at"), "{problems:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod driver;
+pub mod federation_file;
 pub mod fill;
 pub mod http;
 pub mod ingest;

@@ -19,6 +19,15 @@ enum Command {
     /// A federation's certificates: `ca init`, then `ca issue` per node.
     #[command(subcommand)]
     Ca(Ca),
+    /// Checks a whole federation's node files: each parses, the ids are unique, every
+    /// `[[peers]]` entry agrees with that node's own file, every namespace's origins are
+    /// origins that export it; prints what each node will do.
+    ///
+    /// Example: reef-node check-config node/examples/local/*.toml
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// A usage report from caches' access logs, as CSV on stdout: requests and bytes by
     /// namespace, object, client site, client and source tier, over a time range.
     ///
@@ -92,6 +101,41 @@ fn ca(command: Ca) -> std::process::ExitCode {
     }
 }
 
+fn check_config(files: &[std::path::PathBuf]) -> std::process::ExitCode {
+    let mut configs = Vec::new();
+    let mut failed = false;
+    for file in files {
+        // A shared file the nodes include (no `[node]`) is read through them.
+        let shared = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .is_some_and(|t| !t.contains_key("node"));
+        if shared {
+            println!("{}: a federation file (no [node]), read through the node files that include it", file.display());
+            continue;
+        }
+        match reef_node::config::Config::load(file) {
+            Ok(c) => configs.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    for line in reef_node::config::describe(&configs) {
+        println!("{line}");
+    }
+    let problems = reef_node::config::check_federation(&configs);
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    if failed || !problems.is_empty() {
+        return std::process::ExitCode::FAILURE;
+    }
+    println!("{} nodes: the federation is consistent", configs.len());
+    std::process::ExitCode::SUCCESS
+}
+
 fn usage(
     logs: &[std::path::PathBuf],
     filter: &reef_node::usage::Filter,
@@ -122,6 +166,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let config_path = match (args.command, args.config) {
         (Some(Command::Ca(command)), _) => return ca(command),
+        (Some(Command::CheckConfig { files }), _) => return check_config(&files),
         (Some(Command::Usage { logs, from, to, namespace, by }), _) => {
             return usage(&logs, &reef_node::usage::Filter { from, to, namespace }, &by);
         }
