@@ -144,7 +144,14 @@ impl Harness {
     pub fn request(&mut self, at: Time, node: NodeId, object: ObjectRef) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let input = Input::Request(Request { id, object, kind: RequestKind::Client, client_site: None, length: None });
+        let input = Input::Request(Request {
+            id,
+            object,
+            kind: RequestKind::Client,
+            client_site: None,
+            length: None,
+            metadata_only: false,
+        });
         self.push_input(at.max(self.now), node, input);
         id
     }
@@ -350,8 +357,14 @@ impl Harness {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         self.peer_requests.insert((from, id), (node, fetch));
-        let input =
-            Input::Request(Request { id, object, kind: kind.request_kind(node), client_site: None, length: None });
+        let input = Input::Request(Request {
+            id,
+            object,
+            kind: kind.request_kind(node),
+            client_site: None,
+            length: None,
+            metadata_only: false,
+        });
         self.push_input(self.now + one_way, from, input);
     }
 
@@ -369,7 +382,11 @@ impl Harness {
                 Response::Stream { fetch, .. } => {
                     self.waiting_on_fill.entry((node, fetch)).or_default().push(Reader::Client(request))
                 }
-                Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } => {}
+                // A metadata answer is the origin's head: nothing to take.
+                Response::Fail(_)
+                | Response::Redirect { .. }
+                | Response::Throttled { .. }
+                | Response::Describe { .. } => {}
             }
             return;
         };
@@ -381,7 +398,8 @@ impl Harness {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
                 return self.push_input(self.now + one_way, requester, done);
             }
-            Response::Redirect { .. } | Response::Throttled { .. } => {
+            // (A fetch wants the object's bytes: never answered with `Describe`.)
+            Response::Redirect { .. } | Response::Throttled { .. } | Response::Describe { .. } => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Refused) };
                 return self.push_input(self.now + one_way, requester, done);
             }

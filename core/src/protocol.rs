@@ -87,6 +87,10 @@ pub struct Request {
     /// (`None`: the whole object). An egress limit charges the response this much.
     #[serde(default)]
     pub length: Option<u64>,
+    /// Only the object's metadata is wanted (a `HEAD`, a stat): answered from the store, from a
+    /// fill already in flight, or by the origin (`Response::Describe`), never by a new fill.
+    #[serde(default)]
+    pub metadata_only: bool,
 }
 
 /// Why a fetch did not deliver the object.
@@ -275,6 +279,13 @@ pub enum Response {
     /// Send the client to another node (a director's answer).
     Redirect {
         to: NodeId,
+    },
+    /// A metadata-only request for an object neither stored here nor in flight: ask `origin`
+    /// for its metadata alone (one `HEAD`, waiting at most `within`) and answer with that. An
+    /// ask that fails is answered `Failure::AllSourcesDown` (the client tries elsewhere).
+    Describe {
+        origin: NodeId,
+        within: Duration,
     },
     Fail(Failure),
     /// Refused under the namespace's egress limit (`Failure::Throttled`): a retry after

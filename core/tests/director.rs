@@ -19,6 +19,7 @@ fn ask(h: &mut Harness, site: u32, object: u64) -> Response {
         kind: RequestKind::Client,
         client_site: Some(SiteId(site)),
         length: None,
+        metadata_only: false,
     };
     h.deliver(DIRECTOR, reef_core::Input::Request(req));
     h.run_for(Duration::from_millis(1));

@@ -52,6 +52,7 @@ fn ask(node: &mut Node, now: Time, id: u64, ns: NamespaceId, length: Option<u64>
         kind: RequestKind::Client,
         client_site: None,
         length,
+        metadata_only: false,
     };
     node.handle(now, Input::Request(request));
     let (mut response, mut events) = (None, Vec::new());
@@ -129,6 +130,7 @@ fn a_fills_waiters_are_paced_when_they_are_answered() {
         kind: RequestKind::Client,
         client_site: None,
         length: None,
+        metadata_only: false,
     };
     node.handle(us(0), Input::Request(request));
     let mut fetch = None;

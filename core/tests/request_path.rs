@@ -165,6 +165,7 @@ fn fetch_timeout_counts_from_the_last_progress() {
         kind: reef_core::RequestKind::Client,
         client_site: None,
         length: None,
+        metadata_only: false,
     };
     node.handle(at(0), reef_core::Input::Request(request));
     let fetch = drain(&mut node)
@@ -294,6 +295,7 @@ fn pruning_the_timers_of_ended_fetches_keeps_the_live_ones() {
             kind: reef_core::RequestKind::Client,
             client_site: None,
             length: None,
+            metadata_only: false,
         };
         node.handle(at, reef_core::Input::Request(request));
         std::iter::from_fn(|| node.poll())
@@ -432,6 +434,7 @@ fn a_full_disk_fails_the_fill_here_without_trying_other_sources() {
         kind: reef_core::RequestKind::Client,
         client_site: None,
         length: None,
+        metadata_only: false,
     };
     node.handle(Time::ZERO, Input::Request(request(1)));
     let fetch = drain(&mut node)

@@ -107,7 +107,7 @@ async fn resolve(
     let name_object = ObjectName::new(label, String::new());
     let object = ObjectRef { id: name_object.id(), namespace, size: None };
     let site = app.config.site_of_address(client);
-    let (id, mut answers) = app.driver.request(object, name_object, RequestKind::Client, site, Some(0));
+    let (id, mut answers) = app.driver.request(object, name_object, RequestKind::Client, site, Some(0), true);
     let decision = answers.recv().await;
     app.driver.serve_done(id);
     let Some(crate::driver::Answer::Redirect { to }) = decision else {

@@ -48,6 +48,11 @@ pub enum Answer {
     Redirect {
         to: NodeId,
     },
+    /// Ask `origin` for the object's metadata alone (the core's `Describe`).
+    Describe {
+        origin: NodeId,
+        within: std::time::Duration,
+    },
     Fail {
         failure: Failure,
     },
@@ -208,10 +213,11 @@ impl Driver {
         kind: RequestKind,
         client_site: Option<reef_core::SiteId>,
         length: Option<u64>,
+        metadata_only: bool,
     ) -> (RequestId, mpsc::Receiver<Answer>) {
         let id = RequestId(self.shared.next_request.fetch_add(1, Ordering::Relaxed));
         let (answers, rx) = mpsc::channel(2);
-        let req = Request { id, object, kind, client_site, length };
+        let req = Request { id, object, kind, client_site, length, metadata_only };
         self.shared.direct(|actor| actor.on_cmd(Cmd::Request { req, name, answers }));
         (id, rx)
     }
@@ -220,8 +226,6 @@ impl Driver {
         self.shared.direct(|actor| actor.on_cmd(Cmd::ServeDone(request)));
     }
 
-    /// The store cannot produce `object` intact: the core drops it (before the caller's next
-    /// request, which may ask for the object again).
     /// How this node's core sees `peer` (for the director's live view).
     pub fn health(&self, peer: NodeId) -> Option<reef_core::membership::Health> {
         let mut health = None;
@@ -229,6 +233,13 @@ impl Driver {
         health
     }
 
+    /// `peer` did not answer a request this node's core asked the driver to make.
+    pub fn peer_unreachable(&self, peer: NodeId) {
+        self.shared.direct(|actor| actor.on_cmd(Cmd::PeerUnreachable(peer)));
+    }
+
+    /// The store cannot produce `object` intact: the core drops it (before the caller's next
+    /// request, which may ask for the object again).
     pub fn lost(&self, object: ObjectId) {
         self.shared.direct(|actor| actor.on_cmd(Cmd::Lost(object)));
     }
@@ -697,6 +708,7 @@ impl Actor {
                 Answer::Serve { source, from: fill.map_or(ServeFrom::Store, ServeFrom::Fill), pacer: pacer(pace) }
             }
             Response::Redirect { to } => Answer::Redirect { to },
+            Response::Describe { origin, within } => Answer::Describe { origin, within: within.into() },
             Response::Fail(failure) => Answer::Fail { failure },
             Response::Throttled { retry_after } => Answer::Throttled { retry_after: retry_after.into() },
         };
@@ -728,7 +740,7 @@ mod tests {
         for path in ["a", "b", "a"] {
             let name = ObjectName::new("atlas", path);
             let object = ObjectRef { id: name.id(), namespace: NamespaceId(0), size: None };
-            let (request, mut answers) = driver.request(object, name, RequestKind::Client, None, None);
+            let (request, mut answers) = driver.request(object, name, RequestKind::Client, None, None, false);
             match answers.try_recv() {
                 Ok(Answer::Serve { source: Source::Local, from: ServeFrom::Store, .. }) => {}
                 other => panic!("expected the origin's answer at once, got {other:?}"),

@@ -10,7 +10,7 @@ use crate::store::{ObjectMeta, Store};
 use crate::tls::connector::NodeConnector;
 use crate::tls::seal::{REEF_SEAL, SealCheck};
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -418,16 +418,7 @@ impl Transport {
         headers: &[(&str, &str)],
         limit: usize,
     ) -> Option<(StatusCode, Option<String>, Bytes)> {
-        let url = self.url_of(node)?;
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{url}{path}"))
-            .header(REEF_PEER, self.me.0.to_string())
-            .header(REEF_NODE_URL, &self.my_url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(Bytes::new())).ok()?;
+        let req = self.as_node(node, method, path, headers.iter().map(|&(k, v)| (k, v)))?;
         let read = async {
             let resp = self.client.request(req).await.ok()?;
             let status = resp.status();
@@ -436,6 +427,40 @@ impl Transport {
             Some((status, kind, body))
         };
         tokio::time::timeout(std::time::Duration::from_secs(2), read).await.ok().flatten()
+    }
+
+    /// A `HEAD` of `path` at `node`, as this node, passing on `headers`: the status and the
+    /// response's headers, or `None` if it did not answer within `within`.
+    pub async fn peer_head<'a>(
+        &self,
+        node: NodeId,
+        path: &str,
+        headers: impl Iterator<Item = (&'a str, &'a str)>,
+        within: std::time::Duration,
+    ) -> Option<(StatusCode, HeaderMap)> {
+        let req = self.as_node(node, http::Method::HEAD, path, headers)?;
+        let resp = tokio::time::timeout(within, self.client.request(req)).await.ok()?.ok()?;
+        Some((resp.status(), resp.headers().clone()))
+    }
+
+    /// A bodiless request to configured node `node`, marked as coming from this node.
+    fn as_node<'a>(
+        &self,
+        node: NodeId,
+        method: http::Method,
+        path: &str,
+        headers: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Request<Full<Bytes>>> {
+        let url = self.url_of(node)?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{url}{path}"))
+            .header(REEF_PEER, self.me.0.to_string())
+            .header(REEF_NODE_URL, &self.my_url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.body(Full::new(Bytes::new())).ok()
     }
 
     /// The block list of `path` from the first of `nodes` that has one the origin vouches for:

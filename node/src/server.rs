@@ -624,7 +624,8 @@ impl App {
             range::most_bytes(parts.headers.get(RANGE).and_then(|v| v.to_str().ok()))
         };
         loop {
-            let (request, mut answers) = self.driver.request(object, name.clone(), kind, site, length);
+            let head = parts.method == Method::HEAD;
+            let (request, mut answers) = self.driver.request(object, name.clone(), kind, site, length, head);
             finish.request = Some(request);
             let Some(answer) = answers.recv().await else {
                 return fail(finish, StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node is shutting down");
@@ -650,6 +651,19 @@ impl App {
                     }
                 }
                 Answer::Redirect { to } => self.redirect(&parts, to, finish),
+                Answer::Describe { origin, within } => match self.describe(&parts, origin, within).await {
+                    Some(resp) => {
+                        finish.source = Some(Source::Origin { node: origin });
+                        finish.record.source = source_text(finish.source);
+                        finish.record.outcome = "described".into();
+                        finish.finish(resp.status().as_u16(), 0, true);
+                        resp
+                    }
+                    None => {
+                        self.driver.peer_unreachable(origin);
+                        failed(finish, Failure::AllSourcesDown)
+                    }
+                },
                 Answer::Fail { failure } => failed(finish, failure),
                 Answer::Throttled { retry_after } => {
                     let mut resp = failed(finish, Failure::Throttled);
@@ -744,6 +758,27 @@ impl App {
         finish.record.size = Some(rep.size);
         finish.record.outcome = outcome.into();
         respond(&parts.method, &parts.headers, rep, wanted, extra, pacer, finish)
+    }
+
+    /// The origin's answer to a `HEAD` for an object this cache does not hold (the core's
+    /// `Describe`): its status and representation headers, marked as a miss that moved no data;
+    /// `None` if the origin did not answer (a server error counts as none).
+    async fn describe(&self, parts: &http::request::Parts, origin: NodeId, within: Duration) -> Option<Response<Body>> {
+        let asked = DESCRIBE_ASKS.iter().filter_map(|&h| Some((h, parts.headers.get(h)?.to_str().ok()?)));
+        let (status, headers) = self.transport.peer_head(origin, parts.uri.path(), asked, within).await?;
+        if status.is_server_error() {
+            return None;
+        }
+        let mut resp = Response::new(body::empty());
+        *resp.status_mut() = status;
+        for &name in DESCRIBE_ANSWERS {
+            for v in headers.get_all(name) {
+                resp.headers_mut().append(name, v.clone());
+            }
+        }
+        let status = format!("reef-{}; fwd=miss; detail=origin-{origin}-metadata", self.config.id);
+        resp.headers_mut().insert("cache-status", HeaderValue::from_str(&status).expect("ASCII"));
+        Some(resp)
     }
 
     fn redirect(&self, parts: &http::request::Parts, to: NodeId, mut finish: Box<Finish>) -> Response<Body> {
@@ -877,6 +912,22 @@ pub fn failure_status(failure: Failure) -> (StatusCode, &'static str) {
         Failure::Throttled => (StatusCode::SERVICE_UNAVAILABLE, "the namespace's egress limit is reached"),
     }
 }
+
+/// The request headers a metadata-only `HEAD` passes on to the origin: what decides its answer.
+const DESCRIBE_ASKS: &[&str] =
+    &["want-digest", "range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"];
+/// The origin's answer headers a described `HEAD` passes back: the representation's.
+const DESCRIBE_ANSWERS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-range",
+    "accept-ranges",
+    "etag",
+    "last-modified",
+    "digest",
+    "repr-digest",
+    REEF_FAILURE,
+];
 
 /// A response held back by its namespace's egress limit starts when the core said.
 async fn wait_for_start(pacer: Option<Pacer>) {

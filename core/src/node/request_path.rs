@@ -77,6 +77,7 @@ impl Node {
             Response::Fail(f) => Err(f),
             Response::Throttled { .. } => Err(Failure::Throttled),
             Response::Redirect { to } => Ok(Source::Peer { node: to, level: self.membership.level(to) }),
+            Response::Describe { origin, .. } => Ok(Source::Origin { node: origin }),
         };
         self.outputs.push_back(Output::Respond { request, response });
         self.emit(Event::Completed { request, object, outcome });
@@ -107,7 +108,7 @@ impl Node {
         if req.kind == RequestKind::Client && self.shapers.get(usize::from(ns.0)).is_some_and(Option::is_some) {
             self.shaped.insert(req.id, (ns, req.length));
         }
-        if self.serve_local(now, req.id, object) {
+        if self.serve_local(now, req.id, object, !req.metadata_only) {
             return;
         }
         let fill = self.fill_of_object.get(&object).map(|&f| (f, self.fills[&f].joinable_by_peer()));
@@ -119,6 +120,7 @@ impl Node {
                 self.stream_waiters(now, fetch);
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
+            (RequestKind::Client | RequestKind::Child { .. }, None) if req.metadata_only => self.describe(req),
             (RequestKind::Client, None) => self.start_fill(now, req, None),
             (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from)),
         }
@@ -142,10 +144,24 @@ impl Node {
         result
     }
 
-    /// Serves a hit from the store, pinning the object until the driver says it is sent.
-    fn serve_local(&mut self, now: Time, request: RequestId, object: ObjectId) -> bool {
+    /// Metadata of an object neither here nor in flight comes from an origin (the authority on
+    /// it; a live one first), never from a fill, which would move the whole object for a `HEAD`.
+    fn describe(&mut self, req: Request) {
+        let origins = self.config.origins.get(&req.object.namespace).map_or(&[][..], Vec::as_slice);
+        let alive = origins.iter().find(|&&o| self.membership.health(o) != Some(Health::Dead));
+        let response = match alive.or(origins.first()) {
+            Some(&origin) => Response::Describe { origin, within: self.config.fetch_timeout },
+            None => Response::Fail(Failure::NoOrigin),
+        };
+        self.respond(req.id, req.object.id, response);
+    }
+
+    /// Serves a hit from the store, pinning the object until the driver says it is sent. A
+    /// metadata-only request (`touch` false) leaves the policy's view of the object as it was.
+    fn serve_local(&mut self, now: Time, request: RequestId, object: ObjectId, touch: bool) -> bool {
         let Some(cache) = self.cache.as_mut() else { return false };
-        if !cache.get(object) {
+        let held = if touch { cache.get(object) } else { cache.contains(object) };
+        if !held {
             return false;
         }
         let size = cache.size_of(object);
@@ -156,12 +172,17 @@ impl Node {
                 return true;
             }
         };
-        let cache = self.cache.as_mut().expect("checked above");
-        cache.pin(object);
-        self.serving.insert(request, object);
+        if touch {
+            // (A pin moves the object in the policy's order when released, as an access does:
+            // a metadata answer has no body to protect from eviction, so it takes none.)
+            self.cache.as_mut().expect("checked above").pin(object);
+            self.serving.insert(request, object);
+        }
         self.emit(Event::Hit { request, object });
         self.respond(request, object, Response::Serve { source: Source::Local, size, fetch: None, pace });
-        self.with_discovery(now, |d, ctx| d.served(ctx, object));
+        if touch {
+            self.with_discovery(now, |d, ctx| d.served(ctx, object));
+        }
         true
     }
 

@@ -33,8 +33,9 @@ start() {
     [[ -e "$here/data/origin/atlas/hello.txt" ]] || echo "hello from the origin" > "$here/data/origin/atlas/hello.txt"
     for n in "${nodes[@]}"; do
         mkdir -p "$here/data/$n"
-        # stdout closed too: a caller reading this script's output through a pipe gets EOF.
-        "$bin" --config "$here/$n.toml" >/dev/null 2>"$here/data/$n/node.log" &
+        # Detached: a session of its own (no SIGHUP when the terminal closes), and stdin and
+        # stdout closed (a caller reading this script's output through a pipe gets EOF).
+        setsid "$bin" --config "$here/$n.toml" </dev/null >/dev/null 2>"$here/data/$n/node.log" &
         echo $! > "$here/data/$n/pid"
     done
     for n in "${nodes[@]}"; do

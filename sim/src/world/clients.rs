@@ -54,10 +54,12 @@ impl World {
                     kind: RequestKind::Client,
                     client_site: Some(SiteId(c.site)),
                     length: None,
+                    metadata_only: false,
                 };
                 self.deliver(at, to.0, Input::Request(request));
             }
-            Response::Fail(_) | Response::Throttled { .. } => {}
+            // (Simulated clients read whole objects: never answered with `Describe`.)
+            Response::Fail(_) | Response::Throttled { .. } | Response::Describe { .. } => {}
         }
     }
 
@@ -285,6 +287,7 @@ impl World {
             kind: RequestKind::Client,
             client_site: Some(SiteId(c.site)),
             length: None,
+            metadata_only: false,
         };
         let at = at + self.client_latency(c.site, c.node);
         self.deliver(at, c.node, Input::Request(request));

@@ -31,8 +31,14 @@ impl World {
         }
         let id = self.next_request;
         self.next_request += 1;
-        let request =
-            Request { id: RequestId(id), object, kind: kind.request_kind(NodeId(n)), client_site: None, length: None };
+        let request = Request {
+            id: RequestId(id),
+            object,
+            kind: kind.request_kind(NodeId(n)),
+            client_site: None,
+            length: None,
+            metadata_only: false,
+        };
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request });
         let list_at = now + self.block_list_delay(n, object, src);
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
@@ -145,7 +151,10 @@ impl World {
             }
             // The holder is known once the fill it streams from is complete.
             Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
-            Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } => None,
+            // (A fetch wants the bytes: never answered with `Describe`.)
+            Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } | Response::Describe { .. } => {
+                None
+            }
         };
         let reason = match (served, response) {
             (Some((size, (holder, relays), streams_from)), _) => {
@@ -200,6 +209,7 @@ impl World {
                 kind: RequestKind::Client,
                 client_site: Some(SiteId(c.site)),
                 length: None,
+                metadata_only: false,
             },
             (None, Some(p)) => p.request,
             (None, None) => return false,
