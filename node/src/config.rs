@@ -84,6 +84,9 @@ pub struct Namespace {
     pub access: NamespaceAccess,
     /// On an origin: what uploads (`PUT`) may do.
     pub uploads: UploadRules,
+    /// On a cache: how long a copy is served after its fetch, for objects that may change at
+    /// the origin (`None`: write-once objects, kept until evicted).
+    pub max_age: Option<reef_core::Duration>,
 }
 
 /// A namespace's upload rules on an origin.
@@ -214,6 +217,10 @@ struct RawNamespace {
     /// The largest upload accepted (default: no limit but the disk).
     #[serde(default, deserialize_with = "opt_size")]
     max_upload: Option<u64>,
+    /// Objects may change at the origin: caches serve a copy for at most this long after
+    /// fetching it (default: none, the objects are write-once).
+    #[serde(default, deserialize_with = "max_age_range")]
+    max_age: Option<Span>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +433,7 @@ impl Config {
                 quota: ns.quota,
                 access,
                 uploads: UploadRules { replace: ns.replace, max_size: ns.max_upload.unwrap_or(u64::MAX) },
+                max_age: ns.max_age.map(|s| s.0),
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -542,6 +550,8 @@ impl Config {
             let quotas = quotas_for_cache(&configured, self.capacity).expect("checked when the configuration was read");
             c.cache = Some(self.policy.cache_config(self.capacity, self.seed, quotas));
             c.egress = egress_limits(&configured);
+            c.max_age =
+                self.namespaces.iter().enumerate().filter_map(|(i, ns)| Some((namespace_id(i), ns.max_age?))).collect();
         }
         c.serves = self
             .namespaces
@@ -659,6 +669,10 @@ fn header_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>,
 
 fn scrub_interval_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(30 * 86_400)).map(Some)
+}
+
+fn max_age_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(365 * 86_400)).map(Some)
 }
 
 fn dns_ttl_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {

@@ -36,6 +36,8 @@ pub struct Layout {
     pub origins: Vec<Vec<u32>>,
     /// Each namespace's storage quota in every cache.
     pub quotas: Vec<NamespaceQuota>,
+    /// How long caches serve a copy of each namespace's objects (`None`: write-once).
+    pub max_age: Vec<Option<reef_core::Duration>>,
     /// The director (at the Tier-0): keeps the directory strategy's catalogue and, when
     /// clients go through it, sends each client to a cache.
     pub director: u32,
@@ -59,8 +61,13 @@ impl Layout {
         let director = nodes.len() as u32;
         let t0 = topo.site_index(&default_origin).expect("a site of the topology");
         nodes.push(NodeSpec { name: format!("{default_origin}/director"), site: t0, role: Role::Director });
-        let defaults =
-            [NamespaceSpec { name: "data".into(), origins: Vec::new(), quota: Default::default(), private: false }];
+        let defaults = [NamespaceSpec {
+            name: "data".into(),
+            origins: Vec::new(),
+            quota: Default::default(),
+            private: false,
+            max_age: None,
+        }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
             return Err("too many namespaces".into());
@@ -91,6 +98,7 @@ impl Layout {
             site_workers,
             origins,
             quotas,
+            max_age: specs.iter().map(|n| n.max_age.map(|s| s.0)).collect(),
             director,
         })
     }
@@ -142,6 +150,9 @@ impl Layout {
                         }
                         c.origins = origins.clone();
                         c.egress = egress_limits(&self.quotas);
+                        c.max_age = (self.max_age.iter().enumerate())
+                            .filter_map(|(ns, age)| Some((NamespaceId(ns as u16), (*age)?)))
+                            .collect();
                         // Caches know every site cache and the directory; worker nodes know their
                         // site. Membership gossip spreads the rest.
                         let mut peers: Vec<u32> = if spec.role == Role::Cache {

@@ -180,6 +180,10 @@ pub struct NamespaceSpec {
     /// `workload.invalid_tokens`.
     #[serde(default)]
     pub private: bool,
+    /// Objects may change at the origin: caches serve a copy for at most this long after its
+    /// fetch, then fetch it again (`reef_core::NodeConfig::max_age`). Default: write-once.
+    #[serde(default, deserialize_with = "positive_span_opt")]
+    pub max_age: Option<Span>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

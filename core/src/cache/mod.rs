@@ -48,6 +48,8 @@ pub enum EvictReason {
     Removed,
     /// The store could not produce it intact (missing, truncated, failed verification).
     Lost,
+    /// Older than its mutable namespace's `max_age` when asked for (see `NodeConfig::max_age`).
+    Expired,
 }
 
 /// One object that left the cache.
@@ -448,12 +450,17 @@ impl Cache {
 
     /// Removes an object (an operator's request); pinned objects stay. Returns whether it left.
     pub fn remove(&mut self, id: ObjectId, evicted: &mut Vec<Eviction>) -> bool {
+        self.remove_for(id, EvictReason::Removed, evicted)
+    }
+
+    /// Removes an unpinned object for `reason`. Returns whether it left.
+    pub fn remove_for(&mut self, id: ObjectId, reason: EvictReason, evicted: &mut Vec<Eviction>) -> bool {
         match self.find(id) {
             Some(i) if self.slab.entries[i as usize].attached() => {
                 let entries = &mut self.slab.entries;
                 let part = self.quotas.partition_of(entries[i as usize].namespace);
                 self.policies[part].detach(entries, i);
-                self.drop_entry(i, EvictReason::Removed, evicted);
+                self.drop_entry(i, reason, evicted);
                 true
             }
             _ => false,

@@ -41,6 +41,11 @@ pub struct NodeConfig {
     /// Cache: namespaces whose egress to clients is limited (`crate::shaper`).
     #[serde(default)]
     pub egress: Vec<(NamespaceId, RateLimit)>,
+    /// Cache: namespaces whose objects may be replaced at their origin (not write-once). A copy
+    /// is served for at most this long after it was fetched; a request after that fetches the
+    /// object again (the stale copy is dropped first). Namespaces not listed are immutable.
+    #[serde(default)]
+    pub max_age: BTreeMap<NamespaceId, Duration>,
 }
 
 impl NodeConfig {
@@ -63,6 +68,7 @@ impl NodeConfig {
             pass_window: 16 << 20,
             site_preference: BTreeMap::new(),
             egress: Vec::new(),
+            max_age: BTreeMap::new(),
         }
     }
 

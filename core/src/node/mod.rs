@@ -67,6 +67,9 @@ pub struct Node {
     negative: Map<ObjectId, Time>,
     /// Size of `negative` at which expired entries are dropped.
     negative_prune_at: usize,
+    /// Objects of mutable namespaces (`NodeConfig::max_age`) held here, and until when each
+    /// copy may be served.
+    fresh_until: Map<ObjectId, Time>,
     next_fetch: u64,
     /// Egress limits by namespace index (`crate::shaper`).
     shapers: Vec<Option<Shaper>>,
@@ -101,6 +104,7 @@ impl Node {
             streaming: Map::default(),
             negative: Map::default(),
             negative_prune_at: 1024,
+            fresh_until: Map::default(),
             next_fetch: 0,
             shapers,
             shaped: Map::default(),

@@ -108,7 +108,7 @@ impl Node {
         if req.kind == RequestKind::Client && self.shapers.get(usize::from(ns.0)).is_some_and(Option::is_some) {
             self.shaped.insert(req.id, (ns, req.length));
         }
-        if self.serve_local(now, req.id, object, !req.metadata_only) {
+        if !self.expired(now, object) && self.serve_local(now, req.id, object, !req.metadata_only) {
             return;
         }
         let fill = self.fill_of_object.get(&object).map(|&f| (f, self.fills[&f].joinable_by_peer()));
@@ -142,6 +142,28 @@ impl Node {
             self.emit(Event::Throttled { request, namespace, wait, refused });
         }
         result
+    }
+
+    /// Whether the copy held here is past its namespace's `max_age`: it is dropped (unless a
+    /// response is still reading it) and not served; the request goes on as a miss. A pinned
+    /// stale copy stays until its readers are done, and fills meanwhile are not kept.
+    fn expired(&mut self, now: Time, object: ObjectId) -> bool {
+        if self.fresh_until.get(&object).is_none_or(|&until| now < until) {
+            return false;
+        }
+        let cache = self.cache.as_mut().expect("only caches track freshness");
+        if cache.remove_for(object, crate::cache::EvictReason::Expired, &mut self.evicted) {
+            self.evict_reported(now);
+        }
+        true
+    }
+
+    /// A copy of `object` is kept (fetched now, or found on disk: `fetched` false, so its age
+    /// is unknown and it counts as stale). Only mutable namespaces are tracked.
+    fn track_freshness(&mut self, now: Time, object: ObjectRef, fetched: bool) {
+        if let Some(&max_age) = self.config.max_age.get(&object.namespace) {
+            self.fresh_until.insert(object.id, if fetched { now + max_age } else { now });
+        }
     }
 
     /// Metadata of an object neither here nor in flight comes from an origin (the authority on
@@ -439,6 +461,7 @@ impl Node {
         self.evict_reported(now);
         match outcome {
             InsertOutcome::Inserted => {
+                self.track_freshness(now, object, false);
                 self.emit(Event::Admitted { object: object.id, size });
                 self.with_discovery(now, |d, ctx| d.holding(ctx, object.id));
             }
@@ -463,6 +486,7 @@ impl Node {
     /// Turns the cache engine's eviction report into outputs, events and withdrawn pointers.
     pub(super) fn evict_reported(&mut self, now: Time) {
         for ev in std::mem::take(&mut self.evicted) {
+            self.fresh_until.remove(&ev.id);
             self.outputs.push_back(Output::Evict { object: ev.id });
             self.emit(Event::Evicted { object: ev.id, namespace: ev.namespace, size: ev.size, reason: ev.reason });
             self.with_discovery(now, |d, ctx| d.dropped(ctx, ev.id));
@@ -484,6 +508,7 @@ impl Node {
         self.evict_reported(now);
         let kept = admitted == InsertOutcome::Inserted;
         if kept {
+            self.track_freshness(now, fill.object, true);
             self.outputs.push_back(Output::Commit { fetch, object });
             self.emit(Event::Admitted { object, size });
             self.with_discovery(now, |d, ctx| d.holding(ctx, object));

@@ -1,0 +1,46 @@
+//! A mutable namespace (`max_age`): a cache serves its copy for at most `max_age` after the
+//! fetch, then fetches the object again, so a replaced object reaches clients whole, in its new
+//! version; a write-once namespace keeps its copy.
+
+mod common;
+
+use common::{Cluster, Options, bytes, cache, header, origin, sha256_b64};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_replaced_object_is_served_anew_after_max_age() {
+    let options = Options { namespaces: vec![("news", "max_age = \"2s\"\n".to_string())], ..Options::default() };
+    let c = Cluster::start_with(&[origin(1), cache(2, "site-a")], &options);
+    let (old, new) = (bytes(300_000, 1), bytes(200_000, 2));
+    c.put_in("news", "feed.json", old.clone());
+    c.put("run.root", old.clone());
+
+    let fetched = Instant::now();
+    let (code, head, body) = c.get(&c.url(2, "/news/feed.json"), &[]);
+    assert_eq!((code, sha256_b64(&body)), (200, sha256_b64(&old)));
+    assert!(header(&head, "cache-status").is_some_and(|s| s.contains("fwd=miss")), "{head}");
+    assert_eq!(c.get(&c.url(2, "/atlas/run.root"), &[]).2, old);
+
+    // Replaced at the origin: within max_age the cache still serves its copy...
+    c.put_in("news", "feed.json", new.clone());
+    c.put("run.root", new.clone());
+    let (_, head, body) = c.get(&c.url(2, "/news/feed.json"), &[]);
+    if fetched.elapsed() < Duration::from_millis(1500) {
+        assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
+        assert_eq!(sha256_b64(&body), sha256_b64(&old));
+    }
+    // ... and after it, the new version, whole.
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(fetched.elapsed()));
+    let (code, head, body) = c.get(&c.url(2, "/news/feed.json"), &[]);
+    assert_eq!((code, sha256_b64(&body)), (200, sha256_b64(&new)));
+    assert!(header(&head, "cache-status").is_some_and(|s| s.contains("fwd=miss")), "{head}");
+    let (_, head, body) = c.get(&c.url(2, "/news/feed.json"), &[]);
+    assert_eq!(body, new);
+    assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
+    assert_eq!(c.metric(2, "reef_fetches_total{source=\"origin\"}"), 3.0, "feed.json twice, run.root once");
+
+    // The write-once namespace keeps its copy (replacing is for namespaces that say so).
+    let (_, head, body) = c.get(&c.url(2, "/atlas/run.root"), &[]);
+    assert_eq!(body, old);
+    assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
+}

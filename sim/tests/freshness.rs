@@ -1,0 +1,62 @@
+//! `[[namespace]] max_age`: the same core rule as reef-node's, in the simulator. A copy is
+//! served for at most `max_age` after its fetch, so an object asked for all the time is fetched
+//! about once per `max_age` per cache instead of once per cache.
+
+use reef_sim::run::simulate;
+use reef_sim::scenario::parse;
+use std::path::Path;
+
+const SCENARIO: &str = r#"
+name = "freshness"
+
+[topology.generate]
+t1 = 1
+t2 = 2
+t2_worker_nodes = 0
+
+[[namespace]]
+name = "news"
+origins = ["T0"]
+
+[workload]
+requests = 3600
+duration = "1h"
+objects = 1
+size = { dist = "fixed", value = "1MB" }
+"#;
+
+/// The scenario with the namespace's `max_age` (none: write-once).
+fn scenario(max_age: Option<&str>) -> String {
+    let line = max_age.map_or(String::new(), |age| format!("max_age = \"{age}\"\n"));
+    SCENARIO.replace("origins = [\"T0\"]\n", &format!("origins = [\"T0\"]\n{line}"))
+}
+
+fn origin_fetches(max_age: Option<&str>) -> (u64, u64) {
+    let scenario = parse(Path::new("freshness.toml"), &scenario(max_age), &[]).unwrap();
+    let run = simulate(&scenario, 5, &mut |_| {}).unwrap().summary;
+    assert_eq!(run.completed, run.requests);
+    (run.origin_fetches, run.requests)
+}
+
+#[test]
+fn a_mutable_namespace_is_fetched_again_once_per_max_age() {
+    // 4 caches (Tier-0, Tier-1, two Tier-2s) hold the one object; 3,600 requests in an hour.
+    let caches = 4;
+    let (write_once, _) = origin_fetches(None);
+    assert!(write_once <= caches, "write-once: at most one fetch per cache, got {write_once}");
+    // With a minute, the caches that clients ask (about 1 request a second, spread over the
+    // sites) each fetch again at most once a minute: between 60 (one cache asked every minute)
+    // and 61 per cache.
+    let (minute, requests) = origin_fetches(Some("1min"));
+    assert!((60..=61 * caches).contains(&minute), "max_age 1min: {minute} origin fetches of {requests} requests");
+    // Ten times the age, about a tenth of the fetches (bounds as above).
+    let (ten, _) = origin_fetches(Some("10min"));
+    assert!((6..=7 * caches).contains(&ten), "max_age 10min: {ten}");
+    assert!(ten < minute, "{ten} vs {minute}");
+}
+
+#[test]
+fn a_zero_max_age_is_refused_with_its_key() {
+    let err = parse(Path::new("freshness.toml"), &scenario(Some("0s")), &[]).unwrap_err().to_string();
+    assert!(err.contains("max_age") && err.contains("more than zero"), "{err}");
+}
