@@ -103,6 +103,8 @@ pub struct NamespaceSummary {
     #[serde(flatten)]
     pub served: TierSummary,
     pub evicted: u64,
+    /// Of `evicted`, copies older than the namespace's `max_age` (each followed by a refetch).
+    pub expired: u64,
     pub egress_delayed: u64,
     pub egress_mean_delay_ms: f64,
     pub egress_refused: u64,
@@ -114,6 +116,7 @@ impl From<&Counters> for NamespaceSummary {
         NamespaceSummary {
             served: TierSummary::from(c),
             evicted: c.evicted,
+            expired: c.expired,
             egress_delayed: c.egress_delayed,
             egress_mean_delay_ms: mean_ns / 1e6,
             egress_refused: c.egress_refused,

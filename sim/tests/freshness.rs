@@ -31,10 +31,17 @@ fn scenario(max_age: Option<&str>) -> String {
     SCENARIO.replace("origins = [\"T0\"]\n", &format!("origins = [\"T0\"]\n{line}"))
 }
 
+/// (origin fetches, requests) of a run; checks the namespace's `expired` count on the way.
 fn origin_fetches(max_age: Option<&str>) -> (u64, u64) {
     let scenario = parse(Path::new("freshness.toml"), &scenario(max_age), &[]).unwrap();
     let run = simulate(&scenario, 5, &mut |_| {}).unwrap().summary;
     assert_eq!(run.completed, run.requests);
+    // The request that finds a copy expired fetches the object again (from an origin or a
+    // peer; a cache's first fetch follows no expiry), and only a namespace with `max_age`
+    // expires anything.
+    let (expired, fetches) = (run.namespaces["news"].expired, run.origin_fetches + run.peer_fetches);
+    assert!(expired < fetches, "{expired} expired, {fetches} fetched");
+    assert_eq!(expired == 0, max_age.is_none(), "{expired} expired with max_age {max_age:?}");
     (run.origin_fetches, run.requests)
 }
 

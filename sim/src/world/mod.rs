@@ -687,9 +687,11 @@ impl World {
                 self.series.admitted(now, site, size);
             }
             Event::NotAdmitted { .. } => s.not_admitted += 1,
-            Event::Evicted { namespace, .. } => {
+            Event::Evicted { namespace, reason, .. } => {
                 s.evicted += 1;
-                s.namespace(namespace).evicted += 1;
+                let counters = s.namespace(namespace);
+                counters.evicted += 1;
+                counters.expired += u64::from(reason == reef_core::cache::EvictReason::Expired);
                 let now = self.now();
                 if let Some(c) = self.series.namespace(now, namespace) {
                     c.evicted += 1;
