@@ -51,6 +51,19 @@ fn the_example_cluster_starts_through_a_pipe_serves_and_stops() {
     let out =
         curl(&["-sfL", "--cacert", &ca.display().to_string(), "https://127.0.0.1:18430/atlas/hello.txt?site=site-a"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the origin\n");
+    // A HEAD at a cache for an object no cache holds: described by the origin over mutual
+    // TLS, with its checksum.
+    std::fs::write(tmp.path().join("data/origin/atlas/new.txt"), "new\n").unwrap();
+    let head = curl(&[
+        "-sfI",
+        "--cacert",
+        &ca.display().to_string(),
+        "-H",
+        "Want-Digest: adler32",
+        "https://127.0.0.1:18412/atlas/new.txt",
+    ]);
+    let head = String::from_utf8_lossy(&head.stdout).to_lowercase();
+    assert!(head.contains("detail=origin-n1-metadata") && head.contains("digest: adler32="), "{head}");
 
     drop(stop_anyway);
     let status = cluster_sh(tmp.path(), "status");
