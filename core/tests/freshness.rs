@@ -1,10 +1,13 @@
 //! Mutable namespaces (`NodeConfig::max_age`): a copy is served for at most `max_age` after it
 //! was fetched, then dropped and fetched again; write-once namespaces keep today's behaviour.
 
+mod common;
+
+use common::fetch_of;
 use reef_core::cache::{CacheConfig, EvictReason, PolicyKind};
 use reef_core::{
-    Duration, Event, FetchId, FetchResult, Input, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef, Output,
-    Request, RequestId, RequestKind, Response, Role, SiteId, Source, Time,
+    Duration, Event, FetchId, Input, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef, Output, RequestId,
+    RequestKind, Response, Role, SiteId, Source, Time,
 };
 
 const MUTABLE: NamespaceId = NamespaceId(0);
@@ -26,28 +29,12 @@ fn secs(s: f64) -> Time {
 
 /// A client's GET of `object` at `at`: the outputs.
 fn ask(node: &mut Node, at: Time, id: u64, object: u64, ns: NamespaceId) -> Vec<Output> {
-    let object = ObjectRef { id: ObjectId(object), namespace: ns, size: None };
-    let kind = RequestKind::Client;
-    let request = Request { id: RequestId(id), object, kind, client_site: None, length: None, metadata_only: false };
-    node.handle(at, Input::Request(request));
-    std::iter::from_fn(|| node.poll()).collect()
+    common::ask(node, at, (id, object, ns), RequestKind::Client, false)
 }
 
-fn fetch_of(out: &[Output]) -> Option<FetchId> {
-    out.iter().find_map(|o| match o {
-        Output::Fetch { fetch, .. } => Some(*fetch),
-        _ => None,
-    })
-}
-
-/// The fetch `fetch` delivers 1000 bytes at `at`; `request` is then sent (`ServeDone`) if given.
+/// Fetch `fetch` delivers the object (1000 bytes) at `at`; `request` is then sent if given.
 fn deliver(node: &mut Node, at: Time, fetch: FetchId, request: Option<u64>) -> Vec<Output> {
-    node.handle(at, Input::FetchReceiving { fetch, size: 1000 });
-    node.handle(at, Input::FetchDone { fetch, result: FetchResult::Complete { size: 1000 } });
-    if let Some(id) = request {
-        node.handle(at, Input::ServeDone { request: RequestId(id) });
-    }
-    std::iter::from_fn(|| node.poll()).collect()
+    common::deliver(node, at, fetch, 1000, request)
 }
 
 fn served_here(out: &[Output]) -> bool {
@@ -118,7 +105,7 @@ fn a_copy_found_on_disk_at_start_is_of_unknown_age_and_fetched_again() {
     let object = |id, namespace| ObjectRef { id: ObjectId(id), namespace, size: Some(1000) };
     node.handle(secs(0.0), Input::Recovered { object: object(1, MUTABLE), size: 1000 });
     node.handle(secs(0.0), Input::Recovered { object: object(2, WRITE_ONCE), size: 1000 });
-    let _: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
+    common::drain(&mut node);
     let out = ask(&mut node, secs(0.1), 1, 1, MUTABLE);
     assert_eq!(expired(&out), [ObjectId(1)]);
     assert!(fetch_of(&out).is_some());

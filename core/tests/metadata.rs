@@ -1,10 +1,13 @@
 //! Metadata-only requests (a `HEAD`): answered from the store without counting an access, from
 //! a fill already in flight, or by the origin (`Response::Describe`), never by a new fill.
 
+mod common;
+
+use common::{deliver, fetch_of};
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::{
-    Duration, Event, Failure, FetchId, FetchResult, Input, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef,
-    Output, Request, RequestId, RequestKind, Response, Role, SiteId, Source, Time,
+    Duration, Event, Failure, Input, NamespaceId, Node, NodeConfig, NodeId, ObjectId, Output, RequestId, RequestKind,
+    Response, Role, SiteId, Source, Time,
 };
 
 const NS: NamespaceId = NamespaceId(0);
@@ -27,10 +30,7 @@ fn at(id: u64) -> Time {
 }
 
 fn ask(node: &mut Node, id: u64, object: u64, kind: RequestKind, metadata_only: bool) -> Vec<Output> {
-    let object = ObjectRef { id: ObjectId(object), namespace: NS, size: None };
-    let request = Request { id: RequestId(id), object, kind, client_site: None, length: None, metadata_only };
-    node.handle(at(id), Input::Request(request));
-    std::iter::from_fn(|| node.poll()).collect()
+    common::ask(node, at(id), (id, object, NS), kind, metadata_only)
 }
 
 fn response(out: &[Output]) -> Option<Response> {
@@ -40,20 +40,10 @@ fn response(out: &[Output]) -> Option<Response> {
     })
 }
 
-fn fetch_of(out: &[Output]) -> Option<FetchId> {
-    out.iter().find_map(|o| match o {
-        Output::Fetch { fetch, .. } => Some(*fetch),
-        _ => None,
-    })
-}
-
 /// A client's GET of `object` (1000 bytes), filled from the origin and sent.
 fn fill(node: &mut Node, id: u64, object: u64) -> Vec<Output> {
     let fetch = fetch_of(&ask(node, id, object, RequestKind::Client, false)).expect("a miss fetches");
-    node.handle(at(id), Input::FetchReceiving { fetch, size: 1000 });
-    node.handle(at(id), Input::FetchDone { fetch, result: FetchResult::Complete { size: 1000 } });
-    node.handle(at(id), Input::ServeDone { request: RequestId(id) });
-    std::iter::from_fn(|| node.poll()).collect()
+    deliver(node, at(id), fetch, 1000, Some(id))
 }
 
 #[test]
@@ -108,7 +98,7 @@ fn a_head_during_a_fill_joins_it() {
     assert_eq!(fetch_of(&out), None, "no second fetch");
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Coalesced { request: RequestId(2), .. }))));
     node.handle(at(2), Input::FetchReceiving { fetch, size: 1000 });
-    let out: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
+    let out = common::drain(&mut node);
     let streams = out
         .iter()
         .filter(|o| matches!(o, Output::Respond { response: Response::Stream { size: 1000, .. }, .. }))

@@ -652,15 +652,17 @@ impl App {
                 }
                 Answer::Redirect { to } => self.redirect(&parts, to, finish),
                 Answer::Describe { origin, within } => match self.describe(&parts, origin, within).await {
-                    Some(resp) => {
+                    Ok(resp) => {
                         finish.source = Some(Source::Origin { node: origin });
                         finish.record.source = source_text(finish.source);
                         finish.record.outcome = "described".into();
                         finish.finish(resp.status().as_u16(), 0, true);
                         resp
                     }
-                    None => {
-                        self.driver.peer_unreachable(origin);
+                    Err(reached) => {
+                        if !reached {
+                            self.driver.peer_unreachable(origin);
+                        }
                         failed(finish, Failure::AllSourcesDown)
                     }
                 },
@@ -761,13 +763,20 @@ impl App {
     }
 
     /// The origin's answer to a `HEAD` for an object this cache does not hold (the core's
-    /// `Describe`): its status and representation headers, marked as a miss that moved no data;
-    /// `None` if the origin did not answer (a server error counts as none).
-    async fn describe(&self, parts: &http::request::Parts, origin: NodeId, within: Duration) -> Option<Response<Body>> {
+    /// `Describe`): its status and representation headers, marked as a miss that moved no data.
+    /// `Err(reached)` if there is none to pass on: no answer within `within` (`false`: the core
+    /// hears the origin is unreachable) or a server error (`true`).
+    async fn describe(
+        &self,
+        parts: &http::request::Parts,
+        origin: NodeId,
+        within: Duration,
+    ) -> Result<Response<Body>, bool> {
         let asked = DESCRIBE_ASKS.iter().filter_map(|&h| Some((h, parts.headers.get(h)?.to_str().ok()?)));
-        let (status, headers) = self.transport.peer_head(origin, parts.uri.path(), asked, within).await?;
+        let answer = self.transport.peer_head(origin, parts.uri.path(), asked, within).await;
+        let (status, headers) = answer.ok_or(false)?;
         if status.is_server_error() {
-            return None;
+            return Err(true);
         }
         let mut resp = Response::new(body::empty());
         *resp.status_mut() = status;
@@ -778,7 +787,7 @@ impl App {
         }
         let status = format!("reef-{}; fwd=miss; detail=origin-{origin}-metadata", self.config.id);
         resp.headers_mut().insert("cache-status", HeaderValue::from_str(&status).expect("ASCII"));
-        Some(resp)
+        Ok(resp)
     }
 
     fn redirect(&self, parts: &http::request::Parts, to: NodeId, mut finish: Box<Finish>) -> Response<Body> {

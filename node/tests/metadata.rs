@@ -19,7 +19,7 @@ fn origin_requests(c: &Cluster) -> Vec<(String, u64)> {
 
 #[test]
 fn a_head_on_a_cold_object_is_answered_by_the_origin_without_a_fill() {
-    let c = Cluster::start(&[origin(1), cache(2, "site-a"), director(9)]);
+    let mut c = Cluster::start(&[origin(1), cache(2, "site-a"), director(9)]);
     let big = c.data().join("big.bin");
     std::fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
     let small = c.put("small.bin", bytes(3_000_000, 7));
@@ -62,4 +62,11 @@ fn a_head_on_a_cold_object_is_answered_by_the_origin_without_a_fill() {
     assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
     let heads = origin_requests(&c).into_iter().filter(|(method, _)| method == "HEAD").count();
     assert_eq!(heads, 5, "the HEAD of a held object is answered here");
+
+    // With the origin gone, a cold HEAD cannot be described: 502, named for the client (which
+    // tries elsewhere); a held object is still described here.
+    c.kill(1);
+    let (code, head, _) = c.get(&c.url(2, "/atlas/big.bin"), &["-I"]);
+    assert_eq!((code, header(&head, "reef-failure")), (502, Some("all_sources_down")), "{head}");
+    assert_eq!(c.get(&c.url(2, "/atlas/small.bin"), &["-I"]).0, 200);
 }
