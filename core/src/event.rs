@@ -14,6 +14,9 @@ pub enum Event {
     Coalesced { request: RequestId, object: ObjectId },
     /// A fetch started from a peer or an origin.
     FetchStarted { object: ObjectId, source: Source },
+    /// A source answered that it is bringing the object online (an archive's recall): the fill
+    /// waits and asks it again after `retry_after`.
+    Staging { object: ObjectId, from: NodeId, retry_after: Duration },
     /// A source failed and the next one is tried.
     Failover { object: ObjectId, from: NodeId, reason: FetchError },
     /// A client request's response was held back by its namespace's egress limit for `wait`,

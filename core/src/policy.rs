@@ -49,6 +49,11 @@ pub struct Policy {
     /// idle timeout: a transfer that keeps moving is never cut).
     #[serde(deserialize_with = "fetch_timeout_range")]
     pub fetch_timeout: Span,
+    /// How long a fill waits for an origin that keeps answering that it is staging the object
+    /// (an archive recalling it from tape) before it tries the next source
+    /// (`NodeConfig::stage_timeout`).
+    #[serde(deserialize_with = "stage_timeout_range")]
+    pub stage_timeout: Span,
     /// How long an origin's "not found" is remembered.
     pub negative_ttl: Span,
     /// Serve waiting requests from a fill once its first block is here (else once complete).
@@ -75,6 +80,7 @@ impl Default for Policy {
             dsht: DshtSpec::default(),
             membership: MembershipSpec::default(),
             fetch_timeout: Span(Duration::from_secs(30)),
+            stage_timeout: Span(crate::node::default_stage_timeout()),
             negative_ttl: Span(Duration::from_secs(60)),
             stream: true,
             block_size: Size(1 << 20),
@@ -86,6 +92,7 @@ impl Policy {
     /// Sets the node-wide knobs of `c`: timers, streaming, membership.
     pub fn apply(&self, c: &mut NodeConfig) {
         c.fetch_timeout = self.fetch_timeout.0;
+        c.stage_timeout = self.stage_timeout.0;
         c.negative_ttl = self.negative_ttl.0;
         c.stream = self.stream;
         // Sixteen blocks: room to keep readers of an object passing through streaming.
@@ -285,6 +292,7 @@ macro_rules! span_range {
 // A probe every microsecond would spin a core; one a day detects nothing.
 span_range!(probe_interval_range, probe_interval_range_opt, Duration::from_millis(10), Duration::from_secs(3600));
 span_range!(fetch_timeout_range, fetch_timeout_range_opt, Duration::from_millis(100), Duration::from_secs(86_400));
+span_range!(stage_timeout_range, stage_timeout_range_opt, Duration::from_secs(60), Duration::from_secs(30 * 86_400));
 span_range!(ms_to_minute, ms_to_minute_opt, Duration::from_millis(1), Duration::from_secs(60));
 span_range!(ms_to_hour, ms_to_hour_opt, Duration::from_millis(1), Duration::from_secs(3600));
 

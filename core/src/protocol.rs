@@ -108,6 +108,9 @@ pub enum FetchError {
     Unauthorized,
     /// No answer within the fetch timeout (raised by the core itself).
     TimedOut,
+    /// The source kept answering that it is bringing the object online (`FetchResult::Staging`)
+    /// for longer than `NodeConfig::stage_timeout` (raised by the core itself).
+    StagingTimedOut,
     /// This node's store has no room for the fill, not even passing through, and none came
     /// within [`NO_ROOM_WAIT`]: the problem is here, so no other source is tried.
     NoSpace,
@@ -122,6 +125,7 @@ impl FetchError {
             FetchError::Broken => "broken",
             FetchError::Unauthorized => "unauthorized",
             FetchError::TimedOut => "timed_out",
+            FetchError::StagingTimedOut => "staging_timed_out",
             FetchError::NoSpace => "no_space",
         }
     }
@@ -135,6 +139,12 @@ pub enum FetchResult {
         size: u64,
     },
     Failed(FetchError),
+    /// The source holds the object on slow media (an archive's tape) and is bringing it online:
+    /// not an error and not a sign of a dead source. The core asks the same source again after
+    /// `retry_after` (bounded, see `Node`), for up to `NodeConfig::stage_timeout`.
+    Staging {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod run;
 pub mod scenario;
 pub mod series;
 pub mod stats;
+pub mod tape;
 pub mod topology;
 pub mod trace;
 pub mod workload;

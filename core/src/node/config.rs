@@ -29,6 +29,11 @@ pub struct NodeConfig {
     pub membership: MembershipConfig,
     /// A fetch that has not completed by then is abandoned and the next source is tried.
     pub fetch_timeout: Duration,
+    /// How long a fill waits for a source that keeps answering that it is staging the object
+    /// (`FetchResult::Staging`) before it tries the next source. Staging is not idleness: the
+    /// fetch timeout does not run while the fill waits to ask again.
+    #[serde(default = "default_stage_timeout")]
+    pub stage_timeout: Duration,
     /// How long an origin's "not found" is remembered (CoralCDN caches negative results).
     pub negative_ttl: Duration,
     /// Serve waiting requests from a fill as soon as its first block arrives (`Stream`); if
@@ -48,6 +53,11 @@ pub struct NodeConfig {
     pub max_age: BTreeMap<NamespaceId, Duration>,
 }
 
+/// Two days: a recall queued behind a reprocessing campaign at a Tier-1 can take hours.
+pub fn default_stage_timeout() -> Duration {
+    Duration::from_secs(2 * 86_400)
+}
+
 impl NodeConfig {
     /// A node with no store, no peers, no discovery and default timers.
     pub fn new(id: NodeId, site: SiteId, role: Role, seed: u64) -> Self {
@@ -63,6 +73,7 @@ impl NodeConfig {
             discovery: DiscoveryConfig::None,
             membership: MembershipConfig::default(),
             fetch_timeout: Duration::from_secs(30),
+            stage_timeout: default_stage_timeout(),
             negative_ttl: Duration::from_secs(60),
             stream: true,
             pass_window: 16 << 20,

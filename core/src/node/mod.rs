@@ -9,7 +9,7 @@ mod director;
 mod request_path;
 
 pub use crate::peer::{PeerInfo, Role};
-pub use config::NodeConfig;
+pub use config::{NodeConfig, default_stage_timeout};
 
 use crate::Map;
 use crate::cache::{Cache, Eviction};
@@ -20,7 +20,7 @@ use crate::membership::{Health, Membership};
 use crate::protocol::{FetchId, Input, Message, Output, RequestId};
 use crate::shaper::{RateLimit, Shaper};
 use crate::timers::Timers;
-use crate::units::Time;
+use crate::units::{Duration, Time};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use request_path::Fill;
@@ -45,7 +45,14 @@ fn set_limits(shapers: &mut Vec<Option<Shaper>>, limits: &[(NamespaceId, RateLim
 enum Timer {
     /// Attempt `attempt` of a fetch is overdue.
     Fetch { fetch: FetchId, attempt: u32 },
+    /// Time to ask a staging source again (after attempt `attempt` said it is staging).
+    StagePoll { fetch: FetchId, attempt: u32 },
 }
+
+/// A staging source is asked again no sooner than this (one that says "now" would spin)...
+pub const STAGE_POLL_MIN: Duration = Duration::from_secs(1);
+/// ... and no later than this, whatever it asks for, so a staged file is read soon after.
+pub const STAGE_POLL_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 pub struct Node {
@@ -250,6 +257,7 @@ impl Node {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Fetch { fetch, attempt } => self.fetch_overdue(now, fetch, attempt),
+                Timer::StagePoll { fetch, attempt } => self.poll_staging(now, fetch, attempt),
             }
         }
         self.membership.on_tick(now, &mut self.outputs, &mut self.rng);

@@ -51,6 +51,10 @@ pub(super) struct Fill {
     exclude: Option<NodeId>,
     /// Whether discovery is consulted (not for a rendezvous home's own children).
     discover: bool,
+    /// Since when the current source has been answering that it is staging the object, and
+    /// whether the fill is now waiting to ask it again (no request is out meanwhile).
+    staging_since: Option<Time>,
+    polling: bool,
 }
 
 impl Fill {
@@ -231,6 +235,8 @@ impl Node {
             passing: false,
             exclude,
             discover,
+            staging_since: None,
+            polling: false,
         };
         self.fills.insert(fetch, fill);
         self.fill_of_object.insert(object.id, fetch);
@@ -293,16 +299,49 @@ impl Node {
             return self.fail_fill(fetch, Failure::AllSourcesDown);
         };
         fill.current = Some(source);
+        fill.staging_since = None;
+        let object = fill.object.id;
+        self.emit(Event::FetchStarted { object, source: source_of(source) });
+        self.send_fetch(now, fetch);
+        if source.kind == FetchKind::Origin {
+            // Others may fetch from us while we fetch (CoralCDN's short-lived "fetching" pointer).
+            self.with_discovery(now, |d, ctx| d.fetching(ctx, object));
+        }
+    }
+
+    /// Asks the fill's current source for the object (a new attempt, with its own timer).
+    fn send_fetch(&mut self, now: Time, fetch: FetchId) {
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        let source = fill.current.expect("a source to ask");
         fill.receiving = None;
+        fill.polling = false;
         fill.attempt += 1;
         fill.progress_at = now;
         let (object, attempt) = (fill.object, fill.attempt);
         self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind });
-        self.emit(Event::FetchStarted { object: object.id, source: source_of(source) });
         self.timers.set(now + self.config.fetch_timeout, Timer::Fetch { fetch, attempt });
-        if source.kind == FetchKind::Origin {
-            // Others may fetch from us while we fetch (CoralCDN's short-lived "fetching" pointer).
-            self.with_discovery(now, |d, ctx| d.fetching(ctx, object.id));
+    }
+
+    /// The current source is bringing the object online: ask it again later, unless it has
+    /// been staging for longer than `stage_timeout`, then the next source is tried. The fill
+    /// keeps its waiters (later requests still join it), so one recall serves them all.
+    fn on_staging(&mut self, now: Time, fetch: FetchId, retry_after: Duration) {
+        let stage_timeout = self.config.stage_timeout;
+        let fill = self.fills.get_mut(&fetch).expect("live fill");
+        let since = *fill.staging_since.get_or_insert(now);
+        if now.saturating_since(since) >= stage_timeout {
+            return self.failover(now, fetch, FetchError::StagingTimedOut);
+        }
+        fill.polling = true;
+        let wait = retry_after.clamp(super::STAGE_POLL_MIN, super::STAGE_POLL_MAX);
+        let (object, from, attempt) = (fill.object.id, fill.current.expect("staging source").node, fill.attempt);
+        self.emit(Event::Staging { object, from, retry_after: wait });
+        self.timers.set(now + wait, Timer::StagePoll { fetch, attempt });
+    }
+
+    pub(super) fn poll_staging(&mut self, now: Time, fetch: FetchId, attempt: u32) {
+        if self.fills.get(&fetch).is_some_and(|f| f.polling && f.attempt == attempt) {
+            self.send_fetch(now, fetch);
         }
     }
 
@@ -404,7 +443,8 @@ impl Node {
     }
 
     pub(super) fn fetch_overdue(&mut self, now: Time, fetch: FetchId, attempt: u32) {
-        let Some(fill) = self.fills.get(&fetch).filter(|f| f.attempt == attempt && f.current.is_some()) else {
+        let Some(fill) = self.fills.get(&fetch).filter(|f| f.attempt == attempt && f.current.is_some() && !f.polling)
+        else {
             return;
         };
         // Progress since the timer was set: one timer per attempt, moved on when it fires.
@@ -418,11 +458,12 @@ impl Node {
     }
 
     pub(super) fn on_fetch_done(&mut self, now: Time, fetch: FetchId, result: FetchResult) {
-        if self.fills.get(&fetch).is_none_or(|f| f.current.is_none()) {
+        if self.fills.get(&fetch).is_none_or(|f| f.current.is_none() || f.polling) {
             return; // cancelled or timed out earlier: late results are ignored
         }
         match result {
             FetchResult::Complete { size } => self.finish_fill(now, fetch, size),
+            FetchResult::Staging { retry_after } => self.on_staging(now, fetch, retry_after),
             FetchResult::Failed(FetchError::NotFound) => {
                 let object = self.fills[&fetch].object.id;
                 // Expired entries are dropped once the map doubles: bounded, amortised O(1).
@@ -562,7 +603,7 @@ impl Node {
         // the live ones, drop them (amortised O(1) per fill, and a small heap stays fast).
         if self.timers.len() > 4 * (self.fills.len() + 16) {
             let fills = &self.fills;
-            self.timers.retain(|Timer::Fetch { fetch, attempt }| {
+            self.timers.retain(|(Timer::Fetch { fetch, attempt } | Timer::StagePoll { fetch, attempt })| {
                 fills.get(fetch).is_some_and(|f| f.attempt == *attempt && f.current.is_some())
             });
         }
