@@ -386,7 +386,8 @@ impl Harness {
                 Response::Fail(_)
                 | Response::Redirect { .. }
                 | Response::Throttled { .. }
-                | Response::Describe { .. } => {}
+                | Response::Describe { .. }
+                | Response::Staging { .. } => {}
             }
             return;
         };
@@ -396,6 +397,10 @@ impl Harness {
             Response::Stream { size, fetch: upstream, .. } => (size, Some(upstream)),
             Response::Fail(failure) => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
+                return self.push_input(self.now + one_way, requester, done);
+            }
+            Response::Staging { retry_after } => {
+                let done = Input::FetchDone { fetch, result: FetchResult::Staging { retry_after } };
                 return self.push_input(self.now + one_way, requester, done);
             }
             // (A fetch wants the object's bytes: never answered with `Describe`.)

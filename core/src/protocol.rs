@@ -147,6 +147,12 @@ pub enum FetchResult {
     },
 }
 
+impl From<FetchError> for FetchResult {
+    fn from(e: FetchError) -> Self {
+        FetchResult::Failed(e)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Input {
     /// A client or a peer asks for an object.
@@ -298,6 +304,13 @@ pub enum Response {
         within: Duration,
     },
     Fail(Failure),
+    /// To another node's fetch (a child's or a peer's): the object is being staged upstream
+    /// (this node's fill of it waits for a recall); ask again after `retry_after`. The
+    /// requester's driver reports it as `FetchResult::Staging`, so a chain of caches waits for
+    /// the archive instead of timing out and failing over past its parent.
+    Staging {
+        retry_after: Duration,
+    },
     /// Refused under the namespace's egress limit (`Failure::Throttled`): a retry after
     /// `retry_after` would be admitted.
     Throttled {

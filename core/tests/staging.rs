@@ -125,3 +125,41 @@ fn a_source_staging_past_stage_timeout_is_left_for_the_next_but_not_taken_for_de
     assert_eq!(asked, [0.0, 30.0, 60.0, 90.0, 120.0].map(secs));
     assert_ne!(node.peer_alive(ARCHIVE), Some(false), "staging is slowness, not death");
 }
+
+fn staging_answers(out: &[Output]) -> Vec<(u64, Duration)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Respond { request, response: Response::Staging { retry_after } } => Some((request.0, *retry_after)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn other_caches_waiting_on_a_staging_fill_are_told_to_ask_again_and_clients_wait() {
+    let mut node = cache(Duration::from_secs(3600));
+    let child = RequestKind::Child { from: NodeId(9) };
+    // A child cache's fetch starts the fill; a client joins it.
+    let fetch = fetch_of(&common::ask(&mut node, secs(0.0), (1, 1, NS), child, false)).unwrap();
+    ask(&mut node, secs(0.0), 2);
+    // The origin stages: the child is told to ask again when this node will (in 60 s); the
+    // client stays a waiter. Neither is counted as completed.
+    let out = staging(&mut node, secs(1.0), fetch, 60);
+    assert_eq!(staging_answers(&out), [(1, Duration::from_secs(60))]);
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::Completed { .. }))));
+    // The child asks again at 21 s: told to come back when this node asks next (61 s).
+    let out = common::ask(&mut node, secs(21.0), (3, 1, NS), child, false);
+    assert_eq!(staging_answers(&out), [(3, Duration::from_secs(40))]);
+    assert!(fetch_of(&out).is_none());
+    // A peer's only-if-cached request gets the same answer.
+    let peer = RequestKind::Peer { from: NodeId(8) };
+    assert_eq!(staging_answers(&common::ask(&mut node, secs(31.0), (4, 1, NS), peer, false)).len(), 1);
+    // Once staged, the client is served; a child asking after that is served as usual.
+    let out = run_until(&mut node, secs(61.0));
+    assert_eq!(fetches_from(&out), [(secs(61.0), ARCHIVE)]);
+    let out = deliver(&mut node, secs(62.0), fetch, 1000, None);
+    assert!(out.iter().any(|o| matches!(o, Output::Respond { request: reef_core::RequestId(2), .. })));
+    assert!(staging_answers(&out).is_empty());
+    let out = common::ask(&mut node, secs(70.0), (5, 1, NS), child, false);
+    assert!(out.iter().any(|o| matches!(o, Output::Respond { response: Response::Serve { .. }, .. })));
+}

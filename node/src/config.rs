@@ -87,6 +87,26 @@ pub struct Namespace {
     /// On a cache: how long a copy is served after its fetch, for objects that may change at
     /// the origin (`None`: write-once objects, kept until evicted).
     pub max_age: Option<reef_core::Duration>,
+    /// On an origin: the export emulates an archive's tape (`crate::nearline`); other nodes
+    /// ignore it (a federation file's namespaces are shared by all).
+    pub nearline: Option<Nearline>,
+}
+
+/// An origin namespace whose files are nearline: a read of a file not yet online is answered
+/// "staging" and brings it online after `delay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nearline {
+    /// How long staging a file takes (an emulated tape recall).
+    #[serde(deserialize_with = "stage_delay_range")]
+    pub delay: Span,
+    /// What a reader is told to wait before asking again (`Retry-After`; default 5 s).
+    #[serde(default = "default_stage_retry", deserialize_with = "stage_retry_range")]
+    pub retry_after: Span,
+}
+
+fn default_stage_retry() -> Span {
+    Span(reef_core::Duration::from_secs(5))
 }
 
 /// A namespace's upload rules on an origin.
@@ -221,6 +241,8 @@ struct RawNamespace {
     /// fetching it (default: none, the objects are write-once).
     #[serde(default, deserialize_with = "max_age_range")]
     max_age: Option<Span>,
+    /// On an origin: the files are nearline (emulated tape), staged on first read.
+    nearline: Option<Nearline>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +456,7 @@ impl Config {
                 access,
                 uploads: UploadRules { replace: ns.replace, max_size: ns.max_upload.unwrap_or(u64::MAX) },
                 max_age: ns.max_age.map(|s| s.0),
+                nearline: ns.nearline,
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -673,6 +696,14 @@ fn scrub_interval_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>,
 
 fn max_age_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(365 * 86_400)).map(Some)
+}
+
+fn stage_delay_range<'de, D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+    span_in(d, reef_core::Duration::ZERO, reef_core::Duration::from_secs(7 * 86_400))
+}
+
+fn stage_retry_range<'de, D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+    span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(3600))
 }
 
 fn dns_ttl_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {

@@ -60,6 +60,10 @@ pub enum Answer {
     Throttled {
         retry_after: std::time::Duration,
     },
+    /// To another node: the object is being staged upstream; ask again after this long.
+    Staging {
+        retry_after: std::time::Duration,
+    },
 }
 
 #[derive(Debug)]
@@ -711,6 +715,7 @@ impl Actor {
             Response::Describe { origin, within } => Answer::Describe { origin, within: within.into() },
             Response::Fail(failure) => Answer::Fail { failure },
             Response::Throttled { retry_after } => Answer::Throttled { retry_after: retry_after.into() },
+            Response::Staging { retry_after } => Answer::Staging { retry_after: retry_after.into() },
         };
         if pending.answers.try_send(answer).is_err() {
             let _ = self.tx.send(Cmd::ServeDone(request));

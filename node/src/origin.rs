@@ -24,6 +24,11 @@ pub enum OriginError {
     Io(String),
     /// A cache's stored copy is missing, truncated or corrupt.
     Lost(String),
+    /// A nearline file being staged: ask again after `retry_after` (`crate::nearline`).
+    Staging {
+        retry_after: Duration,
+        started: bool,
+    },
 }
 
 /// An exported file, opened.
@@ -47,6 +52,9 @@ pub struct Exports {
     block_size: u64,
     /// Uploads in progress (`PUT`, see `upload`).
     pub uploads: crate::upload::Uploads,
+    /// Namespaces that emulate an archive's tape, and the tape REST API's stage requests.
+    pub nearline: crate::nearline::Nearline,
+    pub stage_requests: crate::tape_api::StageRequests,
 }
 
 /// Versions whose checksums and block lists are remembered (a list is 32 KiB per GiB).
@@ -66,6 +74,12 @@ impl Exports {
             blocks: Mutex::default(),
             block_size,
             uploads: crate::upload::Uploads::default(),
+            nearline: crate::nearline::Nearline::new(
+                (config.namespaces.iter())
+                    .map(|ns| ns.nearline.map(|n| (n.delay.0.into(), n.retry_after.0.into())))
+                    .collect(),
+            ),
+            stage_requests: crate::tape_api::StageRequests::default(),
         })
     }
 

@@ -6,6 +6,7 @@ use crate::blocks::{BLOCKS_PATH, BlockList, Verifier};
 use crate::fill::{Fill, Head, State};
 use crate::http::digest::Hasher;
 use crate::http::object_path;
+use crate::nearline::REEF_STAGING;
 use crate::store::{ObjectMeta, Store};
 use crate::tls::connector::NodeConnector;
 use crate::tls::seal::{REEF_SEAL, SealCheck};
@@ -48,6 +49,9 @@ pub const MESSAGE_PATH: &str = "/.reef/v1/message";
 /// On an object answered to another node: `private` when the namespace is private here, so
 /// that a node configured otherwise refuses it rather than serve it to anyone.
 pub const REEF_ACCESS: &str = "reef-access";
+
+/// The wait before asking a staging source again when it gave no usable `Retry-After`.
+const DEFAULT_STAGE_RETRY: u64 = 30;
 
 pub type HttpClient = Client<NodeConnector, Full<Bytes>>;
 
@@ -163,7 +167,10 @@ impl Transport {
         let result = self.fetch_inner(store, a, report).await;
         match result {
             Ok(size) => FetchResult::Complete { size },
-            Err(e) => {
+            // Nothing was received: the next attempt (the core asks again) starts afresh.
+            Err(staging @ FetchResult::Staging { .. }) => staging,
+            Err(FetchResult::Complete { .. }) => unreachable!("a completed fetch is Ok"),
+            Err(FetchResult::Failed(e)) => {
                 if let State::Receiving { .. } = fill.snapshot().state {
                     tracing::warn!(object = %fill.name, %from, error = e.name(), "fill broke");
                 }
@@ -175,7 +182,13 @@ impl Transport {
         }
     }
 
-    async fn fetch_inner(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> Result<u64, FetchError> {
+    /// The object's size once verified; an error is a failure or a staging answer.
+    async fn fetch_inner(
+        &self,
+        store: &Store,
+        a: Attempt<'_>,
+        report: impl Fn(FillReport),
+    ) -> Result<u64, FetchResult> {
         let Attempt { fill, number: attempt, from, kind, source, reference_from, origins, private } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
@@ -194,8 +207,13 @@ impl Transport {
             tokio::join!(self.client.request(req), self.block_list(reference_from, origins, &fill.name, &path));
         let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE && resp.headers().contains_key(REEF_STAGING) {
+            let seconds = resp.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
+            let retry_after = reef_core::Duration::from_secs(seconds.unwrap_or(DEFAULT_STAGE_RETRY));
+            return Err(FetchResult::Staging { retry_after });
+        }
         if status != StatusCode::OK {
-            return Err(fetch_error(status, resp.headers().get(REEF_FAILURE).and_then(|v| v.to_str().ok())));
+            return Err(fetch_error(status, resp.headers().get(REEF_FAILURE).and_then(|v| v.to_str().ok())).into());
         }
         let header =
             |name: http::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -207,7 +225,7 @@ impl Transport {
                 %from,
                 "the namespace is private upstream but public here: not serving it (set `private = true` in its [[namespaces]])"
             );
-            return Err(FetchError::Unauthorized);
+            return Err(FetchError::Unauthorized.into());
         }
         // Reef nodes always send Content-Length; without it we could not stream early or verify.
         let size: u64 = header(http::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()).ok_or(FetchError::Refused)?;
@@ -228,12 +246,12 @@ impl Transport {
             Some(l) if l.etag == etag && l.list.size == size => (Some(Verifier::new(Arc::new(l.list))), l.seal),
             Some(l) => {
                 tracing::warn!(object = %fill.name, %from, %etag, origin = %l.etag, "source's version is not the origin's");
-                return Err(FetchError::Broken);
+                return Err(FetchError::Broken.into());
             }
             // With TLS, only the origin itself (authenticated) may send bytes no origin vouched for.
             None if self.seals.is_some() && kind != FetchKind::Origin => {
                 tracing::error!(object = %fill.name, %from, "no block list from an origin nor sealed by one: not taking the object from a peer");
-                return Err(FetchError::Broken);
+                return Err(FetchError::Broken.into());
             }
             None => {
                 tracing::warn!(object = %fill.name, "no block list from any origin: releasing bytes only once complete");
@@ -265,13 +283,13 @@ impl Transport {
                 continue; // trailers
             };
             if written + data.len() as u64 > size {
-                return Err(FetchError::Broken);
+                return Err(FetchError::Broken.into());
             }
             // Page-cache writes are short; the fsync happens once, at commit, off the runtime.
             // Positional, so a write retried after the disk was full never repeats bytes.
             if let Err(e) = file.write_all_at(&data, written) {
                 if e.kind() != std::io::ErrorKind::StorageFull {
-                    return Err(self.io_failure(fill, &e));
+                    return Err(self.io_failure(fill, &e).into());
                 }
                 punched = self.write_without_room(fill, &file, &data, written, punched, &report).await?;
             }
@@ -301,14 +319,14 @@ impl Transport {
             }
         }
         if written != size {
-            return Err(FetchError::Broken);
+            return Err(FetchError::Broken.into());
         }
         let digests = hasher.finish();
         if let Some(claimed) = upstream_digest
             && !digests.matches_header(&claimed)
         {
             tracing::error!(object = %fill.name, %from, %claimed, "checksum mismatch: fill discarded");
-            return Err(FetchError::Broken);
+            return Err(FetchError::Broken.into());
         }
         let meta = ObjectMeta {
             namespace: fill.name.namespace.clone(),

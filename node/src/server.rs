@@ -18,6 +18,7 @@ use crate::http::pacing::Pacer;
 use crate::http::range;
 use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
+use crate::nearline::{REEF_STAGING, Staged};
 use crate::origin::{Exports, LIST_PATH, OriginError};
 use crate::peer_transport::{MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
 use crate::store::{ObjectMeta, Stamp, Store};
@@ -302,6 +303,8 @@ impl App {
                 self.on_list(&p, req.headers(), client).await
             }
             (m, p) if crate::webdav::is_listing(m, p) => self.on_listing(req, client).await,
+            (&Method::GET, crate::tape_api::WELL_KNOWN) => self.on_tape_discovery(),
+            (_, p) if p.starts_with(crate::tape_api::API) => self.on_tape_api(req, client).await,
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             (&Method::PUT, _) => self.on_upload(req, client).await,
             _ => {
@@ -667,6 +670,9 @@ impl App {
                     }
                 },
                 Answer::Fail { failure } => failed(finish, failure),
+                Answer::Staging { retry_after } => {
+                    staging_response(fail(finish, StatusCode::SERVICE_UNAVAILABLE, "staging", "staging"), retry_after)
+                }
                 Answer::Throttled { retry_after } => {
                     let mut resp = failed(finish, Failure::Throttled);
                     // Whole seconds, rounded up: a retry then is admitted.
@@ -682,7 +688,9 @@ impl App {
                     };
                     let opened = match (from, self.config.role) {
                         (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
-                        (ServeFrom::Store, Role::Origin) => self.exported(&path, &wanted).await,
+                        (ServeFrom::Store, Role::Origin) => {
+                            self.exported(&path, &wanted, parts.method != Method::HEAD).await
+                        }
                         (ServeFrom::Store, _) => self.stored(id).await,
                     };
                     let outcome = match (source, self.config.role) {
@@ -705,6 +713,20 @@ impl App {
                         }
                         Err(OriginError::NotFound) => {
                             fail(finish, StatusCode::NOT_FOUND, "not_found", "no such object")
+                        }
+                        Err(OriginError::Staging { retry_after, started }) => {
+                            if started {
+                                self.metrics.add("reef_staging_started_total", &[], 1.0);
+                            }
+                            self.metrics.add("reef_staging_answers_total", &[], 1.0);
+                            if let Some(exports) = &self.exports {
+                                let staging = exports.nearline.in_progress(std::time::Instant::now());
+                                self.metrics.set("reef_staging_files", &[], staging as f64);
+                            }
+                            staging_response(
+                                fail(finish, StatusCode::SERVICE_UNAVAILABLE, "staging", "staging"),
+                                retry_after,
+                            )
                         }
                         Err(OriginError::Forbidden) => {
                             fail(finish, StatusCode::FORBIDDEN, "forbidden", "not a regular file inside the export")
@@ -808,10 +830,23 @@ impl App {
         resp
     }
 
-    async fn exported(&self, path: &ObjectPath, wanted: &[Algorithm]) -> Result<Representation, OriginError> {
+    /// An exported file; `stage`: a read of its bytes, which must wait while a nearline file
+    /// is staged (a `HEAD` does not).
+    async fn exported(
+        &self,
+        path: &ObjectPath,
+        wanted: &[Algorithm],
+        stage: bool,
+    ) -> Result<Representation, OriginError> {
         let exports = self.exports.as_ref().ok_or(OriginError::NotFound)?;
         let namespace = self.config.namespace(&path.namespace).ok_or(OriginError::NotFound)?;
         let exported = exports.open(namespace, &path.segments).await?;
+        if stage
+            && let Staged::Staging { retry_after, started } =
+                exports.nearline.read(namespace, &path.name(), std::time::Instant::now())
+        {
+            return Err(OriginError::Staging { retry_after, started });
+        }
         let digests = if wanted.is_empty() {
             None
         } else {
@@ -939,6 +974,15 @@ const DESCRIBE_ANSWERS: &[&str] = &[
 ];
 
 /// A response held back by its namespace's egress limit starts when the core said.
+/// Marks `resp` (a 503) as "staging upstream: ask again after `retry_after`" (whole seconds,
+/// rounded up, at least one).
+fn staging_response(mut resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    resp.headers_mut().insert(REEF_STAGING, HeaderValue::from_static("staging"));
+    resp
+}
+
 async fn wait_for_start(pacer: Option<Pacer>) {
     if let Some(p) = pacer {
         tokio::time::sleep_until(p.start()).await;

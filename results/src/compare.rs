@@ -2,7 +2,7 @@
 //! side by side (byte hit ratio and origin egress per variant; a miss-ratio curve when a size
 //! was varied).
 
-use crate::figures::{Bars, Curve, save};
+use crate::figures::{Bars, Curve, TimeLines, save};
 use crate::model::Value;
 use crate::tables::{TableFormats, summary_frame, write_frame};
 use anyhow::Result;
@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct Variant {
     pub label: String,
     pub summary: Vec<(String, Value)>,
+    /// Tape recalls per hour over simulated time: (bucket start in seconds, rate); empty
+    /// without tape libraries.
+    pub recalls: Vec<(f64, f64)>,
 }
 
 fn number(v: &Variant, key: &str) -> Option<f64> {
@@ -43,6 +46,16 @@ pub fn write_comparison(dir: &Path, variants: &[Variant], formats: TableFormats)
     written.extend(save(&egress, dir, "compare_origin_egress")?);
     if let Some(curve) = miss_ratio_curve(variants) {
         written.extend(save(&curve, dir, "miss_ratio_curve")?);
+    }
+    if variants.iter().any(|v| !v.recalls.is_empty()) {
+        let recalls = TimeLines {
+            title: "Tape recalls at the origins".into(),
+            y_label: "recalls per hour".into(),
+            series: variants.iter().map(|v| (v.label.clone(), v.recalls.clone())).collect(),
+            y_max: None,
+            shaded: Vec::new(),
+        };
+        written.extend(save(&recalls, dir, "compare_tape_recalls")?);
     }
     Ok(written)
 }

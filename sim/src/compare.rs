@@ -269,10 +269,24 @@ fn render(out: &Path, c: &Comparison) -> anyhow::Result<()> {
     let variants: Vec<_> = c
         .rows
         .iter()
-        .map(|r| reef_results::compare::Variant { label: r.variant.clone(), summary: flat_row(r) })
+        .map(|r| reef_results::compare::Variant {
+            label: r.variant.clone(),
+            summary: flat_row(r),
+            recalls: recalls_per_hour(&r.summary),
+        })
         .collect();
     reef_results::compare::write_comparison(out, &variants, reef_results::TableFormats { csv: c.csv })?;
     Ok(())
+}
+
+/// The run's tape recalls per hour by time bucket (`archive.recalls_by_bucket`), if any.
+#[cfg(feature = "results")]
+fn recalls_per_hour(summary: &serde_json::Value) -> Vec<(f64, f64)> {
+    let archive = &summary["archive"];
+    let bucket = archive["bucket_s"].as_f64().unwrap_or(0.0);
+    let Some(counts) = archive["recalls_by_bucket"].as_array().filter(|_| bucket > 0.0) else { return Vec::new() };
+    let per_hour = 3600.0 / bucket;
+    counts.iter().enumerate().map(|(b, n)| (b as f64 * bucket, n.as_f64().unwrap_or(0.0) * per_hour)).collect()
 }
 
 #[cfg(not(feature = "results"))]

@@ -38,6 +38,8 @@ pub struct Layout {
     pub quotas: Vec<NamespaceQuota>,
     /// How long caches serve a copy of each namespace's objects (`None`: write-once).
     pub max_age: Vec<Option<reef_core::Duration>>,
+    /// Each namespace's tape library behind each of its origins (`None`: files on disk).
+    pub tape: Vec<Option<crate::tape::TapeParams>>,
     /// The director (at the Tier-0): keeps the directory strategy's catalogue and, when
     /// clients go through it, sends each client to a cache.
     pub director: u32,
@@ -67,6 +69,7 @@ impl Layout {
             quota: Default::default(),
             private: false,
             max_age: None,
+            tape: None,
         }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
@@ -99,6 +102,11 @@ impl Layout {
             origins,
             quotas,
             max_age: specs.iter().map(|n| n.max_age.map(|s| s.0)).collect(),
+            tape: (specs.iter())
+                .map(|n| {
+                    n.tape.as_ref().map(|t| t.params().map_err(|e| format!("namespace {}: {e}", n.name))).transpose()
+                })
+                .collect::<Result<_, _>>()?,
             director,
         })
     }

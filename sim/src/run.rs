@@ -199,6 +199,72 @@ pub struct Summary {
     pub wan_links: Vec<LinkSummary>,
     /// WAN links that carried no byte (`A-B`): a sign that routing or placement leaves them idle.
     pub idle_links: Vec<String>,
+    /// The origins' tape libraries, all together (absent when no namespace has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSummary>,
+}
+
+/// What the origins' tape libraries did (`crate::tape` states the model), summed over them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArchiveSummary {
+    pub libraries: u64,
+    /// Fetches that reached an origin for a file on tape (their first ask), and of them those
+    /// served from the disk buffer at once.
+    pub reads: u64,
+    pub buffer_hits: u64,
+    /// `buffer_hits / reads` (0 without reads): the share of tape-file fetches that did not
+    /// wait for a recall.
+    pub buffer_hit_ratio: f64,
+    /// Asks answered "staging", and asks again by fetches told to wait.
+    pub staging_answers: u64,
+    pub polls: u64,
+    pub recalls: u64,
+    pub mounts: u64,
+    /// Drive time spent on recalls (mounts, seeks and reads), hours; and as a share of all
+    /// drives' time over the simulated run.
+    pub drive_busy_hours: f64,
+    pub drive_utilisation: f64,
+    /// From a recall's queueing to a drive starting on it: mean over recalls, and the longest.
+    pub queue_wait_mean_s: f64,
+    pub queue_wait_max_s: f64,
+    /// Recalls that ended in each time bucket of `bucket_s` seconds, from the start.
+    pub recalls_by_bucket: Vec<u64>,
+    pub bucket_s: f64,
+}
+
+fn archive_summary(world: &World) -> Option<ArchiveSummary> {
+    let libs: Vec<&crate::tape::TapeLibrary> = world.tapes.iter().flatten().collect();
+    if libs.is_empty() {
+        return None;
+    }
+    let sum = |f: &dyn Fn(&crate::tape::TapeStats) -> u64| libs.iter().map(|l| f(&l.stats)).sum::<u64>();
+    let (reads, hits, recalls) = (sum(&|s| s.reads), sum(&|s| s.buffer_hits), sum(&|s| s.recalls));
+    let busy_s = libs.iter().map(|l| l.stats.busy.as_secs_f64()).sum::<f64>();
+    let drive_s = libs.iter().map(|l| f64::from(l.params().drives)).sum::<f64>() * world.now().as_secs_f64();
+    let mut by_bucket = vec![0u64; libs.iter().map(|l| l.recalls_by_bucket.len()).max().unwrap_or(0)];
+    for l in &libs {
+        for (b, n) in l.recalls_by_bucket.iter().enumerate() {
+            by_bucket[b] += n;
+        }
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let wait_s = libs.iter().map(|l| l.stats.queue_wait.as_secs_f64()).sum::<f64>();
+    Some(ArchiveSummary {
+        libraries: libs.len() as u64,
+        reads,
+        buffer_hits: hits,
+        buffer_hit_ratio: ratio(hits as f64, reads as f64),
+        staging_answers: sum(&|s| s.staging),
+        polls: sum(&|s| s.polls),
+        recalls,
+        mounts: sum(&|s| s.mounts),
+        drive_busy_hours: busy_s / 3600.0,
+        drive_utilisation: ratio(busy_s, drive_s),
+        queue_wait_mean_s: ratio(wait_s, recalls as f64),
+        queue_wait_max_s: libs.iter().map(|l| l.stats.max_queue_wait.as_secs_f64()).fold(0.0, f64::max),
+        recalls_by_bucket: by_bucket,
+        bucket_s: world.series.bucket.as_secs_f64(),
+    })
 }
 
 /// A finished run: the summary and the rows of its tables.
@@ -302,6 +368,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
             .filter(|(_, bytes)| *bytes == 0)
             .map(|(l, _)| format!("{}-{}", topo.sites[l.a as usize].name, topo.sites[l.b as usize].name))
             .collect(),
+        archive: archive_summary(world),
     }
 }
 
@@ -412,6 +479,21 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
     }
     for o in &s.outages {
         println!("outage: {} at {:.0} s for {:.0} s", o.what, o.at_s, o.duration_s);
+    }
+    if let Some(a) = &s.archive {
+        println!(
+            "archive       {} recalls ({} mounts), drives busy {:.1} h ({:.1}%), queue wait mean {:.0} s max {:.0} s; \
+             buffer hits {} of {} tape reads ({:.1}%)",
+            a.recalls,
+            a.mounts,
+            a.drive_busy_hours,
+            a.drive_utilisation * 100.0,
+            a.queue_wait_mean_s,
+            a.queue_wait_max_s,
+            a.buffer_hits,
+            a.reads,
+            a.buffer_hit_ratio * 100.0
+        );
     }
     println!("{} events in {:.2} s ({:.1}M events/s)", s.events, wall, s.events as f64 / wall.max(1e-9) / 1e6);
     println!("results in {}", out.display());

@@ -184,6 +184,70 @@ pub struct NamespaceSpec {
     /// fetch, then fetch it again (`reef_core::NodeConfig::max_age`). Default: write-once.
     #[serde(default, deserialize_with = "positive_span_opt")]
     pub max_age: Option<Span>,
+    /// The namespace's origins are archives with this tape library behind them (each origin
+    /// its own); default: every file on disk (`crate::tape` states the model).
+    #[serde(default)]
+    pub tape: Option<TapeSpec>,
+}
+
+/// `[namespace.tape]`: an archive's tape library (see `crate::tape`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TapeSpec {
+    /// Share of the namespace's files whose only copy at the origin is on tape (0 to 1).
+    #[serde(deserialize_with = "fraction")]
+    pub share: f64,
+    #[serde(deserialize_with = "at_least_one")]
+    pub drives: u64,
+    /// Cartridges the tape files are spread over (a dataset's files share one).
+    #[serde(deserialize_with = "at_least_one")]
+    pub tapes: u64,
+    /// Loading a cartridge (unloading the previous one included).
+    pub mount: Span,
+    /// Positioning to a file on a loaded cartridge.
+    pub seek: Span,
+    /// Read rate of one drive.
+    pub rate: Rate,
+    /// The disk buffer recalled files are read from.
+    pub buffer: Size,
+    /// What the origin tells a reader to wait before asking again while it stages a file.
+    #[serde(deserialize_with = "positive_span")]
+    pub poll: Span,
+}
+
+impl Default for TapeSpec {
+    /// A Tier-1 archive's order of magnitude: LTO-9-class drives (about 400 MB/s, a
+    /// minute and a half to load, up to a minute to locate a file) and a staging buffer.
+    fn default() -> Self {
+        TapeSpec {
+            share: 1.0,
+            drives: 8,
+            tapes: 1000,
+            mount: Span(Duration::from_secs(90)),
+            seek: Span(Duration::from_secs(40)),
+            rate: Rate(BitRate(3_200_000_000)),
+            buffer: Size(100_000_000_000_000),
+            poll: Span(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl TapeSpec {
+    pub fn params(&self) -> Result<crate::tape::TapeParams, String> {
+        if self.rate.0.0 == 0 || self.buffer.0 == 0 {
+            return Err("tape: rate and buffer must be more than zero".into());
+        }
+        Ok(crate::tape::TapeParams {
+            share: self.share,
+            drives: u32::try_from(self.drives).map_err(|_| "tape: drives: too many")?,
+            tapes: u32::try_from(self.tapes).map_err(|_| "tape: tapes: too many")?,
+            mount: self.mount.0,
+            seek: self.seek.0,
+            rate: self.rate.0.bytes_per_sec(),
+            buffer: self.buffer.0,
+            poll: self.poll.0,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -48,12 +48,14 @@ pub struct TapeParams {
 /// What the library did, over the whole run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TapeStats {
-    /// Reads of tape files (disk files are not counted).
+    /// Reads of tape files (disk files are not counted): a reader's first ask only.
     pub reads: u64,
-    /// Of those, served from the buffer at once.
+    /// Of those, served from the buffer at once, without waiting for a recall.
     pub buffer_hits: u64,
-    /// Reads answered "staging" (each ask of a reader waiting for a recall counts).
+    /// Asks answered "staging" (a reader's first ask and each ask again while it waits).
     pub staging: u64,
+    /// Asks again by readers told to wait (answered "staging" again, or served).
+    pub polls: u64,
     pub recalls: u64,
     pub mounts: u64,
     pub busy: Duration,
@@ -136,14 +138,19 @@ impl TapeLibrary {
         (mix64(key ^ self.salt) % u64::from(self.params.tapes.max(1))) as u32
     }
 
-    /// A read of `object` (`size` bytes, on cartridge `tape` if it is a tape file) at `now`.
-    pub fn read(&mut self, now: Time, object: ObjectId, size: u64, tape: u32) -> Read {
+    /// A read of `object` (`size` bytes, on cartridge `tape` if it is a tape file) at `now`;
+    /// `again`: by a reader that was told to wait.
+    pub fn read(&mut self, now: Time, object: ObjectId, size: u64, tape: u32, again: bool) -> Read {
         if !self.on_tape(object) {
             return Read::Online;
         }
-        self.stats.reads += 1;
+        if again {
+            self.stats.polls += 1;
+        } else {
+            self.stats.reads += 1;
+        }
         if self.buffer.get(object) {
-            self.stats.buffer_hits += 1;
+            self.stats.buffer_hits += u64::from(!again);
             return Read::Online;
         }
         self.stats.staging += 1;
@@ -267,7 +274,7 @@ mod tests {
         let mut lib = library(1, 10 * GB);
         // A (cartridge 1), B (cartridge 2), C (cartridge 1), all asked at 0.
         for (file, tape) in [(1, 1), (2, 2), (3, 1)] {
-            assert_eq!(lib.read(at(0), ObjectId(file), GB, tape), Read::Staging);
+            assert_eq!(lib.read(at(0), ObjectId(file), GB, tape, false), Read::Staging);
         }
         // A: mount + seek + read = 80 s. C next, from the mounted cartridge: 80 + 10 + 10 = 100.
         // Then B: 100 + 60 + 10 + 10 = 180.
@@ -282,7 +289,7 @@ mod tests {
         assert_eq!(lib.recalls_by_bucket, [1, 2]);
         // All three are in the buffer now.
         for file in 1..=3 {
-            assert_eq!(lib.read(at(200), ObjectId(file), GB, 0), Read::Online);
+            assert_eq!(lib.read(at(200), ObjectId(file), GB, 0, false), Read::Online);
         }
         assert_eq!((lib.stats.reads, lib.stats.buffer_hits), (6, 3));
     }
@@ -290,15 +297,18 @@ mod tests {
     #[test]
     fn reads_of_a_file_being_recalled_join_it_and_later_ones_queue() {
         let mut lib = library(1, 10 * GB);
-        lib.read(at(0), ObjectId(1), GB, 1);
+        lib.read(at(0), ObjectId(1), GB, 1, false);
         // Asked again during its recall: no second recall.
-        assert_eq!(lib.read(at(30), ObjectId(1), GB, 1), Read::Staging);
+        assert_eq!(lib.read(at(30), ObjectId(1), GB, 1, true), Read::Staging);
         // A 2 GB file of another cartridge at 40 s waits for the drive: it starts at 80 s with
         // a mount and ends at 80 + 60 + 10 + 20 = 170 s; its wait is 40 s.
-        lib.read(at(40), ObjectId(2), 2 * GB, 2);
+        lib.read(at(40), ObjectId(2), 2 * GB, 2, false);
         assert_eq!(run(&mut lib, at(1000)), [(80, 1), (170, 2)]);
         assert_eq!(lib.stats.recalls, 2);
-        assert_eq!(lib.stats.staging, 3);
+        assert_eq!((lib.stats.reads, lib.stats.polls, lib.stats.staging), (2, 1, 3));
+        // Its reader asks again once it is in: served, and not counted as a new read or a hit.
+        assert_eq!(lib.read(at(90), ObjectId(1), GB, 1, true), Read::Online);
+        assert_eq!((lib.stats.reads, lib.stats.polls, lib.stats.buffer_hits), (2, 2, 0));
         assert_eq!(lib.stats.queue_wait, Duration::from_secs(40));
     }
 
@@ -306,15 +316,15 @@ mod tests {
     fn idle_drives_take_recalls_at_once_and_a_held_cartridge_is_not_mounted_twice() {
         let mut lib = library(2, 10 * GB);
         // Two cartridges at once on two drives: both end at 80 s.
-        lib.read(at(0), ObjectId(1), GB, 1);
-        lib.read(at(0), ObjectId(2), GB, 2);
+        lib.read(at(0), ObjectId(1), GB, 1, false);
+        lib.read(at(0), ObjectId(2), GB, 2, false);
         // A third file of cartridge 1 at 10 s: drive 0 reads cartridge 1, so it waits for it
         // (and is not mounted on another drive): 80 + 10 + 10 = 100 s.
-        lib.read(at(10), ObjectId(3), GB, 1);
+        lib.read(at(10), ObjectId(3), GB, 1, false);
         assert_eq!(run(&mut lib, at(90)), [(80, 1), (80, 2)]);
         // At 150 s drive 1 (idle, holding cartridge 2) takes a file of cartridge 2 without a
         // mount: 150 + 10 + 10 = 170 s.
-        lib.read(at(150), ObjectId(4), GB, 2);
+        lib.read(at(150), ObjectId(4), GB, 2, false);
         assert_eq!(run(&mut lib, at(1000)), [(100, 3), (170, 4)]);
         assert_eq!(lib.stats.mounts, 2);
         assert_eq!(lib.stats.busy, Duration::from_secs(80 + 80 + 20 + 20));
@@ -324,17 +334,17 @@ mod tests {
     fn the_buffer_keeps_the_most_recent_recalls_and_disk_files_are_served_at_once() {
         let mut lib = library(1, 2 * GB);
         for (file, t) in [(1, 0), (2, 100), (3, 200)] {
-            lib.read(at(t), ObjectId(file), GB, file as u32);
+            lib.read(at(t), ObjectId(file), GB, file as u32, false);
             run(&mut lib, at(t + 99));
         }
         // A 2 GB buffer holds the last two: file 1 is recalled again.
-        assert_eq!(lib.read(at(300), ObjectId(3), GB, 3), Read::Online);
-        assert_eq!(lib.read(at(300), ObjectId(2), GB, 2), Read::Online);
-        assert_eq!(lib.read(at(300), ObjectId(1), GB, 1), Read::Staging);
+        assert_eq!(lib.read(at(300), ObjectId(3), GB, 3, false), Read::Online);
+        assert_eq!(lib.read(at(300), ObjectId(2), GB, 2, false), Read::Online);
+        assert_eq!(lib.read(at(300), ObjectId(1), GB, 1, false), Read::Staging);
         // With no files on tape every read is served at once and none is counted.
         let mut disk = library(1, GB);
         disk.params.share = 0.0;
-        assert_eq!(disk.read(at(0), ObjectId(9), GB, 0), Read::Online);
+        assert_eq!(disk.read(at(0), ObjectId(9), GB, 0, false), Read::Online);
         assert_eq!(disk.stats, TapeStats::default());
     }
 

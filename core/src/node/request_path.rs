@@ -55,6 +55,10 @@ pub(super) struct Fill {
     /// whether the fill is now waiting to ask it again (no request is out meanwhile).
     staging_since: Option<Time>,
     polling: bool,
+    /// When the staging source is asked next.
+    poll_at: Time,
+    /// Waiters that are other nodes' fetches: told to ask again while the fill stages.
+    node_waiters: Vec<RequestId>,
 }
 
 impl Fill {
@@ -82,6 +86,11 @@ impl Node {
             Response::Throttled { .. } => Err(Failure::Throttled),
             Response::Redirect { to } => Ok(Source::Peer { node: to, level: self.membership.level(to) }),
             Response::Describe { origin, .. } => Ok(Source::Origin { node: origin }),
+            Response::Staging { .. } => {
+                // Not completed: the requester asks again.
+                self.outputs.push_back(Output::Respond { request, response });
+                return;
+            }
         };
         self.outputs.push_back(Output::Respond { request, response });
         self.emit(Event::Completed { request, object, outcome });
@@ -117,9 +126,19 @@ impl Node {
         }
         let fill = self.fill_of_object.get(&object).map(|&f| (f, self.fills[&f].joinable_by_peer()));
         match (req.kind, fill) {
+            (RequestKind::Peer { .. } | RequestKind::Child { .. }, Some((fetch, _)))
+                if self.fills[&fetch].staging_since.is_some() =>
+            {
+                let retry_after = self.fills[&fetch].poll_at.saturating_since(now).max(super::STAGE_POLL_MIN);
+                self.respond(req.id, object, Response::Staging { retry_after });
+            }
             (RequestKind::Peer { .. }, Some((fetch, true)))
             | (RequestKind::Client | RequestKind::Child { .. }, Some((fetch, _))) => {
-                self.fills.get_mut(&fetch).expect("indexed fill").waiters.push(req.id);
+                let fill = self.fills.get_mut(&fetch).expect("indexed fill");
+                fill.waiters.push(req.id);
+                if req.kind != RequestKind::Client {
+                    fill.node_waiters.push(req.id);
+                }
                 self.emit(Event::Coalesced { request: req.id, object });
                 self.stream_waiters(now, fetch);
             }
@@ -213,10 +232,19 @@ impl Node {
     }
 
     fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
-        self.start_fill_for(now, req.object, vec![req.id], exclude);
+        // (A child's request is the only other node's request that starts a fill.)
+        let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
+        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude);
     }
 
-    fn start_fill_for(&mut self, now: Time, object: ObjectRef, waiters: Vec<RequestId>, exclude: Option<NodeId>) {
+    fn start_fill_for(
+        &mut self,
+        now: Time,
+        object: ObjectRef,
+        waiters: Vec<RequestId>,
+        node_waiters: Vec<RequestId>,
+        exclude: Option<NodeId>,
+    ) {
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
         let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
@@ -237,6 +265,8 @@ impl Node {
             discover,
             staging_since: None,
             polling: false,
+            poll_at: now,
+            node_waiters,
         };
         self.fills.insert(fetch, fill);
         self.fill_of_object.insert(object.id, fetch);
@@ -334,7 +364,15 @@ impl Node {
         }
         fill.polling = true;
         let wait = retry_after.clamp(super::STAGE_POLL_MIN, super::STAGE_POLL_MAX);
+        fill.poll_at = now + wait;
         let (object, from, attempt) = (fill.object.id, fill.current.expect("staging source").node, fill.attempt);
+        // Other nodes' fetches waiting here are told to wait too (they would time out).
+        let mut told = std::mem::take(&mut fill.node_waiters);
+        told.retain(|r| fill.waiters.contains(r));
+        fill.waiters.retain(|r| !told.contains(r));
+        for request in told {
+            self.respond(request, object, Response::Staging { retry_after: wait });
+        }
         self.emit(Event::Staging { object, from, retry_after: wait });
         self.timers.set(now + wait, Timer::StagePoll { fetch, attempt });
     }
@@ -351,6 +389,7 @@ impl Node {
         let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some()) else { return };
         fill.progress_at = now;
         fill.receiving = Some(size);
+        fill.staging_since = None;
         // Room for the whole object is made now, by the policy, not when it is complete: a fill
         // never runs out of space half way. One that cannot get room is still fetched (and
         // not kept).
@@ -569,7 +608,8 @@ impl Node {
         }
         if fill.passing && !fill.waiters.is_empty() {
             // They came after the start had passed through: a fill of their own.
-            return self.start_fill_for(now, fill.object, fill.waiters, fill.exclude);
+            let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
+            return self.start_fill_for(now, fill.object, fill.waiters, node_waiters, fill.exclude);
         }
         for request in fill.waiters {
             let response = match self.admit(now, request, size) {

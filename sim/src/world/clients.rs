@@ -59,7 +59,8 @@ impl World {
                 self.deliver(at, to.0, Input::Request(request));
             }
             // (Simulated clients read whole objects: never answered with `Describe`.)
-            Response::Fail(_) | Response::Throttled { .. } | Response::Describe { .. } => {}
+            // (Clients wait on a staging fill: only other nodes are told to ask again.)
+            Response::Fail(_) | Response::Throttled { .. } | Response::Describe { .. } | Response::Staging { .. } => {}
         }
     }
 
@@ -240,6 +241,7 @@ impl World {
     /// A client at `site` asks `node` for `object`.
     pub(super) fn issue(&mut self, node: u32, site: u32, index: Option<u64>, object: ObjectRef, job: u32) {
         let now = self.now();
+        self.note_dataset(object, index);
         let size = object.size.unwrap_or(0);
         let tier = self.topo.sites[site as usize].tier;
         let id = self.next_request;

@@ -22,6 +22,7 @@
 mod clients;
 pub use clients::{bytes_from, client_sources, fallback_caches};
 mod faults;
+mod tape;
 mod transfers;
 
 use crate::engine::Engine;
@@ -71,6 +72,8 @@ enum Ev {
         index: u32,
         start: bool,
     },
+    /// A recall of this origin's tape library may have ended.
+    Tape(u32),
 }
 
 #[derive(Debug)]
@@ -256,6 +259,14 @@ pub struct World {
     /// fail with `no_space` when the wait for room is over.
     no_room: std::collections::BTreeSet<(u32, u64)>,
     max_time: Time,
+    /// The tape library behind each origin whose namespace has one (by node).
+    pub tapes: Vec<Option<crate::tape::TapeLibrary>>,
+    /// The dataset of each catalog object clients asked for (kept only with tape libraries:
+    /// a dataset's files share a cartridge).
+    dataset_of: Option<FastMap<u64, u64>>,
+    /// Fetches, by (node, fetch), that an origin told to wait for a recall: their next ask is
+    /// an ask again.
+    staged: std::collections::HashSet<(u32, u64), foldhash::fast::FixedState>,
     // Scratch buffers.
     route: Vec<LinkIdx>,
     /// The link standing for a (cache, namespace)'s fill limit, if it has one.
@@ -308,6 +319,15 @@ impl World {
             })
             .collect();
         let regions = topo.regions.len();
+        // Every origin of a namespace has the same files on tape (salted by the namespace).
+        let tapes = (0..layout.nodes.len() as u32)
+            .map(|n| {
+                let ns = layout.origins.iter().position(|o| o.contains(&n))?;
+                let params = layout.tape[ns].clone()?;
+                Some(crate::tape::TapeLibrary::new(params, crate::workload::mix64(seed ^ ns as u64), bucket))
+            })
+            .collect::<Vec<_>>();
+        let dataset_of = tapes.iter().any(Option::is_some).then(FastMap::default);
         let mut world = World {
             engine: Engine::new(),
             net,
@@ -352,6 +372,9 @@ impl World {
             no_room: Default::default(),
             deferred: Vec::new(),
             max_time,
+            tapes,
+            dataset_of,
+            staged: Default::default(),
             route: Vec::new(),
             wakeups: Vec::new(),
             ended: Vec::new(),
@@ -509,6 +532,7 @@ impl World {
             }
             Ev::Outage { index, start } => self.outage(index as usize, start),
             Ev::Downloaded { id, tries } => self.downloaded(id, tries),
+            Ev::Tape(n) => self.tape_wake(n),
         }
     }
 

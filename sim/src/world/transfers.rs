@@ -133,6 +133,15 @@ impl World {
         {
             return;
         }
+        if let Response::Serve { fetch: None, .. } = response
+            && self.nodes[n as usize].role == Role::Origin
+            && self.staging(n, request)
+        {
+            return;
+        }
+        if let Response::Staging { retry_after } = response {
+            return self.answer_staging(n, request, retry_after);
+        }
         let Some(pr) = self.peer_reqs.remove(&request.0) else {
             self.respond_to_client(n, request, response);
             return;
@@ -152,9 +161,11 @@ impl World {
             // The holder is known once the fill it streams from is complete.
             Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
             // (A fetch wants the bytes: never answered with `Describe`.)
-            Response::Fail(_) | Response::Redirect { .. } | Response::Throttled { .. } | Response::Describe { .. } => {
-                None
-            }
+            Response::Fail(_)
+            | Response::Redirect { .. }
+            | Response::Throttled { .. }
+            | Response::Describe { .. }
+            | Response::Staging { .. } => None,
         };
         let reason = match (served, response) {
             (Some((size, (holder, relays), streams_from)), _) => {
