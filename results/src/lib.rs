@@ -13,7 +13,8 @@ pub mod report;
 pub mod tables;
 
 pub use model::{
-    Cdf, LinkRow, NamespaceCounts, NamespaceRow, OutageWindow, RequestRow, RunResults, SiteCounts, TimeseriesRow, Value,
+    ArchiveRow, Cdf, LinkRow, NamespaceCounts, NamespaceRow, OutageWindow, RequestRow, RunResults, SiteCounts,
+    TimeseriesRow, Value,
 };
 #[cfg(feature = "render")]
 pub use tables::TableFormats;

@@ -81,6 +81,23 @@ pub struct LinkRow {
     pub utilisation: f64,
 }
 
+/// One time bucket of one origin's tape library: reads of tape files and buffer hits as they
+/// were asked, a recall's queue wait and mount when a drive started it, a recall and its drive
+/// time (mount, seek, read) when it ended.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveRow {
+    pub time_s: f64,
+    pub origin: String,
+    pub reads: u64,
+    pub buffer_hits: u64,
+    pub staging_answers: u64,
+    pub polls: u64,
+    pub recalls: u64,
+    pub mounts: u64,
+    pub drive_busy_s: f64,
+    pub queue_wait_s: f64,
+}
+
 /// One sampled request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRow {
@@ -125,6 +142,9 @@ pub struct RunResults {
     pub requests: Vec<RequestRow>,
     pub latency: Vec<Cdf>,
     pub outages: Vec<OutageWindow>,
+    /// Per time bucket and origin with a tape library (empty without `[namespace.tape]`).
+    #[serde(default)]
+    pub archive: Vec<ArchiveRow>,
 }
 
 /// A summary value.

@@ -1,6 +1,6 @@
 //! Tables as Parquet (and CSV on request), built with polars.
 
-use crate::model::{LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
+use crate::model::{ArchiveRow, LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow, Value};
 use anyhow::{Context, Result, anyhow};
 use polars::prelude::*;
 use std::fs::File;
@@ -111,6 +111,23 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
     ])?)
 }
 
+pub fn archive_frame(rows: &[ArchiveRow]) -> Result<DataFrame> {
+    let u = |f: fn(&ArchiveRow) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
+    let x = |f: fn(&ArchiveRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    Ok(DataFrame::new_infer_height(vec![
+        col("time_s", x(|r| r.time_s)),
+        col("origin", rows.iter().map(|r| r.origin.clone()).collect::<Vec<_>>()),
+        col("reads", u(|r| r.reads)),
+        col("buffer_hits", u(|r| r.buffer_hits)),
+        col("staging_answers", u(|r| r.staging_answers)),
+        col("polls", u(|r| r.polls)),
+        col("recalls", u(|r| r.recalls)),
+        col("mounts", u(|r| r.mounts)),
+        col("drive_busy_s", x(|r| r.drive_busy_s)),
+        col("queue_wait_s", x(|r| r.queue_wait_s)),
+    ])?)
+}
+
 pub fn outages_frame(rows: &[OutageWindow]) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(vec![
         col("start_s", rows.iter().map(|r| r.start_s).collect::<Vec<_>>()),
@@ -148,6 +165,9 @@ pub fn write_run_tables(dir: &Path, run: &RunResults, formats: TableFormats) -> 
     }
     if !run.outages.is_empty() {
         written.extend(write_frame(dir, "outages", &mut outages_frame(&run.outages)?, formats)?);
+    }
+    if !run.archive.is_empty() {
+        written.extend(write_frame(dir, "archive", &mut archive_frame(&run.archive)?, formats)?);
     }
     Ok(written)
 }

@@ -3,7 +3,7 @@
 
 use reef_results::model::flatten;
 use reef_results::{
-    Cdf, LinkRow, OutageWindow, RunResults, SiteCounts, TableFormats, TimeseriesRow, tables, write_run,
+    ArchiveRow, Cdf, LinkRow, OutageWindow, RunResults, SiteCounts, TableFormats, TimeseriesRow, tables, write_run,
 };
 use std::path::Path;
 
@@ -62,6 +62,16 @@ fn synthetic() -> RunResults {
             Cdf { label: "T2".into(), points: vec![(1.0, 0.1), (10.0, 0.5), (120.0, 1.0)] },
         ],
         outages: vec![OutageWindow { start_s: 600.0, end_s: 1200.0, what: "T1-a".into() }],
+        archive: (0..30)
+            .map(|b| ArchiveRow {
+                time_s: b as f64 * 60.0,
+                origin: "T0/origin/data".into(),
+                reads: 4,
+                recalls: b % 3,
+                drive_busy_s: 30.0 * (b % 3) as f64,
+                ..Default::default()
+            })
+            .collect(),
     }
 }
 
@@ -97,7 +107,11 @@ fn a_run_becomes_tables_figures_and_a_report() {
     let csv = std::fs::read_to_string(dir.join("links.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 90);
 
-    for name in ["hit_ratio", "origin_egress", "link_utilisation", "latency_cdf", "failures"] {
+    let archive = tables::read_parquet(&dir.join("archive.parquet")).unwrap();
+    let recalls = archive.column("recalls").unwrap().as_materialized_series().u64().unwrap().clone();
+    assert_eq!((0..recalls.len()).filter_map(|i| recalls.get(i)).sum::<u64>(), 30, "0 + 1 + 2, ten times");
+
+    for name in ["hit_ratio", "origin_egress", "link_utilisation", "latency_cdf", "failures", "tape_recalls"] {
         assert_png(&dir.join(format!("{name}.png")));
         assert_svg(&dir.join(format!("{name}.svg")));
     }
@@ -105,7 +119,7 @@ fn a_run_becomes_tables_figures_and_a_report() {
     assert!(md.contains("| object hit ratio | 75.0 % |"), "{md}");
     assert!(md.contains("![Failed requests](failures.png)"));
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 5);
+    assert_eq!(html.matches("<svg").count(), 6);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -9,7 +9,7 @@ use crate::world::World;
 use anyhow::Context;
 use reef_core::Tier;
 use reef_results::model::flatten;
-use reef_results::{Cdf, LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow};
+use reef_results::{ArchiveRow, Cdf, LinkRow, NamespaceRow, OutageWindow, RequestRow, RunResults, TimeseriesRow};
 use std::path::Path;
 
 /// The rows of one run. `summary` becomes the one-row summary table, flattened.
@@ -88,7 +88,34 @@ pub fn run_results(summary: &Summary, world: &World) -> anyhow::Result<RunResult
         requests,
         latency: latency_cdfs(series),
         outages,
+        archive: archive_rows(world, bucket_s),
     })
+}
+
+/// Every bucket of every origin's tape library, up to the last bucket any of them counted in.
+fn archive_rows(world: &World, bucket_s: f64) -> Vec<ArchiveRow> {
+    let libraries: Vec<(usize, &crate::tape::TapeLibrary)> =
+        world.tapes.iter().enumerate().filter_map(|(n, l)| Some((n, l.as_ref()?))).collect();
+    let buckets = libraries.iter().map(|(_, l)| l.buckets.len()).max().unwrap_or(0);
+    let mut rows = Vec::with_capacity(buckets * libraries.len());
+    for b in 0..buckets {
+        for &(n, lib) in &libraries {
+            let s = lib.buckets.get(b).cloned().unwrap_or_default();
+            rows.push(ArchiveRow {
+                time_s: b as f64 * bucket_s,
+                origin: world.layout.nodes[n].name.clone(),
+                reads: s.reads,
+                buffer_hits: s.buffer_hits,
+                staging_answers: s.staging,
+                polls: s.polls,
+                recalls: s.recalls,
+                mounts: s.mounts,
+                drive_busy_s: s.busy.as_secs_f64(),
+                queue_wait_s: s.queue_wait.as_secs_f64(),
+            });
+        }
+    }
+    rows
 }
 
 /// Latency CDFs per tier, one point per non-empty histogram bucket.

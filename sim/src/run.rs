@@ -241,9 +241,9 @@ fn archive_summary(world: &World) -> Option<ArchiveSummary> {
     let (reads, hits, recalls) = (sum(&|s| s.reads), sum(&|s| s.buffer_hits), sum(&|s| s.recalls));
     let busy_s = libs.iter().map(|l| l.stats.busy.as_secs_f64()).sum::<f64>();
     let drive_s = libs.iter().map(|l| f64::from(l.params().drives)).sum::<f64>() * world.now().as_secs_f64();
-    let mut by_bucket = vec![0u64; libs.iter().map(|l| l.recalls_by_bucket.len()).max().unwrap_or(0)];
+    let mut by_bucket = vec![0u64; libs.iter().map(|l| l.buckets.len()).max().unwrap_or(0)];
     for l in &libs {
-        for (b, n) in l.recalls_by_bucket.iter().enumerate() {
+        for (b, n) in l.recalls_by_bucket().into_iter().enumerate() {
             by_bucket[b] += n;
         }
     }

@@ -63,6 +63,15 @@ pub struct TapeStats {
     pub max_queue_wait: Duration,
 }
 
+/// The counters of the time bucket (of `width`) of `t`.
+fn bucket_of(buckets: &mut Vec<TapeStats>, width: Duration, t: Time) -> &mut TapeStats {
+    let b = usize::try_from(t.0 / width.0).unwrap_or(usize::MAX);
+    if buckets.len() <= b {
+        buckets.resize(b + 1, TapeStats::default());
+    }
+    &mut buckets[b]
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Recall {
     object: ObjectId,
@@ -89,8 +98,9 @@ pub struct TapeLibrary {
     recalling: BTreeSet<ObjectId>,
     buffer: Cache,
     pub stats: TapeStats,
-    /// Recalls finished, by time bucket (for the figure of recalls over time).
-    pub recalls_by_bucket: Vec<u64>,
+    /// The same counts by time bucket: reads and buffer hits when asked, a recall's queue
+    /// wait and mount when it starts, the recall and its drive time when it ends.
+    pub buckets: Vec<TapeStats>,
     bucket: Duration,
     /// When the world last scheduled a wake-up for this library.
     pub scheduled: Option<Time>,
@@ -116,7 +126,7 @@ impl TapeLibrary {
             recalling: BTreeSet::new(),
             buffer,
             stats: TapeStats::default(),
-            recalls_by_bucket: Vec::new(),
+            buckets: Vec::new(),
             bucket: Duration(bucket.0.max(1)),
             scheduled: None,
         }
@@ -124,6 +134,11 @@ impl TapeLibrary {
 
     pub fn params(&self) -> &TapeParams {
         &self.params
+    }
+
+    /// Recalls that ended in each time bucket.
+    pub fn recalls_by_bucket(&self) -> Vec<u64> {
+        self.buckets.iter().map(|b| b.recalls).collect()
     }
 
     /// Whether `object`'s copy at the origin is on tape.
@@ -144,16 +159,19 @@ impl TapeLibrary {
         if !self.on_tape(object) {
             return Read::Online;
         }
-        if again {
-            self.stats.polls += 1;
-        } else {
-            self.stats.reads += 1;
+        let hit = self.buffer.get(object);
+        for s in [&mut self.stats, bucket_of(&mut self.buckets, self.bucket, now)] {
+            if again {
+                s.polls += 1;
+            } else {
+                s.reads += 1;
+            }
+            s.buffer_hits += u64::from(hit && !again);
+            s.staging += u64::from(!hit);
         }
-        if self.buffer.get(object) {
-            self.stats.buffer_hits += u64::from(!again);
+        if hit {
             return Read::Online;
         }
-        self.stats.staging += 1;
         if self.recalling.insert(object) {
             self.queue.push_back(Recall { object, size, tape, queued: now });
             self.dispatch(now);
@@ -179,13 +197,10 @@ impl TapeLibrary {
         {
             let (recall, _, took) = self.drives[i].busy.take().expect("busy drive");
             self.recalling.remove(&recall.object);
-            self.stats.recalls += 1;
-            self.stats.busy = self.stats.busy + took;
-            let b = (end.0 / self.bucket.0) as usize;
-            if self.recalls_by_bucket.len() <= b {
-                self.recalls_by_bucket.resize(b + 1, 0);
+            for s in [&mut self.stats, bucket_of(&mut self.buckets, self.bucket, end)] {
+                s.recalls += 1;
+                s.busy = s.busy + took;
             }
-            self.recalls_by_bucket[b] += 1;
             let mut evicted = Vec::new();
             let _: AccessOutcome =
                 self.buffer.access(recall.object, recall.size, NamespaceId(0), reef_core::cache::NEVER, &mut evicted);
@@ -221,12 +236,12 @@ impl TapeLibrary {
         let mount = self.drives[drive].holds != Some(recall.tape);
         let read = Duration::from_secs_f64(recall.size as f64 / p.rate);
         let took = if mount { p.mount } else { Duration::ZERO } + p.seek + read;
-        if mount {
-            self.stats.mounts += 1;
-        }
         let waited = now.saturating_since(recall.queued);
-        self.stats.queue_wait = self.stats.queue_wait + waited;
-        self.stats.max_queue_wait = self.stats.max_queue_wait.max(waited);
+        for s in [&mut self.stats, bucket_of(&mut self.buckets, self.bucket, now)] {
+            s.mounts += u64::from(mount);
+            s.queue_wait = s.queue_wait + waited;
+            s.max_queue_wait = s.max_queue_wait.max(waited);
+        }
         self.drives[drive] = Drive { holds: Some(recall.tape), busy: Some((recall, now + took, took)) };
     }
 }
@@ -286,7 +301,14 @@ mod tests {
         assert_eq!(s.queue_wait, Duration::from_secs(180));
         assert_eq!(s.max_queue_wait, Duration::from_secs(100));
         // Recalls by 100 s bucket: A at 80; C at 100 and B at 180 in the second.
-        assert_eq!(lib.recalls_by_bucket, [1, 2]);
+        assert_eq!(lib.recalls_by_bucket(), [1, 2]);
+        // Per bucket: a wait and a mount count where the recall starts (A at 0 and C at 80 s in
+        // the first, B at 100 s with its mount in the second); drive time where it ends.
+        let b = &lib.buckets;
+        assert_eq!((b[0].mounts, b[1].mounts), (1, 1));
+        assert_eq!((b[0].queue_wait, b[1].queue_wait), (Duration::from_secs(80), Duration::from_secs(100)));
+        assert_eq!((b[0].busy, b[1].busy), (Duration::from_secs(80), Duration::from_secs(100)));
+        assert_eq!((b[0].reads, b[1].reads), (3, 0));
         // All three are in the buffer now.
         for file in 1..=3 {
             assert_eq!(lib.read(at(200), ObjectId(file), GB, 0, false), Read::Online);

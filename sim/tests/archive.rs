@@ -98,3 +98,30 @@ fn a_cache_tier_saves_the_archive_recalls_on_repeated_reads() {
         assert!(x.mounts <= x.recalls);
     }
 }
+
+#[test]
+fn bad_tape_settings_say_what_and_where() {
+    let cases = [
+        ("drives = 1", "drives = 0", "at least 1"),
+        ("share = 1.0", "share = 1.5", "between 0 and 1"),
+        ("rate = \"800Mbit/s\"", "rate = \"0bit/s\"", "rate and buffer must be more than zero"),
+        ("poll = \"30s\"", "poll = \"0s\"", "more than zero"),
+        ("seek = \"10s\"", "seek = \"10s\", heads = 2", "unknown field `heads`"),
+    ];
+    for (good, bad, said) in cases {
+        let text = SCENARIO
+            .replace(good, bad)
+            .replace("T1_CACHE", "0B")
+            .replace("T2_CACHE", "0B")
+            .replace("BUFFER", "1GB")
+            .replace("REQUESTS", "1")
+            .replace("OBJECTS", "1")
+            .replace("DURATION", "1s");
+        let error = match parse(Path::new("archive-test.toml"), &text, &[]) {
+            Err(e) => e.to_string(),
+            Ok(s) => simulate(&s, 1, &mut |_| {}).map(|_| ()).map_err(|e| format!("{e:#}")).unwrap_err(),
+        };
+        assert!(error.contains(said) && error.contains("archive-test.toml"), "{bad}: {error}");
+        assert!(error.contains("tape"), "{bad}: names the key: {error}");
+    }
+}
