@@ -17,6 +17,16 @@ pub enum Event {
     /// A source answered that it is bringing the object online (an archive's recall): the fill
     /// waits and asks it again after `retry_after`.
     Staging { object: ObjectId, from: NodeId, retry_after: Duration },
+    /// A request found the copy held here past its namespace's `max_age`: it is revalidated
+    /// with the origin (the request waits for the answer).
+    Expired { object: ObjectId, namespace: NamespaceId },
+    /// A revalidation ended: the copy was current (`modified` false: it is fresh again, no
+    /// bytes moved) or a new version came (it replaces the copy unless a response still reads
+    /// the old one).
+    Revalidated { object: ObjectId, modified: bool },
+    /// A revalidation failed (the origin did not answer): the stale copy was served rather
+    /// than nothing (it is a complete, verified earlier version).
+    ServedStale { request: RequestId, object: ObjectId },
     /// A source failed and the next one is tried.
     Failover { object: ObjectId, from: NodeId, reason: FetchError },
     /// A client request's response was held back by its namespace's egress limit for `wait`,

@@ -332,7 +332,8 @@ impl Harness {
                         self.push_input(at, node, Input::PeerUnreachable { peer: to });
                     }
                 }
-                Output::Fetch { fetch, object, from, kind } => self.start_fetch(node, fetch, object, from, kind),
+                // (A revalidation is played as a whole fetch here: the harness has no versions.)
+                Output::Fetch { fetch, object, from, kind, .. } => self.start_fetch(node, fetch, object, from, kind),
                 Output::CancelFetch { fetch } => {
                     self.cancelled.insert((node, fetch));
                 }

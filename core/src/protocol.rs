@@ -139,6 +139,9 @@ pub enum FetchResult {
         size: u64,
     },
     Failed(FetchError),
+    /// A conditional fetch (`Output::Fetch { revalidate: true }`): the copy held here is still
+    /// the origin's current version. Nothing was received.
+    NotModified,
     /// The source holds the object on slow media (an archive's tape) and is bringing it online:
     /// not an error and not a sign of a dead source. The core asks the same source again after
     /// `retry_after` (bounded, see `Node`), for up to `NodeConfig::stage_timeout`.
@@ -376,8 +379,11 @@ pub enum DirectoryMessage {
 pub enum Output {
     /// Send a control-plane message.
     Send { to: NodeId, msg: Message },
-    /// Fetch an object from another node into a temporary fill, then report `FetchDone`.
-    Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind },
+    /// Fetch an object from another node into a temporary fill, then report `FetchDone`. With
+    /// `revalidate`, the store holds a copy past its namespace's `max_age`: ask the origin
+    /// conditionally (the stored copy's ETag), so that an unchanged object moves no bytes
+    /// (`FetchResult::NotModified`).
+    Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool },
     /// Abandon a fetch (its result, if any arrives, is ignored).
     CancelFetch { fetch: FetchId },
     /// The completed fill becomes a cached object (rename the temporary into the store).

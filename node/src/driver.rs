@@ -445,7 +445,7 @@ impl Actor {
                 if current != Some(attempt) {
                     return; // a cancelled attempt finishing late
                 }
-                if let FetchResult::Failed(_) = result {
+                if let FetchResult::Failed(_) | FetchResult::NotModified = result {
                     self.ending.push((fetch, attempt));
                 }
                 self.handle(Input::FetchDone { fetch, result });
@@ -497,7 +497,9 @@ impl Actor {
                         }
                     });
                 }
-                Output::Fetch { fetch, object, from, kind } => self.start_fetch(fetch, object, from, kind),
+                Output::Fetch { fetch, object, from, kind, revalidate } => {
+                    self.start_fetch(fetch, object, from, kind, revalidate)
+                }
                 Output::CancelFetch { fetch } => {
                     if let Some(live) = self.fills.get(&fetch) {
                         if let Some(task) = &live.task {
@@ -587,7 +589,7 @@ impl Actor {
         Some(live)
     }
 
-    fn start_fetch(&mut self, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind) {
+    fn start_fetch(&mut self, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool) {
         let attempt = match self.fills.get_mut(&fetch) {
             Some(live) => {
                 live.attempt += 1;
@@ -633,6 +635,8 @@ impl Actor {
         if !reference_from.contains(&from) {
             reference_from.push(from);
         }
+        // A revalidation asks for anything but the version stored here.
+        let if_none_match = revalidate.then(|| store.meta(object.id).map(|m| m.etag.clone())).flatten();
         let task = self.runtime.spawn(async move {
             let report = |r: FillReport| {
                 let _ = tx.send(match r {
@@ -650,6 +654,7 @@ impl Actor {
                 reference_from: &reference_from,
                 origins: &origins,
                 private,
+                if_none_match: if_none_match.as_deref(),
             };
             let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });

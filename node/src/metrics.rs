@@ -73,6 +73,10 @@ fn help(name: &str) -> &'static str {
         "reef_ingest_failed_files" => "Files set aside: the origin refused them.",
         "reef_site_requests_total" => "Requests answered, by the client's site (as configured in [[sites]]).",
         "reef_dns_queries_total" => "DNS queries a director answered, by answer (answered, nxdomain, no_cache, ...).",
+        "reef_revalidations_total" => {
+            "Stale copies (past their namespace's max_age) revalidated with the origin, by result."
+        }
+        "reef_served_stale_total" => "Requests served a stale copy because no origin answered its revalidation.",
         "reef_staging_started_total" => "Nearline files whose staging a read started (emulated tape recalls).",
         "reef_staging_answers_total" => "Reads of nearline files answered 503 staging (ask again after Retry-After).",
         "reef_staging_files" => "Nearline files being staged, as of the last staging answer.",
@@ -195,6 +199,11 @@ impl Metrics {
             Event::PeerUp { .. } => self.add("reef_peer_state_changes_total", &[("to", "up")], 1.0),
             Event::NoRoom { .. } => self.add("reef_fills_no_room_total", &[], 1.0),
             Event::Staging { .. } => self.add("reef_staging_waits_total", &[], 1.0),
+            Event::Revalidated { modified, .. } => {
+                let result = if *modified { "modified" } else { "not_modified" };
+                self.add("reef_revalidations_total", &[("result", result)], 1.0)
+            }
+            Event::ServedStale { .. } => self.add("reef_served_stale_total", &[], 1.0),
             _ => {}
         }
     }

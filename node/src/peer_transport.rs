@@ -169,6 +169,7 @@ impl Transport {
             Ok(size) => FetchResult::Complete { size },
             // Nothing was received: the next attempt (the core asks again) starts afresh.
             Err(staging @ FetchResult::Staging { .. }) => staging,
+            Err(not_modified @ FetchResult::NotModified) => not_modified,
             Err(FetchResult::Complete { .. }) => unreachable!("a completed fetch is Ok"),
             Err(FetchResult::Failed(e)) => {
                 if let State::Receiving { .. } = fill.snapshot().state {
@@ -189,7 +190,7 @@ impl Transport {
         a: Attempt<'_>,
         report: impl Fn(FillReport),
     ) -> Result<u64, FetchResult> {
-        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins, private } = a;
+        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins, private, if_none_match } = a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -197,16 +198,21 @@ impl Transport {
             RequestKind::Child { .. } => REEF_CHILD,
             RequestKind::Peer { .. } | RequestKind::Client => REEF_PEER,
         };
-        let req = Request::get(format!("{url}{path}"))
+        let mut req = Request::get(format!("{url}{path}"))
             .header(marker, self.me.0.to_string())
-            .header(REEF_NODE_URL, &self.my_url)
-            .body(Full::new(Bytes::new()))
-            .map_err(|_| FetchError::Refused)?;
+            .header(REEF_NODE_URL, &self.my_url);
+        if let Some(etag) = if_none_match {
+            req = req.header(http::header::IF_NONE_MATCH, etag);
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|_| FetchError::Refused)?;
         // The origin's block list is asked for at the same time as the object.
         let (resp, list) =
             tokio::join!(self.client.request(req), self.block_list(reference_from, origins, &fill.name, &path));
         let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+            return Err(FetchResult::NotModified);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE && resp.headers().contains_key(REEF_STAGING) {
             let seconds = resp.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
             let retry_after = reef_core::Duration::from_secs(seconds.unwrap_or(DEFAULT_STAGE_RETRY));
@@ -397,6 +403,8 @@ pub struct Attempt<'a> {
     pub origins: &'a [NodeId],
     /// Whether this node has the namespace private.
     pub private: bool,
+    /// A revalidation: the ETag of the copy held here (the answer is `304` if it is current).
+    pub if_none_match: Option<&'a str>,
 }
 
 /// A block list an origin vouches for.

@@ -55,3 +55,34 @@ fn a_replaced_object_is_served_anew_after_max_age() {
     assert_eq!(body, old);
     assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
 }
+
+#[test]
+fn an_unchanged_object_is_revalidated_without_its_bytes_and_served_stale_without_an_origin() {
+    let options = Options { namespaces: vec![("news", "max_age = \"1s\"\n".to_string())], ..Options::default() };
+    let mut c = Cluster::start_with(&[origin(1), cache(2, "site-a")], &options);
+    let data = bytes(500_000, 3);
+    c.put_in("news", "feed.json", data.clone());
+    assert_eq!(c.get(&c.url(2, "/news/feed.json"), &[]).2, data);
+
+    // Past max_age: the cache asks the origin with If-None-Match and gets 304, no body.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, head, body) = c.get(&c.url(2, "/news/feed.json"), &[]);
+    assert_eq!((code, sha256_b64(&body)), (200, sha256_b64(&data)));
+    assert!(header(&head, "cache-status").is_some_and(|s| s.ends_with("; hit")), "{head}");
+    assert_eq!(c.metric(2, "reef_revalidations_total{result=\"not_modified\"}"), 1.0);
+    assert_eq!(c.metric(2, "reef_fetches_total{source=\"origin\"}"), 2.0);
+    let log = std::fs::read_to_string(c.dir.path().join("n1/access.log")).unwrap();
+    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let feed: Vec<(u64, u64)> = (records.iter())
+        .filter(|r| r["object"] == "/news/feed.json")
+        .map(|r| (r["status"].as_u64().unwrap(), r["bytes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(feed, [(200, 500_000), (304, 0)], "the origin sent the bytes once");
+
+    // The origin goes away; past max_age again, the stale copy is served rather than nothing.
+    c.kill(1);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, _, body) = c.get(&c.url(2, "/news/feed.json"), &["--max-time", "30"]);
+    assert_eq!((code, sha256_b64(&body)), (200, sha256_b64(&data)));
+    assert_eq!(c.metric(2, "reef_served_stale_total"), 1.0);
+}

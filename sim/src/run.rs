@@ -103,7 +103,8 @@ pub struct NamespaceSummary {
     #[serde(flatten)]
     pub served: TierSummary,
     pub evicted: u64,
-    /// Of `evicted`, copies older than the namespace's `max_age` (each followed by a refetch).
+    /// Requests that found a copy older than the namespace's `max_age` and revalidated it with
+    /// the origin (each an origin fetch that moves no bytes).
     pub expired: u64,
     pub egress_delayed: u64,
     pub egress_mean_delay_ms: f64,

@@ -128,7 +128,7 @@ pub struct Counters {
     pub bytes_served_origin: u64,
     /// Objects evicted from any cache (kept per namespace only: an eviction is a cache's).
     pub evicted: u64,
-    /// Of those, copies dropped for being older than the namespace's `max_age`.
+    /// Requests that found a copy older than the namespace's `max_age` (each revalidated).
     pub expired: u64,
     /// Client responses the namespace's egress limit held back, the time they waited in all,
     /// and the requests it refused (503; each try counts). Kept per namespace only.

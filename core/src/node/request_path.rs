@@ -59,6 +59,8 @@ pub(super) struct Fill {
     poll_at: Time,
     /// Waiters that are other nodes' fetches: told to ask again while the fill stages.
     node_waiters: Vec<RequestId>,
+    /// A conditional fetch of a stale copy held here (see `Node::stale`).
+    revalidate: bool,
 }
 
 impl Fill {
@@ -121,7 +123,8 @@ impl Node {
         if req.kind == RequestKind::Client && self.shapers.get(usize::from(ns.0)).is_some_and(Option::is_some) {
             self.shaped.insert(req.id, (ns, req.length));
         }
-        if !self.expired(now, object) && self.serve_local(now, req.id, object, !req.metadata_only) {
+        let stale = self.stale(now, object);
+        if !stale && self.serve_local(now, req.id, object, !req.metadata_only) {
             return;
         }
         let fill = self.fill_of_object.get(&object).map(|&f| (f, self.fills[&f].joinable_by_peer()));
@@ -144,6 +147,15 @@ impl Node {
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
             (RequestKind::Client | RequestKind::Child { .. }, None) if req.metadata_only => self.describe(req),
+            (RequestKind::Client | RequestKind::Child { .. }, None) if stale => {
+                self.emit(Event::Expired { object, namespace: ns });
+                let exclude = match req.kind {
+                    RequestKind::Child { from } => Some(from),
+                    _ => None,
+                };
+                let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
+                self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, true);
+            }
             (RequestKind::Client, None) => self.start_fill(now, req, None),
             (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from)),
         }
@@ -167,18 +179,11 @@ impl Node {
         result
     }
 
-    /// Whether the copy held here is past its namespace's `max_age`: it is dropped (unless a
-    /// response is still reading it) and not served; the request goes on as a miss. A pinned
-    /// stale copy stays until its readers are done, and fills meanwhile are not kept.
-    fn expired(&mut self, now: Time, object: ObjectId) -> bool {
-        if self.fresh_until.get(&object).is_none_or(|&until| now < until) {
-            return false;
-        }
-        let cache = self.cache.as_mut().expect("only caches track freshness");
-        if cache.remove_for(object, crate::cache::EvictReason::Expired, &mut self.evicted) {
-            self.evict_reported(now);
-        }
-        true
+    /// Whether the copy held here is past its namespace's `max_age`. It is not served as it is:
+    /// a request for it revalidates it with the origin (a conditional fetch) and waits for
+    /// the answer; the copy stays meanwhile.
+    fn stale(&self, now: Time, object: ObjectId) -> bool {
+        self.fresh_until.get(&object).is_some_and(|&until| now >= until)
     }
 
     /// A copy of `object` is kept (fetched now, or found on disk: `fetched` false, so its age
@@ -234,9 +239,11 @@ impl Node {
     fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
         // (A child's request is the only other node's request that starts a fill.)
         let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
-        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude);
+        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, false);
     }
 
+    /// A new fill; `revalidate`: of a stale copy held here, asked of its origins only and
+    /// conditionally.
     fn start_fill_for(
         &mut self,
         now: Time,
@@ -244,11 +251,13 @@ impl Node {
         waiters: Vec<RequestId>,
         node_waiters: Vec<RequestId>,
         exclude: Option<NodeId>,
+        revalidate: bool,
     ) {
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
         let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
-        let discover = child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
+        // (Only an origin can say whether a copy is still current.)
+        let discover = !revalidate && child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
         let fill = Fill {
             object,
             sources: VecDeque::new(),
@@ -267,6 +276,7 @@ impl Node {
             polling: false,
             poll_at: now,
             node_waiters,
+            revalidate,
         };
         self.fills.insert(fetch, fill);
         self.fill_of_object.insert(object.id, fetch);
@@ -315,7 +325,7 @@ impl Node {
             } else {
                 Failure::NoOrigin
             };
-            return self.fail_fill(fetch, failure);
+            return self.fail_fill(now, fetch, failure);
         }
         let fill = self.fills.get_mut(&fetch).expect("live fill");
         fill.sources = sources;
@@ -326,7 +336,7 @@ impl Node {
     fn next_source(&mut self, now: Time, fetch: FetchId) {
         let fill = self.fills.get_mut(&fetch).expect("live fill");
         let Some(source) = fill.sources.pop_front() else {
-            return self.fail_fill(fetch, Failure::AllSourcesDown);
+            return self.fail_fill(now, fetch, Failure::AllSourcesDown);
         };
         fill.current = Some(source);
         fill.staging_since = None;
@@ -348,7 +358,8 @@ impl Node {
         fill.attempt += 1;
         fill.progress_at = now;
         let (object, attempt) = (fill.object, fill.attempt);
-        self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind });
+        let revalidate = fill.revalidate;
+        self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind, revalidate });
         self.timers.set(now + self.config.fetch_timeout, Timer::Fetch { fetch, attempt });
     }
 
@@ -503,6 +514,7 @@ impl Node {
         match result {
             FetchResult::Complete { size } => self.finish_fill(now, fetch, size),
             FetchResult::Staging { retry_after } => self.on_staging(now, fetch, retry_after),
+            FetchResult::NotModified => self.not_modified(now, fetch),
             FetchResult::Failed(FetchError::NotFound) => {
                 let object = self.fills[&fetch].object.id;
                 // Expired entries are dropped once the map doubles: bounded, amortised O(1).
@@ -511,12 +523,12 @@ impl Node {
                     self.negative_prune_at = (2 * self.negative.len()).max(1024);
                 }
                 self.negative.insert(object, now + self.config.negative_ttl);
-                self.fail_fill(fetch, Failure::NotFound)
+                self.fail_fill(now, fetch, Failure::NotFound)
             }
-            FetchResult::Failed(FetchError::Unauthorized) => self.fail_fill(fetch, Failure::Unauthorized),
+            FetchResult::Failed(FetchError::Unauthorized) => self.fail_fill(now, fetch, Failure::Unauthorized),
             FetchResult::Failed(FetchError::NoSpace) => {
                 self.emit(Event::NoRoom { object: self.fills[&fetch].object.id });
-                self.fail_fill(fetch, Failure::NoSpace)
+                self.fail_fill(now, fetch, Failure::NoSpace)
             }
             FetchResult::Failed(reason) => self.failover(now, fetch, reason),
         }
@@ -580,6 +592,16 @@ impl Node {
         let fill = self.take_fill(fetch);
         let object = fill.object.id;
         let source = source_of(fill.current.expect("a completed attempt"));
+        if fill.revalidate {
+            self.emit(Event::Revalidated { object, modified: true });
+            // The new version replaces the stale copy, unless a response still reads that one
+            // (then the new one is served to this fill's requests and not kept).
+            if let Some(cache) = self.cache.as_mut()
+                && cache.remove_for(object, crate::cache::EvictReason::Expired, &mut self.evicted)
+            {
+                self.evict_reported(now);
+            }
+        }
         let admitted = match self.cache.as_mut() {
             Some(_) if fill.passing => InsertOutcome::Rejected,
             Some(cache) => cache.insert(object, size, fill.object.namespace, &mut self.evicted),
@@ -609,7 +631,7 @@ impl Node {
         if fill.passing && !fill.waiters.is_empty() {
             // They came after the start had passed through: a fill of their own.
             let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
-            return self.start_fill_for(now, fill.object, fill.waiters, node_waiters, fill.exclude);
+            return self.start_fill_for(now, fill.object, fill.waiters, node_waiters, fill.exclude, false);
         }
         for request in fill.waiters {
             let response = match self.admit(now, request, size) {
@@ -625,11 +647,44 @@ impl Node {
         }
     }
 
-    fn fail_fill(&mut self, fetch: FetchId, failure: Failure) {
+    fn fail_fill(&mut self, now: Time, fetch: FetchId, failure: Failure) {
         self.break_readers(fetch);
         let fill = self.take_fill(fetch);
+        let object = fill.object.id;
+        if fill.revalidate && self.cache.as_ref().is_some_and(|c| c.contains(object)) {
+            if failure == Failure::NotFound {
+                // Gone at the origin: the copy goes too.
+                let cache = self.cache.as_mut().expect("checked above");
+                if cache.remove_for(object, crate::cache::EvictReason::Expired, &mut self.evicted) {
+                    self.evict_reported(now);
+                }
+            } else if failure == Failure::AllSourcesDown {
+                // No origin answered: a complete, verified earlier version beats nothing.
+                for request in fill.waiters {
+                    self.emit(Event::ServedStale { request, object });
+                    self.serve_local(now, request, object, true);
+                }
+                return;
+            }
+        }
         for request in fill.waiters {
-            self.respond(request, fill.object.id, Response::Fail(failure));
+            self.respond(request, object, Response::Fail(failure));
+        }
+    }
+
+    /// The origin says the stale copy is current: it is fresh again, and the waiting requests
+    /// are served from it. If the copy has gone meanwhile, they get a fill of their own.
+    fn not_modified(&mut self, now: Time, fetch: FetchId) {
+        let fill = self.take_fill(fetch);
+        let object = fill.object;
+        if !(fill.revalidate && self.cache.as_ref().is_some_and(|c| c.contains(object.id))) {
+            let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
+            return self.start_fill_for(now, object, fill.waiters, node_waiters, fill.exclude, false);
+        }
+        self.track_freshness(now, object, true);
+        self.emit(Event::Revalidated { object: object.id, modified: false });
+        for request in fill.waiters {
+            self.serve_local(now, request, object.id, true);
         }
     }
 

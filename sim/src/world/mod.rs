@@ -169,6 +169,8 @@ struct PeerReq {
     fetch: FetchId,
     /// The request as sent (asked again if the source's copy turns out damaged).
     request: Request,
+    /// A conditional fetch of a stale copy (`Output::Fetch { revalidate }`).
+    revalidate: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -626,7 +628,9 @@ impl World {
                     self.deliver(now + MESSAGE_TIMEOUT, n, Input::PeerUnreachable { peer: NodeId(to) });
                 }
             }
-            Output::Fetch { fetch, object, from, kind } => self.start_fetch(n, fetch, object, from.0, kind),
+            Output::Fetch { fetch, object, from, kind, revalidate } => {
+                self.start_fetch(n, fetch, object, from.0, kind, revalidate)
+            }
             Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
             Output::Respond { request, response } => self.respond(n, request, response),
             Output::Event(e) => self.on_event(n, e),
@@ -711,11 +715,11 @@ impl World {
                 self.series.admitted(now, site, size);
             }
             Event::NotAdmitted { .. } => s.not_admitted += 1,
-            Event::Evicted { namespace, reason, .. } => {
+            Event::Expired { namespace, .. } => s.namespace(namespace).expired += 1,
+            Event::Evicted { namespace, .. } => {
                 s.evicted += 1;
                 let counters = s.namespace(namespace);
                 counters.evicted += 1;
-                counters.expired += u64::from(reason == reef_core::cache::EvictReason::Expired);
                 let now = self.now();
                 if let Some(c) = self.series.namespace(now, namespace) {
                     c.evicted += 1;

@@ -22,7 +22,15 @@ impl World {
         self.engine.schedule_in(self.progress_every, Ev::ProgressSweep);
     }
 
-    pub(super) fn start_fetch(&mut self, n: u32, fetch: FetchId, object: ObjectRef, src: u32, kind: FetchKind) {
+    pub(super) fn start_fetch(
+        &mut self,
+        n: u32,
+        fetch: FetchId,
+        object: ObjectRef,
+        src: u32,
+        kind: FetchKind,
+        revalidate: bool,
+    ) {
         let now = self.now();
         let lat = self.latency(n, src);
         if !self.reachable(n, src) {
@@ -39,7 +47,7 @@ impl World {
             length: None,
             metadata_only: false,
         };
-        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request });
+        self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request, revalidate });
         let list_at = now + self.block_list_delay(n, object, src);
         self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
         self.deliver(now + lat, src, Input::Request(request));
@@ -135,7 +143,7 @@ impl World {
         }
         if let Response::Serve { fetch: None, .. } = response
             && self.nodes[n as usize].role == Role::Origin
-            && self.staging(n, request)
+            && (self.not_modified(n, request) || self.staging(n, request))
         {
             return;
         }
@@ -207,6 +215,22 @@ impl World {
             pr.requester,
             Input::FetchDone { fetch: pr.fetch, result: FetchResult::Failed(reason) },
         );
+    }
+
+    /// Origin `n` answers a conditional fetch: objects never change in the simulator, so the
+    /// requester's copy is current (no bytes move, no tape is read). Whether it was one.
+    fn not_modified(&mut self, n: u32, request: RequestId) -> bool {
+        if !self.peer_reqs.get(&request.0).is_some_and(|pr| pr.revalidate) {
+            return false;
+        }
+        let pr = self.peer_reqs.remove(&request.0).expect("checked above");
+        let now = self.now();
+        self.deliver(now, n, Input::ServeDone { request });
+        if self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some() {
+            let done = Input::FetchDone { fetch: pr.fetch, result: FetchResult::NotModified };
+            self.deliver(now + self.latency(n, pr.requester), pr.requester, done);
+        }
+        true
     }
 
     /// Node `n` was about to serve `request` from its store: if that copy is damaged, the node
