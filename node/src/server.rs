@@ -10,7 +10,7 @@ use crate::config::{Config, role_name};
 use crate::driver::{Answer, Driver, ServeFrom};
 use crate::fill::{Fill, FillWatch, Head, State};
 use crate::http::body::{self, Body, Checked, Content, LostHook, OnFinish};
-use crate::http::conditional::Validators;
+use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::connection::{self, AcceptBackoff, Activity, Limits, Watched};
 use crate::http::digest::{self, Algorithm};
 use crate::http::object_path::{self, ObjectPath};
@@ -689,7 +689,8 @@ impl App {
                     let opened = match (from, self.config.role) {
                         (ServeFrom::Fill(fill), _) => complete_fill(&fill).ok_or(OriginError::NotFound),
                         (ServeFrom::Store, Role::Origin) => {
-                            self.exported(&path, &wanted, parts.method != Method::HEAD).await
+                            let read = (parts.method != Method::HEAD).then_some(&parts.headers);
+                            self.exported(&path, &wanted, read).await
                         }
                         (ServeFrom::Store, _) => self.stored(id).await,
                     };
@@ -830,18 +831,20 @@ impl App {
         resp
     }
 
-    /// An exported file; `stage`: a read of its bytes, which must wait while a nearline file
-    /// is staged (a `HEAD` does not).
+    /// An exported file; `read`: the headers of a request for its bytes, which must wait while
+    /// a nearline file is staged (a `HEAD` does not, nor a conditional request answered 304).
     async fn exported(
         &self,
         path: &ObjectPath,
         wanted: &[Algorithm],
-        stage: bool,
+        read: Option<&HeaderMap>,
     ) -> Result<Representation, OriginError> {
         let exports = self.exports.as_ref().ok_or(OriginError::NotFound)?;
         let namespace = self.config.namespace(&path.namespace).ok_or(OriginError::NotFound)?;
         let exported = exports.open(namespace, &path.segments).await?;
-        if stage
+        let needs_bytes =
+            read.is_some_and(|h| conditional::evaluate(h, &exported.validators) != Precondition::NotModified);
+        if needs_bytes
             && let Staged::Staging { retry_after, started } =
                 exports.nearline.read(namespace, &path.name(), std::time::Instant::now())
         {

@@ -64,6 +64,12 @@ fn a_nearline_file_is_staged_once_for_twenty_concurrent_cached_reads() {
     let (code, head, _) = c.get(&c.url(1, "/tape/run2.raw"), &["-I"]);
     assert_eq!(code, 200, "{head}");
     assert_eq!(c.metric(1, "reef_staging_started_total"), 1.0);
+    // A conditional read of an unstaged file whose version the reader holds (a cache
+    // revalidating its copy) is answered 304 without staging it.
+    let etag = header(&head, "etag").expect("an ETag").to_string();
+    let (code, _, _) = c.get(&c.url(1, "/tape/run2.raw"), &["-H", &format!("If-None-Match: {etag}")]);
+    assert_eq!(code, 304);
+    assert_eq!(c.metric(1, "reef_staging_started_total"), 1.0);
     // A plain client reading an unstaged file at the origin hears 503 with Retry-After.
     let (code, head, _) = c.get(&c.url(1, "/tape/run2.raw"), &[]);
     assert_eq!(code, 503, "{head}");
