@@ -394,22 +394,22 @@ fn per_bucket(run: &RunResults, value: impl Fn(&crate::model::TimeseriesRow) -> 
     pts
 }
 
-/// Tape recalls per hour and drives busy (drive time of the recalls that ended, per hour of
-/// the bucket), all origins together.
+/// Tape recalls and mounts per hour over time, all origins together (drive time is in the
+/// `archive` table).
 pub fn tape_activity(run: &RunResults) -> TimeLines {
     let bucket = run.bucket_s.max(1e-9);
-    // By bucket number: (recalls per hour, drives busy).
+    // By bucket number: (recalls, mounts) per hour.
     let mut by_bucket: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
     for r in &run.archive {
         let e = by_bucket.entry((r.time_s / bucket).round() as u64).or_default();
         e.0 += r.recalls as f64 * 3600.0 / bucket;
-        e.1 += r.drive_busy_s / bucket;
+        e.1 += r.mounts as f64 * 3600.0 / bucket;
     }
     let points = |f: fn(&(f64, f64)) -> f64| by_bucket.iter().map(|(b, v)| (*b as f64 * bucket, f(v))).collect();
     TimeLines {
-        title: "Tape recalls and drive use".into(),
-        y_label: "recalls per hour / drives busy".into(),
-        series: vec![("recalls per hour".into(), points(|v| v.0)), ("drives busy".into(), points(|v| v.1))],
+        title: "Tape recalls and mounts".into(),
+        y_label: "per hour".into(),
+        series: vec![("recalls".into(), points(|v| v.0)), ("mounts".into(), points(|v| v.1))],
         y_max: None,
         shaded: run.outages.clone(),
     }
@@ -511,7 +511,7 @@ pub fn draw_run(dir: &Path, run: &RunResults) -> Result<Vec<(String, PathBuf)>> 
         add("Failed requests", save(&failures(run), dir, "failures")?);
     }
     if !run.archive.is_empty() {
-        add("Tape recalls and drive use", save(&tape_activity(run), dir, "tape_recalls")?);
+        add("Tape recalls and mounts", save(&tape_activity(run), dir, "tape_recalls")?);
     }
     if !run.namespaces.is_empty() {
         add("Site hit ratio by namespace", save(&namespace_hit_ratio(run), dir, "namespace_hit_ratio")?);

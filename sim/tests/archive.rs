@@ -49,8 +49,16 @@ fn run(t1_cache: &str, t2_cache: &str, buffer: &str, requests: u64, objects: u64
         .replace("OBJECTS", &objects.to_string())
         .replace("DURATION", duration);
     let scenario = parse(Path::new("archive-test.toml"), &text, &[]).unwrap();
-    let summary = simulate(&scenario, 3, &mut |_| {}).unwrap().summary;
+    let outcome = simulate(&scenario, 3, &mut |_| {}).unwrap();
+    let summary = outcome.summary;
     assert_eq!(summary.completed, summary.requests, "every request served: {:?}", summary.failures);
+    // The per-bucket table adds up to the summary.
+    let (rows, a) = (&outcome.results.archive, summary.archive.as_ref().expect("an archive"));
+    let sum = |f: fn(&reef_results::ArchiveRow) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!((sum(|r| r.reads), sum(|r| r.recalls), sum(|r| r.mounts)), (a.reads, a.recalls, a.mounts));
+    assert_eq!((sum(|r| r.buffer_hits), sum(|r| r.polls)), (a.buffer_hits, a.polls));
+    let busy: f64 = rows.iter().map(|r| r.drive_busy_s).sum();
+    assert!((busy - a.drive_busy_hours * 3600.0).abs() < 1e-6, "{busy} s");
     assert_eq!(summary.failovers, 0, "a staging origin is slow, not dead");
     summary
 }
