@@ -163,3 +163,24 @@ fn other_caches_waiting_on_a_staging_fill_are_told_to_ask_again_and_clients_wait
     let out = common::ask(&mut node, secs(70.0), (5, 1, NS), child, false);
     assert!(out.iter().any(|o| matches!(o, Output::Respond { response: Response::Serve { .. }, .. })));
 }
+
+#[test]
+fn a_fill_given_up_after_staging_is_gone_and_its_client_told() {
+    let mut c = NodeConfig::new(NodeId(5), SiteId(1), Role::Cache, 3);
+    c.cache = Some(CacheConfig::new(1 << 20, PolicyKind::Lru));
+    c.origins.insert(NS, vec![ARCHIVE]);
+    c.stage_timeout = Duration::from_secs(60);
+    let mut node = Node::new(c);
+    let fetch = fetch_of(&ask(&mut node, secs(0.0), 1)).unwrap();
+    staging(&mut node, secs(0.0), fetch, 60);
+    run_until(&mut node, secs(60.0));
+    assert!(node.has_fill(fetch), "still waiting for the archive");
+    // Staging for 60 s: given up; with no other source the client is told, and a driver asking
+    // `has_fill` learns to end its side of the fill.
+    let out = staging(&mut node, secs(60.0), fetch, 60);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Respond { response: Response::Fail(reef_core::protocol::Failure::AllSourcesDown), .. }
+    )));
+    assert!(!node.has_fill(fetch));
+}

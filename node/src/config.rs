@@ -421,6 +421,12 @@ impl Config {
                     at(ns.name.span())
                 ));
             }
+            if name == "api" {
+                return Err(format!(
+                    "`namespaces[{i}].name` ({}): `api` is reserved (origins serve the WLCG tape REST API under /api/v1/)",
+                    at(ns.name.span())
+                ));
+            }
             if namespaces.iter().any(|x| &x.name == name) {
                 return Err(format!("`namespaces[{i}].name`: namespace `{name}` is declared twice"));
             }

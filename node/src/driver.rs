@@ -445,7 +445,9 @@ impl Actor {
                 if current != Some(attempt) {
                     return; // a cancelled attempt finishing late
                 }
-                if let FetchResult::Failed(_) | FetchResult::NotModified = result {
+                // (After a staging answer the core usually asks again later, but it may also
+                // have given the fill up: the check below asks it.)
+                if let FetchResult::Failed(_) | FetchResult::NotModified | FetchResult::Staging { .. } = result {
                     self.ending.push((fetch, attempt));
                 }
                 self.handle(Input::FetchDone { fetch, result });
@@ -557,8 +559,10 @@ impl Actor {
             }
         }
         for (fetch, attempt) in std::mem::take(&mut self.ending) {
-            // No new attempt: the core gave the fill up, and its readers stop waiting.
+            // No new attempt and no fill left in the core: it gave the fill up, and its readers
+            // stop waiting.
             if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt)
+                && !self.node.has_fill(fetch)
                 && let Some(live) = self.end_fill(fetch)
             {
                 live.fill.abandon();

@@ -6,7 +6,7 @@
 //! for the life of the process. A `HEAD` (metadata) never stages.
 
 use reef_core::NamespaceId;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,9 @@ pub enum Staged {
 pub struct Nearline {
     /// Per namespace index: (staging delay, retry-after), for nearline namespaces.
     rules: Vec<Option<(Duration, Duration)>>,
-    /// When each file's staging started, by (namespace, path).
-    started: Mutex<HashMap<(u16, String), Instant>>,
+    /// When each file's staging started, by (namespace, path), and when the stagings still
+    /// under way end (how many at each instant): the gauge costs no scan of every file.
+    started: Mutex<(HashMap<(u16, String), Instant>, BTreeMap<Instant, u32>)>,
 }
 
 impl Nearline {
@@ -42,11 +43,13 @@ impl Nearline {
         let Some(Some((delay, retry_after))) = self.rules.get(usize::from(ns.0)).copied() else {
             return Staged::Online;
         };
-        let mut started = self.started.lock().expect("nearline state");
+        let mut state = self.started.lock().expect("nearline state");
+        let (started, ready_at) = &mut *state;
         let (since, new) = match started.get(&(ns.0, path.to_string())) {
             Some(&since) => (since, false),
             None => {
                 started.insert((ns.0, path.to_string()), now);
+                *ready_at.entry(now + delay).or_default() += 1;
                 (now, true)
             }
         };
@@ -63,20 +66,18 @@ impl Nearline {
     /// so always online).
     pub fn online(&self, ns: NamespaceId, path: &str, now: Instant) -> Option<bool> {
         let (delay, _) = self.rules.get(usize::from(ns.0)).copied().flatten()?;
-        let started = self.started.lock().expect("nearline state");
-        Some(started.get(&(ns.0, path.to_string())).is_some_and(|&since| now >= since + delay))
+        let state = self.started.lock().expect("nearline state");
+        Some(state.0.get(&(ns.0, path.to_string())).is_some_and(|&since| now >= since + delay))
     }
 
     /// Files whose staging has started and not finished at `now`.
     pub fn in_progress(&self, now: Instant) -> usize {
-        let started = self.started.lock().expect("nearline state");
-        started
-            .iter()
-            .filter(|((ns, _), since)| {
-                let delay = self.rules.get(usize::from(*ns)).copied().flatten().map_or(Duration::ZERO, |r| r.0);
-                now < **since + delay
-            })
-            .count()
+        let mut state = self.started.lock().expect("nearline state");
+        // Those ready by now are forgotten here (the first map remembers them as online).
+        let mut pending = state.1.split_off(&now);
+        pending.remove(&now);
+        state.1 = pending;
+        state.1.values().map(|&n| n as usize).sum()
     }
 }
 

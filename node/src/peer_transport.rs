@@ -215,7 +215,8 @@ impl Transport {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE && resp.headers().contains_key(REEF_STAGING) {
             let seconds = resp.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
-            let retry_after = reef_core::Duration::from_secs(seconds.unwrap_or(DEFAULT_STAGE_RETRY));
+            // (Bounded before the conversion: the core waits at most minutes anyway.)
+            let retry_after = reef_core::Duration::from_secs(seconds.unwrap_or(DEFAULT_STAGE_RETRY).min(86_400));
             return Err(FetchResult::Staging { retry_after });
         }
         if status != StatusCode::OK {

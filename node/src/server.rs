@@ -304,7 +304,9 @@ impl App {
             }
             (m, p) if crate::webdav::is_listing(m, p) => self.on_listing(req, client).await,
             (&Method::GET, crate::tape_api::WELL_KNOWN) => self.on_tape_discovery(),
-            (_, p) if p.starts_with(crate::tape_api::API) => self.on_tape_api(req, client).await,
+            (_, p) if self.exports.is_some() && p.starts_with(crate::tape_api::API) => {
+                self.on_tape_api(req, client).await
+            }
             (&Method::GET | &Method::HEAD, _) => self.on_object(req, client).await,
             (&Method::PUT, _) => self.on_upload(req, client).await,
             _ => {
@@ -832,7 +834,8 @@ impl App {
     }
 
     /// An exported file; `read`: the headers of a request for its bytes, which must wait while
-    /// a nearline file is staged (a `HEAD` does not, nor a conditional request answered 304).
+    /// a nearline file is staged (a `HEAD` does not, nor a conditional request answered 304 or
+    /// 412).
     async fn exported(
         &self,
         path: &ObjectPath,
@@ -842,8 +845,7 @@ impl App {
         let exports = self.exports.as_ref().ok_or(OriginError::NotFound)?;
         let namespace = self.config.namespace(&path.namespace).ok_or(OriginError::NotFound)?;
         let exported = exports.open(namespace, &path.segments).await?;
-        let needs_bytes =
-            read.is_some_and(|h| conditional::evaluate(h, &exported.validators) != Precondition::NotModified);
+        let needs_bytes = read.is_some_and(|h| conditional::evaluate(h, &exported.validators) == Precondition::Proceed);
         if needs_bytes
             && let Staged::Staging { retry_after, started } =
                 exports.nearline.read(namespace, &path.name(), std::time::Instant::now())

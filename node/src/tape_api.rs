@@ -31,9 +31,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub const WELL_KNOWN: &str = "/.well-known/wlcg-tape-rest-api";
 pub const API: &str = "/api/v1/";
-/// Files in one stage or archiveinfo request, and stage requests remembered.
+/// Files in one stage or archiveinfo request, the longest path taken, and the files of all
+/// stage requests remembered (the oldest requests are forgotten first): what an anonymous
+/// client can make the origin hold is bounded.
 pub const MAX_FILES: usize = 1000;
-const MAX_REQUESTS: usize = 10_000;
+const MAX_PATH: usize = 4096;
+const MAX_REMEMBERED_FILES: usize = 100_000;
 
 #[derive(Debug, Deserialize)]
 struct StageBody {
@@ -73,36 +76,51 @@ pub struct StageRequest {
     pub files: Vec<(String, Checked)>,
 }
 
-/// The stage requests this origin remembers (the oldest are forgotten past `MAX_REQUESTS`).
+/// The stage requests this origin remembers, by id (oldest forgotten first, see
+/// `MAX_REMEMBERED_FILES`). An id is a keyed hash of a counter under a key drawn at start, so
+/// it cannot be guessed: it is what lets its holder see, cancel or delete the request.
 #[derive(Debug, Default)]
 pub struct StageRequests {
-    inner: Mutex<(u64, BTreeMap<String, StageRequest>, VecDeque<String>)>,
+    key: std::collections::hash_map::RandomState,
+    inner: Mutex<Remembered>,
+}
+
+#[derive(Debug, Default)]
+struct Remembered {
+    issued: u64,
+    files: usize,
+    by_id: BTreeMap<String, StageRequest>,
+    order: VecDeque<String>,
 }
 
 impl StageRequests {
     pub fn add(&self, request: StageRequest) -> String {
-        let mut inner = self.inner.lock().expect("stage requests");
-        inner.0 += 1;
-        // Not guessable across restarts of the process, unique within one.
-        let id = format!("{:x}-{}", request.created_at, inner.0);
-        inner.1.insert(id.clone(), request);
-        inner.2.push_back(id.clone());
-        while inner.2.len() > MAX_REQUESTS {
-            if let Some(old) = inner.2.pop_front() {
-                inner.1.remove(&old);
+        use std::hash::BuildHasher;
+        let mut r = self.inner.lock().expect("stage requests");
+        r.issued += 1;
+        let id = format!("{:016x}{:016x}", self.key.hash_one((r.issued, 0u8)), self.key.hash_one((r.issued, 1u8)));
+        r.files += request.files.len();
+        r.by_id.insert(id.clone(), request);
+        r.order.push_back(id.clone());
+        while r.files > MAX_REMEMBERED_FILES {
+            let Some(old) = r.order.pop_front() else { break };
+            if let Some(gone) = r.by_id.remove(&old) {
+                r.files -= gone.files.len();
             }
         }
         id
     }
 
     pub fn get(&self, id: &str) -> Option<StageRequest> {
-        self.inner.lock().expect("stage requests").1.get(id).cloned()
+        self.inner.lock().expect("stage requests").by_id.get(id).cloned()
     }
 
     pub fn remove(&self, id: &str) -> bool {
-        let mut inner = self.inner.lock().expect("stage requests");
-        inner.2.retain(|i| i != id);
-        inner.1.remove(id).is_some()
+        let mut r = self.inner.lock().expect("stage requests");
+        let Some(gone) = r.by_id.remove(id) else { return false };
+        r.files -= gone.files.len();
+        r.order.retain(|i| i != id);
+        true
     }
 }
 
@@ -162,8 +180,18 @@ impl App {
         match (&parts.method, segments.as_slice()) {
             (&Method::POST, ["stage"]) => {
                 let files = match serde_json::from_slice::<StageBody>(&bytes) {
-                    Ok(b) if !b.files.is_empty() && b.files.len() <= MAX_FILES => b.files,
-                    Ok(_) => return text_response(StatusCode::BAD_REQUEST, "expected 1 to 1000 files"),
+                    Ok(b)
+                        if (1..=MAX_FILES).contains(&b.files.len())
+                            && b.files.iter().all(|f| f.path.len() <= MAX_PATH) =>
+                    {
+                        b.files
+                    }
+                    Ok(_) => {
+                        return text_response(
+                            StatusCode::BAD_REQUEST,
+                            "expected 1 to 1000 files, paths of at most 4096 bytes",
+                        );
+                    }
                     Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("bad stage request: {e}")),
                 };
                 let now = Instant::now();
@@ -177,6 +205,16 @@ impl App {
                         self.metrics.add("reef_staging_started_total", &[], 1.0);
                     }
                     checked.push((f.path, file));
+                }
+                if checked.iter().all(|(_, f)| f.is_err()) {
+                    let why: Vec<_> = checked
+                        .iter()
+                        .map(|(p, f)| serde_json::json!({ "path": p, "error": f.as_ref().err() }))
+                        .collect();
+                    return json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({ "title": "no file can be staged", "files": why }),
+                    );
                 }
                 let id = exports.stage_requests.add(StageRequest { created_at: unix_now(), files: checked });
                 let mut resp = json(StatusCode::CREATED, &serde_json::json!({ "requestId": id }));
@@ -225,8 +263,17 @@ impl App {
             },
             (&Method::POST, ["archiveinfo"]) => {
                 let paths = match serde_json::from_slice::<PathsBody>(&bytes) {
-                    Ok(b) if !b.paths.is_empty() && b.paths.len() <= MAX_FILES => b.paths,
-                    Ok(_) => return text_response(StatusCode::BAD_REQUEST, "expected 1 to 1000 paths"),
+                    Ok(b)
+                        if (1..=MAX_FILES).contains(&b.paths.len()) && b.paths.iter().all(|p| p.len() <= MAX_PATH) =>
+                    {
+                        b.paths
+                    }
+                    Ok(_) => {
+                        return text_response(
+                            StatusCode::BAD_REQUEST,
+                            "expected 1 to 1000 paths of at most 4096 bytes",
+                        );
+                    }
                     Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("bad archiveinfo request: {e}")),
                 };
                 let now = Instant::now();
@@ -275,15 +322,19 @@ mod tests {
     #[test]
     fn requests_are_remembered_up_to_the_bound_oldest_forgotten_first() {
         let requests = StageRequests::default();
-        let first = requests.add(StageRequest { created_at: 1, files: vec![] });
+        let files = |n: usize| (0..n).map(|i| (format!("/a/{i}"), Err("x".to_string()))).collect();
+        let first = requests.add(StageRequest { created_at: 1, files: files(MAX_FILES) });
+        let second = requests.add(StageRequest { created_at: 1, files: files(MAX_FILES) });
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 32, "128 bits");
         assert!(requests.get(&first).is_some());
-        let mut last = String::new();
-        for _ in 0..MAX_REQUESTS {
-            last = requests.add(StageRequest { created_at: 2, files: vec![] });
+        for _ in 0..MAX_REMEMBERED_FILES / MAX_FILES - 1 {
+            requests.add(StageRequest { created_at: 2, files: files(MAX_FILES) });
         }
-        assert!(requests.get(&first).is_none());
-        assert!(requests.get(&last).is_some());
-        assert!(requests.remove(&last));
-        assert!(requests.get(&last).is_none());
+        assert!(requests.get(&first).is_none(), "the oldest is forgotten past the bound");
+        assert!(requests.get(&second).is_some());
+        assert!(requests.remove(&second));
+        assert!(!requests.remove(&second));
+        assert!(requests.get(&second).is_none());
     }
 }

@@ -152,6 +152,9 @@ fn the_tape_rest_api_stages_files_for_gfal_bringonline_and_reports_locality() {
     );
     assert_eq!(status["files"][1]["error"], "no such namespace");
     assert_eq!(post("/api/v1/stage", "{\"files\": []}").0, 400);
+    let (code, _, body) = post("/api/v1/stage", "{\"files\": [{\"path\": \"/tape/missing.raw\"}]}");
+    assert_eq!(code, 400, "nothing to stage is not remembered");
+    assert!(String::from_utf8_lossy(&body).contains("no such file"));
     assert_eq!(post("/api/v1/stage", "not json").0, 400);
     assert_eq!(c.get(&origin_url("/api/v1/stage/unknown"), &[]).0, 404);
     assert_eq!(c.get(&origin_url(&format!("/api/v1/stage/{id}")), &["-X", "DELETE"]).0, 200);

@@ -159,6 +159,12 @@ impl Node {
         (self.serving.len() + self.streaming.len(), self.fills.len())
     }
 
+    /// Whether fill `fetch` is still in flight (a driver ends its side of a fill the core no
+    /// longer has).
+    pub fn has_fill(&self, fetch: FetchId) -> bool {
+        self.fills.contains_key(&fetch)
+    }
+
     /// Whether this node believes `peer` is alive (`None` if it does not know it).
     pub fn peer_alive(&self, peer: NodeId) -> Option<bool> {
         self.membership.health(peer).map(|h| h != Health::Dead)

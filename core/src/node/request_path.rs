@@ -675,6 +675,8 @@ impl Node {
     /// The origin says the stale copy is current: it is fresh again, and the waiting requests
     /// are served from it. If the copy has gone meanwhile, they get a fill of their own.
     fn not_modified(&mut self, now: Time, fetch: FetchId) {
+        // (Readers of an earlier attempt that sent a body cannot resume from a 304.)
+        self.break_readers(fetch);
         let fill = self.take_fill(fetch);
         let object = fill.object;
         if !(fill.revalidate && self.cache.as_ref().is_some_and(|c| c.contains(object.id))) {

@@ -266,9 +266,10 @@ pub struct World {
     /// The dataset of each catalog object clients asked for (kept only with tape libraries:
     /// a dataset's files share a cartridge).
     dataset_of: Option<FastMap<u64, u64>>,
-    /// Fetches, by (node, fetch), that an origin told to wait for a recall: their next ask is
-    /// an ask again.
-    staged: std::collections::HashSet<(u32, u64), foldhash::fast::FixedState>,
+    /// Fetches, by (origin, requesting node, fetch), that the origin told to wait for a recall:
+    /// their next ask of it is an ask again. (A fetch that then goes elsewhere leaves its entry:
+    /// at most one per staged fetch.)
+    staged: std::collections::HashSet<(u32, u32, u64), foldhash::fast::FixedState>,
     // Scratch buffers.
     route: Vec<LinkIdx>,
     /// The link standing for a (cache, namespace)'s fill limit, if it has one.

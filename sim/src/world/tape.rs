@@ -14,7 +14,7 @@ impl World {
         let object = pr.request.object;
         let dataset = self.dataset_of.as_ref().and_then(|d| d.get(&object.id.0).copied());
         let now = self.now();
-        let key = (pr.requester, pr.fetch.0);
+        let key = (n, pr.requester, pr.fetch.0);
         let Some(lib) = self.tapes[n as usize].as_mut() else { return false };
         let tape = lib.tape_of(object.id, dataset);
         let again = self.staged.remove(&key);
