@@ -28,14 +28,21 @@ pub enum Staged {
 pub struct Nearline {
     /// Per namespace index: (staging delay, retry-after), for nearline namespaces.
     rules: Vec<Option<(Duration, Duration)>>,
-    /// When each file's staging started, by (namespace, path), and when the stagings still
-    /// under way end (how many at each instant): the gauge costs no scan of every file.
-    started: Mutex<(HashMap<(u16, String), Instant>, BTreeMap<Instant, u32>)>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// When each file's staging started, by (namespace, path).
+    started: HashMap<(u16, String), Instant>,
+    /// When the stagings still under way end (how many at each instant): the gauge costs no
+    /// scan of every file.
+    ready_at: BTreeMap<Instant, u32>,
 }
 
 impl Nearline {
     pub fn new(rules: Vec<Option<(Duration, Duration)>>) -> Nearline {
-        Nearline { rules, started: Mutex::default() }
+        Nearline { rules, state: Mutex::default() }
     }
 
     /// A read of `path` in namespace `ns` at `now`.
@@ -43,13 +50,12 @@ impl Nearline {
         let Some(Some((delay, retry_after))) = self.rules.get(usize::from(ns.0)).copied() else {
             return Staged::Online;
         };
-        let mut state = self.started.lock().expect("nearline state");
-        let (started, ready_at) = &mut *state;
-        let (since, new) = match started.get(&(ns.0, path.to_string())) {
+        let mut state = self.state.lock().expect("nearline state");
+        let (since, new) = match state.started.get(&(ns.0, path.to_string())) {
             Some(&since) => (since, false),
             None => {
-                started.insert((ns.0, path.to_string()), now);
-                *ready_at.entry(now + delay).or_default() += 1;
+                state.started.insert((ns.0, path.to_string()), now);
+                *state.ready_at.entry(now + delay).or_default() += 1;
                 (now, true)
             }
         };
@@ -66,18 +72,18 @@ impl Nearline {
     /// so always online).
     pub fn online(&self, ns: NamespaceId, path: &str, now: Instant) -> Option<bool> {
         let (delay, _) = self.rules.get(usize::from(ns.0)).copied().flatten()?;
-        let state = self.started.lock().expect("nearline state");
-        Some(state.0.get(&(ns.0, path.to_string())).is_some_and(|&since| now >= since + delay))
+        let state = self.state.lock().expect("nearline state");
+        Some(state.started.get(&(ns.0, path.to_string())).is_some_and(|&since| now >= since + delay))
     }
 
     /// Files whose staging has started and not finished at `now`.
     pub fn in_progress(&self, now: Instant) -> usize {
-        let mut state = self.started.lock().expect("nearline state");
-        // Those ready by now are forgotten here (the first map remembers them as online).
-        let mut pending = state.1.split_off(&now);
+        let mut state = self.state.lock().expect("nearline state");
+        // Those ready by now are forgotten here (`started` remembers them as online).
+        let mut pending = state.ready_at.split_off(&now);
         pending.remove(&now);
-        state.1 = pending;
-        state.1.values().map(|&n| n as usize).sum()
+        state.ready_at = pending;
+        state.ready_at.values().map(|&n| n as usize).sum()
     }
 }
 
