@@ -519,6 +519,8 @@ impl Actor {
                             self.committing.insert(object, live.fill.clone());
                             let _ = ops.send(StoreOp::Commit { object, temp, meta });
                         }
+                        // The core holds the object now: readers may have the last byte.
+                        live.fill.settle();
                         finished.insert(fetch, live.fill);
                     }
                 }
@@ -532,6 +534,7 @@ impl Actor {
                         if let (Some(op), Some(ops)) = (op, &self.store_ops) {
                             let _ = ops.send(op);
                         }
+                        live.fill.settle();
                         finished.insert(fetch, live.fill);
                     }
                 }

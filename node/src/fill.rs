@@ -49,6 +49,10 @@ pub enum State {
 pub struct Progress {
     pub attempt: u32,
     pub state: State,
+    /// The core has taken the fill's end in (its `Commit` or `Discard`): only then does a
+    /// reader get the last byte, so a client that has the whole object and asks again finds
+    /// the core already knowing the object is here, as the simulator's clients do.
+    pub settled: bool,
 }
 
 #[derive(Debug)]
@@ -71,7 +75,7 @@ impl Fill {
         Fill {
             fetch,
             name,
-            progress: watch::Sender::new(Progress { attempt: 0, state: State::Connecting }),
+            progress: watch::Sender::new(Progress { attempt: 0, state: State::Connecting, settled: false }),
             pass_window: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             moved: Notify::new(),
@@ -82,7 +86,7 @@ impl Fill {
     /// Starts attempt number `attempt` (a new source).
     pub fn begin(&self, attempt: u32) {
         self.freed.store(0, Ordering::Release);
-        self.progress.send_replace(Progress { attempt, state: State::Connecting });
+        self.progress.send_replace(Progress { attempt, state: State::Connecting, settled: false });
     }
 
     /// The core's `PassThrough`: hold at most `window` bytes ahead of the slowest reader.
@@ -121,6 +125,11 @@ impl Fill {
     }
 
     /// No attempt follows: readers still waiting give up.
+    /// The core has handled the fill's end (see `Progress::settled`).
+    pub fn settle(&self) {
+        self.progress.send_modify(|p| p.settled = true);
+    }
+
     pub fn abandon(&self) {
         self.progress.send_modify(|p| {
             if !matches!(p.state, State::Complete { .. }) {
@@ -184,7 +193,7 @@ impl Fill {
             {
                 let p = rx.borrow_and_update();
                 match &p.state {
-                    State::Complete { file, meta, .. } => return Some((file.clone(), meta.clone())),
+                    State::Complete { file, meta, .. } if p.settled => return Some((file.clone(), meta.clone())),
                     State::Abandoned => return None,
                     _ => {}
                 }
@@ -248,10 +257,15 @@ impl FillWatch {
                     }
                     // Only verified blocks are read; the last byte is held back until the whole
                     // object is verified too, so no complete body ever has a wrong checksum.
-                    State::Receiving { verified, head, file } if (*verified).min(head.size - 1) > pos => {
-                        return Ok((file.clone(), (*verified).min(head.size - 1)));
+                    State::Receiving { verified, head, file } if (*verified).min(head.size.saturating_sub(1)) > pos => {
+                        return Ok((file.clone(), (*verified).min(head.size.saturating_sub(1))));
                     }
-                    State::Complete { meta, file, .. } => return Ok((file.clone(), meta.size)),
+                    State::Complete { meta, file, .. } if p.settled => return Ok((file.clone(), meta.size)),
+                    // Complete, but the core has not taken it in yet: all but the last byte.
+                    State::Complete { meta, file, .. } if meta.size.saturating_sub(1) > pos => {
+                        return Ok((file.clone(), meta.size - 1));
+                    }
+                    State::Complete { .. } => {}
                     State::Abandoned => return Err(broken("every source failed")),
                     State::Receiving { .. } | State::Connecting | State::Failed => {}
                 }
