@@ -147,17 +147,8 @@ impl Node {
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
             (RequestKind::Client | RequestKind::Child { .. }, None) if req.metadata_only => self.describe(req),
-            (RequestKind::Client | RequestKind::Child { .. }, None) if stale => {
-                self.emit(Event::Expired { object, namespace: ns });
-                let exclude = match req.kind {
-                    RequestKind::Child { from } => Some(from),
-                    _ => None,
-                };
-                let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
-                self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, true);
-            }
-            (RequestKind::Client, None) => self.start_fill(now, req, None),
-            (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from)),
+            (RequestKind::Client, None) => self.start_fill(now, req, None, stale),
+            (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from), stale),
         }
     }
 
@@ -236,10 +227,15 @@ impl Node {
         true
     }
 
-    fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>) {
+    /// A fill for `req` (a child's if `exclude`); `stale`: the copy held here is past its
+    /// `max_age`, and the fill revalidates it.
+    fn start_fill(&mut self, now: Time, req: Request, exclude: Option<NodeId>, stale: bool) {
+        if stale {
+            self.emit(Event::Expired { object: req.object.id, namespace: req.object.namespace });
+        }
         // (A child's request is the only other node's request that starts a fill.)
         let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
-        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, false);
+        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, stale);
     }
 
     /// A new fill; `revalidate`: of a stale copy held here, asked of its origins only and
