@@ -239,6 +239,20 @@ pub(crate) fn text_response(status: StatusCode, reason: &str) -> Response<Body> 
     resp
 }
 
+/// `value` as a JSON body.
+pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let mut resp = text_response(status, &serde_json::to_string(value).unwrap_or_default());
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Adds `Retry-After`: whole seconds, rounded up (a retry then is admitted), at least one.
+fn with_retry_after(mut resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    resp
+}
+
 /// Who is at the other end of a connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
@@ -275,10 +289,7 @@ impl App {
             }
             (&Method::POST, MESSAGE_PATH) => self.on_message(req, client).await,
             (&Method::GET, crate::status::TOP_PATH) => {
-                let top = self.popular.top(crate::status::TOP_SHOWN);
-                let mut resp = text_response(StatusCode::OK, &serde_json::to_string(&top).unwrap_or_default());
-                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                resp
+                json_response(StatusCode::OK, &self.popular.top(crate::status::TOP_SHOWN))
             }
             (&Method::GET, p @ (crate::status::STATUS_PATH | crate::status::STATUS_JSON_PATH)) => {
                 let Some(views) = &self.views else {
@@ -675,13 +686,7 @@ impl App {
                 Answer::Staging { retry_after } => {
                     staging_response(fail(finish, StatusCode::SERVICE_UNAVAILABLE, "staging", "staging"), retry_after)
                 }
-                Answer::Throttled { retry_after } => {
-                    let mut resp = failed(finish, Failure::Throttled);
-                    // Whole seconds, rounded up: a retry then is admitted.
-                    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-                    resp
-                }
+                Answer::Throttled { retry_after } => with_retry_after(failed(finish, Failure::Throttled), retry_after),
                 Answer::Serve { source, from, pacer } => {
                     wait_for_start(pacer).await;
                     let upstream = match &from {
@@ -981,9 +986,8 @@ const DESCRIBE_ANSWERS: &[&str] = &[
 /// A response held back by its namespace's egress limit starts when the core said.
 /// Marks `resp` (a 503) as "staging upstream: ask again after `retry_after`" (whole seconds,
 /// rounded up, at least one).
-fn staging_response(mut resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {
-    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+fn staging_response(resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {
+    let mut resp = with_retry_after(resp, retry_after);
     resp.headers_mut().insert(REEF_STAGING, HeaderValue::from_static("staging"));
     resp
 }

@@ -17,8 +17,8 @@
 use crate::http::body::Body;
 use crate::http::object_path;
 use crate::origin::{Exports, OriginError};
-use crate::server::{App, Peer, text_response};
-use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use crate::server::{App, Peer, json_response as json, text_response};
+use http::header::{HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -128,10 +128,14 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
-    let mut resp = text_response(status, &serde_json::to_string(value).unwrap_or_default());
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+/// The paths of a call, or its refusal: at least one, at most `MAX_FILES`, each at most
+/// `MAX_PATH` bytes (what an anonymous caller can make the origin look at and remember).
+fn bounded(paths: Result<Vec<String>, serde_json::Error>) -> Result<Vec<String>, Response<Body>> {
+    match paths {
+        Ok(p) if (1..=MAX_FILES).contains(&p.len()) && p.iter().all(|p| p.len() <= MAX_PATH) => Ok(p),
+        Ok(_) => Err(text_response(StatusCode::BAD_REQUEST, "expected 1 to 1000 paths of at most 4096 bytes")),
+        Err(e) => Err(text_response(StatusCode::BAD_REQUEST, &format!("bad request body: {e}"))),
+    }
 }
 
 #[derive(Serialize)]
@@ -179,32 +183,22 @@ impl App {
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         match (&parts.method, segments.as_slice()) {
             (&Method::POST, ["stage"]) => {
-                let files = match serde_json::from_slice::<StageBody>(&bytes) {
-                    Ok(b)
-                        if (1..=MAX_FILES).contains(&b.files.len())
-                            && b.files.iter().all(|f| f.path.len() <= MAX_PATH) =>
-                    {
-                        b.files
-                    }
-                    Ok(_) => {
-                        return text_response(
-                            StatusCode::BAD_REQUEST,
-                            "expected 1 to 1000 files, paths of at most 4096 bytes",
-                        );
-                    }
-                    Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("bad stage request: {e}")),
+                let stage = serde_json::from_slice::<StageBody>(&bytes);
+                let files = match bounded(stage.map(|b| b.files.into_iter().map(|f| f.path).collect())) {
+                    Ok(files) => files,
+                    Err(refused) => return refused,
                 };
                 let now = Instant::now();
                 let mut checked = Vec::with_capacity(files.len());
-                for f in files {
-                    let file = self.tape_file(exports, &parts.headers, kind, &f.path).await;
+                for path in files {
+                    let file = self.tape_file(exports, &parts.headers, kind, &path).await;
                     if let Ok((ns, name)) = &file
                         && let crate::nearline::Staged::Staging { started: true, .. } =
                             exports.nearline.read(*ns, name, now)
                     {
                         self.metrics.add("reef_staging_started_total", &[], 1.0);
                     }
-                    checked.push((f.path, file));
+                    checked.push((path, file));
                 }
                 if checked.iter().all(|(_, f)| f.is_err()) {
                     let why: Vec<_> = checked
@@ -262,19 +256,9 @@ impl App {
                 false => text_response(StatusCode::NOT_FOUND, "no such stage request"),
             },
             (&Method::POST, ["archiveinfo"]) => {
-                let paths = match serde_json::from_slice::<PathsBody>(&bytes) {
-                    Ok(b)
-                        if (1..=MAX_FILES).contains(&b.paths.len()) && b.paths.iter().all(|p| p.len() <= MAX_PATH) =>
-                    {
-                        b.paths
-                    }
-                    Ok(_) => {
-                        return text_response(
-                            StatusCode::BAD_REQUEST,
-                            "expected 1 to 1000 paths of at most 4096 bytes",
-                        );
-                    }
-                    Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("bad archiveinfo request: {e}")),
+                let paths = match bounded(serde_json::from_slice::<PathsBody>(&bytes).map(|b| b.paths)) {
+                    Ok(paths) => paths,
+                    Err(refused) => return refused,
                 };
                 let now = Instant::now();
                 let mut answers = Vec::with_capacity(paths.len());
