@@ -128,13 +128,13 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The paths of a call, or its refusal: at least one, at most `MAX_FILES`, each at most
+/// The paths of a call, or why it is refused: at least one, at most `MAX_FILES`, each at most
 /// `MAX_PATH` bytes (what an anonymous caller can make the origin look at and remember).
-fn bounded(paths: Result<Vec<String>, serde_json::Error>) -> Result<Vec<String>, Response<Body>> {
+fn bounded(paths: Result<Vec<String>, serde_json::Error>) -> Result<Vec<String>, String> {
     match paths {
         Ok(p) if (1..=MAX_FILES).contains(&p.len()) && p.iter().all(|p| p.len() <= MAX_PATH) => Ok(p),
-        Ok(_) => Err(text_response(StatusCode::BAD_REQUEST, "expected 1 to 1000 paths of at most 4096 bytes")),
-        Err(e) => Err(text_response(StatusCode::BAD_REQUEST, &format!("bad request body: {e}"))),
+        Ok(_) => Err("expected 1 to 1000 paths of at most 4096 bytes".into()),
+        Err(e) => Err(format!("bad request body: {e}")),
     }
 }
 
@@ -186,7 +186,7 @@ impl App {
                 let stage = serde_json::from_slice::<StageBody>(&bytes);
                 let files = match bounded(stage.map(|b| b.files.into_iter().map(|f| f.path).collect())) {
                     Ok(files) => files,
-                    Err(refused) => return refused,
+                    Err(why) => return text_response(StatusCode::BAD_REQUEST, &why),
                 };
                 let now = Instant::now();
                 let mut checked = Vec::with_capacity(files.len());
@@ -258,7 +258,7 @@ impl App {
             (&Method::POST, ["archiveinfo"]) => {
                 let paths = match bounded(serde_json::from_slice::<PathsBody>(&bytes).map(|b| b.paths)) {
                     Ok(paths) => paths,
-                    Err(refused) => return refused,
+                    Err(why) => return text_response(StatusCode::BAD_REQUEST, &why),
                 };
                 let now = Instant::now();
                 let mut answers = Vec::with_capacity(paths.len());
