@@ -17,7 +17,8 @@ pub enum Event {
     /// A source answered that it is bringing the object online (an archive's recall): the fill
     /// waits and asks it again after `retry_after`.
     Staging { object: ObjectId, from: NodeId, retry_after: Duration },
-    /// A request found the copy held here past its namespace's `max_age`: it is revalidated
+    /// A request found the copy held here past its freshness (its namespace's `max_age`, or
+    /// its third-party origin's headers): it is revalidated
     /// with the origin (the request waits for the answer).
     Expired { object: ObjectId, namespace: NamespaceId },
     /// A revalidation ended: the copy was current (`modified` false: it is fresh again, no
@@ -43,6 +44,9 @@ pub enum Event {
     Admitted { object: ObjectId, size: u64 },
     /// A fill was not kept (too big, or no room).
     NotAdmitted { object: ObjectId, size: u64 },
+    /// A third-party origin's response may not be kept by a shared cache (`no-store`,
+    /// `private`, `Vary`): it was passed to its requests and not kept (`NotAdmitted` follows).
+    NotStorable { object: ObjectId, size: u64 },
     /// An object of `namespace` left the cache.
     Evicted { object: ObjectId, namespace: NamespaceId, size: u64, reason: EvictReason },
     /// Discovery answered: `found` sources besides the origins, after `hops` sequential messages.

@@ -284,7 +284,7 @@ impl Harness {
         self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
         if !self.cancelled.remove(&(t.requester, t.fetch)) {
             let result = match error {
-                None => FetchResult::Complete { size: t.size },
+                None => FetchResult::Complete { size: t.size, validity: None },
                 Some(e) => FetchResult::Failed(e),
             };
             self.push_input(self.now, t.requester, Input::FetchDone { fetch: t.fetch, result });

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod discovery;
 pub mod event;
 pub mod harness;
+pub mod http_caching;
 pub mod ids;
 pub mod membership;
 pub mod node;

@@ -5,6 +5,7 @@
 //! sends them over HTTP, reef-sim hands them over after a modelled latency.
 
 use crate::event::Event;
+use crate::http_caching::Validity;
 use crate::ids::{NamespaceId, NodeId, ObjectId, SiteId};
 use crate::peer::PeerInfo;
 use crate::shaper::Pace;
@@ -134,14 +135,19 @@ impl FetchError {
 /// What a driver reports about a fetch it ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FetchResult {
-    /// The whole object arrived and was verified.
+    /// The whole object arrived and was verified. `validity`: what a third-party origin's
+    /// response headers allow (`crate::http_caching`); `None` from Reef nodes.
     Complete {
         size: u64,
+        validity: Option<Validity>,
     },
     Failed(FetchError),
     /// A conditional fetch (`Output::Fetch { revalidate: true }`): the copy held here is still
-    /// the origin's current version. Nothing was received.
-    NotModified,
+    /// the origin's current version. Nothing was received. `validity`: as for `Complete`, from
+    /// the answer's headers merged over the stored ones.
+    NotModified {
+        validity: Option<Validity>,
+    },
     /// The source holds the object on slow media (an archive's tape) and is bringing it online:
     /// not an error and not a sign of a dead source. The core asks the same source again after
     /// `retry_after` (bounded, see `Node`), for up to `NodeConfig::stage_timeout`.
@@ -380,7 +386,7 @@ pub enum Output {
     /// Send a control-plane message.
     Send { to: NodeId, msg: Message },
     /// Fetch an object from another node into a temporary fill, then report `FetchDone`. With
-    /// `revalidate`, the store holds a copy past its namespace's `max_age`: ask the origin
+    /// `revalidate`, the store holds a copy past its freshness: ask the origin
     /// conditionally (the stored copy's ETag), so that an unchanged object moves no bytes
     /// (`FetchResult::NotModified`).
     Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool },

@@ -150,7 +150,10 @@ fn a_fills_waiters_are_paced_when_they_are_answered() {
     }
     let p = pace(&answer.expect("streamed")).expect("paced");
     assert_eq!((p.start, p.release(100_000), p.end()), (us(200_000), us(200_000), us(400_000)));
-    node.handle(us(300_000), Input::FetchDone { fetch, result: FetchResult::Complete { size: 300_000 } });
+    node.handle(
+        us(300_000),
+        Input::FetchDone { fetch, result: FetchResult::Complete { size: 300_000, validity: None } },
+    );
     while node.poll().is_some() {}
 }
 

@@ -95,7 +95,7 @@ fn a_stale_copy_is_revalidated_and_an_unchanged_one_moves_no_bytes() {
     let out = ask(&mut node, secs(11.1), 4, 1, MUTABLE);
     assert!(fetch_of(&out).is_none() && !served_here(&out));
     // Unchanged: both are served from the copy, which is fresh again for max_age.
-    let out = done(&mut node, secs(11.2), fetch, FetchResult::NotModified);
+    let out = done(&mut node, secs(11.2), fetch, FetchResult::NotModified { validity: None });
     assert!(out.contains(&Output::Event(Event::Revalidated { object: ObjectId(1), modified: false })));
     let served = out
         .iter()

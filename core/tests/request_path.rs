@@ -311,7 +311,10 @@ fn pruning_the_timers_of_ended_fetches_keeps_the_live_ones() {
         let f = fetch_of(&mut node, ms(n), n);
         node.handle(
             ms(n),
-            reef_core::Input::FetchDone { fetch: f, result: reef_core::FetchResult::Complete { size: 100 } },
+            reef_core::Input::FetchDone {
+                fetch: f,
+                result: reef_core::FetchResult::Complete { size: 100, validity: None },
+            },
         );
         while node.poll().is_some() {}
     }

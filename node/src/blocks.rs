@@ -119,6 +119,9 @@ impl BlockList {
 #[derive(Debug)]
 pub struct Verifier {
     list: std::sync::Arc<BlockList>,
+    /// The bytes are their own reference (a third-party origin's): each block's hash is
+    /// recorded into `list` rather than checked, and every byte counts as verified.
+    recording: bool,
     hasher: blake3::Hasher,
     /// Bytes hashed into the current block, and blocks verified so far.
     in_block: u64,
@@ -127,7 +130,14 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(list: std::sync::Arc<BlockList>) -> Verifier {
-        Verifier { list, hasher: blake3::Hasher::new(), in_block: 0, done: 0 }
+        Verifier { list, recording: false, hasher: blake3::Hasher::new(), in_block: 0, done: 0 }
+    }
+
+    /// Records the block list of `size` bytes in blocks of `block_size` as they arrive.
+    pub fn recording(size: u64, block_size: u64) -> Verifier {
+        let hashes = Vec::with_capacity(BlockList::blocks(size, block_size).min(1 << 20) as usize);
+        let list = std::sync::Arc::new(BlockList { block_size, size, hashes });
+        Verifier { list, recording: true, hasher: blake3::Hasher::new(), in_block: 0, done: 0 }
     }
 
     /// Feeds the next bytes; returns how many bytes from the start are verified.
@@ -142,7 +152,10 @@ impl Verifier {
             if take == want {
                 let digest = self.hasher.finalize();
                 self.hasher.reset();
-                if self.list.hashes.get(self.done as usize).is_none_or(|h| digest != *h) {
+                if self.recording {
+                    let list = std::sync::Arc::get_mut(&mut self.list).expect("a recording verifier owns its list");
+                    list.hashes.push(*digest.as_bytes());
+                } else if self.list.hashes.get(self.done as usize).is_none_or(|h| digest != *h) {
                     return Err(BadBlock { index: self.done });
                 }
                 self.done += 1;
@@ -153,7 +166,8 @@ impl Verifier {
     }
 
     pub fn verified(&self) -> u64 {
-        (self.done * self.list.block_size).min(self.list.size)
+        let whole = self.done * self.list.block_size;
+        if self.recording { (whole + self.in_block).min(self.list.size) } else { whole.min(self.list.size) }
     }
 
     /// The list, once the fill is complete.

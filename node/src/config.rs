@@ -90,7 +90,28 @@ pub struct Namespace {
     /// On an origin: the export emulates an archive's tape (`crate::nearline`); other nodes
     /// ignore it (a federation file's namespaces are shared by all).
     pub nearline: Option<Nearline>,
+    /// The namespace's origin is a third-party HTTP(S) server, not Reef origins.
+    pub third_party: Option<ThirdPartyConfig>,
 }
+
+/// `origin_url` and its companions: a namespace in front of a site's existing storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdPartyConfig {
+    /// The base URL (no trailing slash): an object's URL is this plus its path.
+    pub url: String,
+    /// CA certificates (PEM) the server's certificate may chain to, besides the system's.
+    pub ca: Option<PathBuf>,
+    /// Write-once objects: kept until evicted whatever the origin's headers say.
+    pub immutable: bool,
+}
+
+/// The node id the core knows namespace `index`'s third-party origin by (no node may have it).
+pub fn third_party_origin_id(index: usize) -> NodeId {
+    NodeId(u32::MAX - u32::try_from(index).expect("namespace count checked"))
+}
+
+/// Node ids from here up stand for third-party origins.
+const FIRST_RESERVED_ID: u32 = u32::MAX - u16::MAX as u32;
 
 /// An origin namespace whose files are nearline: a read of a file not yet online is answered
 /// "staging" and brings it online after `delay`.
@@ -243,6 +264,13 @@ struct RawNamespace {
     max_age: Option<Span>,
     /// On an origin: the files are nearline (emulated tape), staged on first read.
     nearline: Option<Nearline>,
+    /// A third-party HTTP(S) origin (a site's existing storage) instead of Reef `origins`.
+    origin_url: Option<Spanned<String>>,
+    /// With `origin_url`: CA certificates (PEM) its server's certificate may chain to.
+    origin_ca: Option<PathBuf>,
+    /// With `origin_url`: the objects are write-once (science data): no header is obeyed.
+    #[serde(default)]
+    immutable: bool,
 }
 
 #[derive(Deserialize)]
@@ -377,6 +405,14 @@ impl Config {
         let advertise =
             n.advertise.clone().unwrap_or_else(|| format!("{scheme}://{}", n.listen)).trim_end_matches('/').to_string();
         let mut peers = Vec::new();
+        if let Some((key, id)) = std::iter::once(("node.id".to_string(), n.id))
+            .chain(raw.peers.iter().enumerate().map(|(i, p)| (format!("peers[{i}].id"), p.id)))
+            .find(|&(_, id)| id >= FIRST_RESERVED_ID)
+        {
+            return Err(format!(
+                "`{key}`: node id {id} is reserved (ids from {FIRST_RESERVED_ID} stand for third-party origins); expected a smaller id"
+            ));
+        }
         for (i, p) in raw.peers.iter().enumerate() {
             if p.id == n.id {
                 // One shared peer list may name this node too, but only at this node's address:
@@ -430,6 +466,7 @@ impl Config {
             if namespaces.iter().any(|x| &x.name == name) {
                 return Err(format!("`namespaces[{i}].name`: namespace `{name}` is declared twice"));
             }
+            let third_party = third_party_config(i, ns, at)?;
             for &o in &ns.origins {
                 let known = o == n.id || peers.iter().any(|p| p.id.0 == o && p.role == Role::Origin);
                 if !known {
@@ -463,6 +500,7 @@ impl Config {
                 uploads: UploadRules { replace: ns.replace, max_size: ns.max_upload.unwrap_or(u64::MAX) },
                 max_age: ns.max_age.map(|s| s.0),
                 nearline: ns.nearline,
+                third_party,
             });
         }
         if namespaces.len() > usize::from(u16::MAX) {
@@ -596,6 +634,12 @@ impl Config {
             .filter(|(_, ns)| !ns.origins.is_empty())
             .map(|(i, ns)| (namespace_id(i), ns.origins.clone()))
             .collect::<BTreeMap<_, _>>();
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            if let Some(tp) = &ns.third_party {
+                c.origins.insert(namespace_id(i), vec![third_party_origin_id(i)]);
+                c.third_party.insert(namespace_id(i), reef_core::node::ThirdParty { immutable: tp.immutable });
+            }
+        }
         c.peers = self.peers.iter().map(|p| PeerInfo::new(p.id, p.site, p.role)).collect();
         // A deployed federation is its configured peers: gossip, pointers and registrations
         // naming anyone else are ignored.
@@ -732,6 +776,49 @@ fn upload_expiry_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, 
 
 fn idle_timeout_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     span_in(d, reef_core::Duration::from_secs(1), reef_core::Duration::from_secs(86_400)).map(Some)
+}
+
+/// A namespace's `origin_url`, checked against the keys it excludes.
+fn third_party_config(
+    i: usize,
+    ns: &RawNamespace,
+    at: impl Fn(std::ops::Range<usize>) -> String,
+) -> Result<Option<ThirdPartyConfig>, String> {
+    let Some(url) = &ns.origin_url else {
+        if ns.immutable || ns.origin_ca.is_some() {
+            return Err(format!("`namespaces[{i}]`: `immutable` and `origin_ca` go with `origin_url`"));
+        }
+        return Ok(None);
+    };
+    let conflicts = [
+        ("origins", !ns.origins.is_empty()),
+        ("export", ns.export.is_some()),
+        ("max_age", ns.max_age.is_some()),
+        ("nearline", ns.nearline.is_some()),
+    ];
+    if let Some((key, _)) = conflicts.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "`namespaces[{i}].origin_url` ({}): a namespace with a third-party origin has no `{key}` (its headers say how long copies stay fresh; `immutable = true` keeps them until evicted)",
+            at(url.span())
+        ));
+    }
+    let text = url.get_ref().trim_end_matches('/');
+    let parsed = text
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() && u.query().is_none());
+    if parsed.is_none() {
+        return Err(format!(
+            "`namespaces[{i}].origin_url` ({}): expected an `http://` or `https://` URL with a host and no query, got `{text}`",
+            at(url.span())
+        ));
+    }
+    if let Some(ca) = &ns.origin_ca
+        && !ca.is_file()
+    {
+        return Err(format!("`namespaces[{i}].origin_ca`: `{}` is not a file; expected a PEM file", ca.display()));
+    }
+    Ok(Some(ThirdPartyConfig { url: text.to_string(), ca: ns.origin_ca.clone(), immutable: ns.immutable }))
 }
 
 fn namespace_id(index: usize) -> NamespaceId {

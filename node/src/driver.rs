@@ -16,6 +16,7 @@ use crate::http::pacing::Pacer;
 use crate::metrics::Metrics;
 use crate::peer_transport::{Attempt, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
+use crate::third_party::Held;
 use reef_core::cache::NamespaceShare;
 use reef_core::shaper::RateLimit;
 use reef_core::{
@@ -447,7 +448,7 @@ impl Actor {
                 }
                 // (After a staging answer the core usually asks again later, but it may also
                 // have given the fill up: the check below asks it.)
-                if let FetchResult::Failed(_) | FetchResult::NotModified | FetchResult::Staging { .. } = result {
+                if let FetchResult::Failed(_) | FetchResult::NotModified { .. } | FetchResult::Staging { .. } = result {
                     self.ending.push((fetch, attempt));
                 }
                 self.handle(Input::FetchDone { fetch, result });
@@ -643,7 +644,8 @@ impl Actor {
             reference_from.push(from);
         }
         // A revalidation asks for anything but the version stored here.
-        let if_none_match = revalidate.then(|| store.meta(object.id).map(|m| m.etag.clone())).flatten();
+        let held = revalidate.then(|| store.meta(object.id)).flatten();
+        let block_size = self.config.policy.block_size.0;
         let task = self.runtime.spawn(async move {
             let report = |r: FillReport| {
                 let _ = tx.send(match r {
@@ -661,7 +663,12 @@ impl Actor {
                 reference_from: &reference_from,
                 origins: &origins,
                 private,
-                if_none_match: if_none_match.as_deref(),
+                held: held.as_deref().map(|m| Held {
+                    etag: &m.etag,
+                    last_modified: m.last_modified,
+                    caching: m.caching.as_ref(),
+                }),
+                block_size,
             };
             let result = transport.fetch(&store, attempt_of, report).await;
             let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });

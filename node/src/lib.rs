@@ -29,6 +29,7 @@ pub mod server;
 pub mod status;
 pub mod store;
 pub mod tape_api;
+pub mod third_party;
 pub mod tls;
 pub mod upload;
 pub mod usage;
@@ -97,13 +98,16 @@ pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>)
         Some(t) => t.client.clone(),
         None => tls::client_trusting(None)?,
     };
-    let transport = Arc::new(peer_transport::Transport::new(
-        config.id,
-        config.advertise.clone(),
-        config.peers.iter().map(|p| (p.id, p.url.clone())).collect(),
-        client_tls,
-        tls.as_ref().map(tls::NodeTls::seal_check).transpose().map_err(|e| anyhow::anyhow!("`tls.ca`: {e}"))?,
-    ));
+    let transport = Arc::new(
+        peer_transport::Transport::new(
+            config.id,
+            config.advertise.clone(),
+            config.peers.iter().map(|p| (p.id, p.url.clone())).collect(),
+            client_tls,
+            tls.as_ref().map(tls::NodeTls::seal_check).transpose().map_err(|e| anyhow::anyhow!("`tls.ca`: {e}"))?,
+        )
+        .with_third_party(third_party::origins(&config)?),
+    );
     transport.set_fill_limits(config.fill_limits());
     let tokens = if config.issuers.is_empty() {
         None

@@ -36,6 +36,9 @@ fn help(name: &str) -> &'static str {
         "reef_cache_admitted_total" => "Fills admitted into the cache.",
         "reef_cache_admitted_bytes_total" => "Bytes of fills admitted into the cache.",
         "reef_cache_not_admitted_total" => "Fills not kept.",
+        "reef_not_storable_total" => {
+            "Third-party responses a shared cache may not keep (no-store, private, Vary): passed on, not kept."
+        }
         "reef_cache_evictions_total" => "Objects evicted.",
         "reef_cache_evicted_bytes_total" => "Bytes evicted.",
         "reef_peer_state_changes_total" => "Peers seen going down or coming back.",
@@ -191,6 +194,7 @@ impl Metrics {
                 self.add("reef_cache_admitted_bytes_total", &[], *size as f64);
             }
             Event::NotAdmitted { .. } => self.add("reef_cache_not_admitted_total", &[], 1.0),
+            Event::NotStorable { .. } => self.add("reef_not_storable_total", &[], 1.0),
             Event::Evicted { size, .. } => {
                 self.add("reef_cache_evictions_total", &[], 1.0);
                 self.add("reef_cache_evicted_bytes_total", &[], *size as f64);

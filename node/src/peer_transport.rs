@@ -8,6 +8,7 @@ use crate::http::digest::Hasher;
 use crate::http::object_path;
 use crate::nearline::REEF_STAGING;
 use crate::store::{ObjectMeta, Store};
+use crate::third_party::{self, CachingFields, Held, ThirdPartyOrigin};
 use crate::tls::connector::NodeConnector;
 use crate::tls::seal::{REEF_SEAL, SealCheck};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use reef_core::http_caching::Validity;
 use reef_core::shaper::{Admission, RateLimit, Shaper};
 use reef_core::{Failure, FetchError, FetchKind, FetchResult, Message, NodeId, RequestKind, Source, Time};
 use rustls::ClientConfig;
@@ -75,6 +77,8 @@ pub struct Transport {
     fill_limits: std::sync::Mutex<HashMap<String, Shaper>>,
     /// The instant the shapers' time 0 stands for.
     epoch: tokio::time::Instant,
+    /// The third-party origins of namespaces, by the node id the core knows each by.
+    third_party: HashMap<NodeId, ThirdPartyOrigin>,
 }
 
 impl Transport {
@@ -96,7 +100,15 @@ impl Transport {
             seals,
             fill_limits: Default::default(),
             epoch: tokio::time::Instant::now(),
+            third_party: HashMap::new(),
         }
+    }
+
+    /// Adds the third-party origins (at start: a namespace's origin is fixed for the node's
+    /// life).
+    pub fn with_third_party(mut self, origins: impl IntoIterator<Item = (NodeId, ThirdPartyOrigin)>) -> Self {
+        self.third_party.extend(origins);
+        self
     }
 
     /// Sets the namespaces' fill limits (at start and on reload); a namespace that keeps its
@@ -166,10 +178,10 @@ impl Transport {
         let (fill, attempt, from) = (a.fill, a.number, a.from);
         let result = self.fetch_inner(store, a, report).await;
         match result {
-            Ok(size) => FetchResult::Complete { size },
+            Ok((size, validity)) => FetchResult::Complete { size, validity },
             // Nothing was received: the next attempt (the core asks again) starts afresh.
             Err(staging @ FetchResult::Staging { .. }) => staging,
-            Err(not_modified @ FetchResult::NotModified) => not_modified,
+            Err(not_modified @ FetchResult::NotModified { .. }) => not_modified,
             Err(FetchResult::Complete { .. }) => unreachable!("a completed fetch is Ok"),
             Err(FetchResult::Failed(e)) => {
                 if let State::Receiving { .. } = fill.snapshot().state {
@@ -183,14 +195,49 @@ impl Transport {
         }
     }
 
-    /// The object's size once verified; an error is a failure or a staging answer.
+    /// The object's size (and, from a third-party origin, what its headers allow) once
+    /// verified; an error is a failure, a staging answer or "not modified".
     async fn fetch_inner(
         &self,
         store: &Store,
         a: Attempt<'_>,
         report: impl Fn(FillReport),
-    ) -> Result<u64, FetchResult> {
-        let Attempt { fill, number: attempt, from, kind, source, reference_from, origins, private, if_none_match } = a;
+    ) -> Result<(u64, Option<Validity>), FetchResult> {
+        let answer = match self.third_party.get(&a.from) {
+            Some(origin) => self.open_third_party(origin, &a).await?,
+            None => self.open_reef(&a).await?,
+        };
+        let validity = answer.validity;
+        let size = self.receive(store, &a, answer, report).await?;
+        Ok((size, validity))
+    }
+
+    /// Asks a third-party origin; its bytes are their own reference (see `third_party`).
+    async fn open_third_party(&self, origin: &ThirdPartyOrigin, a: &Attempt<'_>) -> Result<Answer, FetchResult> {
+        let path = object_path::encode_segments(a.fill.name.path.split('/'));
+        let opened = third_party::open(origin, &path, a.held).await?;
+        let head = Head {
+            size: opened.size,
+            etag: opened.etag,
+            last_modified: opened.last_modified,
+            source: a.source,
+            upstream_status: None,
+        };
+        Ok(Answer {
+            body: opened.body,
+            verifier: Some(Verifier::recording(opened.size, a.block_size)),
+            head,
+            seal: None,
+            upstream_digest: None,
+            validity: Some(opened.validity),
+            caching: Some(opened.caching),
+        })
+    }
+
+    /// Asks a Reef node (a peer, a parent or an origin) and, at the same time, the origin's
+    /// block list for the object.
+    async fn open_reef(&self, a: &Attempt<'_>) -> Result<Answer, FetchResult> {
+        let Attempt { fill, from, kind, source, reference_from, origins, private, held, .. } = *a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
         // The request kind the source's core sees, by the core's contract, on the wire.
@@ -201,8 +248,8 @@ impl Transport {
         let mut req = Request::get(format!("{url}{path}"))
             .header(marker, self.me.0.to_string())
             .header(REEF_NODE_URL, &self.my_url);
-        if let Some(etag) = if_none_match {
-            req = req.header(http::header::IF_NONE_MATCH, etag);
+        if let Some(held) = held {
+            req = req.header(http::header::IF_NONE_MATCH, held.etag);
         }
         let req = req.body(Full::new(Bytes::new())).map_err(|_| FetchError::Refused)?;
         // The origin's block list is asked for at the same time as the object.
@@ -210,8 +257,8 @@ impl Transport {
             tokio::join!(self.client.request(req), self.block_list(reference_from, origins, &fill.name, &path));
         let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
-        if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
-            return Err(FetchResult::NotModified);
+        if status == StatusCode::NOT_MODIFIED && held.is_some() {
+            return Err(FetchResult::NotModified { validity: None });
         }
         if status == StatusCode::SERVICE_UNAVAILABLE && resp.headers().contains_key(REEF_STAGING) {
             let seconds = resp.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
@@ -249,7 +296,7 @@ impl Transport {
         // Without the origin's list for this very version, nothing is released before the
         // whole object is verified; a list for another version means the source has a stale
         // or forged copy: try the next source.
-        let (mut verifier, seal) = match list {
+        let (verifier, seal) = match list {
             Some(l) if l.etag == etag && l.list.size == size => (Some(Verifier::new(Arc::new(l.list))), l.seal),
             Some(l) => {
                 tracing::warn!(object = %fill.name, %from, %etag, origin = %l.etag, "source's version is not the origin's");
@@ -265,14 +312,29 @@ impl Transport {
                 (None, None)
             }
         };
+        let head = Head { size, etag, last_modified, source, upstream_status };
+        Ok(Answer { body: resp.into_body(), head, verifier, seal, upstream_digest, validity: None, caching: None })
+    }
+
+    /// Receives an answer's body into a temporary file of `store`, releasing to readers what
+    /// is verified, and checks it whole.
+    async fn receive(
+        &self,
+        store: &Store,
+        a: &Attempt<'_>,
+        answer: Answer,
+        report: impl Fn(FillReport),
+    ) -> Result<u64, FetchResult> {
+        let Attempt { fill, number: attempt, from, kind, .. } = *a;
+        let Answer { mut body, head, mut verifier, seal, upstream_digest, caching, .. } = answer;
+        let size = head.size;
         let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
         let file = Arc::new(file);
-        let head = Arc::new(Head { size, etag: etag.clone(), last_modified, source, upstream_status });
+        let head = Arc::new(head);
         fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), verified: 0 });
         // Removes the temp file on every way out but success, including the task being aborted
         // when the core cancels the fetch.
         let guard = TempFile(Some(temp.clone()));
-        let mut body = resp.into_body();
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
@@ -339,11 +401,12 @@ impl Transport {
             namespace: fill.name.namespace.clone(),
             path: fill.name.path.clone(),
             size,
-            etag,
-            last_modified,
+            etag: head.etag.clone(),
+            last_modified: head.last_modified,
             digests,
             blocks: verifier.map(Verifier::into_list),
             seal,
+            caching,
         };
         guard.keep();
         fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
@@ -404,8 +467,24 @@ pub struct Attempt<'a> {
     pub origins: &'a [NodeId],
     /// Whether this node has the namespace private.
     pub private: bool,
-    /// A revalidation: the ETag of the copy held here (the answer is `304` if it is current).
-    pub if_none_match: Option<&'a str>,
+    /// A revalidation: what is held here of the copy (the answer is `304` if it is current).
+    pub held: Option<Held<'a>>,
+    /// This node's block size (`policy.block_size`), for lists it records itself.
+    pub block_size: u64,
+}
+
+/// A source's answer, before its body: what readers are told and how the bytes are checked.
+struct Answer {
+    body: hyper::body::Incoming,
+    head: Head,
+    /// Checks (or, for a third-party origin, records) the block list as bytes arrive; `None`:
+    /// no list, bytes are released once the whole object is checked.
+    verifier: Option<Verifier>,
+    seal: Option<String>,
+    /// The source's `Digest` header, checked once the object is whole.
+    upstream_digest: Option<String>,
+    validity: Option<Validity>,
+    caching: Option<CachingFields>,
 }
 
 /// A block list an origin vouches for.
@@ -465,8 +544,19 @@ impl Transport {
         headers: impl Iterator<Item = (&'a str, &'a str)>,
         within: std::time::Duration,
     ) -> Option<(StatusCode, HeaderMap)> {
-        let req = self.as_node(node, http::Method::HEAD, path, headers)?;
-        let resp = tokio::time::timeout(within, self.client.request(req)).await.ok()?.ok()?;
+        let (client, req) = match self.third_party.get(&node) {
+            // (Its URLs hold the object's path without the namespace.)
+            Some(origin) => {
+                let within_namespace = path.trim_start_matches('/').split_once('/').map_or("", |(_, rest)| rest);
+                let mut req = Request::head(format!("{}/{within_namespace}", origin.base));
+                for (k, v) in headers {
+                    req = req.header(k, v);
+                }
+                (&origin.client, req.body(Full::new(Bytes::new())).ok()?)
+            }
+            None => (&self.client, self.as_node(node, http::Method::HEAD, path, headers)?),
+        };
+        let resp = tokio::time::timeout(within, client.request(req)).await.ok()?.ok()?;
         Some((resp.status(), resp.headers().clone()))
     }
 

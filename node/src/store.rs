@@ -34,6 +34,9 @@ pub struct ObjectMeta {
     /// The origin's seal over the block list (`Reef-Seal`), handed on to other caches.
     #[serde(default)]
     pub seal: Option<String>,
+    /// From a third-party origin: its caching header fields (a `304` updates them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caching: Option<crate::third_party::CachingFields>,
 }
 
 #[derive(Debug)]
@@ -243,6 +246,7 @@ mod tests {
             digests: h.finish(),
             blocks: Some(crate::blocks::BlockList::of_bytes(body, 4)),
             seal: None,
+            caching: None,
         }
     }
 

@@ -51,6 +51,19 @@ pub struct NodeConfig {
     /// object again (the stale copy is dropped first). Namespaces not listed are immutable.
     #[serde(default)]
     pub max_age: BTreeMap<NamespaceId, Duration>,
+    /// Namespaces whose origin is a third-party HTTP server rather than a Reef origin. Their
+    /// objects are fetched from that origin alone (it vouches for no block list, so no other
+    /// cache could prove its copy is the origin's) and, unless `immutable`, kept and reused only
+    /// as the origin's response headers allow (`crate::http_caching`).
+    #[serde(default)]
+    pub third_party: BTreeMap<NamespaceId, ThirdParty>,
+}
+
+/// A namespace in front of a third-party HTTP origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThirdParty {
+    /// Write-once objects (science data): kept until evicted whatever the headers say.
+    pub immutable: bool,
 }
 
 /// Two days: a recall queued behind a reprocessing campaign at a Tier-1 can take hours.
@@ -80,6 +93,7 @@ impl NodeConfig {
             site_preference: BTreeMap::new(),
             egress: Vec::new(),
             max_age: BTreeMap::new(),
+            third_party: BTreeMap::new(),
         }
     }
 

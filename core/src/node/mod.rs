@@ -9,7 +9,7 @@ mod director;
 mod request_path;
 
 pub use crate::peer::{PeerInfo, Role};
-pub use config::{NodeConfig, default_stage_timeout};
+pub use config::{NodeConfig, ThirdParty, default_stage_timeout};
 
 use crate::Map;
 use crate::cache::{Cache, Eviction};
@@ -74,9 +74,9 @@ pub struct Node {
     negative: Map<ObjectId, Time>,
     /// Size of `negative` at which expired entries are dropped.
     negative_prune_at: usize,
-    /// Objects of mutable namespaces (`NodeConfig::max_age`) held here, and until when each
-    /// copy may be served.
-    fresh_until: Map<ObjectId, Time>,
+    /// Objects of mutable namespaces (`NodeConfig::max_age`, `NodeConfig::third_party`) held
+    /// here, and how long each copy may be served.
+    fresh_until: Map<ObjectId, request_path::Freshness>,
     next_fetch: u64,
     /// Egress limits by namespace index (`crate::shaper`).
     shapers: Vec<Option<Shaper>>,

@@ -15,6 +15,7 @@ use super::{Node, Role, Timer};
 use crate::cache::InsertOutcome;
 use crate::discovery::Candidate;
 use crate::event::Event;
+use crate::http_caching::Validity;
 use crate::ids::{NodeId, ObjectId};
 use crate::membership::Health;
 use crate::protocol::{
@@ -170,19 +171,43 @@ impl Node {
         result
     }
 
-    /// Whether the copy held here is past its namespace's `max_age`. It is not served as it is:
-    /// a request for it revalidates it with the origin (a conditional fetch) and waits for
-    /// the answer; the copy stays meanwhile.
+    /// Whether the copy held here is past its freshness (its namespace's `max_age`, or what
+    /// its third-party origin's headers allow). It is not served as it is: a request for it
+    /// revalidates it with the origin (a conditional fetch) and waits for the answer; the copy
+    /// stays meanwhile.
     fn stale(&self, now: Time, object: ObjectId) -> bool {
-        self.fresh_until.get(&object).is_some_and(|&until| now >= until)
+        self.fresh_until.get(&object).is_some_and(|f| now >= f.until)
     }
 
-    /// A copy of `object` is kept (fetched now, or found on disk: `fetched` false, so its age
-    /// is unknown and it counts as stale). Only mutable namespaces are tracked.
-    fn track_freshness(&mut self, now: Time, object: ObjectRef, fetched: bool) {
-        if let Some(&max_age) = self.config.max_age.get(&object.namespace) {
-            self.fresh_until.insert(object.id, if fetched { now + max_age } else { now });
-        }
+    /// Whether a stale copy may be served now that its origin cannot be reached.
+    fn may_serve_stale(&self, now: Time, object: ObjectId) -> bool {
+        self.fresh_until.get(&object).is_some_and(|f| f.stale_until.is_some_and(|until| now <= until))
+    }
+
+    /// Whether a namespace's copies follow their third-party origin's headers (RFC 9111).
+    fn follows_headers(&self, namespace: crate::ids::NamespaceId) -> bool {
+        self.config.third_party.get(&namespace).is_some_and(|t| !t.immutable)
+    }
+
+    /// A copy of `object` is kept: fetched now with `validity` (what its origin's headers
+    /// allow, for a third-party namespace), or found on disk (`fetched` false: its age is
+    /// unknown and it counts as stale). Only mutable namespaces are tracked.
+    fn track_freshness(&mut self, now: Time, object: ObjectRef, validity: Option<Validity>, fetched: bool) {
+        let ns = object.namespace;
+        let validity = if self.follows_headers(ns) {
+            // (A copy of unknown age or headers is asked about before use and never served
+            // stale: its origin may have forbidden that.)
+            let unknown = Validity { store: true, fresh_for: Duration::ZERO, on_error_for: None };
+            validity.filter(|_| fetched).unwrap_or(unknown)
+        } else if let Some(&max_age) = self.config.max_age.get(&ns) {
+            let fresh_for = if fetched { max_age } else { Duration::ZERO };
+            Validity { store: true, fresh_for, on_error_for: Some(Duration::MAX) }
+        } else {
+            return;
+        };
+        let until = now + validity.fresh_for;
+        let stale_until = validity.on_error_for.map(|d| now + d);
+        self.fresh_until.insert(object.id, Freshness { until, stale_until });
     }
 
     /// Metadata of an object neither here nor in flight comes from an origin (the authority on
@@ -252,8 +277,11 @@ impl Node {
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
         let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
-        // (Only an origin can say whether a copy is still current.)
-        let discover = !revalidate && child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
+        // (Only an origin can say whether a copy is still current, and only a Reef origin's
+        // block list lets a copy from elsewhere be checked.)
+        let discover = !revalidate
+            && !self.config.third_party.contains_key(&object.namespace)
+            && child_role.is_none_or(|role| self.discovery.rediscovers_for(role));
         let fill = Fill {
             object,
             sources: VecDeque::new(),
@@ -508,9 +536,9 @@ impl Node {
             return; // cancelled or timed out earlier: late results are ignored
         }
         match result {
-            FetchResult::Complete { size } => self.finish_fill(now, fetch, size),
+            FetchResult::Complete { size, validity } => self.finish_fill(now, fetch, size, validity),
             FetchResult::Staging { retry_after } => self.on_staging(now, fetch, retry_after),
-            FetchResult::NotModified => self.not_modified(now, fetch),
+            FetchResult::NotModified { validity } => self.not_modified(now, fetch, validity),
             FetchResult::Failed(FetchError::NotFound) => {
                 let object = self.fills[&fetch].object.id;
                 // Expired entries are dropped once the map doubles: bounded, amortised O(1).
@@ -549,7 +577,7 @@ impl Node {
         self.evict_reported(now);
         match outcome {
             InsertOutcome::Inserted => {
-                self.track_freshness(now, object, false);
+                self.track_freshness(now, object, None, false);
                 self.emit(Event::Admitted { object: object.id, size });
                 self.with_discovery(now, |d, ctx| d.holding(ctx, object.id));
             }
@@ -581,7 +609,8 @@ impl Node {
         }
     }
 
-    fn finish_fill(&mut self, now: Time, fetch: FetchId, size: u64) {
+    /// `validity`: what a third-party origin's headers allow (`None` from a Reef source).
+    fn finish_fill(&mut self, now: Time, fetch: FetchId, size: u64, validity: Option<Validity>) {
         if self.fills[&fetch].streamed_size.is_some_and(|s| s != size) {
             self.break_readers(fetch);
         }
@@ -598,15 +627,19 @@ impl Node {
                 self.evict_reported(now);
             }
         }
+        let storable = !self.follows_headers(fill.object.namespace) || validity.is_none_or(|v| v.store);
+        if !storable {
+            self.emit(Event::NotStorable { object, size });
+        }
         let admitted = match self.cache.as_mut() {
-            Some(_) if fill.passing => InsertOutcome::Rejected,
+            Some(_) if fill.passing || !storable => InsertOutcome::Rejected,
             Some(cache) => cache.insert(object, size, fill.object.namespace, &mut self.evicted),
             None => InsertOutcome::Rejected,
         };
         self.evict_reported(now);
         let kept = admitted == InsertOutcome::Inserted;
         if kept {
-            self.track_freshness(now, fill.object, true);
+            self.track_freshness(now, fill.object, validity, true);
             self.outputs.push_back(Output::Commit { fetch, object });
             self.emit(Event::Admitted { object, size });
             self.with_discovery(now, |d, ctx| d.holding(ctx, object));
@@ -654,8 +687,9 @@ impl Node {
                 if cache.remove_for(object, crate::cache::EvictReason::Expired, &mut self.evicted) {
                     self.evict_reported(now);
                 }
-            } else if failure == Failure::AllSourcesDown {
-                // No origin answered: a complete, verified earlier version beats nothing.
+            } else if failure == Failure::AllSourcesDown && self.may_serve_stale(now, object) {
+                // No origin answered: a complete, verified earlier version beats nothing,
+                // unless its origin forbade serving it stale (or only for so long).
                 for request in fill.waiters {
                     self.emit(Event::ServedStale { request, object });
                     self.serve_local(now, request, object, true);
@@ -670,7 +704,7 @@ impl Node {
 
     /// The origin says the stale copy is current: it is fresh again, and the waiting requests
     /// are served from it. If the copy has gone meanwhile, they get a fill of their own.
-    fn not_modified(&mut self, now: Time, fetch: FetchId) {
+    fn not_modified(&mut self, now: Time, fetch: FetchId, validity: Option<Validity>) {
         // (Readers of an earlier attempt that sent a body cannot resume from a 304.)
         self.break_readers(fetch);
         let fill = self.take_fill(fetch);
@@ -679,7 +713,7 @@ impl Node {
             let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
             return self.start_fill_for(now, object, fill.waiters, node_waiters, fill.exclude, false);
         }
-        self.track_freshness(now, object, true);
+        self.track_freshness(now, object, validity, true);
         self.emit(Event::Revalidated { object: object.id, modified: false });
         for request in fill.waiters {
             self.serve_local(now, request, object.id, true);
@@ -702,4 +736,14 @@ impl Node {
         }
         fill
     }
+}
+
+/// How long a copy held here may be served.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Freshness {
+    /// From then on, a request revalidates it first.
+    until: Time,
+    /// Until when it may still be served, stale, if its origin cannot be reached (`None`:
+    /// never once stale).
+    stale_until: Option<Time>,
 }

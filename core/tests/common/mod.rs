@@ -36,7 +36,7 @@ pub fn fetch_of(out: &[Output]) -> Option<FetchId> {
 /// (`ServeDone`): the outputs.
 pub fn deliver(node: &mut Node, at: Time, fetch: FetchId, size: u64, sent: Option<u64>) -> Vec<Output> {
     node.handle(at, Input::FetchReceiving { fetch, size });
-    node.handle(at, Input::FetchDone { fetch, result: FetchResult::Complete { size } });
+    node.handle(at, Input::FetchDone { fetch, result: FetchResult::Complete { size, validity: None } });
     if let Some(id) = sent {
         node.handle(at, Input::ServeDone { request: RequestId(id) });
     }

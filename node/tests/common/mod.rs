@@ -167,6 +167,11 @@ impl Cluster {
                 text += "export = \"data\"\n";
             }
             for (name, keys) in &options.namespaces {
+                if keys.contains("origin_url") {
+                    // In front of a third-party origin: no Reef origin, no export.
+                    text += &format!("\n[[namespaces]]\nname = \"{name}\"\n{keys}\n");
+                    continue;
+                }
                 text += &format!("\n[[namespaces]]\nname = \"{name}\"\norigins = {origin_ids:?}\n{keys}\n");
                 if s.role == "origin" {
                     std::fs::create_dir_all(dir.path().join(format!("data-{name}"))).unwrap();

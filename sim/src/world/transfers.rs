@@ -227,7 +227,7 @@ impl World {
         let now = self.now();
         self.deliver(now, n, Input::ServeDone { request });
         if self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some() {
-            let done = Input::FetchDone { fetch: pr.fetch, result: FetchResult::NotModified };
+            let done = Input::FetchDone { fetch: pr.fetch, result: FetchResult::NotModified { validity: None } };
             self.deliver(now + self.latency(n, pr.requester), pr.requester, done);
         }
         true
@@ -278,7 +278,7 @@ impl World {
         self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
-        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size } };
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size, validity: None } };
         self.deliver((now + lat).max(list_at), t.requester, done);
         let s = &mut self.stats;
         s.transfers += 1;
