@@ -28,6 +28,10 @@ pub enum Event {
     /// A revalidation failed (the origin did not answer): the stale copy was served rather
     /// than nothing (it is a complete, verified earlier version).
     ServedStale { request: RequestId, object: ObjectId },
+    /// A fill was split across `parts` holders (multi-source fetch).
+    Split { object: ObjectId, parts: u32 },
+    /// A part of a split fill failed or stalled; its remaining range went to another holder.
+    PartFailover { object: ObjectId, from: NodeId, reason: FetchError },
     /// A source failed and the next one is tried.
     Failover { object: ObjectId, from: NodeId, reason: FetchError },
     /// A client request's response was held back by its namespace's egress limit for `wait`,

@@ -338,6 +338,9 @@ impl Harness {
                     self.cancelled.insert((node, fetch));
                 }
                 Output::Respond { request, response } => self.on_respond(node, request, response),
+                Output::FetchParts { .. } | Output::FetchPart { .. } | Output::CancelPart { .. } => {
+                    panic!("the harness plays no split fills: leave NodeConfig::multi_source off")
+                }
                 Output::Event(Event::StreamBroken { request, .. }) => self.stream_broken(node, request),
                 Output::Commit { .. }
                 | Output::Discard { .. }

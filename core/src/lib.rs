@@ -26,7 +26,7 @@ pub use peer::{PeerInfo, Role};
 pub use policy::Policy;
 pub use protocol::{
     BLOCK_LIST_TIMEOUT, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, MESSAGE_TIMEOUT, Message,
-    NO_ROOM_WAIT, ObjectRef, Output, Request, RequestId, RequestKind, Response, Source,
+    NO_ROOM_WAIT, ObjectRef, Output, Part, Request, RequestId, RequestKind, Response, Source,
 };
 pub use units::{BitRate, Duration, Time};
 

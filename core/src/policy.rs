@@ -61,6 +61,12 @@ pub struct Policy {
     /// A fill's first block: readers start streaming once it has arrived.
     #[serde(deserialize_with = "block_size_range")]
     pub block_size: Size,
+    /// Split fills of objects at least this big across several holders at once (multi-source
+    /// fetch, `NodeConfig::multi_source`); absent (the default): never. At least `block_size`.
+    pub multi_source_min: Option<Size>,
+    /// Most holders a split fill takes ranges from at once (2 to 16; default 3).
+    #[serde(deserialize_with = "sources_range")]
+    pub multi_source_max: u8,
 }
 
 impl Default for Policy {
@@ -84,6 +90,8 @@ impl Default for Policy {
             negative_ttl: Span(Duration::from_secs(60)),
             stream: true,
             block_size: Size(1 << 20),
+            multi_source_min: None,
+            multi_source_max: 3,
         }
     }
 }
@@ -98,6 +106,11 @@ impl Policy {
         // Sixteen blocks: room to keep readers of an object passing through streaming.
         c.pass_window = self.block_size.0.saturating_mul(16);
         c.membership = self.membership.config();
+        c.multi_source = self.multi_source_min.map(|min| crate::node::MultiSource {
+            min_size: min.0.max(self.block_size.0),
+            max_sources: self.multi_source_max,
+            block_size: self.block_size.0,
+        });
     }
 
     /// The admission rule with its parameters, as the core's cache takes it.
@@ -301,6 +314,15 @@ fn block_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::E
     let v = Size::deserialize(d)?;
     if !(4096..=64 << 20).contains(&v.0) {
         return Err(serde::de::Error::custom(format!("must be between 4KiB and 64MiB (got {} bytes)", v.0)));
+    }
+    Ok(v)
+}
+
+/// Holders of a split fill: 2 to 16.
+fn sources_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let v = u8::deserialize(d)?;
+    if !(2..=16).contains(&v) {
+        return Err(serde::de::Error::custom(format!("must be between 2 and 16 (got {v})")));
     }
     Ok(v)
 }

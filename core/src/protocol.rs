@@ -132,6 +132,17 @@ impl FetchError {
     }
 }
 
+/// A range of an object fetched from one holder, as part of a split fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub id: u32,
+    pub from: NodeId,
+    pub kind: FetchKind,
+    /// Bytes `start..end` of the object (whole blocks, but for the object's last).
+    pub start: u64,
+    pub end: u64,
+}
+
 /// What a driver reports about a fetch it ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FetchResult {
@@ -190,6 +201,12 @@ pub enum Input {
     /// The store already holds this complete, verified object (found on disk at start-up).
     /// The cache engine decides whether it stays: if not, the node answers `Evict`.
     Recovered { object: ObjectRef, size: u64 },
+    /// A part of a split fill (`Output::FetchParts`) has verified its range up to `reached`
+    /// (exclusive); counts as that part's progress.
+    PartProgress { fetch: FetchId, part: u32, reached: u64 },
+    /// A part of a split fill ended: its whole range verified, or failed with the bytes up to
+    /// `reached` verified (the rest of its range is handed to another holder).
+    PartDone { fetch: FetchId, part: u32, result: Result<(), FetchError>, reached: u64 },
     /// Time has passed `poll_timeout()`: run due timers.
     Tick,
 }
@@ -392,6 +409,15 @@ pub enum Output {
     Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool },
     /// Abandon a fetch (its result, if any arrives, is ignored).
     CancelFetch { fetch: FetchId },
+    /// Split fill `fetch` across holders: its running attempt (the lead, part 0) stops at
+    /// byte `lead_end`, and each of `parts` fetches its range at the same time into the same
+    /// fill. From now on the driver reports `PartProgress`/`PartDone` for every part (the lead
+    /// included) and `FetchDone` once the whole object is verified.
+    FetchParts { fetch: FetchId, lead_end: u64, parts: Vec<Part> },
+    /// A range of a split fill handed on to another holder (its earlier part failed).
+    FetchPart { fetch: FetchId, part: Part },
+    /// Stop a part of a split fill (it stalled); its range was handed on.
+    CancelPart { fetch: FetchId, part: u32 },
     /// The completed fill becomes a cached object (rename the temporary into the store).
     Commit { fetch: FetchId, object: ObjectId },
     /// The completed fill is not kept (not admitted); delete it once its readers are done.

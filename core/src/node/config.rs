@@ -57,6 +57,9 @@ pub struct NodeConfig {
     /// as the origin's response headers allow (`crate::http_caching`).
     #[serde(default)]
     pub third_party: BTreeMap<NamespaceId, ThirdParty>,
+    /// Split fills of large objects across several holders (`super::parts`); `None`: never.
+    #[serde(default)]
+    pub multi_source: Option<super::parts::MultiSource>,
 }
 
 /// A namespace in front of a third-party HTTP origin.
@@ -94,6 +97,7 @@ impl NodeConfig {
             egress: Vec::new(),
             max_age: BTreeMap::new(),
             third_party: BTreeMap::new(),
+            multi_source: None,
         }
     }
 

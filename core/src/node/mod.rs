@@ -6,10 +6,12 @@
 
 mod config;
 mod director;
+mod parts;
 mod request_path;
 
 pub use crate::peer::{PeerInfo, Role};
 pub use config::{NodeConfig, ThirdParty, default_stage_timeout};
+pub use parts::{MultiSource, plan as plan_parts};
 
 use crate::Map;
 use crate::cache::{Cache, Eviction};
@@ -47,6 +49,8 @@ enum Timer {
     Fetch { fetch: FetchId, attempt: u32 },
     /// Time to ask a staging source again (after attempt `attempt` said it is staging).
     StagePoll { fetch: FetchId, attempt: u32 },
+    /// A part of a split fill may be overdue.
+    Part { fetch: FetchId, part: u32 },
 }
 
 /// A staging source is asked again no sooner than this (one that says "now" would spin)...
@@ -179,7 +183,9 @@ impl Node {
             Input::FetchDone { fetch, result } => self.on_fetch_done(now, fetch, result),
             Input::FetchReceiving { fetch, size } => self.on_fetch_receiving(now, fetch, size),
             Input::FetchProgress { fetch } => self.on_fetch_progress(now, fetch),
-            Input::FetchNoSpace { fetch } => self.on_fetch_no_space(fetch),
+            Input::FetchNoSpace { fetch } => self.on_fetch_no_space(now, fetch),
+            Input::PartProgress { fetch, part, reached } => self.on_part_progress(now, fetch, part, reached),
+            Input::PartDone { fetch, part, result, reached } => self.on_part_done(now, fetch, part, result, reached),
             Input::ServeDone { request } => match self.serving.remove(&request) {
                 Some(object) => {
                     if let Some(cache) = self.cache.as_mut() {
@@ -264,6 +270,7 @@ impl Node {
             match timer {
                 Timer::Fetch { fetch, attempt } => self.fetch_overdue(now, fetch, attempt),
                 Timer::StagePoll { fetch, attempt } => self.poll_staging(now, fetch, attempt),
+                Timer::Part { fetch, part } => self.part_overdue(now, fetch, part),
             }
         }
         self.membership.on_tick(now, &mut self.outputs, &mut self.rng);

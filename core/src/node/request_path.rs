@@ -29,39 +29,41 @@ use std::collections::VecDeque;
 /// An upstream fetch and the requests waiting on it (coalesced misses).
 #[derive(Debug)]
 pub(super) struct Fill {
-    object: ObjectRef,
+    pub(super) object: ObjectRef,
     /// Sources still to try, in order.
-    sources: VecDeque<Candidate>,
+    pub(super) sources: VecDeque<Candidate>,
     /// The source being tried; `None` while discovery runs.
-    current: Option<Candidate>,
-    attempt: u32,
+    pub(super) current: Option<Candidate>,
+    pub(super) attempt: u32,
     /// When the current attempt started or last reported progress.
-    progress_at: Time,
-    waiters: Vec<RequestId>,
+    pub(super) progress_at: Time,
+    pub(super) waiters: Vec<RequestId>,
     /// The size the current source announced (`FetchReceiving`); `None` until it answers.
-    receiving: Option<u64>,
+    pub(super) receiving: Option<u64>,
     /// Requests answered with `Stream`, and the size they were told.
-    readers: Vec<RequestId>,
-    streamed_size: Option<u64>,
+    pub(super) readers: Vec<RequestId>,
+    pub(super) streamed_size: Option<u64>,
     /// Bytes the cache promised this fill (`Cache::reserve`), given back when it ends.
-    reserved: u64,
+    pub(super) reserved: u64,
     /// No room for the whole object: it is streamed through to its readers and not kept
     /// (`Output::PassThrough`); requests that come later wait for a fill of their own.
-    passing: bool,
+    pub(super) passing: bool,
     /// A child that asked us: never fetch from it (that would loop).
-    exclude: Option<NodeId>,
+    pub(super) exclude: Option<NodeId>,
     /// Whether discovery is consulted (not for a rendezvous home's own children).
-    discover: bool,
+    pub(super) discover: bool,
     /// Since when the current source has been answering that it is staging the object, and
     /// whether the fill is now waiting to ask it again (no request is out meanwhile).
-    staging_since: Option<Time>,
-    polling: bool,
+    pub(super) staging_since: Option<Time>,
+    pub(super) polling: bool,
     /// When the staging source is asked next.
-    poll_at: Time,
+    pub(super) poll_at: Time,
     /// Waiters that are other nodes' fetches: told to ask again while the fill stages.
-    node_waiters: Vec<RequestId>,
+    pub(super) node_waiters: Vec<RequestId>,
     /// A conditional fetch of a stale copy held here (see `Node::stale`).
-    revalidate: bool,
+    pub(super) revalidate: bool,
+    /// Split across several holders (`super::parts`), once its size is known.
+    pub(super) split: Option<super::parts::Split>,
 }
 
 impl Fill {
@@ -301,6 +303,7 @@ impl Node {
             poll_at: now,
             node_waiters,
             revalidate,
+            split: None,
         };
         self.fills.insert(fetch, fill);
         self.fill_of_object.insert(object.id, fetch);
@@ -451,12 +454,19 @@ impl Node {
             self.break_readers(fetch);
         }
         self.stream_waiters(now, fetch);
+        self.maybe_split(now, fetch, size);
     }
 
     /// The disk is full under a fill: it passes through and is not kept (its promise of room
     /// is given back: the room was not there).
-    pub(super) fn on_fetch_no_space(&mut self, fetch: FetchId) {
+    pub(super) fn on_fetch_no_space(&mut self, now: Time, fetch: FetchId) {
         let Some(fill) = self.fills.get_mut(&fetch).filter(|f| f.current.is_some() && !f.passing) else { return };
+        if fill.split.is_some() {
+            // (Ranges arriving out of order cannot pass through a window.)
+            self.outputs.push_back(Output::CancelFetch { fetch });
+            self.emit(Event::NoRoom { object: self.fills[&fetch].object.id });
+            return self.fail_fill(now, fetch, Failure::NoSpace);
+        }
         fill.passing = true;
         if let Some(cache) = self.cache.as_mut() {
             cache.unreserve(fill.reserved, fill.object.namespace);
@@ -517,9 +527,12 @@ impl Node {
     }
 
     pub(super) fn fetch_overdue(&mut self, now: Time, fetch: FetchId, attempt: u32) {
-        let Some(fill) = self.fills.get(&fetch).filter(|f| f.attempt == attempt && f.current.is_some() && !f.polling)
+        let Some(fill) = self
+            .fills
+            .get(&fetch)
+            .filter(|f| f.attempt == attempt && f.current.is_some() && !f.polling && f.split.is_none())
         else {
-            return;
+            return; // (A split fill's parts have timers of their own.)
         };
         // Progress since the timer was set: one timer per attempt, moved on when it fires.
         let deadline = fill.progress_at + self.config.fetch_timeout;
@@ -534,6 +547,11 @@ impl Node {
     pub(super) fn on_fetch_done(&mut self, now: Time, fetch: FetchId, result: FetchResult) {
         if self.fills.get(&fetch).is_none_or(|f| f.current.is_none() || f.polling) {
             return; // cancelled or timed out earlier: late results are ignored
+        }
+        if self.fills[&fetch].split.is_some() && !matches!(result, FetchResult::Complete { .. }) {
+            // (A split fill's ranges fail over one by one; the driver reports only its end.)
+            self.outputs.push_back(Output::CancelFetch { fetch });
+            return self.fail_fill(now, fetch, Failure::AllSourcesDown);
         }
         match result {
             FetchResult::Complete { size, validity } => self.finish_fill(now, fetch, size, validity),
@@ -676,7 +694,7 @@ impl Node {
         }
     }
 
-    fn fail_fill(&mut self, now: Time, fetch: FetchId, failure: Failure) {
+    pub(super) fn fail_fill(&mut self, now: Time, fetch: FetchId, failure: Failure) {
         self.break_readers(fetch);
         let fill = self.take_fill(fetch);
         let object = fill.object.id;
@@ -730,8 +748,11 @@ impl Node {
         // the live ones, drop them (amortised O(1) per fill, and a small heap stays fast).
         if self.timers.len() > 4 * (self.fills.len() + 16) {
             let fills = &self.fills;
-            self.timers.retain(|(Timer::Fetch { fetch, attempt } | Timer::StagePoll { fetch, attempt })| {
-                fills.get(fetch).is_some_and(|f| f.attempt == *attempt && f.current.is_some())
+            self.timers.retain(|timer| match *timer {
+                Timer::Fetch { fetch, attempt } | Timer::StagePoll { fetch, attempt } => {
+                    fills.get(&fetch).is_some_and(|f| f.attempt == attempt && f.current.is_some())
+                }
+                Timer::Part { fetch, .. } => fills.get(&fetch).is_some_and(|f| f.split.is_some()),
             });
         }
         fill
