@@ -170,6 +170,11 @@ impl Verifier {
         if self.recording { (whole + self.in_block).min(self.list.size) } else { whole.min(self.list.size) }
     }
 
+    /// The reference list of a checking verifier (`None` while recording one).
+    pub fn reference(&self) -> Option<std::sync::Arc<BlockList>> {
+        (!self.recording).then(|| self.list.clone())
+    }
+
     /// The list, once the fill is complete.
     pub fn into_list(self) -> BlockList {
         std::sync::Arc::unwrap_or_clone(self.list)

@@ -14,14 +14,14 @@ use crate::config::Config;
 use crate::fill::{Fill, Reader, State};
 use crate::http::pacing::Pacer;
 use crate::metrics::Metrics;
-use crate::peer_transport::{Attempt, FillReport, Transport};
+use crate::peer_transport::{Attempt, AttemptEnd, FillReport, Transport};
 use crate::store::{ObjectMeta, Store};
 use crate::third_party::Held;
 use reef_core::cache::NamespaceShare;
 use reef_core::shaper::RateLimit;
 use reef_core::{
     Event, Failure, FetchId, FetchKind, FetchResult, Input, Message, NamespaceId, Node, NodeId, ObjectId, ObjectName,
-    ObjectRef, Output, Request, RequestId, RequestKind, Response, Source, Time,
+    ObjectRef, Output, Part, Request, RequestId, RequestKind, Response, Source, Time,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -99,6 +99,19 @@ enum Cmd {
     FetchNoSpace {
         fetch: FetchId,
         attempt: u32,
+    },
+    PartProgress {
+        fetch: FetchId,
+        attempt: u32,
+        part: u32,
+        reached: u64,
+    },
+    PartDone {
+        fetch: FetchId,
+        attempt: u32,
+        part: u32,
+        result: Result<(), reef_core::FetchError>,
+        reached: u64,
     },
     SetQuotas {
         quotas: Vec<NamespaceShare>,
@@ -277,6 +290,36 @@ struct LiveFill {
     fill: Arc<Fill>,
     attempt: u32,
     task: Option<AbortHandle>,
+    /// A split fill's other parts, by id.
+    parts: HashMap<u32, AbortHandle>,
+}
+
+impl LiveFill {
+    /// Stops the attempt and every part.
+    fn abort(&self) {
+        self.task.iter().chain(self.parts.values()).for_each(AbortHandle::abort);
+    }
+}
+
+/// After a part of a split fill ended: if the object is whole, finishes it and reports the
+/// fetch's end (once, whichever part gets there).
+async fn finish_split(transport: &Transport, fill: &Fill, tx: &mpsc::UnboundedSender<Cmd>, attempt: u32) {
+    let Some(assembly) = fill.assembly().filter(|a| a.attempt == attempt) else { return };
+    if let Some(result) = transport.finish_split(fill, assembly).await {
+        let _ = tx.send(Cmd::FetchDone { fetch: fill.fetch, attempt, result });
+    }
+}
+
+/// What a fill's tasks report, as commands to the driver.
+fn reporter(tx: mpsc::UnboundedSender<Cmd>, fetch: FetchId, attempt: u32) -> impl Fn(FillReport) {
+    move |r: FillReport| {
+        let _ = tx.send(match r {
+            FillReport::Receiving { size } => Cmd::FetchReceiving { fetch, attempt, size },
+            FillReport::Progress => Cmd::FetchProgress { fetch, attempt },
+            FillReport::PartProgress { part, reached } => Cmd::PartProgress { fetch, attempt, part, reached },
+            FillReport::NoSpace => Cmd::FetchNoSpace { fetch, attempt },
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -468,6 +511,17 @@ impl Actor {
                     self.handle(Input::FetchProgress { fetch });
                 }
             }
+            Cmd::PartProgress { fetch, attempt, part, reached } => {
+                if self.fills.get(&fetch).is_some_and(|l| l.attempt == attempt) {
+                    self.handle(Input::PartProgress { fetch, part, reached });
+                }
+            }
+            Cmd::PartDone { fetch, attempt, part, result, reached } => {
+                if let Some(live) = self.fills.get_mut(&fetch).filter(|l| l.attempt == attempt) {
+                    live.parts.remove(&part);
+                    self.handle(Input::PartDone { fetch, part, result, reached });
+                }
+            }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
             Cmd::Lost(object) => self.handle(Input::Lost { object }),
             Cmd::SetQuotas { quotas, egress, done } => {
@@ -505,11 +559,23 @@ impl Actor {
                 }
                 Output::CancelFetch { fetch } => {
                     if let Some(live) = self.fills.get(&fetch) {
-                        if let Some(task) = &live.task {
-                            task.abort();
-                        }
+                        live.abort();
                         live.fill.set(live.attempt, State::Failed);
                         self.ending.push((fetch, live.attempt));
+                    }
+                }
+                Output::FetchParts { fetch, lead_end, parts } => {
+                    if let Some(live) = self.fills.get(&fetch) {
+                        live.fill.split(lead_end);
+                    }
+                    for part in parts {
+                        self.start_part(fetch, part);
+                    }
+                }
+                Output::FetchPart { fetch, part } => self.start_part(fetch, part),
+                Output::CancelPart { fetch, part } => {
+                    if let Some(task) = self.fills.get_mut(&fetch).and_then(|l| l.parts.remove(&part)) {
+                        task.abort();
                     }
                 }
                 Output::Commit { fetch, object } => {
@@ -590,6 +656,8 @@ impl Actor {
 
     fn end_fill(&mut self, fetch: FetchId) -> Option<LiveFill> {
         let live = self.fills.remove(&fetch)?;
+        // (Parts still running hold only bytes the fill no longer needs.)
+        live.parts.values().for_each(AbortHandle::abort);
         let object = live.fill.name.id();
         if self.fill_of_object.get(&object) == Some(&fetch) {
             self.fill_of_object.remove(&object);
@@ -613,7 +681,7 @@ impl Actor {
                     });
                     return;
                 };
-                self.fills.insert(fetch, LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None });
+                self.fills.insert(fetch, LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None, parts: HashMap::new() });
                 0
             }
         };
@@ -647,13 +715,7 @@ impl Actor {
         let held = revalidate.then(|| store.meta(object.id)).flatten();
         let block_size = self.config.policy.block_size.0;
         let task = self.runtime.spawn(async move {
-            let report = |r: FillReport| {
-                let _ = tx.send(match r {
-                    FillReport::Receiving { size } => Cmd::FetchReceiving { fetch, attempt, size },
-                    FillReport::Progress => Cmd::FetchProgress { fetch, attempt },
-                    FillReport::NoSpace => Cmd::FetchNoSpace { fetch, attempt },
-                });
-            };
+            let report = reporter(tx.clone(), fetch, attempt);
             let attempt_of = Attempt {
                 fill: &fill,
                 number: attempt,
@@ -670,10 +732,40 @@ impl Actor {
                 }),
                 block_size,
             };
-            let result = transport.fetch(&store, attempt_of, report).await;
-            let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
+            match transport.fetch(&store, attempt_of, report).await {
+                AttemptEnd::Fetch(result) => {
+                    let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
+                }
+                AttemptEnd::Lead { result, reached } => {
+                    let _ = tx.send(Cmd::PartDone { fetch, attempt, part: 0, result, reached });
+                    finish_split(&transport, &fill, &tx, attempt).await;
+                }
+            }
         });
         live.task = Some(task.abort_handle());
+    }
+
+    /// Starts a part of a split fill (`Output::FetchParts`, `Output::FetchPart`): its range
+    /// from its holder into the fill's shared file.
+    fn start_part(&mut self, fetch: FetchId, part: Part) {
+        let Some(live) = self.fills.get_mut(&fetch) else { return };
+        let attempt = live.attempt;
+        let Some(assembly) = live.fill.assembly().filter(|a| a.attempt == attempt) else {
+            // (The core splits only fills whose first block was checked, which made the file.)
+            tracing::error!(object = %live.fill.name, "a split fill without a shared file");
+            let result = Err(reef_core::FetchError::Refused);
+            let _ = self.tx.send(Cmd::PartDone { fetch, attempt, part: part.id, result, reached: part.start });
+            return;
+        };
+        let private = self.config.namespaces.iter().any(|ns| ns.name == live.fill.name.namespace && ns.access.private);
+        let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
+        let task = self.runtime.spawn(async move {
+            let report = reporter(tx.clone(), fetch, attempt);
+            let (result, reached) = transport.fetch_part(&fill, &assembly, part, private, report).await;
+            let _ = tx.send(Cmd::PartDone { fetch, attempt, part: part.id, result, reached });
+            finish_split(&transport, &fill, &tx, attempt).await;
+        });
+        live.parts.insert(part.id, task.abort_handle());
     }
 
     /// Per-namespace metrics of a core event.

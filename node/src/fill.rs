@@ -5,6 +5,7 @@
 //! carries the same version (size and ETag); otherwise, or when the core gives the fill up, the
 //! reader gets an error and its response is aborted, never another version's bytes.
 
+use crate::assembly::Assembly;
 use crate::store::ObjectMeta;
 use reef_core::{FetchId, ObjectName, Source};
 use std::fs::File;
@@ -68,6 +69,10 @@ pub struct Fill {
     moved: Notify,
     /// For a fill passing through: bytes of the current attempt's file already freed.
     freed: AtomicU64,
+    /// Where the lead attempt stops once the core has split the fill (`u64::MAX`: not split).
+    lead_end: AtomicU64,
+    /// The current attempt's file as its parts share it (attempts checked against a block list).
+    assembly: Mutex<Option<Arc<Assembly>>>,
 }
 
 impl Fill {
@@ -80,7 +85,28 @@ impl Fill {
             readers: Mutex::new(Vec::new()),
             moved: Notify::new(),
             freed: AtomicU64::new(0),
+            lead_end: AtomicU64::new(u64::MAX),
+            assembly: Mutex::new(None),
         }
+    }
+
+    /// The attempt's file, shareable by the parts of a split (replaces an earlier attempt's).
+    pub fn offer(&self, assembly: Arc<Assembly>) {
+        *self.assembly.lock().expect("assembly") = Some(assembly);
+    }
+
+    pub fn assembly(&self) -> Option<Arc<Assembly>> {
+        self.assembly.lock().expect("assembly").clone()
+    }
+
+    /// The core split the fill: the lead attempt stops at `lead_end`.
+    pub fn split(&self, lead_end: u64) {
+        self.lead_end.store(lead_end, Ordering::Release);
+    }
+
+    /// Where the lead attempt stops (`None`: the fill is not split).
+    pub fn lead_end(&self) -> Option<u64> {
+        Some(self.lead_end.load(Ordering::Acquire)).filter(|&e| e != u64::MAX)
     }
 
     /// Starts attempt number `attempt` (a new source).

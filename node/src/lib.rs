@@ -7,6 +7,7 @@
 //! trees), `upload` (`PUT` into an origin), `metrics`, `access_log`, `client` (`reef get`).
 
 pub mod access_log;
+pub mod assembly;
 pub mod auth;
 pub mod blocks;
 pub mod client;

@@ -33,6 +33,8 @@ fn help(name: &str) -> &'static str {
         "reef_coalesced_total" => "Misses that joined a fetch already in flight.",
         "reef_fetches_total" => "Fetches started, by source kind (origin or peer).",
         "reef_failovers_total" => "Sources that failed and were replaced by the next one.",
+        "reef_split_fills_total" => "Fills of large objects split across several holders (multi-source fetch).",
+        "reef_part_failovers_total" => "Ranges of split fills whose holder failed or stalled, handed on to another holder.",
         "reef_cache_admitted_total" => "Fills admitted into the cache.",
         "reef_cache_admitted_bytes_total" => "Bytes of fills admitted into the cache.",
         "reef_cache_not_admitted_total" => "Fills not kept.",
@@ -189,6 +191,10 @@ impl Metrics {
                 self.add("reef_fetches_total", &[("source", source_label(*source))], 1.0)
             }
             Event::Failover { reason, .. } => self.add("reef_failovers_total", &[("reason", reason.name())], 1.0),
+            Event::Split { .. } => self.add("reef_split_fills_total", &[], 1.0),
+            Event::PartFailover { reason, .. } => {
+                self.add("reef_part_failovers_total", &[("reason", reason.name())], 1.0)
+            }
             Event::Admitted { size, .. } => {
                 self.add("reef_cache_admitted_total", &[], 1.0);
                 self.add("reef_cache_admitted_bytes_total", &[], *size as f64);

@@ -28,11 +28,24 @@ pub struct Spec {
     pub membership: &'static str,
     /// A cache's store directory, if not one in the cluster's directory.
     pub store: Option<PathBuf>,
+    /// Extra lines for the `[policy]` section.
+    pub policy: &'static str,
 }
 
 /// A node of `role` at `site` with every option at its default.
 fn spec(id: u32, role: &'static str, site: &'static str) -> Spec {
-    Spec { id, role, site, strategy: "", parents: vec![], external: None, node: "", membership: "", store: None }
+    Spec {
+        id,
+        role,
+        site,
+        strategy: "",
+        parents: vec![],
+        external: None,
+        node: "",
+        membership: "",
+        store: None,
+        policy: "",
+    }
 }
 
 pub fn origin(id: u32) -> Spec {
@@ -146,7 +159,7 @@ impl Cluster {
             }
             text += s.node;
             // Idle timeout: transfers that keep moving are never cut.
-            text += "\n[policy]\nfetch_timeout = \"3s\"\n";
+            text += &format!("\n[policy]\nfetch_timeout = \"3s\"\n{}\n", s.policy);
             if !s.strategy.is_empty() {
                 text += &format!("discovery = \"{}\"\n", s.strategy);
             }

@@ -2,6 +2,9 @@
 //! the core's `Message` as JSON) and object fetches into fills (`GET` with a `Reef-Peer` marker,
 //! so the serving node's core treats it as a peer request and never cascades).
 
+mod parts;
+
+use crate::assembly::{Assembly, Parts, TempFile};
 use crate::blocks::{BLOCKS_PATH, BlockList, Verifier};
 use crate::fill::{Fill, Head, State};
 use crate::http::digest::Hasher;
@@ -174,23 +177,31 @@ impl Transport {
     /// of `store`, publishing progress on the fill, and verifies it (size, upstream `Digest`).
     /// `report` hears `Receiving` once the first block is on disk, then `Progress` at most every
     /// `PROGRESS_EVERY` while bytes arrive.
-    pub async fn fetch(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> FetchResult {
+    pub async fn fetch(&self, store: &Store, a: Attempt<'_>, report: impl Fn(FillReport)) -> AttemptEnd {
         let (fill, attempt, from) = (a.fill, a.number, a.from);
         let result = self.fetch_inner(store, a, report).await;
-        match result {
-            Ok((size, validity)) => FetchResult::Complete { size, validity },
+        // A split fill's lead reports its own range only (see `reef_core::node::parts`).
+        let split = fill.lead_end().and(fill.assembly()).filter(|x| x.attempt == attempt);
+        match (result, split) {
+            (Ok(Received::Whole { size, validity }), _) => AttemptEnd::Fetch(FetchResult::Complete { size, validity }),
+            (Ok(Received::LeadDone), Some(x)) => AttemptEnd::Lead { result: Ok(()), reached: x.lead_reached() },
+            (Ok(Received::LeadDone), None) => unreachable!("a lead ends its range only in a split fill"),
+            (Err(FetchResult::Failed(e)), Some(x)) => {
+                tracing::warn!(object = %fill.name, %from, error = e.name(), "lead range broke");
+                AttemptEnd::Lead { result: Err(e), reached: x.lead_reached() }
+            }
             // Nothing was received: the next attempt (the core asks again) starts afresh.
-            Err(staging @ FetchResult::Staging { .. }) => staging,
-            Err(not_modified @ FetchResult::NotModified { .. }) => not_modified,
-            Err(FetchResult::Complete { .. }) => unreachable!("a completed fetch is Ok"),
-            Err(FetchResult::Failed(e)) => {
+            (Err(staging @ FetchResult::Staging { .. }), _) => AttemptEnd::Fetch(staging),
+            (Err(not_modified @ FetchResult::NotModified { .. }), _) => AttemptEnd::Fetch(not_modified),
+            (Err(FetchResult::Complete { .. }), _) => unreachable!("a completed fetch is Ok"),
+            (Err(FetchResult::Failed(e)), None) => {
                 if let State::Receiving { .. } = fill.snapshot().state {
                     tracing::warn!(object = %fill.name, %from, error = e.name(), "fill broke");
                 }
                 if let State::Receiving { .. } | State::Connecting = fill.snapshot().state {
                     fill.set(attempt, State::Failed);
                 }
-                FetchResult::Failed(e)
+                AttemptEnd::Fetch(FetchResult::Failed(e))
             }
         }
     }
@@ -202,14 +213,12 @@ impl Transport {
         store: &Store,
         a: Attempt<'_>,
         report: impl Fn(FillReport),
-    ) -> Result<(u64, Option<Validity>), FetchResult> {
+    ) -> Result<Received, FetchResult> {
         let answer = match self.third_party.get(&a.from) {
             Some(origin) => self.open_third_party(origin, &a).await?,
             None => self.open_reef(&a).await?,
         };
-        let validity = answer.validity;
-        let size = self.receive(store, &a, answer, report).await?;
-        Ok((size, validity))
+        self.receive(store, &a, answer, report).await
     }
 
     /// Asks a third-party origin; its bytes are their own reference (see `third_party`).
@@ -324,17 +333,36 @@ impl Transport {
         a: &Attempt<'_>,
         answer: Answer,
         report: impl Fn(FillReport),
-    ) -> Result<u64, FetchResult> {
+    ) -> Result<Received, FetchResult> {
         let Attempt { fill, number: attempt, from, kind, .. } = *a;
-        let Answer { mut body, head, mut verifier, seal, upstream_digest, caching, .. } = answer;
+        let Answer { mut body, head, mut verifier, seal, upstream_digest, caching, validity } = answer;
         let size = head.size;
         let (temp, file) = store.temp_file().map_err(|e| self.io_failure(fill, &e))?;
         let file = Arc::new(file);
         let head = Arc::new(head);
         fill.set(attempt, State::Receiving { head: head.clone(), file: file.clone(), verified: 0 });
         // Removes the temp file on every way out but success, including the task being aborted
-        // when the core cancels the fetch.
-        let guard = TempFile(Some(temp.clone()));
+        // when the core cancels the fetch. Checked against a block list, the file may be
+        // shared by the parts of a split: it lives as long as they may need it.
+        let guard = match verifier.as_ref().and_then(Verifier::reference) {
+            Some(list) => {
+                let parts = Parts {
+                    attempt,
+                    head: head.clone(),
+                    file: file.clone(),
+                    list,
+                    seal: seal.clone(),
+                    temp: temp.clone(),
+                    upstream_digest: upstream_digest.clone(),
+                };
+                let assembly = Arc::new(Assembly::new(parts));
+                fill.offer(assembly.clone());
+                Keeper::Shared(assembly)
+            }
+            None => Keeper::Local(TempFile::new(temp.clone())),
+        };
+        // In a split fill: the lead's bytes verified and marked in the shared file so far.
+        let mut marked = 0;
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
@@ -348,9 +376,17 @@ impl Transport {
         }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| FetchError::Broken)?;
-            let Ok(data) = frame.into_data() else {
+            let Ok(mut data) = frame.into_data() else {
                 continue; // trailers
             };
+            // Split: the lead's range ends here; the bytes after it are other parts' to write.
+            let limit = fill.lead_end();
+            if let Some(limit) = limit {
+                if written >= limit {
+                    break;
+                }
+                data.truncate(usize::try_from(limit - written).unwrap_or(usize::MAX));
+            }
             if written + data.len() as u64 > size {
                 return Err(FetchError::Broken.into());
             }
@@ -372,7 +408,16 @@ impl Transport {
                     tracing::error!(object = %fill.name, %from, block = bad.index, "block does not match the origin's block list: fill discarded");
                     FetchError::Broken
                 })?;
-                fill.set_verified(attempt, verified);
+                let visible = match (&guard, limit) {
+                    (Keeper::Shared(assembly), Some(_)) => {
+                        assembly.set_lead_reached(verified);
+                        let prefix = assembly.mark(marked, verified);
+                        marked = verified;
+                        prefix
+                    }
+                    _ => verified,
+                };
+                fill.set_verified(attempt, visible);
                 if !announced && verified > 0 {
                     announced = true;
                     report(FillReport::Receiving { size });
@@ -384,8 +429,18 @@ impl Transport {
             }
             if reported.elapsed() >= PROGRESS_EVERY {
                 reported = std::time::Instant::now();
-                report(FillReport::Progress);
+                report(match limit {
+                    Some(_) => FillReport::PartProgress { part: 0, reached: marked },
+                    None => FillReport::Progress,
+                });
             }
+        }
+        if let (Some(limit), Keeper::Shared(assembly)) = (fill.lead_end(), &guard) {
+            // The lead of a split fill: its range is done once verified to its end.
+            let verified = verifier.as_ref().map_or(0, Verifier::verified);
+            assembly.set_lead_reached(verified);
+            fill.set_verified(attempt, assembly.mark(marked, verified));
+            return if verified >= limit.min(size) { Ok(Received::LeadDone) } else { Err(FetchError::Broken.into()) };
         }
         if written != size {
             return Err(FetchError::Broken.into());
@@ -410,7 +465,7 @@ impl Transport {
         };
         guard.keep();
         fill.set(attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
-        Ok(size)
+        Ok(Received::Whole { size, validity })
     }
 
     /// The disk is full under a fill: the core makes it pass through (`FillReport::NoSpace`),
@@ -502,6 +557,8 @@ pub enum FillReport {
     Receiving { size: u64 },
     /// Still receiving.
     Progress,
+    /// A part of a split fill has verified its range up to `reached`.
+    PartProgress { part: u32, reached: u64 },
     /// The disk is full: the core is asked to let the fill pass through.
     NoSpace,
 }
@@ -674,19 +731,36 @@ const MAX_UPSTREAM_STATUS: usize = 1024;
 /// `fetch_timeout`).
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// A fill's temporary file, deleted when dropped unless kept.
-struct TempFile(Option<std::path::PathBuf>);
+/// Who removes an attempt's temporary file unless the object is kept.
+enum Keeper {
+    Local(TempFile),
+    /// The file of a fill checked block by block, which the parts of a split may share.
+    Shared(Arc<Assembly>),
+}
 
-impl TempFile {
-    fn keep(mut self) {
-        self.0 = None;
+impl Keeper {
+    fn keep(self) {
+        match self {
+            Keeper::Local(guard) => guard.keep(),
+            Keeper::Shared(assembly) => assembly.keep(),
+        }
     }
 }
 
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+/// How an attempt's body ended well.
+enum Received {
+    /// The whole object, verified.
+    Whole { size: u64, validity: Option<Validity> },
+    /// The lead of a split fill verified its range.
+    LeadDone,
+}
+
+/// How an attempt ended, for the driver to tell the core.
+#[derive(Debug)]
+pub enum AttemptEnd {
+    /// The fetch's result (`FetchDone`).
+    Fetch(FetchResult),
+    /// The fill was split and this attempt, its lead (part 0), ended its range: verified whole,
+    /// or failed with the bytes up to `reached` verified (`PartDone`).
+    Lead { result: Result<(), FetchError>, reached: u64 },
 }
