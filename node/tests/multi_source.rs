@@ -34,7 +34,7 @@ fn a_gibibyte_from_three_origins_survives_one_killed_mid_way() {
 
     let got = c.dir.path().join("got");
     let url = c.url(4, "/big/run.raw");
-    let mut client = Command::new("curl")
+    let client = Command::new("curl")
         .args(["-s", "-o", got.to_str().unwrap(), "-w", "%{http_code} %{size_download}", &url])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -295,3 +295,12 @@ fn set_indexes_arrays_of_tables() {
     assert_eq!((e.key.as_deref(), e.position), (Some("topology.site[0].cache"), None), "{e}");
     assert!(e.message.ends_with("(in `--set topology.site[0].cache=1 TiBB`)"), "{e}");
 }
+
+#[test]
+fn multi_source_fetch_is_refused_until_the_simulator_models_it() {
+    let e = err(GOOD, &["policy.multi_source_min=64MiB"]);
+    assert_eq!(e.key.as_deref(), Some("policy.multi_source_min"), "{e}");
+    assert!(e.message.contains("not modelled by the simulator"), "{e}");
+    let e = err(GOOD, &["policy.multi_source_max=1"]);
+    assert!(e.message.contains("between 2 and 16"), "{e}");
+}

@@ -633,6 +633,9 @@ impl World {
                 self.start_fetch(n, fetch, object, from.0, kind, revalidate)
             }
             Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
+            Output::FetchParts { .. } | Output::FetchPart { .. } | Output::CancelPart { .. } => {
+                unreachable!("scenarios with `policy.multi_source_min` are refused when read")
+            }
             Output::Respond { request, response } => self.respond(n, request, response),
             Output::Event(e) => self.on_event(n, e),
             // The store is virtual: what it holds is the core's cache index (a new or gone copy
