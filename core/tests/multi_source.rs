@@ -52,7 +52,14 @@ fn handed_on(out: &[Output]) -> Vec<Part> {
         .collect()
 }
 
-fn part_done(node: &mut Node, at: u64, fetch: FetchId, part: u32, result: Result<(), FetchError>, reached: u64) -> Vec<Output> {
+fn part_done(
+    node: &mut Node,
+    at: u64,
+    fetch: FetchId,
+    part: u32,
+    result: Result<(), FetchError>,
+    reached: u64,
+) -> Vec<Output> {
     node.handle(secs(at), Input::PartDone { fetch, part, result, reached });
     drain(node)
 }

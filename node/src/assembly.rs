@@ -158,7 +158,13 @@ mod tests {
         let temp = dir.path().join("f");
         let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         std::fs::write(&temp, &data).unwrap();
-        let head = Head { size, etag: "\"e\"".into(), last_modified: None, source: Source::Origin { node: NodeId(1) }, upstream_status: None };
+        let head = Head {
+            size,
+            etag: "\"e\"".into(),
+            last_modified: None,
+            source: Source::Origin { node: NodeId(1) },
+            upstream_status: None,
+        };
         let parts = Parts {
             attempt: 1,
             head: Arc::new(head),

@@ -681,7 +681,10 @@ impl Actor {
                     });
                     return;
                 };
-                self.fills.insert(fetch, LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None, parts: HashMap::new() });
+                self.fills.insert(
+                    fetch,
+                    LiveFill { fill: Arc::new(Fill::new(fetch, name)), attempt: 0, task: None, parts: HashMap::new() },
+                );
                 0
             }
         };

@@ -34,7 +34,9 @@ fn help(name: &str) -> &'static str {
         "reef_fetches_total" => "Fetches started, by source kind (origin or peer).",
         "reef_failovers_total" => "Sources that failed and were replaced by the next one.",
         "reef_split_fills_total" => "Fills of large objects split across several holders (multi-source fetch).",
-        "reef_part_failovers_total" => "Ranges of split fills whose holder failed or stalled, handed on to another holder.",
+        "reef_part_failovers_total" => {
+            "Ranges of split fills whose holder failed or stalled, handed on to another holder."
+        }
         "reef_cache_admitted_total" => "Fills admitted into the cache.",
         "reef_cache_admitted_bytes_total" => "Bytes of fills admitted into the cache.",
         "reef_cache_not_admitted_total" => "Fills not kept.",

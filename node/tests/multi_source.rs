@@ -48,7 +48,8 @@ fn a_gibibyte_from_three_origins_survives_one_killed_mid_way() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("200 {GIB}"));
     assert_eq!(sha256sum(&got), want, "the object arrived whole and correct");
     assert!(
-        c.metric(4, "reef_part_failovers_total{reason=\"broken\"}") + c.metric(4, "reef_part_failovers_total{reason=\"unreachable\"}")
+        c.metric(4, "reef_part_failovers_total{reason=\"broken\"}")
+            + c.metric(4, "reef_part_failovers_total{reason=\"unreachable\"}")
             >= 1.0,
         "origin 2's range was handed on"
     );

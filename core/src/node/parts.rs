@@ -220,7 +220,9 @@ fn next_holder(fill: &mut Fill, members: &crate::membership::Membership) -> Opti
     let split = fill.split.as_ref().expect("a split fill");
     let mut holders: Vec<Part> = Vec::new();
     for p in &split.parts {
-        if p.state != PartPhase::HandedOn && !failed.contains(&p.part.from) && !holders.iter().any(|h| h.from == p.part.from)
+        if p.state != PartPhase::HandedOn
+            && !failed.contains(&p.part.from)
+            && !holders.iter().any(|h| h.from == p.part.from)
         {
             holders.push(p.part);
         }

@@ -3,7 +3,9 @@
 //! it into the fill's shared file (`Assembly`), and reports how far it got. Whichever part
 //! verifies the last block finishes the object.
 
-use super::{FillReport, PROGRESS_EVERY, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport, fetch_error};
+use super::{
+    FillReport, PROGRESS_EVERY, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport, fetch_error,
+};
 use crate::assembly::Assembly;
 use crate::fill::{Fill, State};
 use crate::http::object_path;
