@@ -292,3 +292,80 @@ fn redirects_are_followed_and_metadata_comes_from_the_origin() {
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(s.requests().last().unwrap().0, "head /store/other http/1.1");
 }
+
+/// A real HTTPS server (Python's, serving a directory) with a certificate from a private CA.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SERVE_HTTPS: &str = r#"
+import functools, http.server, ssl, sys
+port_file, directory, cert, key = sys.argv[1:]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(cert, key)
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os; os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"#;
+
+fn https_server() -> HttpsServer {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    common::reef_node_cmd(&["ca", "init", "--dir", ca.to_str().unwrap()]);
+    common::reef_node_cmd(&["ca", "issue", "--dir", ca.to_str().unwrap(), "--id", "99", "--host", "127.0.0.1"]);
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let port_file = dir.path().join("port");
+    let child = std::process::Command::new("python3")
+        .args(["-c", SERVE_HTTPS, port_file.to_str().unwrap(), files.to_str().unwrap()])
+        .arg(ca.join("node-99.pem"))
+        .arg(ca.join("node-99.key"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 is installed");
+    let mut port = 0;
+    common::wait_until("the HTTPS server listens", || {
+        port = std::fs::read_to_string(&port_file).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+        port != 0
+    });
+    HttpsServer { child, port, dir }
+}
+
+#[test]
+fn an_https_origin_is_reached_with_its_ca_and_revalidated_with_if_modified_since() {
+    let server = https_server();
+    let data = bytes(100_000, 13);
+    std::fs::write(server.dir.path().join("files/f.bin"), &data).unwrap();
+    let ca = server.dir.path().join("ca/ca.pem");
+    let keys = format!("origin_url = \"https://127.0.0.1:{}\"\norigin_ca = \"{}\"\n", server.port, ca.display());
+    let c =
+        Cluster::start_with(&[cache(2, "site-a")], &Options { namespaces: vec![("web", keys)], ..Options::default() });
+    let url = c.url(2, "/web/f.bin");
+    let (code, _, body) = c.get(&url, &[]);
+    assert_eq!((code, sha256_b64(&body)), (200, sha256_b64(&data)));
+    // Modified just now, no lifetime given: 10% of its age is nothing, so the next read asks
+    // again (If-Modified-Since) and the server's 304 keeps the copy.
+    let (code, _, body) = c.get(&url, &[]);
+    assert_eq!((code, body == data), (200, true));
+    assert_eq!(c.metric(2, "reef_revalidations_total{result=\"not_modified\"}"), 1.0);
+
+    // Without the CA its certificate is not trusted: the cache fetches nothing from it.
+    let keys = format!("origin_url = \"https://127.0.0.1:{}\"\n", server.port);
+    let c =
+        Cluster::start_with(&[cache(2, "site-a")], &Options { namespaces: vec![("web", keys)], ..Options::default() });
+    let (code, _, _) = c.get(&c.url(2, "/web/f.bin"), &[]);
+    assert!(code >= 500, "untrusted origin: got {code}");
+}
