@@ -9,6 +9,7 @@ use reef_core::Policy;
 use reef_core::cache::CacheConfig;
 use reef_core::cache::{NamespaceQuota, egress_limits, quotas_for_cache};
 use reef_core::discovery::DiscoveryConfig;
+use reef_core::node::ThirdParty;
 use reef_core::{NamespaceId, NodeConfig, NodeId, PeerInfo, Role, SiteId, Tier};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -40,6 +41,8 @@ pub struct Layout {
     pub max_age: Vec<Option<reef_core::Duration>>,
     /// Each namespace's tape library behind each of its origins (`None`: files on disk).
     pub tape: Vec<Option<crate::tape::TapeParams>>,
+    /// The `Cache-Control` of each namespace whose origins are third-party HTTP servers.
+    pub cache_control: Vec<Option<String>>,
     /// The director (at the Tier-0): keeps the directory strategy's catalogue and, when
     /// clients go through it, sends each client to a cache.
     pub director: u32,
@@ -70,6 +73,7 @@ impl Layout {
             private: false,
             max_age: None,
             tape: None,
+            cache_control: None,
         }];
         let specs = if namespaces.is_empty() { &defaults[..] } else { namespaces };
         if specs.len() > usize::from(u16::MAX) {
@@ -90,6 +94,12 @@ impl Layout {
         }
         for ns in specs {
             ns.quota.validate().map_err(|e| format!("namespace `{}`: quota: {e}", ns.name))?;
+            if ns.cache_control.is_some() && (ns.max_age.is_some() || ns.tape.is_some()) {
+                return Err(format!(
+                    "namespace `{}`: `cache_control` (a third-party origin's header) goes without `max_age` and `tape`",
+                    ns.name
+                ));
+            }
         }
         let quotas: Vec<NamespaceQuota> = specs.iter().map(|n| n.quota).collect();
         quotas_for_cache(&quotas, 0)?;
@@ -107,6 +117,7 @@ impl Layout {
                     n.tape.as_ref().map(|t| t.params().map_err(|e| format!("namespace {}: {e}", n.name))).transpose()
                 })
                 .collect::<Result<_, _>>()?,
+            cache_control: specs.iter().map(|n| n.cache_control.clone()).collect(),
             director,
         })
     }
@@ -160,6 +171,10 @@ impl Layout {
                         c.egress = egress_limits(&self.quotas);
                         c.max_age = (self.max_age.iter().enumerate())
                             .filter_map(|(ns, age)| Some((NamespaceId(ns as u16), (*age)?)))
+                            .collect();
+                        c.third_party = (self.cache_control.iter().enumerate())
+                            .filter(|(_, cc)| cc.is_some())
+                            .map(|(ns, _)| (NamespaceId(ns as u16), ThirdParty { immutable: false }))
                             .collect();
                         // Caches know every site cache and the directory; worker nodes know their
                         // site. Membership gossip spreads the rest.

@@ -188,6 +188,12 @@ pub struct NamespaceSpec {
     /// its own); default: every file on disk (`crate::tape` states the model).
     #[serde(default)]
     pub tape: Option<TapeSpec>,
+    /// The origins are third-party HTTP servers that answer every fetch with this
+    /// `Cache-Control` (such as `"max-age=600"` or `"no-store"`): caches fetch the objects from
+    /// them alone and keep and revalidate copies as the header allows
+    /// (`reef_core::http_caching`). Default: Reef origins.
+    #[serde(default)]
+    pub cache_control: Option<String>,
 }
 
 /// `[namespace.tape]`: an archive's tape library (see `crate::tape`).

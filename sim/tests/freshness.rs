@@ -71,3 +71,35 @@ fn a_zero_max_age_is_refused_with_its_key() {
     let err = parse(Path::new("freshness.toml"), &scenario(Some("0s")), &[]).unwrap_err().to_string();
     assert!(err.contains("max_age") && err.contains("more than zero"), "{err}");
 }
+
+/// A run of the scenario with a third-party origin answering `cache_control`: (origin
+/// fetches, revalidations, bytes from the origin, requests, coalesced).
+fn third_party(cache_control: &str) -> (u64, u64, u64, u64, u64) {
+    let text =
+        SCENARIO.replace("origins = [\"T0\"]\n", &format!("origins = [\"T0\"]\ncache_control = \"{cache_control}\"\n"));
+    let scenario = parse(Path::new("freshness.toml"), &text, &[]).unwrap();
+    let run = simulate(&scenario, 5, &mut |_| {}).unwrap().summary;
+    assert_eq!(run.completed, run.requests);
+    assert_eq!(run.peer_fetches, 0, "a third-party origin's objects come from it alone");
+    let expired = run.namespaces["news"].expired;
+    (run.origin_fetches, expired, run.bytes_from_origin, run.requests, run.coalesced)
+}
+
+#[test]
+fn a_third_party_origins_cache_control_is_followed() {
+    // max-age=60 is the max_age rule: about once a minute per cache asked, revalidations only.
+    let (fetches, expired, bytes, _, _) = third_party("max-age=60");
+    assert!((60..=61 * 4).contains(&fetches), "{fetches}");
+    assert_eq!(bytes, (fetches - expired) * 1_000_000);
+    // no-store: nothing is kept, every request (but those that joined a fill under way) is a
+    // whole fetch from the origin.
+    let (fetches, expired, bytes, requests, coalesced) = third_party("no-store, max-age=600");
+    assert_eq!((fetches + coalesced, expired), (requests, 0));
+    assert_eq!(bytes, fetches * 1_000_000);
+    // no-cache: kept, but every request after a cache's first asks the origin; only the first
+    // fetch of each cache (at most 4) moves the object.
+    let (fetches, expired, bytes, requests, coalesced) = third_party("no-cache");
+    assert_eq!(fetches + coalesced, requests);
+    assert!((1..=4).contains(&(fetches - expired)), "{fetches} fetches, {expired} revalidations");
+    assert_eq!(bytes, (fetches - expired) * 1_000_000);
+}

@@ -36,8 +36,8 @@ use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
 use reef_core::{
     BLOCK_LIST_TIMEOUT, BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input,
-    MESSAGE_TIMEOUT, NO_ROOM_WAIT, NodeId, ObjectRef, Output, Request, RequestId, RequestKind, Response, Role, SiteId,
-    Source, Tier, Time,
+    MESSAGE_TIMEOUT, NO_ROOM_WAIT, NamespaceId, NodeId, ObjectRef, Output, Request, RequestId, RequestKind, Response,
+    Role, SiteId, Source, Tier, Time,
 };
 use std::collections::HashMap;
 
@@ -197,6 +197,8 @@ struct Transfer {
     relays: u8,
     /// A `Stream` answer: the source's fill it reads.
     streams_from: Option<FetchId>,
+    /// The object's namespace (a third-party origin's answer carries its caching headers).
+    namespace: NamespaceId,
 }
 
 #[derive(Clone, Copy, Debug)]

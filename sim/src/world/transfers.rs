@@ -3,6 +3,7 @@
 //! crossed; a flow's end (or break) is told to both ends, and moving flows report progress.
 
 use super::*;
+use reef_core::http_caching::{Exchange, ResponseFields, Validity};
 
 impl World {
     /// Tells the requester of every flow that moves that its fetch made progress.
@@ -185,7 +186,18 @@ impl World {
                         self.route.push(link);
                     }
                     let (requester, fetch) = (pr.requester, pr.fetch);
-                    let tag = Transfer { requester, fetch, source: n, request, size, holder, relays, streams_from };
+                    let namespace = pr.request.object.namespace;
+                    let tag = Transfer {
+                        requester,
+                        fetch,
+                        source: n,
+                        request,
+                        size,
+                        holder,
+                        relays,
+                        streams_from,
+                        namespace,
+                    };
                     let flow = self.net.start(now, &self.route, size, tag, &mut self.wakeups);
                     self.flush_wakeups();
                     let state = self.fetches.get_mut(&key).expect("checked above");
@@ -227,10 +239,24 @@ impl World {
         let now = self.now();
         self.deliver(now, n, Input::ServeDone { request });
         if self.fetches.remove(&(pr.requester, pr.fetch.0)).is_some() {
-            let done = Input::FetchDone { fetch: pr.fetch, result: FetchResult::NotModified { validity: None } };
+            let validity = self.answer_validity(n, pr.request.object.namespace);
+            let done = Input::FetchDone { fetch: pr.fetch, result: FetchResult::NotModified { validity } };
             self.deliver(now + self.latency(n, pr.requester), pr.requester, done);
         }
         true
+    }
+
+    /// What an answer from `source` says about reuse: a third-party origin's `Cache-Control`,
+    /// judged by the core's rules as of now (the simulated clock stands for the wall clock; the
+    /// answer is new, so its age is the exchange's, nothing).
+    fn answer_validity(&self, source: u32, ns: NamespaceId) -> Option<Validity> {
+        let cache_control = self.layout.cache_control.get(usize::from(ns.0))?.as_deref()?;
+        if self.nodes[source as usize].role != Role::Origin {
+            return None;
+        }
+        let t = self.now().as_nanos() / 1_000_000_000;
+        let fields = ResponseFields { cache_control: Some(cache_control), ..Default::default() };
+        Some(Validity::of(&fields, Exchange { request_sent: t, response_received: t }))
     }
 
     /// Node `n` was about to serve `request` from its store: if that copy is damaged, the node
@@ -278,7 +304,8 @@ impl World {
         self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
-        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size, validity: None } };
+        let validity = self.answer_validity(t.source, t.namespace);
+        let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size, validity } };
         self.deliver((now + lat).max(list_at), t.requester, done);
         let s = &mut self.stats;
         s.transfers += 1;
