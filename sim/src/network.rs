@@ -98,6 +98,8 @@ struct Flow<T> {
     live: bool,
     class: u32,
     bytes: u64,
+    /// Its class's progress when it started.
+    start: f64,
     tag: T,
 }
 
@@ -234,6 +236,14 @@ impl<T: Copy> Network<T> {
         self.live(id).then(|| self.classes[self.flows[id.index as usize].class as usize].rate)
     }
 
+    /// Bytes a live flow has moved by `now` (`None` once it ended).
+    pub fn sent(&self, id: FlowId, now: Time) -> Option<u64> {
+        let f = self.flows.get(id.index as usize).filter(|_| self.live(id))?;
+        let c = &self.classes[f.class as usize];
+        let progress = c.progress + c.rate * (now - c.updated).as_secs_f64();
+        Some(((progress - f.start).max(0.0) as u64).min(f.bytes))
+    }
+
     /// The tag a live flow was started with.
     pub fn tag(&self, id: FlowId) -> Option<&T> {
         self.live(id).then(|| &self.flows[id.index as usize].tag)
@@ -264,7 +274,8 @@ impl<T: Copy> Network<T> {
             }
         }
         c.count += 1;
-        let target = Target(c.progress + bytes as f64);
+        let start = c.progress;
+        let target = Target(start + bytes as f64);
         let index = match self.free.pop() {
             Some(i) => {
                 let f = &mut self.flows[i as usize];
@@ -272,11 +283,12 @@ impl<T: Copy> Network<T> {
                 f.live = true;
                 f.class = class;
                 f.bytes = bytes;
+                f.start = start;
                 f.tag = tag;
                 i
             }
             None => {
-                self.flows.push(Flow { generation: 0, live: true, class, bytes, tag });
+                self.flows.push(Flow { generation: 0, live: true, class, bytes, start, tag });
                 (self.flows.len() - 1) as u32
             }
         };

@@ -667,12 +667,6 @@ pub fn parse<'a>(path: &Path, text: &'a str, overrides: &'a [String]) -> Result<
         }
         return Err(err(None, Some(key.into()), message));
     }
-    if scenario.policy.multi_source_min.is_some() {
-        // (reef-node runs it; the flow model has no ranges yet, and a simulator that ignored
-        // the split would measure another system.)
-        let message = "multi-source fetch is not modelled by the simulator yet; remove it to simulate this policy";
-        return Err(err(None, Some("policy.multi_source_min".into()), message.into()));
-    }
     if scenario.name.is_none() {
         scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }

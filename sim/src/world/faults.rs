@@ -141,7 +141,7 @@ impl World {
         touched.sort_unstable_by_key(|(k, _)| *k);
         let now = self.now();
         for ((requester, fetch), f) in touched {
-            let tag = f.flow.and_then(|flow| self.net.stop(now, flow, &mut self.wakeups));
+            let tag = f.flow.and_then(|flow| self.stop_flow(flow));
             self.flush_wakeups();
             match tag {
                 Some(t) => self.break_transfer(t),
@@ -183,7 +183,7 @@ impl World {
                 if ends.is_some_and(|(a, b)| !self.reachable(a, b)) {
                     continue;
                 }
-                if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+                if let Some(t) = self.stop_flow(flow) {
                     self.break_transfer(t);
                 }
             }
@@ -212,7 +212,6 @@ impl World {
         if !start {
             return;
         }
-        let now = self.now();
         let region = |w: &World, n: u32| w.topo.sites[w.site_of(n) as usize].region;
         let mut cut: Vec<((u32, u64), FlowId)> = self
             .fetches
@@ -226,7 +225,7 @@ impl World {
             .collect();
         cut.sort_unstable_by_key(|(k, _)| *k);
         for (_, flow) in cut {
-            if let Some(t) = self.net.stop(now, flow, &mut self.wakeups) {
+            if let Some(t) = self.stop_flow(flow) {
                 self.break_transfer(t);
             }
         }

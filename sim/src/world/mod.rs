@@ -22,6 +22,7 @@
 mod clients;
 pub use clients::{bytes_from, client_sources, fallback_caches};
 mod faults;
+mod parts;
 mod tape;
 mod transfers;
 
@@ -175,6 +176,7 @@ struct PeerReq {
 
 #[derive(Clone, Copy, Debug)]
 struct FetchState {
+    object: ObjectRef,
     source: u32,
     request: RequestId,
     flow: Option<FlowId>,
@@ -226,6 +228,8 @@ pub struct World {
     clients: FastMap<u64, ClientReq>,
     peer_reqs: FastMap<u64, PeerReq>,
     fetches: FastMap<(u32, u64), FetchState>,
+    /// Fills split across holders (`parts.rs`), by (node, fetch).
+    splits: FastMap<(u32, u64), parts::SimSplit>,
     /// Holder and fills of each fill's completed transfer, until its node has handled it.
     filled: FastMap<(u32, u64), (u32, u8)>,
     /// Readers of each fill (node, fetch) that is still arriving.
@@ -353,6 +357,7 @@ impl World {
             clients: FastMap::default(),
             peer_reqs: FastMap::default(),
             fetches: FastMap::default(),
+            splits: FastMap::default(),
             filled: FastMap::default(),
             readers: FastMap::default(),
             stream_transfers: FastMap::default(),
@@ -479,6 +484,8 @@ impl World {
             Ev::Deliver(slot) => {
                 let (node, input) = self.inputs[slot as usize].take().expect("queued input");
                 self.free_inputs.push(slot);
+                // (What arrives for a part of a split fill is the part's news.)
+                let Some(input) = self.part_input(node, input) else { return };
                 let done = match input {
                     Input::FetchDone { fetch, result } => {
                         Some((fetch.0, matches!(result, FetchResult::Complete { .. })))
@@ -634,10 +641,17 @@ impl World {
             Output::Fetch { fetch, object, from, kind, revalidate } => {
                 self.start_fetch(n, fetch, object, from.0, kind, revalidate)
             }
-            Output::CancelFetch { fetch } => self.cancel_fetch(n, fetch),
-            Output::FetchParts { .. } | Output::FetchPart { .. } | Output::CancelPart { .. } => {
-                unreachable!("scenarios with `policy.multi_source_min` are refused when read")
+            Output::CancelFetch { fetch } => {
+                self.cancel_parts(n, fetch);
+                self.cancel_fetch(n, fetch)
             }
+            Output::FetchParts { fetch, lead_end, parts } => self.split_fill(n, fetch, lead_end, parts),
+            Output::FetchPart { fetch, part } => {
+                if let Some(object) = self.split_object(n, fetch) {
+                    self.start_part(n, fetch, part, object);
+                }
+            }
+            Output::CancelPart { fetch, part } => self.cancel_part(n, fetch, part),
             Output::Respond { request, response } => self.respond(n, request, response),
             Output::Event(e) => self.on_event(n, e),
             // The store is virtual: what it holds is the core's cache index (a new or gone copy

@@ -9,14 +9,15 @@ impl World {
     /// Tells the requester of every flow that moves that its fetch made progress.
     pub(super) fn progress_sweep(&mut self) {
         let now = self.now();
-        let mut moving: Vec<(u32, FetchId, u32)> = Vec::new();
+        let mut moving: Vec<(u32, FetchId, u32, FlowId)> = Vec::new();
         for (&(requester, fetch), f) in &self.fetches {
-            if f.flow.and_then(|flow| self.net.rate(flow)).is_some_and(|r| r > 0.0) {
-                moving.push((requester, FetchId(fetch), f.source));
+            if let Some(flow) = f.flow.filter(|&flow| self.net.rate(flow).is_some_and(|r| r > 0.0)) {
+                moving.push((requester, FetchId(fetch), f.source, flow));
             }
         }
-        moving.sort_unstable_by_key(|&(r, f, _)| (r, f.0));
-        for (requester, fetch, source) in moving {
+        moving.sort_unstable_by_key(|&(r, f, _, _)| (r, f.0));
+        for (requester, fetch, source, flow) in moving {
+            self.note_part_progress(requester, fetch.0, flow);
             let at = now + self.latency(source, requester);
             self.deliver(at, requester, Input::FetchProgress { fetch });
         }
@@ -50,7 +51,8 @@ impl World {
         };
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request, revalidate });
         let list_at = now + self.block_list_delay(n, object, src);
-        self.fetches.insert((n, fetch.0), FetchState { source: src, request: RequestId(id), flow: None, list_at });
+        let state = FetchState { object, source: src, request: RequestId(id), flow: None, list_at };
+        self.fetches.insert((n, fetch.0), state);
         self.deliver(now + lat, src, Input::Request(request));
     }
 
@@ -77,10 +79,10 @@ impl World {
 
     pub(super) fn cancel_fetch(&mut self, n: u32, fetch: FetchId) {
         // Not answered yet: the answer will find no fetch and be released then.
-        if let Some(FetchState { source, request, flow: Some(flow), .. }) = self.fetches.remove(&(n, fetch.0)) {
+        if let Some(FetchState { source, request, flow: Some(flow), .. }) = self.fetches.get(&(n, fetch.0)).copied() {
             let now = self.now();
-            self.net.stop(now, flow, &mut self.wakeups);
-            self.flush_wakeups();
+            self.stop_flow(flow);
+            self.fetches.remove(&(n, fetch.0));
             self.drop_stream_reader(source, request.0);
             self.deliver(now, source, Input::ServeDone { request });
         }
@@ -121,11 +123,11 @@ impl World {
         }
         let Some(&st) = self.stream_transfers.get(&request.0) else { return };
         self.drop_stream_reader(n, request.0);
-        if let Some(f) = self.fetches.remove(&(st.requester, st.fetch)) {
+        if let Some(f) = self.fetches.get(&(st.requester, st.fetch)).copied() {
             if let Some(flow) = f.flow {
-                self.net.stop(now, flow, &mut self.wakeups);
-                self.flush_wakeups();
+                self.stop_flow(flow);
             }
+            self.fetches.remove(&(st.requester, st.fetch));
             self.stats.transfers_broken += 1;
             self.deliver(now, n, Input::ServeDone { request });
             let lat = self.latency(n, st.requester);
@@ -164,11 +166,15 @@ impl World {
         }
         let lat = self.latency(n, pr.requester);
         let served = match response {
+            // (A part of a split fill moves its range only.)
             Response::Serve { size, fetch, .. } => {
-                Some((size.or(pr.request.object.size).unwrap_or(0), self.holder_of(n, fetch), None))
+                let size = size.or(pr.request.object.size).unwrap_or(0);
+                Some((self.part_bytes(pr.requester, pr.fetch.0).unwrap_or(size), self.holder_of(n, fetch), None))
             }
             // The holder is known once the fill it streams from is complete.
-            Response::Stream { size, fetch, .. } => Some((size, (n, 0), Some(fetch))),
+            Response::Stream { size, fetch, .. } => {
+                Some((self.part_bytes(pr.requester, pr.fetch.0).unwrap_or(size), (n, 0), Some(fetch)))
+            }
             // (A fetch wants the bytes: never answered with `Describe`.)
             Response::Fail(_)
             | Response::Redirect { .. }
@@ -301,23 +307,33 @@ impl World {
         }
         let now = self.now();
         let list_at = self.fetches.remove(&(t.requester, t.fetch.0)).map_or(Time::ZERO, |f| f.list_at);
-        self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
+        if parts::part_of(t.fetch.0).is_none() {
+            self.filled.insert((t.requester, t.fetch.0), (t.holder, t.relays));
+        }
         self.deliver(now, t.source, Input::ServeDone { request: t.request });
         let lat = self.latency(t.source, t.requester);
         let validity = self.answer_validity(t.source, t.namespace);
         let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Complete { size: t.size, validity } };
         self.deliver((now + lat).max(list_at), t.requester, done);
-        let s = &mut self.stats;
-        s.transfers += 1;
+        self.stats.transfers += 1;
         if self.nodes[t.source as usize].role == Role::Origin {
-            s.origin_transfers += 1;
-            s.bytes_from_origin += t.size;
-            self.series.origin_sent(now, self.nodes[t.source as usize].site, t.size);
+            self.stats.origin_transfers += 1;
         }
-        if self.nodes[t.source as usize].site == self.nodes[t.requester as usize].site {
-            s.bytes_lan += t.size;
+        self.count_bytes(t.source, t.requester, t.size);
+    }
+
+    /// `bytes` moved from `source` to `requester`.
+    pub(super) fn count_bytes(&mut self, source: u32, requester: u32, bytes: u64) {
+        let now = self.now();
+        let s = &mut self.stats;
+        if self.nodes[source as usize].role == Role::Origin {
+            s.bytes_from_origin += bytes;
+            self.series.origin_sent(now, self.nodes[source as usize].site, bytes);
+        }
+        if self.nodes[source as usize].site == self.nodes[requester as usize].site {
+            s.bytes_lan += bytes;
         } else {
-            s.bytes_wan += t.size;
+            s.bytes_wan += bytes;
         }
     }
 
