@@ -132,7 +132,8 @@ impl Validity {
             s
         } else if let Some(expires) = expires {
             // A malformed Expires (such as `0`) means already expired (RFC 9111, 5.3).
-            http_date(expires).map_or(0, |e| e.saturating_sub(date.unwrap_or(at.response_received)))
+            let lifetime = http_date(expires).map_or(0, |e| e.saturating_sub(date.unwrap_or(at.response_received)));
+            lifetime.min(MAX_DELTA_SECONDS)
         } else if let Some(modified) = fields.last_modified.and_then(http_date) {
             let since = date.unwrap_or(at.response_received).saturating_sub(modified);
             (since * HEURISTIC_PERCENT / 100).min(HEURISTIC_CAP_SECONDS)
@@ -265,6 +266,9 @@ mod tests {
         // Expires - Date = 300 s; the response is 10 s old on arrival (its Date).
         assert_eq!(Validity::of(&fields(&expires, &date), AT).fresh_for, secs(290));
         assert_eq!(Validity::of(&fields("0", &date), AT).fresh_for, Duration::ZERO);
+        // A far future is as far as a delta-seconds value goes.
+        let far = Validity::of(&fields("Fri, 31 Dec 9999 23:59:59 GMT", &date), AT);
+        assert_eq!(far.fresh_for, secs((1 << 31) - 10));
         // max-age wins over Expires (and the response is 10 s old).
         let both = ResponseFields { cache_control: Some("max-age=50"), ..fields(&expires, &date) };
         assert_eq!(Validity::of(&both, AT).fresh_for, secs(40));

@@ -133,3 +133,15 @@ fn small_objects_and_lone_holders_are_not_split() {
     let (_, out) = receiving(&mut node, 100 * MB);
     assert!(!out.iter().any(|o| matches!(o, Output::FetchParts { .. })));
 }
+
+#[test]
+fn a_lead_that_fails_before_it_hears_of_the_split_hands_its_range_on() {
+    let mut node = cache(&ORIGINS);
+    let (fetch, out) = receiving(&mut node, 30 * MB);
+    assert!(out.iter().any(|o| matches!(o, Output::FetchParts { .. })));
+    // The driver reports the lead's failure as the whole fetch's (it had not seen the split).
+    node.handle(secs(1), Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Broken) });
+    let out = drain(&mut node);
+    assert_eq!(handed_on(&out), [part(3, ORIGINS[1], 0, 10 * MB)], "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::CancelFetch { .. })));
+}

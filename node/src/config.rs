@@ -918,6 +918,17 @@ pub fn check_federation(configs: &[Config]) -> Vec<String> {
                             c.id.0, ns.name, o.0
                         ))
                     }
+                    // A split fill's ranges are whole blocks of the cache's size, checked
+                    // against lists in the origin's.
+                    Some(origin)
+                        if c.policy.multi_source_min.is_some()
+                            && origin.policy.block_size.0 != c.policy.block_size.0 =>
+                    {
+                        problems.push(format!(
+                            "n{}: splits fills (policy.multi_source_min) in blocks of {} bytes, but its origin n{} lists blocks of {} (policy.block_size must match)",
+                            c.id.0, c.policy.block_size.0, o.0, origin.policy.block_size.0
+                        ))
+                    }
                     _ => {}
                 }
             }
@@ -1054,6 +1065,16 @@ url = "http://127.0.0.1:1"
         let problems = check_federation(&configs);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("but it is at"), "{problems:?}");
+        // A cache that splits fills must cut ranges in its origins' block size.
+        configs[0].peers[0].url =
+            configs[1..].iter().find(|c| c.id == configs[0].peers[0].id).unwrap().advertise.clone();
+        let cache =
+            configs.iter().position(|c| c.role == Role::Cache && c.namespaces.iter().any(|n| !n.origins.is_empty()));
+        let cache = &mut configs[cache.expect("a cache")];
+        cache.policy.multi_source_min = Some(reef_core::units::Size(1 << 30));
+        cache.policy.block_size = reef_core::units::Size(4 << 20);
+        let problems = check_federation(&configs);
+        assert!(problems.iter().any(|p| p.contains("policy.block_size must match")), "{problems:?}");
     }
 
     #[test]

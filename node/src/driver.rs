@@ -301,15 +301,6 @@ impl LiveFill {
     }
 }
 
-/// After a part of a split fill ended: if the object is whole, finishes it and reports the
-/// fetch's end (once, whichever part gets there).
-async fn finish_split(transport: &Transport, fill: &Fill, tx: &mpsc::UnboundedSender<Cmd>, attempt: u32) {
-    let Some(assembly) = fill.assembly().filter(|a| a.attempt == attempt) else { return };
-    if let Some(result) = transport.finish_split(fill, assembly).await {
-        let _ = tx.send(Cmd::FetchDone { fetch: fill.fetch, attempt, result });
-    }
-}
-
 /// What a fill's tasks report, as commands to the driver.
 fn reporter(tx: mpsc::UnboundedSender<Cmd>, fetch: FetchId, attempt: u32) -> impl Fn(FillReport) {
     move |r: FillReport| {
@@ -519,7 +510,11 @@ impl Actor {
             Cmd::PartDone { fetch, attempt, part, result, reached } => {
                 if let Some(live) = self.fills.get_mut(&fetch).filter(|l| l.attempt == attempt) {
                     live.parts.remove(&part);
+                    let done = result.is_ok();
                     self.handle(Input::PartDone { fetch, part, result, reached });
+                    if done {
+                        self.try_finish(fetch);
+                    }
                 }
             }
             Cmd::ServeDone(request) => self.handle(Input::ServeDone { request }),
@@ -574,8 +569,14 @@ impl Actor {
                 }
                 Output::FetchPart { fetch, part } => self.start_part(fetch, part),
                 Output::CancelPart { fetch, part } => {
-                    if let Some(task) = self.fills.get_mut(&fetch).and_then(|l| l.parts.remove(&part)) {
-                        task.abort();
+                    if let Some(live) = self.fills.get_mut(&fetch) {
+                        // (Part 0 is the lead: the attempt's own task.)
+                        let task = if part == 0 { live.task.take() } else { live.parts.remove(&part) };
+                        if let Some(task) = task {
+                            task.abort();
+                        }
+                        // It may have verified its whole range first: the fill may be whole.
+                        self.try_finish(fetch);
                     }
                 }
                 Output::Commit { fetch, object } => {
@@ -656,8 +657,8 @@ impl Actor {
 
     fn end_fill(&mut self, fetch: FetchId) -> Option<LiveFill> {
         let live = self.fills.remove(&fetch)?;
-        // (Parts still running hold only bytes the fill no longer needs.)
-        live.parts.values().for_each(AbortHandle::abort);
+        // (A lead or parts still running hold only bytes the fill no longer needs.)
+        live.abort();
         let object = live.fill.name.id();
         if self.fill_of_object.get(&object) == Some(&fetch) {
             self.fill_of_object.remove(&object);
@@ -741,11 +742,25 @@ impl Actor {
                 }
                 AttemptEnd::Lead { result, reached } => {
                     let _ = tx.send(Cmd::PartDone { fetch, attempt, part: 0, result, reached });
-                    finish_split(&transport, &fill, &tx, attempt).await;
                 }
             }
         });
         live.task = Some(task.abort_handle());
+    }
+
+    /// A part of split fill `fetch` ended or was stopped: if every block is verified, the fill
+    /// is finished (checksums, then `FetchDone`) by a task of its own, which no cancel of a
+    /// part can cut short, once.
+    fn try_finish(&self, fetch: FetchId) {
+        let Some(live) = self.fills.get(&fetch) else { return };
+        let attempt = live.attempt;
+        let Some(assembly) = live.fill.assembly().filter(|a| a.attempt == attempt) else { return };
+        let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
+        self.runtime.spawn(async move {
+            if let Some(result) = transport.finish_split(&fill, assembly).await {
+                let _ = tx.send(Cmd::FetchDone { fetch, attempt, result });
+            }
+        });
     }
 
     /// Starts a part of a split fill (`Output::FetchParts`, `Output::FetchPart`): its range
@@ -766,7 +781,6 @@ impl Actor {
             let report = reporter(tx.clone(), fetch, attempt);
             let (result, reached) = transport.fetch_part(&fill, &assembly, part, private, report).await;
             let _ = tx.send(Cmd::PartDone { fetch, attempt, part: part.id, result, reached });
-            finish_split(&transport, &fill, &tx, attempt).await;
         });
         live.parts.insert(part.id, task.abort_handle());
     }

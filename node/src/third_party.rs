@@ -187,9 +187,13 @@ pub async fn open(origin: &ThirdPartyOrigin, path: &str, held: Option<Held<'_>>)
     Err(FetchError::Refused.into())
 }
 
-/// Where a redirect points: an absolute `http(s)` URL, or a path on the same server.
+/// Where a redirect points: an absolute `http(s)` URL, or a path on the same server. Never
+/// from `https` down to `http` (anyone on the path could then feed the cache).
 fn redirect_target(from: &str, headers: &HeaderMap) -> Option<String> {
     let location = headers.get(header::LOCATION)?.to_str().ok()?;
+    if location.starts_with("http://") && from.starts_with("https://") {
+        return None;
+    }
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.parse::<Uri>().ok().map(|_| location.to_string());
     }
@@ -224,6 +228,11 @@ mod tests {
         assert_eq!(at("//elsewhere/f"), None);
         assert_eq!(at("relative/f"), None);
         assert_eq!(at("ftp://x/f"), None);
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, "http://pool7/f".parse().unwrap());
+        assert_eq!(redirect_target("https://door/f", &h), None, "no downgrade");
+        h.insert(header::LOCATION, "https://pool7/f".parse().unwrap());
+        assert_eq!(redirect_target("https://door/f", &h).as_deref(), Some("https://pool7/f"));
     }
 
     #[test]

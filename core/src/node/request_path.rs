@@ -200,7 +200,8 @@ impl Node {
             // (A copy of unknown age or headers is asked about before use and never served
             // stale: its origin may have forbidden that.)
             let unknown = Validity { store: true, fresh_for: Duration::ZERO, on_error_for: None };
-            validity.filter(|_| fetched).unwrap_or(unknown)
+            // (A 304 that forbids storing leaves a copy that is asked about before every use.)
+            validity.filter(|v| fetched && v.store).unwrap_or(unknown)
         } else if let Some(&max_age) = self.config.max_age.get(&ns) {
             let fresh_for = if fetched { max_age } else { Duration::ZERO };
             Validity { store: true, fresh_for, on_error_for: Some(Duration::MAX) }
@@ -548,10 +549,16 @@ impl Node {
         if self.fills.get(&fetch).is_none_or(|f| f.current.is_none() || f.polling) {
             return; // cancelled or timed out earlier: late results are ignored
         }
-        if self.fills[&fetch].split.is_some() && !matches!(result, FetchResult::Complete { .. }) {
-            // (A split fill's ranges fail over one by one; the driver reports only its end.)
-            self.outputs.push_back(Output::CancelFetch { fetch });
-            return self.fail_fill(now, fetch, Failure::AllSourcesDown);
+        if self.fills[&fetch].split.is_some() {
+            match result {
+                FetchResult::Complete { .. } => {}
+                // The lead failed before it heard of the split: its range is handed on.
+                FetchResult::Failed(e) => return self.on_part_done(now, fetch, 0, Err(e), 0),
+                FetchResult::NotModified { .. } | FetchResult::Staging { .. } => {
+                    self.outputs.push_back(Output::CancelFetch { fetch });
+                    return self.fail_fill(now, fetch, Failure::AllSourcesDown);
+                }
+            }
         }
         match result {
             FetchResult::Complete { size, validity } => self.finish_fill(now, fetch, size, validity),

@@ -361,8 +361,11 @@ impl Transport {
             }
             None => Keeper::Local(TempFile::new(temp.clone())),
         };
-        // In a split fill: the lead's bytes verified and marked in the shared file so far.
+        // In a split fill: the lead's bytes verified and marked in the shared file so far, the
+        // end of what it has written, and what it has received but not yet written.
         let mut marked = 0;
+        let mut on_disk = 0u64;
+        let mut held: Vec<u8> = Vec::new();
         let mut hasher = Hasher::default();
         let mut written = 0u64;
         let mut reported = std::time::Instant::now();
@@ -390,13 +393,21 @@ impl Transport {
             if written + data.len() as u64 > size {
                 return Err(FetchError::Broken.into());
             }
-            // Page-cache writes are short; the fsync happens once, at commit, off the runtime.
-            // Positional, so a write retried after the disk was full never repeats bytes.
-            if let Err(e) = file.write_all_at(&data, written) {
-                if e.kind() != std::io::ErrorKind::StorageFull {
-                    return Err(self.io_failure(fill, &e).into());
+            // Split, other parts write next to the lead's range (and may take it over): from
+            // then on the lead writes only blocks already checked, as they do. Before, it
+            // writes bytes as they come; readers see only what is checked either way.
+            let split = limit.is_some() && matches!(guard, Keeper::Shared(_));
+            if !split {
+                // Page-cache writes are short; the fsync happens once, at commit, off the
+                // runtime. Positional, so a write retried after the disk was full never
+                // repeats bytes.
+                if let Err(e) = file.write_all_at(&data, written) {
+                    if e.kind() != std::io::ErrorKind::StorageFull {
+                        return Err(self.io_failure(fill, &e).into());
+                    }
+                    punched = self.write_without_room(fill, &file, &data, written, punched, &report).await?;
                 }
-                punched = self.write_without_room(fill, &file, &data, written, punched, &report).await?;
+                on_disk = written + data.len() as u64;
             }
             hasher.update(&data);
             written += data.len() as u64;
@@ -408,6 +419,21 @@ impl Transport {
                     tracing::error!(object = %fill.name, %from, block = bad.index, "block does not match the origin's block list: fill discarded");
                     FetchError::Broken
                 })?;
+                if split {
+                    held.extend_from_slice(&data);
+                    if verified > on_disk {
+                        let n = (verified - on_disk) as usize;
+                        if let Err(e) = file.write_all_at(&held[..n], on_disk) {
+                            if e.kind() == std::io::ErrorKind::StorageFull {
+                                report(FillReport::NoSpace);
+                                return Err(FetchError::NoSpace.into());
+                            }
+                            return Err(self.io_failure(fill, &e).into());
+                        }
+                        held.drain(..n);
+                        on_disk = verified;
+                    }
+                }
                 let visible = match (&guard, limit) {
                     (Keeper::Shared(assembly), Some(_)) => {
                         assembly.set_lead_reached(verified);

@@ -130,7 +130,9 @@ impl Transport {
     /// file), the upstream `Digest` checked, and the fill complete. `None` if another part
     /// finishes it, or it is not whole yet.
     pub async fn finish_split(&self, fill: &Fill, assembly: Arc<Assembly>) -> Option<FetchResult> {
-        if !assembly.claim_finish() {
+        // (A fill the core gave up is not finished: its file goes with it.)
+        let receiving = |f: &Fill| matches!(f.snapshot().state, State::Receiving { .. });
+        if !receiving(fill) || !assembly.claim_finish() {
             return None;
         }
         let reading = assembly.clone();
@@ -157,6 +159,9 @@ impl Transport {
             seal: assembly.seal.clone(),
             caching: None,
         };
+        if !receiving(fill) {
+            return None;
+        }
         assembly.keep();
         let (file, temp) = (assembly.file.clone(), assembly.temp.clone());
         fill.set(assembly.attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
