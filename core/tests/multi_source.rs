@@ -1,7 +1,7 @@
 //! Multi-source fetch (`NodeConfig::multi_source`): a large object's fill is split, once its
-//! size is known, into ranges of whole blocks fetched from several holders at once; a range
-//! whose holder fails or stalls goes on, from the first byte not yet verified, to another
-//! holder; the fill fails only when every holder has.
+//! size is known, into ranges of whole blocks fetched from several holders at once; the rest of
+//! a range whose holder fails or stalls, from the first byte not yet verified, is shared out
+//! among the holders left; the fill fails only when every holder has.
 
 mod common;
 
@@ -80,27 +80,34 @@ fn a_large_fill_is_split_and_each_range_fails_over_by_itself() {
     // The client streams from the fill as before.
     assert!(out.iter().any(|o| matches!(o, Output::Respond { response: Response::Stream { .. }, .. })));
 
-    // Origin 2 breaks with 5 MB of its range verified: the other 5 MB go to the least busy
-    // holder that has not failed (origins 1 and 3 run one range each: the lower part id wins).
+    // Origin 2 breaks with 5 MB of its range verified: the other 5 MB are shared out, in whole
+    // blocks, between the holders that have not failed (origins 1 and 3, least busy first).
     let out = part_done(&mut node, 1, fetch, 1, Err(FetchError::Broken), 15 * MB);
-    assert_eq!(handed_on(&out), [part(3, ORIGINS[0], 15 * MB, 20 * MB)]);
+    assert_eq!(handed_on(&out), [part(3, ORIGINS[0], 15 * MB, 18 * MB), part(4, ORIGINS[2], 18 * MB, 20 * MB)]);
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PartFailover { from: NodeId(2), .. }))));
-    // The lead finishes its own range; origin 3 stalls: after fetch_timeout (3 s from its last
-    // progress at 2 s) its rest goes to origin 1, the only holder left.
+    // The lead finishes its own range; origin 3's first range stalls: after fetch_timeout (3 s
+    // from its last progress at 2 s) its rest goes to origin 1, the only holder left.
     part_done(&mut node, 2, fetch, 0, Ok(()), 10 * MB);
-    node.handle(secs(2), Input::PartProgress { fetch, part: 2, reached: 24 * MB });
-    node.handle(secs(2), Input::PartProgress { fetch, part: 3, reached: 16 * MB });
-    node.handle(secs(4), Input::Tick);
-    assert!(handed_on(&drain(&mut node)).is_empty(), "not overdue before 5 s");
-    node.handle(secs(4), Input::PartProgress { fetch, part: 3, reached: 18 * MB });
+    for (at, reached) in [(2, [24, 16, 19]), (4, [24, 17, 20])] {
+        for (part, mb) in [2, 3, 4].into_iter().zip(reached) {
+            if !(part == 2 && at == 4) {
+                node.handle(secs(at), Input::PartProgress { fetch, part, reached: mb * MB });
+            }
+        }
+        if at == 2 {
+            node.handle(secs(4), Input::Tick);
+            assert!(handed_on(&drain(&mut node)).is_empty(), "not overdue before 5 s");
+        }
+    }
     node.handle(secs(5), Input::Tick);
     let out = drain(&mut node);
     assert!(out.contains(&Output::CancelPart { fetch, part: 2 }), "{out:?}");
-    assert_eq!(handed_on(&out), [part(4, ORIGINS[0], 24 * MB, 30 * MB)]);
+    assert_eq!(handed_on(&out), [part(5, ORIGINS[0], 24 * MB, 30 * MB)]);
 
     // The driver reports the end once every byte is verified: the object is kept and served.
-    part_done(&mut node, 6, fetch, 3, Ok(()), 20 * MB);
-    part_done(&mut node, 7, fetch, 4, Ok(()), 30 * MB);
+    part_done(&mut node, 6, fetch, 3, Ok(()), 18 * MB);
+    part_done(&mut node, 6, fetch, 4, Ok(()), 20 * MB);
+    part_done(&mut node, 7, fetch, 5, Ok(()), 30 * MB);
     node.handle(secs(7), Input::FetchDone { fetch, result: FetchResult::Complete { size: 30 * MB, validity: None } });
     let out = drain(&mut node);
     assert!(out.iter().any(|o| matches!(o, Output::Commit { .. })), "{out:?}");
@@ -142,6 +149,6 @@ fn a_lead_that_fails_before_it_hears_of_the_split_hands_its_range_on() {
     // The driver reports the lead's failure as the whole fetch's (it had not seen the split).
     node.handle(secs(1), Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Broken) });
     let out = drain(&mut node);
-    assert_eq!(handed_on(&out), [part(3, ORIGINS[1], 0, 10 * MB)], "{out:?}");
+    assert_eq!(handed_on(&out), [part(3, ORIGINS[1], 0, 5 * MB), part(4, ORIGINS[2], 5 * MB, 10 * MB)], "{out:?}");
     assert!(!out.iter().any(|o| matches!(o, Output::CancelFetch { .. })));
 }

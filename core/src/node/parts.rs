@@ -3,9 +3,9 @@
 //! lead, part 0) keeps the first range, and other holders of the object (the fill's next
 //! sources: other origins, peers that discovery found) fetch the others at the same time
 //! (`Output::FetchParts`). The driver verifies every block of every range against the origin's
-//! block list as it arrives. A range whose source fails or stalls is handed, from the first
-//! byte it had not verified, to another holder (`Output::FetchPart`): a spare source first, then
-//! one that has finished its own range, then the least busy. The fill ends as before, with the
+//! block list as it arrives. A range whose source fails or stalls is shared out again, from the
+//! first byte it had not verified, among the holders left (`Output::FetchPart` each): spare
+//! sources first, then the holders least busy. The fill ends as before, with the
 //! driver's `FetchDone` once every byte is verified; only if every holder has failed does it
 //! fail.
 
@@ -190,16 +190,23 @@ impl Node {
             return; // (It had verified its whole range before it failed.)
         }
         let fill = self.fills.get_mut(&fetch).expect("live fill");
-        let Some(next) = next_holder(fill, &self.membership) else {
+        let max = self.config.multi_source.map_or(2, |m| usize::from(m.max_sources));
+        let next = next_holders(fill, &self.membership, max);
+        if next.is_empty() {
             // Every holder failed: the fill fails, and its other parts stop.
             self.outputs.push_back(Output::CancelFetch { fetch });
             return self.fail_fill(now, fetch, crate::protocol::Failure::AllSourcesDown);
-        };
+        }
+        // The rest is shared out again among the holders left, in whole blocks.
+        let block = self.config.multi_source.map_or(1, |m| m.block_size);
         let split = fill.split.as_mut().expect("a split fill");
-        let part = Part { id: split.parts.len() as u32, from: next.node, kind: next.kind, start, end };
-        split.parts.push(PartState { part, reached: start, progress_at: now, state: PartPhase::Running });
-        self.timers.set(now + self.config.fetch_timeout, Timer::Part { fetch, part: part.id });
-        self.outputs.push_back(Output::FetchPart { fetch, part });
+        for (c, (a, b)) in next.iter().zip(plan(end - start, block, next.len())) {
+            let part =
+                Part { id: split.parts.len() as u32, from: c.node, kind: c.kind, start: start + a, end: start + b };
+            split.parts.push(PartState { part, reached: part.start, progress_at: now, state: PartPhase::Running });
+            self.timers.set(now + self.config.fetch_timeout, Timer::Part { fetch, part: part.id });
+            self.outputs.push_back(Output::FetchPart { fetch, part });
+        }
     }
 
     fn part_mut(&mut self, fetch: FetchId, part: u32) -> Option<&mut PartState> {
@@ -207,28 +214,31 @@ impl Node {
     }
 }
 
-/// Who takes a range on: a spare source, else a holder whose own range is done, else the
-/// least busy holder still running; never one that failed this fill.
-fn next_holder(fill: &mut Fill, members: &crate::membership::Membership) -> Option<Candidate> {
-    let split = fill.split.as_ref().expect("a split fill");
-    let failed = split.failed.clone();
-    while let Some(c) = fill.sources.pop_front() {
-        if !failed.contains(&c.node) && members.usable(c.node) {
-            return Some(c);
+/// Who shares a range handed on: the spare sources, then the holders still in the fill, least
+/// busy first (a holder whose own range is done before one still running); never one that
+/// failed this fill; at most `max`.
+fn next_holders(fill: &mut Fill, members: &crate::membership::Membership, max: usize) -> Vec<Candidate> {
+    let failed = fill.split.as_ref().expect("a split fill").failed.clone();
+    let mut chosen: Vec<Candidate> = Vec::new();
+    while chosen.len() < max
+        && let Some(c) = fill.sources.pop_front()
+    {
+        if !failed.contains(&c.node) && members.usable(c.node) && !chosen.iter().any(|x| x.node == c.node) {
+            chosen.push(c);
         }
     }
     let split = fill.split.as_ref().expect("a split fill");
     let mut holders: Vec<Part> = Vec::new();
     for p in &split.parts {
-        if p.state != PartPhase::HandedOn
-            && !failed.contains(&p.part.from)
-            && !holders.iter().any(|h| h.from == p.part.from)
-        {
+        let taken = |node| holders.iter().any(|h: &Part| h.from == node) || chosen.iter().any(|c| c.node == node);
+        if p.state != PartPhase::HandedOn && !failed.contains(&p.part.from) && !taken(p.part.from) {
             holders.push(p.part);
         }
     }
-    let least_busy = holders.into_iter().min_by_key(|h| (split.running_on(h.from), h.id))?;
-    Some(Candidate { node: least_busy.from, kind: least_busy.kind, level: u8::MAX })
+    holders.sort_by_key(|h| (split.running_on(h.from), h.id));
+    let room = max.saturating_sub(chosen.len());
+    chosen.extend(holders.into_iter().take(room).map(|h| Candidate { node: h.from, kind: h.kind, level: u8::MAX }));
+    chosen
 }
 
 #[cfg(test)]
