@@ -166,6 +166,18 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a stored object's third-party caching fields (a `304` updated them, RFC 9111
+    /// 4.3.4): a new sidecar renamed over the old one, so a crash leaves one or the other whole.
+    pub fn update_caching(&self, id: ObjectId, caching: crate::third_party::CachingFields) -> io::Result<()> {
+        let Some(old) = self.meta(id) else { return Ok(()) };
+        let meta = ObjectMeta { caching: Some(caching), ..(*old).clone() };
+        let temp = self.tmp.join(format!("{id}.meta-update"));
+        fs::write(&temp, serde_json::to_vec(&meta).map_err(io::Error::other)?)?;
+        fs::rename(&temp, self.meta_path(id))?;
+        self.metas.write().expect("metas").insert(id, Arc::new(meta));
+        Ok(())
+    }
+
     /// Records that every block of `id` was found right while its file had `stamp`.
     pub fn mark_checked(&self, id: ObjectId, stamp: Stamp) {
         self.checked.write().expect("checked").insert(id, stamp);

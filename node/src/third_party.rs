@@ -129,9 +129,19 @@ pub struct Opened {
     pub caching: CachingFields,
 }
 
+/// What the origin answered that is not a failure.
+#[derive(Debug)]
+pub enum Reply {
+    Body(Opened),
+    /// The copy held is current: its validity now, and its caching fields updated by the 304's.
+    NotModified {
+        validity: Validity,
+        caching: CachingFields,
+    },
+}
+
 /// Asks `origin` for the object at `path` (already percent-encoded), conditionally if `held`.
-/// A `304` is `Err(NotModified)` with the updated validity.
-pub async fn open(origin: &ThirdPartyOrigin, path: &str, held: Option<Held<'_>>) -> Result<Opened, FetchResult> {
+pub async fn open(origin: &ThirdPartyOrigin, path: &str, held: Option<Held<'_>>) -> Result<Reply, FetchResult> {
     let mut url = format!("{}{path}", origin.base);
     for _ in 0..=MAX_REDIRECTS {
         let mut req = Request::get(&url);
@@ -161,8 +171,8 @@ pub async fn open(origin: &ThirdPartyOrigin, path: &str, held: Option<Held<'_>>)
         }
         if status == StatusCode::NOT_MODIFIED && held.is_some() {
             let stored = held.and_then(|h| h.caching).cloned().unwrap_or_default();
-            let validity = stored.updated_by(CachingFields::of(headers)).validity(headers, at);
-            return Err(FetchResult::NotModified { validity: Some(validity) });
+            let caching = stored.updated_by(CachingFields::of(headers));
+            return Ok(Reply::NotModified { validity: caching.validity(headers, at), caching });
         }
         if status != StatusCode::OK {
             if status.is_server_error() {
@@ -181,7 +191,7 @@ pub async fn open(origin: &ThirdPartyOrigin, path: &str, held: Option<Held<'_>>)
             .unwrap_or_else(|| format!("{MADE_UP_ETAG}{size:x}-{:x}\"", last_modified.unwrap_or(0)));
         let caching = CachingFields::of(headers);
         let validity = caching.validity(headers, at);
-        return Ok(Opened { body: resp.into_body(), size, etag, last_modified, validity, caching });
+        return Ok(Reply::Body(Opened { body: resp.into_body(), size, etag, last_modified, validity, caching }));
     }
     tracing::warn!(%url, "third-party origin redirected more than {MAX_REDIRECTS} times");
     Err(FetchError::Refused.into())

@@ -253,6 +253,25 @@ fn stale_if_error_bounds_how_long_a_stale_copy_may_stand_in() {
 }
 
 #[test]
+fn a_304_updates_the_stored_rules_for_the_next_revalidation() {
+    let data = bytes(20_000, 14);
+    let body = data.clone();
+    let s = Setup::start("", move |_| ok("ETag: \"a\"\r\nCache-Control: max-age=0\r\n", &body));
+    assert_eq!(s.get("f").2, data);
+    // The origin now says must-revalidate, in a 304 ...
+    s.answer(|_| status(304, "ETag: \"a\"\r\nCache-Control: max-age=0, must-revalidate\r\n"));
+    assert_eq!(s.get("f").2, data);
+    // ... and then answers 304s that repeat no Cache-Control: the stored rules are the updated
+    // ones (RFC 9111, 4.3.4), so when the origin fails the stale copy is not served.
+    s.answer(|_| status(304, "ETag: \"a\"\r\n"));
+    assert_eq!(s.get("f").2, data);
+    s.answer(|_| status(503, ""));
+    let (code, _, _) = s.get("f");
+    assert!(code >= 500, "must-revalidate kept from the earlier 304 (got {code})");
+    assert_eq!(s.metric("reef_revalidations_total{result=\"not_modified\"}"), 2.0);
+}
+
+#[test]
 fn cdn_cache_control_takes_precedence_over_cache_control() {
     let data = bytes(1000, 10);
     let body = data.clone();

@@ -215,16 +215,30 @@ impl Transport {
         report: impl Fn(FillReport),
     ) -> Result<Received, FetchResult> {
         let answer = match self.third_party.get(&a.from) {
-            Some(origin) => self.open_third_party(origin, &a).await?,
+            Some(origin) => self.open_third_party(store, origin, &a).await?,
             None => self.open_reef(&a).await?,
         };
         self.receive(store, &a, answer, report).await
     }
 
     /// Asks a third-party origin; its bytes are their own reference (see `third_party`).
-    async fn open_third_party(&self, origin: &ThirdPartyOrigin, a: &Attempt<'_>) -> Result<Answer, FetchResult> {
+    async fn open_third_party(
+        &self,
+        store: &Store,
+        origin: &ThirdPartyOrigin,
+        a: &Attempt<'_>,
+    ) -> Result<Answer, FetchResult> {
         let path = object_path::encode_segments(a.fill.name.path.split('/'));
-        let opened = third_party::open(origin, &path, a.held).await?;
+        let opened = match third_party::open(origin, &path, a.held).await? {
+            third_party::Reply::Body(opened) => opened,
+            third_party::Reply::NotModified { validity, caching } => {
+                // (Kept with the copy: the next revalidation starts from these fields.)
+                if let Err(e) = store.update_caching(a.fill.name.id(), caching) {
+                    tracing::warn!(object = %a.fill.name, error = %e, "cannot update the copy's caching fields");
+                }
+                return Err(FetchResult::NotModified { validity: Some(validity) });
+            }
+        };
         let head = Head {
             size: opened.size,
             etag: opened.etag,
