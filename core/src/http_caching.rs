@@ -111,10 +111,6 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// A write-once object's: kept, fresh for ever.
-    pub const IMMUTABLE: Validity =
-        Validity { store: true, fresh_for: Duration::MAX, on_error_for: Some(Duration::MAX) };
-
     /// Decides a `200` response's validity for a shared cache.
     pub fn of(fields: &ResponseFields<'_>, at: Exchange) -> Validity {
         // A valid CDN-targeted field replaces Cache-Control and Expires (RFC 9213, 2.2).

@@ -38,15 +38,8 @@ impl Drop for TempFile {
 
 #[derive(Debug)]
 pub struct Assembly {
-    /// The attempt of the fill whose file this is.
-    pub attempt: u32,
-    pub head: Arc<Head>,
-    pub file: Arc<File>,
-    pub list: Arc<BlockList>,
-    pub seal: Option<String>,
-    pub temp: PathBuf,
-    /// The source's `Digest`, checked once the object is whole.
-    pub upstream_digest: Option<String>,
+    /// The file, and what its bytes are checked against.
+    pub of: AttemptFile,
     /// Removes the file unless the object is finished.
     guard: Mutex<Option<TempFile>>,
     blocks: Mutex<Blocks>,
@@ -63,43 +56,39 @@ struct Blocks {
     prefix: usize,
 }
 
-/// What the lead attempt hands over when it creates the file.
+/// An attempt's temporary file as the lead creates it: whose, where, and its reference.
 #[derive(Debug)]
-pub struct Parts {
+pub struct AttemptFile {
+    /// The attempt of the fill whose file this is.
     pub attempt: u32,
     pub head: Arc<Head>,
     pub file: Arc<File>,
     pub list: Arc<BlockList>,
     pub seal: Option<String>,
     pub temp: PathBuf,
+    /// The source's `Digest`, checked once the object is whole.
     pub upstream_digest: Option<String>,
 }
 
 impl Assembly {
-    pub fn new(p: Parts) -> Assembly {
-        let n = p.list.hashes.len();
+    pub fn new(of: AttemptFile) -> Assembly {
+        let n = of.list.hashes.len();
         Assembly {
-            guard: Mutex::new(Some(TempFile::new(p.temp.clone()))),
+            guard: Mutex::new(Some(TempFile::new(of.temp.clone()))),
             blocks: Mutex::new(Blocks { verified: vec![false; n], count: 0, prefix: 0 }),
             lead_reached: AtomicU64::new(0),
             finished: AtomicBool::new(false),
-            attempt: p.attempt,
-            head: p.head,
-            file: p.file,
-            list: p.list,
-            seal: p.seal,
-            temp: p.temp,
-            upstream_digest: p.upstream_digest,
+            of,
         }
     }
 
     /// Records that the blocks within `start..end` are verified (and on disk); returns the
     /// verified prefix in bytes.
     pub fn mark(&self, start: u64, end: u64) -> u64 {
-        let bs = self.list.block_size;
+        let bs = self.of.list.block_size;
         let first = start.div_ceil(bs) as usize;
         // A range ending at the object's end covers its short last block.
-        let last = if end >= self.list.size { self.list.hashes.len() } else { (end / bs) as usize };
+        let last = if end >= self.of.list.size { self.of.list.hashes.len() } else { (end / bs) as usize };
         let mut b = self.blocks.lock().expect("blocks");
         for i in first..last.min(b.verified.len()) {
             if !std::mem::replace(&mut b.verified[i], true) {
@@ -109,7 +98,7 @@ impl Assembly {
         while b.prefix < b.verified.len() && b.verified[b.prefix] {
             b.prefix += 1;
         }
-        (b.prefix as u64 * bs).min(self.list.size)
+        (b.prefix as u64 * bs).min(self.of.list.size)
     }
 
     pub fn set_lead_reached(&self, n: u64) {
@@ -138,9 +127,9 @@ impl Assembly {
         let mut hasher = Hasher::default();
         let mut buf = vec![0; 1 << 20];
         let mut pos = 0;
-        while pos < self.list.size {
-            let n = (self.list.size - pos).min(buf.len() as u64) as usize;
-            self.file.read_exact_at(&mut buf[..n], pos)?;
+        while pos < self.of.list.size {
+            let n = (self.of.list.size - pos).min(buf.len() as u64) as usize;
+            self.of.file.read_exact_at(&mut buf[..n], pos)?;
             hasher.update(&buf[..n]);
             pos += n as u64;
         }
@@ -165,7 +154,7 @@ mod tests {
             source: Source::Origin { node: NodeId(1) },
             upstream_status: None,
         };
-        let parts = Parts {
+        let of = AttemptFile {
             attempt: 1,
             head: Arc::new(head),
             file: Arc::new(File::open(&temp).unwrap()),
@@ -174,7 +163,7 @@ mod tests {
             temp,
             upstream_digest: None,
         };
-        (dir, Assembly::new(parts))
+        (dir, Assembly::new(of))
     }
 
     #[test]
@@ -197,11 +186,11 @@ mod tests {
     #[test]
     fn an_unfinished_assembly_removes_its_file_and_a_kept_one_does_not() {
         let (_dir, a) = assembly(10, 4);
-        let temp = a.temp.clone();
+        let temp = a.of.temp.clone();
         drop(a);
         assert!(!temp.exists());
         let (_dir, a) = assembly(10, 4);
-        let temp = a.temp.clone();
+        let temp = a.of.temp.clone();
         a.keep();
         drop(a);
         assert!(temp.exists());

@@ -754,7 +754,7 @@ impl Actor {
     fn try_finish(&self, fetch: FetchId) {
         let Some(live) = self.fills.get(&fetch) else { return };
         let attempt = live.attempt;
-        let Some(assembly) = live.fill.assembly().filter(|a| a.attempt == attempt) else { return };
+        let Some(assembly) = live.fill.assembly().filter(|a| a.of.attempt == attempt) else { return };
         let (fill, transport, tx) = (live.fill.clone(), self.transport.clone(), self.tx.clone());
         self.runtime.spawn(async move {
             if let Some(result) = transport.finish_split(&fill, assembly).await {
@@ -768,7 +768,7 @@ impl Actor {
     fn start_part(&mut self, fetch: FetchId, part: Part) {
         let Some(live) = self.fills.get_mut(&fetch) else { return };
         let attempt = live.attempt;
-        let Some(assembly) = live.fill.assembly().filter(|a| a.attempt == attempt) else {
+        let Some(assembly) = live.fill.assembly().filter(|a| a.of.attempt == attempt) else {
             // (The core splits only fills whose first block was checked, which made the file.)
             tracing::error!(object = %live.fill.name, "a split fill without a shared file");
             let result = Err(reef_core::FetchError::Refused);

@@ -40,12 +40,14 @@ fn a_gibibyte_from_three_origins_survives_two_killed_mid_way() {
         .spawn()
         .unwrap();
     wait_until("the cache splits the fill", || c.metric(4, "reef_split_fills_total") >= 1.0);
-    // Mid-way through origin 2's range (a third of the object at about 70 MB/s takes five
-    // seconds): the faults are placed in time on purpose. Then the lead, origin 1, dies too:
+    // The client receives the verified prefix, the lead's range: with every range paced
+    // alike, 100 MB there means each origin is about a third through its range (342 MiB), and
+    // 250 MB that the lead is still in its own. Origin 2 dies then, then the lead, origin 1:
     // origin 3 takes on what both had not verified.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let received = |at_least: u64| std::fs::metadata(&got).is_ok_and(|m| m.len() >= at_least);
+    wait_until("the client has 100 MB", || received(100_000_000));
     c.kill(2);
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    wait_until("the client has 250 MB", || received(250_000_000));
     c.kill(1);
     let out = client.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("200 {GIB}"));

@@ -11,7 +11,7 @@ mod request_path;
 
 pub use crate::peer::{PeerInfo, Role};
 pub use config::{NodeConfig, ThirdParty, default_stage_timeout};
-pub use parts::{MultiSource, plan as plan_parts};
+pub use parts::MultiSource;
 
 use crate::Map;
 use crate::cache::{Cache, Eviction};

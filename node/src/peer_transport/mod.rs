@@ -4,7 +4,7 @@
 
 mod parts;
 
-use crate::assembly::{Assembly, Parts, TempFile};
+use crate::assembly::{Assembly, AttemptFile, TempFile};
 use crate::blocks::{BLOCKS_PATH, BlockList, Verifier};
 use crate::fill::{Fill, Head, State};
 use crate::http::digest::Hasher;
@@ -181,7 +181,7 @@ impl Transport {
         let (fill, attempt, from) = (a.fill, a.number, a.from);
         let result = self.fetch_inner(store, a, report).await;
         // A split fill's lead reports its own range only (see `reef_core::node::parts`).
-        let split = fill.lead_end().and(fill.assembly()).filter(|x| x.attempt == attempt);
+        let split = fill.lead_end().and(fill.assembly()).filter(|x| x.of.attempt == attempt);
         match (result, split) {
             (Ok(Received::Whole { size, validity }), _) => AttemptEnd::Fetch(FetchResult::Complete { size, validity }),
             (Ok(Received::LeadDone), Some(x)) => AttemptEnd::Lead { result: Ok(()), reached: x.lead_reached() },
@@ -360,7 +360,7 @@ impl Transport {
         // shared by the parts of a split: it lives as long as they may need it.
         let guard = match verifier.as_ref().and_then(Verifier::reference) {
             Some(list) => {
-                let parts = Parts {
+                let of = AttemptFile {
                     attempt,
                     head: head.clone(),
                     file: file.clone(),
@@ -369,7 +369,7 @@ impl Transport {
                     temp: temp.clone(),
                     upstream_digest: upstream_digest.clone(),
                 };
-                let assembly = Arc::new(Assembly::new(parts));
+                let assembly = Arc::new(Assembly::new(of));
                 fill.offer(assembly.clone());
                 Keeper::Shared(assembly)
             }

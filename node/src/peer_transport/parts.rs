@@ -44,7 +44,7 @@ impl Transport {
         reached: &mut u64,
         report: &impl Fn(FillReport),
     ) -> Result<(), FetchError> {
-        if part.start % assembly.list.block_size != 0 {
+        if part.start % assembly.of.list.block_size != 0 {
             tracing::error!(object = %fill.name, "the origin's block size is not the cache's `policy.block_size`: a range cannot be checked on its own");
             return Err(FetchError::Broken);
         }
@@ -71,13 +71,13 @@ impl Transport {
             return Err(FetchError::Unauthorized);
         }
         // The very range of the very version the lead began, or nothing.
-        let size = assembly.list.size;
+        let size = assembly.of.list.size;
         let range = format!("bytes {}-{}/{size}", part.start, part.end.saturating_sub(1));
-        if text("etag") != Some(assembly.head.etag.as_str()) || text("content-range") != Some(range.as_str()) {
+        if text("etag") != Some(assembly.of.head.etag.as_str()) || text("content-range") != Some(range.as_str()) {
             tracing::warn!(object = %fill.name, from = %part.from, "part's source has another version or range");
             return Err(FetchError::Broken);
         }
-        let list = &assembly.list;
+        let list = &assembly.of.list;
         let mut body = resp.into_body();
         let mut block = Vec::with_capacity(list.block_size as usize);
         let mut index = list.index_of(part.start);
@@ -102,7 +102,7 @@ impl Transport {
                         tracing::error!(object = %fill.name, from = %part.from, block = bad.index, "block does not match the origin's block list");
                         FetchError::Broken
                     })?;
-                    if let Err(e) = assembly.file.write_all_at(&block, start) {
+                    if let Err(e) = assembly.of.file.write_all_at(&block, start) {
                         if e.kind() == std::io::ErrorKind::StorageFull {
                             report(FillReport::NoSpace);
                             return Err(FetchError::NoSpace);
@@ -110,7 +110,7 @@ impl Transport {
                         return Err(self.io_failure(fill, &e));
                     }
                     *reached = end;
-                    fill.set_verified(assembly.attempt, assembly.mark(start, end));
+                    fill.set_verified(assembly.of.attempt, assembly.mark(start, end));
                     block.clear();
                     index += 1;
                 }
@@ -141,13 +141,13 @@ impl Transport {
             Ok(Err(e)) => return Some(self.io_failure(fill, &e).into()),
             Err(_) => return Some(FetchError::Broken.into()),
         };
-        if let Some(claimed) = &assembly.upstream_digest
+        if let Some(claimed) = &assembly.of.upstream_digest
             && !digests.matches_header(claimed)
         {
             tracing::error!(object = %fill.name, %claimed, "checksum mismatch: fill discarded");
             return Some(FetchError::Broken.into());
         }
-        let head = assembly.head.clone();
+        let head = assembly.of.head.clone();
         let meta = ObjectMeta {
             namespace: fill.name.namespace.clone(),
             path: fill.name.path.clone(),
@@ -155,16 +155,16 @@ impl Transport {
             etag: head.etag.clone(),
             last_modified: head.last_modified,
             digests,
-            blocks: Some((*assembly.list).clone()),
-            seal: assembly.seal.clone(),
+            blocks: Some((*assembly.of.list).clone()),
+            seal: assembly.of.seal.clone(),
             caching: None,
         };
         if !receiving(fill) {
             return None;
         }
         assembly.keep();
-        let (file, temp) = (assembly.file.clone(), assembly.temp.clone());
-        fill.set(assembly.attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
-        Some(FetchResult::Complete { size: assembly.list.size, validity: None })
+        let (file, temp) = (assembly.of.file.clone(), assembly.of.temp.clone());
+        fill.set(assembly.of.attempt, State::Complete { head, file, meta: Arc::new(meta), temp });
+        Some(FetchResult::Complete { size: assembly.of.list.size, validity: None })
     }
 }
