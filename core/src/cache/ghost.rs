@@ -1,17 +1,31 @@
-//! Ghost lists: recently evicted objects remembered by fingerprint and size only, oldest first,
-//! for the policies that learn from them (S3-FIFO, 2Q, ARC).
+//! Ghost lists: recently evicted objects remembered by id hash and size only, oldest first, for
+//! the policies that learn from them (S3-FIFO, 2Q, ARC).
+//!
+//! A ghost is matched on the full 64-bit hash of its id, not only the table's 32-bit
+//! fingerprint: with tens of thousands of ghosts and a million lookups, fingerprints alone
+//! would give a handful of false ghost hits per run, and the policies are checked request for
+//! request against libCacheSim, which compares ids.
 
-use super::table::FpTable;
+use super::table::{FpTable, fingerprint};
 use std::collections::VecDeque;
 
 /// Sequence numbers are kept to 31 bits so that a payload never equals the table's empty mark.
 const SEQ_MASK: u32 = 0x7fff_ffff;
 
+/// The size of a ghost that was taken or popped (its slot waits for compaction).
+const DEAD: u64 = u64::MAX;
+
 #[derive(Clone, Copy, Debug)]
 struct Ghost {
-    fp: u32,
-    alive: bool,
+    hash: u64,
+    /// `DEAD` once forgotten.
     size: u64,
+}
+
+impl Ghost {
+    fn alive(&self) -> bool {
+        self.size != DEAD
+    }
 }
 
 #[derive(Debug, Default)]
@@ -26,30 +40,38 @@ pub(crate) struct GhostList {
 }
 
 impl GhostList {
-    /// Reads the table slots a coming lookup of `fp` and the next `pop_oldest` will use.
+    /// Hints the table slots a coming lookup of the id with hash `hash`, and the next
+    /// `pop_oldest`, will read.
     #[inline]
-    pub fn warm(&self, fp: u32) -> u64 {
-        let oldest = self.ring.front().map_or(0, |g| self.table.home_payload(g.fp).unwrap_or(0));
-        u64::from(self.table.home_payload(fp).unwrap_or(0) ^ oldest)
+    pub fn prefetch(&self, hash: u64) {
+        self.table.prefetch_home(fingerprint(hash));
+        if let Some(oldest) = self.ring.front() {
+            self.table.prefetch_home(fingerprint(oldest.hash));
+        }
     }
 
-    pub fn push(&mut self, fp: u32, size: u64) {
-        self.take(fp);
+    /// Remembers the id with hash `hash` (of `size` bytes, less than `u64::MAX`) as the newest.
+    pub fn push(&mut self, hash: u64, size: u64) {
+        debug_assert!(size != DEAD, "reserved size");
+        self.take(hash);
         let seq = self.head_seq.wrapping_add(self.ring.len() as u32) & SEQ_MASK;
-        self.ring.push_back(Ghost { fp, alive: true, size });
-        self.table.insert(fp, seq);
+        self.ring.push_back(Ghost { hash, size });
+        self.table.insert(fingerprint(hash), seq);
         self.live += 1;
         self.bytes += size;
     }
 
-    /// Forgets the ghost of `fp` if there is one, returning its size.
-    pub fn take(&mut self, fp: u32) -> Option<u64> {
-        let pos = self.table.find(fp, |_| true)?;
-        let offset = self.table.payload(pos).wrapping_sub(self.head_seq) & SEQ_MASK;
+    fn offset(&self, seq: u32) -> usize {
+        (seq.wrapping_sub(self.head_seq) & SEQ_MASK) as usize
+    }
+
+    /// Forgets the ghost of the id with hash `hash` if there is one, returning its size.
+    pub fn take(&mut self, hash: u64) -> Option<u64> {
+        let pos = self.table.find(fingerprint(hash), |seq| self.ring[self.offset(seq)].hash == hash)?;
+        let offset = self.offset(self.table.payload(pos));
         self.table.remove_at(pos);
-        let g = &mut self.ring[offset as usize];
-        g.alive = false;
-        let size = g.size;
+        let g = &mut self.ring[offset];
+        let size = std::mem::replace(&mut g.size, DEAD);
         self.live -= 1;
         self.bytes -= size;
         self.compact_if_sparse();
@@ -61,8 +83,8 @@ impl GhostList {
         while let Some(g) = self.ring.pop_front() {
             let seq = self.head_seq;
             self.head_seq = self.head_seq.wrapping_add(1) & SEQ_MASK;
-            if g.alive {
-                if let Some(pos) = self.table.find(g.fp, |p| p == seq) {
+            if g.alive() {
+                if let Some(pos) = self.table.find(fingerprint(g.hash), |p| p == seq) {
                     self.table.remove_at(pos);
                 }
                 self.live -= 1;
@@ -79,11 +101,11 @@ impl GhostList {
         if self.ring.len() <= 2 * self.live + 1024 {
             return;
         }
-        self.ring.retain(|g| g.alive);
+        self.ring.retain(Ghost::alive);
         self.head_seq = 0;
         self.table.clear();
         for (seq, g) in self.ring.iter().enumerate() {
-            self.table.insert(g.fp, seq as u32);
+            self.table.insert(fingerprint(g.hash), seq as u32);
         }
     }
 
@@ -99,11 +121,11 @@ mod tests {
     #[test]
     fn fifo_order_take_and_compaction() {
         let mut g = GhostList::default();
-        for fp in 0..5000u32 {
-            g.push(fp, u64::from(fp));
+        for h in 0..5000u64 {
+            g.push(h, h);
         }
-        for fp in (0..5000u32).filter(|f| f % 2 == 1) {
-            assert_eq!(g.take(fp), Some(u64::from(fp)));
+        for h in (0..5000u64).filter(|h| h % 2 == 1) {
+            assert_eq!(g.take(h), Some(h));
         }
         assert_eq!(g.take(1), None);
         assert_eq!(g.live, 2500);
@@ -112,5 +134,18 @@ mod tests {
         assert_eq!(g.take(2), Some(2));
         g.push(7, 70);
         assert_eq!(g.bytes, (4..5000).step_by(2).sum::<u64>() + 70);
+    }
+
+    #[test]
+    fn equal_fingerprints_are_told_apart_by_the_full_hash() {
+        let mut g = GhostList::default();
+        // Same high 32 bits (the fingerprint), different ids.
+        let (a, b) = ((7u64 << 32) | 1, (7u64 << 32) | 2);
+        g.push(a, 10);
+        assert_eq!(g.take(b), None, "another id with the same fingerprint is no ghost");
+        g.push(b, 20);
+        assert_eq!(g.take(a), Some(10));
+        assert_eq!(g.take(b), Some(20));
+        assert_eq!((g.live, g.bytes), (0, 0));
     }
 }

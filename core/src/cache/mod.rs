@@ -6,7 +6,8 @@
 //! - `table`: id -> entry through an 8-byte-per-slot fingerprint table;
 //! - `policy/*`: the policies, dispatched by `match`;
 //! - `admission`, `quota`: admission rules and namespace shares;
-//! - `ghost`, `heap`: shared building blocks of the policies.
+//! - `ghost`, `heap`: shared building blocks of the policies;
+//! - `prefetch`: hints a replay gives for the requests ahead of the one it serves.
 //!
 //! Pinned objects (being served or filled) are detached from their policy, so no policy ever
 //! picks one; they re-enter as recently used when the last pin goes.
@@ -16,6 +17,7 @@ mod config;
 mod ghost;
 mod heap;
 mod policy;
+mod prefetch;
 mod quota;
 mod slab;
 mod table;
@@ -258,18 +260,32 @@ impl Cache {
         self.lookup(id, hash_id(id))
     }
 
-    /// Reads the memory a coming `access(id, ..)` will need (its table slot and entry, ghost or
-    /// sketch slots), changing nothing. A replay that warms a batch of upcoming requests first lets the processor fetch
-    /// their cache lines in parallel instead of one miss at a time; the result only exists to be
-    /// passed to `std::hint::black_box`.
+    /// The first of two prefetch hints for a coming `access(id, ..)`: its table slot and the
+    /// policy's ghost or sketch slots. A replay gives it some requests ahead, then
+    /// [`Cache::prefetch_entry`] a few requests later, so that the processor fetches the cache
+    /// lines of many requests at once instead of one miss at a time. Changes nothing.
     #[inline]
-    pub fn warm(&self, id: ObjectId) -> u64 {
-        let fp = fingerprint(hash_id(id));
-        let entry = match self.table.home_payload(fp) {
-            Some(i) => self.slab.entries.get(i as usize).map_or(0, |e| e.id.0),
-            None => 0,
-        };
-        entry ^ self.policies.first().map_or(0, |p| p.warm(fp))
+    pub fn prefetch_slot(&self, id: ObjectId) {
+        let hash = hash_id(id);
+        self.table.prefetch_home(fingerprint(hash));
+        if let Some(p) = self.policies.first() {
+            p.prefetch(hash);
+        }
+    }
+
+    /// The second hint (see [`Cache::prefetch_slot`]): reads the table slot, by now cached, and
+    /// hints the entry it names.
+    #[inline]
+    pub fn prefetch_entry(&self, id: ObjectId) {
+        if let Some(e) = self.home_entry(id) {
+            prefetch::hint(e);
+        }
+    }
+
+    /// The entry in `id`'s home slot, if the slot's fingerprint matches (a hint: no probing).
+    #[inline]
+    fn home_entry(&self, id: ObjectId) -> Option<&slab::Entry> {
+        self.table.home_payload(fingerprint(hash_id(id))).and_then(|i| self.slab.entries.get(i as usize))
     }
 
     /// The cached objects (in slot order: deterministic, but not by any policy's order).
@@ -385,7 +401,7 @@ impl Cache {
         if !self.within_limits(part, size, 1, evicted) {
             return InsertOutcome::Rejected;
         }
-        self.policies[part].prepare(fingerprint(hash), size);
+        self.policies[part].prepare(hash, size);
         if needs_room {
             let byte_target = if over_bytes { self.low } else { u64::MAX };
             if !self.make_room(part, size, byte_target, evicted) {

@@ -72,6 +72,12 @@ impl FpTable {
         ((s >> 32) as u32 == fp && s != EMPTY).then_some(s as u32)
     }
 
+    /// Hints `fp`'s home slot (see `prefetch`).
+    #[inline]
+    pub fn prefetch_home(&self, fp: u32) {
+        super::prefetch::hint(&self.slots[self.home(fp)]);
+    }
+
     pub fn payload(&self, pos: usize) -> u32 {
         self.slots[pos] as u32
     }

@@ -90,30 +90,22 @@ struct Counts {
     miss_bytes: u64,
 }
 
-/// Requests warmed together (see `Cache::warm`).
-const BATCH: usize = 32;
+/// How many requests ahead of the one being served a replay hints the table slot, and then the
+/// entry (see `Cache::prefetch_slot`): about as many misses as the processor keeps in flight.
+const SLOT_AHEAD: usize = 16;
+const ENTRY_AHEAD: usize = 8;
 
 #[inline]
 fn run(cache: &mut Cache, chunk: &[Request], mut next: impl Iterator<Item = u64>, counted: bool, c: &mut Counts) {
     let mut evicted = Vec::new();
-    for batch in chunk.chunks(BATCH) {
-        let warm = batch.iter().fold(0, |acc, r| acc ^ cache.warm(ObjectId(r.id)));
-        std::hint::black_box(warm);
-        run_batch(cache, batch, &mut next, counted, c, &mut evicted);
-    }
-}
-
-#[inline]
-fn run_batch(
-    cache: &mut Cache,
-    batch: &[Request],
-    next: &mut impl Iterator<Item = u64>,
-    counted: bool,
-    c: &mut Counts,
-    evicted: &mut Vec<reef_core::cache::Eviction>,
-) {
-    for (r, nx) in batch.iter().zip(next) {
-        let out = cache.access(ObjectId(r.id), r.size, NamespaceId(0), nx, evicted);
+    for (k, (r, nx)) in chunk.iter().zip(&mut next).enumerate() {
+        if let Some(ahead) = chunk.get(k + SLOT_AHEAD) {
+            cache.prefetch_slot(ObjectId(ahead.id));
+        }
+        if let Some(ahead) = chunk.get(k + ENTRY_AHEAD) {
+            cache.prefetch_entry(ObjectId(ahead.id));
+        }
+        let out = cache.access(ObjectId(r.id), r.size, NamespaceId(0), nx, &mut evicted);
         evicted.clear();
         if counted {
             let miss = out != AccessOutcome::Hit;

@@ -20,7 +20,7 @@
 
 use crate::cache::ghost::GhostList;
 use crate::cache::slab::{Entry, List};
-use crate::cache::table::{fingerprint, hash_id};
+use crate::cache::table::hash_id;
 
 const T1: u8 = 0;
 const T2: u8 = 1;
@@ -66,18 +66,19 @@ impl Arc {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == T2 { &mut self.t2 } else { &mut self.t1 }
     }
-    pub fn warm(&self, fp: u32) -> u64 {
-        self.b1.warm(fp) ^ self.b2.warm(fp)
+    pub fn prefetch(&self, hash: u64) {
+        self.b1.prefetch(hash);
+        self.b2.prefetch(hash);
     }
     /// Adapts `p` on a ghost hit, before the evictions that make room for the object.
-    pub fn prepare(&mut self, fp: u32, size: u64) {
+    pub fn prepare(&mut self, hash: u64, size: u64) {
         let (b1, b2) = (self.b1.bytes as f64, self.b2.bytes as f64);
         self.incoming = size;
-        self.ghost_hit = if self.b1.take(fp).is_some() {
+        self.ghost_hit = if self.b1.take(hash).is_some() {
             let delta = (b2 / b1).max(1.0);
             self.p = (self.p + delta).min(self.capacity as f64);
             GhostHit::B1
-        } else if self.b2.take(fp).is_some() {
+        } else if self.b2.take(hash).is_some() {
             let delta = (b1 / b2).max(1.0);
             self.p = (self.p - delta).max(0.0);
             GhostHit::B2
@@ -132,7 +133,7 @@ impl Arc {
         let (t, ghosts) =
             if from_t1 { (self.t1.pop_back(s)?, &mut self.b1) } else { (self.t2.pop_back(s)?, &mut self.b2) };
         let e = &s[t as usize];
-        ghosts.push(fingerprint(hash_id(e.id)), e.size);
+        ghosts.push(hash_id(e.id), e.size);
         Some(t)
     }
     pub fn memory_bytes(&self) -> usize {

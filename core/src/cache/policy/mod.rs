@@ -16,6 +16,7 @@ mod wtinylfu;
 
 use super::PolicyKind;
 use super::slab::Entry;
+use super::table::fingerprint;
 use priority::{Priority, Rule};
 
 #[derive(Debug)]
@@ -70,15 +71,16 @@ impl Policy {
         dispatch!(self, p => p.is_empty())
     }
 
-    /// Reads the policy state a coming access of `fp` will use (see `Cache::warm`).
+    /// Hints the policy state (ghosts, sketch) a coming access of the id with hash `hash` will
+    /// read (see `Cache::prefetch_slot`).
     #[inline]
-    pub fn warm(&self, fp: u32) -> u64 {
+    pub fn prefetch(&self, hash: u64) {
         match self {
-            Policy::S3Fifo(p) => p.warm(fp),
-            Policy::TwoQ(p) => p.warm(fp),
-            Policy::Arc(p) => p.warm(fp),
-            Policy::WTinyLfu(p) => p.warm(fp),
-            _ => 0,
+            Policy::S3Fifo(p) => p.prefetch(hash),
+            Policy::TwoQ(p) => p.prefetch(hash),
+            Policy::Arc(p) => p.prefetch(hash),
+            Policy::WTinyLfu(p) => p.prefetch(fingerprint(hash)),
+            _ => {}
         }
     }
 
@@ -90,14 +92,14 @@ impl Policy {
         }
     }
 
-    /// An object with fingerprint `fp` is about to be inserted: ghost-based policies look it up
-    /// now, before the evictions that make room for it.
-    pub fn prepare(&mut self, fp: u32, size: u64) {
+    /// An object whose id hashes to `hash` is about to be inserted: ghost-based policies look
+    /// it up now, before the evictions that make room for it.
+    pub fn prepare(&mut self, hash: u64, size: u64) {
         match self {
             Policy::Priority(p) => p.prepare(size),
-            Policy::S3Fifo(p) => p.prepare(fp),
-            Policy::TwoQ(p) => p.prepare(fp),
-            Policy::Arc(p) => p.prepare(fp, size),
+            Policy::S3Fifo(p) => p.prepare(hash),
+            Policy::TwoQ(p) => p.prepare(hash),
+            Policy::Arc(p) => p.prepare(hash, size),
             _ => {}
         }
     }

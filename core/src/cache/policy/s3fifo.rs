@@ -13,7 +13,7 @@
 
 use crate::cache::ghost::GhostList;
 use crate::cache::slab::{Entry, List};
-use crate::cache::table::{fingerprint, hash_id};
+use crate::cache::table::hash_id;
 
 const SMALL: u8 = 0;
 const MAIN: u8 = 1;
@@ -59,11 +59,11 @@ impl S3Fifo {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == MAIN { &mut self.main } else { &mut self.small }
     }
-    pub fn warm(&self, fp: u32) -> u64 {
-        self.ghost.warm(fp)
+    pub fn prefetch(&self, hash: u64) {
+        self.ghost.prefetch(hash)
     }
-    pub fn prepare(&mut self, fp: u32) {
-        self.to_main = self.ghost.take(fp).is_some();
+    pub fn prepare(&mut self, hash: u64) {
+        self.to_main = self.ghost.take(hash).is_some();
     }
     pub fn on_insert(&mut self, s: &mut [Entry], i: u32) {
         let filling = !self.evicted_once && self.small.bytes >= self.small_target;
@@ -97,7 +97,7 @@ impl S3Fifo {
                     self.main.push_front(s, t);
                     continue;
                 }
-                self.ghost.push(fingerprint(hash_id(e.id)), e.size);
+                self.ghost.push(hash_id(e.id), e.size);
                 while self.ghost.bytes > self.ghost_target {
                     self.ghost.pop_oldest();
                 }

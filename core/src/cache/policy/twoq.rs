@@ -11,7 +11,7 @@
 
 use crate::cache::ghost::GhostList;
 use crate::cache::slab::{Entry, List};
-use crate::cache::table::{fingerprint, hash_id};
+use crate::cache::table::hash_id;
 
 const A1IN: u8 = 0;
 const AM: u8 = 1;
@@ -50,11 +50,11 @@ impl TwoQ {
     fn list(&mut self, tag: u8) -> &mut List {
         if tag == AM { &mut self.am } else { &mut self.a1in }
     }
-    pub fn warm(&self, fp: u32) -> u64 {
-        self.a1out.warm(fp)
+    pub fn prefetch(&self, hash: u64) {
+        self.a1out.prefetch(hash)
     }
-    pub fn prepare(&mut self, fp: u32) {
-        self.to_am = self.a1out.take(fp).is_some();
+    pub fn prepare(&mut self, hash: u64) {
+        self.to_am = self.a1out.take(hash).is_some();
     }
     pub fn on_insert(&mut self, s: &mut [Entry], i: u32) {
         let tag = if std::mem::take(&mut self.to_am) { AM } else { A1IN };
@@ -79,7 +79,7 @@ impl TwoQ {
         if !self.a1in.is_empty() && (self.a1in.bytes > self.a1in_target || self.am.is_empty()) {
             let t = self.a1in.pop_back(s)?;
             let e = &s[t as usize];
-            self.a1out.push(fingerprint(hash_id(e.id)), e.size);
+            self.a1out.push(hash_id(e.id), e.size);
             while self.a1out.bytes > self.a1out_target {
                 self.a1out.pop_oldest();
             }

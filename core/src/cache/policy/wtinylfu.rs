@@ -46,8 +46,8 @@ impl Sketch {
     pub fn estimate(&self, fp: u32) -> u8 {
         (0..4).map(|r| self.rows[r][self.slot(r, fp)]).min().unwrap_or(0)
     }
-    pub fn warm(&self, fp: u32) -> u64 {
-        u64::from(self.estimate(fp))
+    pub fn prefetch(&self, fp: u32) {
+        (0..4).for_each(|r| crate::cache::prefetch::hint(&self.rows[r][self.slot(r, fp)]));
     }
     pub fn increment(&mut self, fp: u32) {
         for r in 0..4 {
@@ -105,8 +105,8 @@ impl WTinyLfu {
         self.sketch.estimate(fingerprint(hash_id(e.id)))
     }
 
-    pub fn warm(&self, fp: u32) -> u64 {
-        self.sketch.warm(fp)
+    pub fn prefetch(&self, fp: u32) {
+        self.sketch.prefetch(fp);
     }
     pub fn on_miss(&mut self, fp: u32) {
         self.sketch.increment(fp);
