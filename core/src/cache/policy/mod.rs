@@ -7,6 +7,7 @@
 
 mod arc;
 mod clock;
+mod lfu;
 mod lru;
 mod priority;
 mod s3fifo;
@@ -24,6 +25,7 @@ pub(crate) enum Policy {
     Recency(lru::Recency),
     Clock(clock::Clock),
     Sieve(sieve::Sieve),
+    Lfu(lfu::Lfu),
     Priority(Priority),
     S3Fifo(s3fifo::S3Fifo),
     TwoQ(twoq::TwoQ),
@@ -37,6 +39,7 @@ macro_rules! dispatch {
             Policy::Recency($p) => $body,
             Policy::Clock($p) => $body,
             Policy::Sieve($p) => $body,
+            Policy::Lfu($p) => $body,
             Policy::Priority($p) => $body,
             Policy::S3Fifo($p) => $body,
             Policy::TwoQ($p) => $body,
@@ -55,7 +58,7 @@ impl Policy {
             PolicyKind::Fifo => Policy::Recency(lru::Recency::new(false)),
             PolicyKind::Clock => Policy::Clock(clock::Clock::default()),
             PolicyKind::Sieve => Policy::Sieve(sieve::Sieve::default()),
-            PolicyKind::Lfu => Policy::Priority(Priority::new(Rule::Lfu)),
+            PolicyKind::Lfu => Policy::Lfu(lfu::Lfu::default()),
             PolicyKind::LfuDa => Policy::Priority(Priority::new(Rule::LfuAging)),
             PolicyKind::Gdsf => Policy::Priority(Priority::new(Rule::Gdsf)),
             PolicyKind::Belady => Policy::Priority(Priority::new(Rule::Belady)),
@@ -138,6 +141,7 @@ impl Policy {
             Policy::Recency(p) => p.on_insert(s, i),
             Policy::Clock(p) => p.on_insert(s, i),
             Policy::Sieve(p) => p.on_insert(s, i),
+            Policy::Lfu(p) => p.on_insert(s, i),
             Policy::S3Fifo(p) => p.on_insert(s, i),
             Policy::TwoQ(p) => p.on_insert(s, i),
             Policy::Arc(p) => p.on_insert(s, i),
@@ -153,6 +157,7 @@ impl Policy {
             Policy::Recency(p) => p.on_hit(s, i),
             Policy::Clock(p) => p.on_hit(s, i),
             Policy::Sieve(p) => p.on_hit(s, i),
+            Policy::Lfu(p) => p.on_hit(s, i),
             Policy::S3Fifo(p) => p.on_hit(s, i),
             Policy::TwoQ(p) => p.on_hit(s, i),
             Policy::Arc(p) => p.on_hit(s, i),
@@ -189,6 +194,7 @@ impl Policy {
             Policy::TwoQ(p) => p.memory_bytes(),
             Policy::Arc(p) => p.memory_bytes(),
             Policy::WTinyLfu(p) => p.memory_bytes(),
+            Policy::Lfu(p) => p.memory_bytes(),
             Policy::Recency(_) | Policy::Clock(_) | Policy::Sieve(_) => 0,
         }
     }

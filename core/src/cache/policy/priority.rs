@@ -1,9 +1,6 @@
 //! The priority policies, one indexed min-heap each: the lowest priority leaves first, ties go
-//! to the least recently used.
+//! to the least recently used. (Plain LFU has lists per count instead: `lfu.rs`.)
 //!
-//! - LFU: priority = hits while cached (1 on insert), as libCacheSim's `LFU`: among equals the
-//!   least recently used leaves (libCacheSim evicts the oldest of its lowest frequency list,
-//!   which is the same order).
 //! - LFU with dynamic aging (LFU-DA, Arlitt et al. 2000): priority = L + hits, where L is the
 //!   priority of the last victim, so objects that were popular long ago age out. Deliberately
 //!   not libCacheSim's `LFUDA`, which adds the current L to the object's previous priority on
@@ -25,7 +22,6 @@ use crate::cache::slab::Entry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Rule {
-    Lfu,
     LfuAging,
     Gdsf,
     Belady,
@@ -59,7 +55,6 @@ impl Priority {
     /// The entry's priority after an access; `next` is Belady's next access time.
     fn key(&self, e: &Entry, next: u64) -> u64 {
         match self.rule {
-            Rule::Lfu => u64::from(e.freq),
             Rule::LfuAging => self.age + u64::from(e.freq),
             Rule::Gdsf => {
                 let l = f64::from_bits(self.age);
