@@ -11,6 +11,9 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    pub fn next_victim(&self) -> Option<u32> {
+        self.list.tail()
+    }
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

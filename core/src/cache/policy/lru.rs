@@ -13,6 +13,9 @@ impl Recency {
     pub fn new(promote_on_hit: bool) -> Self {
         Recency { list: List::default(), promote_on_hit }
     }
+    pub fn next_victim(&self) -> Option<u32> {
+        self.list.tail()
+    }
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

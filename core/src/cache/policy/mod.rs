@@ -87,6 +87,18 @@ impl Policy {
         }
     }
 
+    /// The entry the next eviction will most likely take, where a list's end tells it (a hint
+    /// for prefetching: see `Cache::prefetch_next_victim`).
+    #[inline]
+    pub fn next_victim(&self) -> Option<u32> {
+        match self {
+            Policy::Recency(p) => p.next_victim(),
+            Policy::Clock(p) => p.next_victim(),
+            Policy::Sieve(p) => p.next_victim(),
+            _ => None,
+        }
+    }
+
     /// A lookup missed (W-TinyLFU counts every request, hit or miss).
     #[inline]
     pub fn on_miss(&mut self, fp: u32) {

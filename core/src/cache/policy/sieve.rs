@@ -19,6 +19,9 @@ impl Default for Sieve {
 }
 
 impl Sieve {
+    pub fn next_victim(&self) -> Option<u32> {
+        if self.hand == NIL { self.list.tail() } else { Some(self.hand) }
+    }
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
