@@ -62,12 +62,11 @@ async fn check(store: &Arc<Store>, id: ObjectId, rate: BitRate) -> Check {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.open_object(id)).await
     };
-    let file = match opened {
-        Ok(Ok((file, _))) => Arc::new(file),
+    let (file, stamp) = match opened {
+        Ok(Ok((file, _, stamp))) => (Arc::new(file), stamp),
         Ok(Err(e)) => return Check::Lost(e.to_string()),
         Err(e) => return Check::Lost(e.to_string()),
     };
-    let Ok(stamp) = Stamp::of(&file) else { return Check::Gone };
     let mut charged = 0;
     for index in 0..blocks.hashes.len() as u64 {
         // An object evicted meanwhile is let go at once: its open file would keep its space.

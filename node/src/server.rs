@@ -877,9 +877,9 @@ impl App {
     /// The store is a local disk: its opens run inline; reads go to the blocking pool.
     async fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
         let store = self.store.clone().ok_or(OriginError::NotFound)?;
-        let (file, meta) = store.open_object(id).map_err(|e| OriginError::Lost(e.to_string()))?;
+        let (file, meta, stamp) = store.open_object(id).map_err(|e| OriginError::Lost(e.to_string()))?;
         let file = Arc::new(file);
-        let unchecked = meta.blocks.is_some() && !store.still_checked(id, &file);
+        let unchecked = meta.blocks.is_some() && !store.still_checked(id, stamp);
         if unchecked && meta.blocks.as_ref().is_some_and(|b| b.hashes.len() == 1) {
             let (f, m) = (file.clone(), meta.clone());
             let read = tokio::task::spawn_blocking(move || {

@@ -183,10 +183,10 @@ impl Store {
         self.checked.write().expect("checked").insert(id, stamp);
     }
 
-    /// Whether `file` (object `id`) is unchanged since every block of it was checked.
-    pub fn still_checked(&self, id: ObjectId, file: &File) -> bool {
-        let known = self.checked.read().expect("checked").get(&id).copied();
-        known.is_some_and(|k| Stamp::of(file).is_ok_and(|now| now == k))
+    /// Whether object `id`'s file, stamped `now` (see `open_object`), is unchanged since every
+    /// block of it was checked.
+    pub fn still_checked(&self, id: ObjectId, now: Stamp) -> bool {
+        self.checked.read().expect("checked").get(&id).is_some_and(|&k| k == now)
     }
 
     /// Deletes an object; the sidecar goes first so a crash never leaves data that looks valid
@@ -213,18 +213,20 @@ impl Store {
         self.metas.read().expect("metas").keys().copied().collect()
     }
 
-    /// Opens a stored object with its metadata.
-    pub fn open_object(&self, id: ObjectId) -> io::Result<(File, Arc<ObjectMeta>)> {
+    /// Opens a stored object with its metadata and the file's stamp as opened (one `fstat`,
+    /// which a hit also uses for `still_checked`).
+    pub fn open_object(&self, id: ObjectId) -> io::Result<(File, Arc<ObjectMeta>, Stamp)> {
         let known = self.metas.read().expect("metas").get(&id).cloned();
         let meta = match known {
             Some(meta) => meta,
             None => Arc::new(self.read_meta(id)?),
         };
         let file = File::open(self.data_path(id))?;
-        if file.metadata()?.len() != meta.size {
+        let stamp = Stamp::of(&file)?;
+        if stamp.len != meta.size {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "stored object has the wrong size"));
         }
-        Ok((file, meta))
+        Ok((file, meta, stamp))
     }
 
     fn read_meta(&self, id: ObjectId) -> io::Result<ObjectMeta> {
@@ -287,7 +289,7 @@ mod tests {
         // Only the object and its sidecar are left.
         assert_eq!(fs::read_dir(dir.path().join("objects")).unwrap().count(), 2);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        let (_, m) = store.open_object(id).unwrap();
+        let (_, m, _) = store.open_object(id).unwrap();
         assert_eq!(m.size, 5);
         store.remove(id).unwrap();
         assert!(store.open_object(id).is_err());
