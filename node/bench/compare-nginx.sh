@@ -6,8 +6,9 @@
 #   REEF_NODE=path/to/reef-node DURATION=10s CONNECTIONS=64 ROUNDS=3 node/bench/compare-nginx.sh
 #   REEF_NODE_B=path/to/other/reef-node ...  (also measures a second binary, e.g. the previous one)
 #
-# Measures: requests/s for 4 KiB hits (wrk), throughput of a 1 GiB hit (curl), and the cache's
-# resident memory sampled while it streams the 1 GiB object (flat means no whole-object buffering).
+# Measures: requests/s for 4 KiB hits (wrk), throughput of a 1 GiB hit (curl) next to the origin
+# serving the same file, and the cache's resident memory sampled while it streams the 1 GiB
+# object (flat means no whole-object buffering).
 # Per core: every cache (reef-node, nginx with one worker) is pinned to core 0 and the client to
 # core 1 (wrk -t1); the servers take turns, ROUNDS times, so each round compares them in the
 # same machine state.
@@ -124,7 +125,7 @@ http {
 }
 CONF
 
-RUST_LOG=warn "$bin" --config "$work/origin.toml" 2>"$work/origin.log" & pids+=($!)
+RUST_LOG=warn taskset -c 0 "$bin" --config "$work/origin.toml" 2>"$work/origin.log" & pids+=($!)
 RUST_LOG=warn taskset -c 0 "$bin" --config "$work/cache11.toml" 2>"$work/cache11.log" & pids+=($!)
 cache_pid=$!
 caches=(reef:19411 nginx:19480)
@@ -157,9 +158,9 @@ for round in $(seq "$rounds"); do
     echo "$line req/s"
 done
 
-echo "== 1 GiB hits: curl, 3 runs each (MB/s)"
+echo "== 1 GiB hits: curl, 3 runs each (MB/s); the origin itself read the same way first"
 rss_log="$work/rss"
-for name in "${caches[@]}"; do
+for name in origin:19400 "${caches[@]}"; do
     if [[ "${name%%:*}" == reef ]]; then
         (while kill -0 "$cache_pid" 2>/dev/null; do ps -o rss= -p "$cache_pid" >> "$rss_log"; sleep 0.2; done) &
         sampler=$!
