@@ -7,7 +7,8 @@
 //! - `policy/*`: the policies, dispatched by `match`;
 //! - `admission`, `quota`: admission rules and namespace shares;
 //! - `ghost`, `heap`: shared building blocks of the policies;
-//! - `prefetch`: hints a replay gives for the requests ahead of the one it serves.
+//! - `prefetch`: hints for the memory an access will read (a replay gives them for the
+//!   requests ahead of the one it serves; an eviction, for the next victim).
 //!
 //! Pinned objects (being served or filled) are detached from their policy, so no policy ever
 //! picks one; they re-enter as recently used when the last pin goes.

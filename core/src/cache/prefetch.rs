@@ -1,7 +1,8 @@
 //! Prefetch hints: telling the processor that a cache line is about to be read, without waiting
 //! for it. A trace replay hints the table slots and entries of the requests a few ahead of the
-//! one it serves, so that their memory arrives while it works (see `Cache::prefetch_slot`). A
-//! hint never changes a result: it is a no-op where the target has no prefetch instruction.
+//! one it serves (see `Cache::prefetch_slot`), and an eviction hints what the next one will
+//! read, so that the memory arrives while the processor works. A hint never changes a result:
+//! it is a no-op where the target has no prefetch instruction.
 
 /// Starts loading the cache line holding `value` into every cache level.
 #[inline(always)]
