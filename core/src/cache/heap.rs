@@ -1,4 +1,4 @@
-//! An indexed binary min-heap of entries, for the priority policies (LFU, GDSF, Belady).
+//! An indexed binary min-heap of entries, for the priority policies (LFU-DA, GDSF, Belady).
 //! Each entry's position lives in its `prev` field, so priorities change in O(log n) without a
 //! search, and keys sit in the heap array itself so that sifting never touches the slab.
 

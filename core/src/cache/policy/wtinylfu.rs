@@ -12,7 +12,7 @@
 //! times the cache's bytes in requests (for byte-sized caches, in effect never), it counts
 //! main-cache hits and insertions but not window hits, and it has no doorkeeper. Its counts
 //! are thus exact and never forgotten, which on a trace whose popularity never changes (the
-//! cross-check's Zipf traces) predicts better: it misses 2 to 15% less there. Reef keeps the
+//! cross-check's Zipf traces) predicts better: it misses 2 to 13% less there. Reef keeps the
 //! published design, which forgets on purpose so that popularity can move.
 //! benches/crosscheck measures the gap.
 
