@@ -1,9 +1,7 @@
 //! Listings as HEP clients ask for them: WebDAV PROPFIND (curl, `davix-ls`) and directory
 //! pages, at the origin and through a cache (which asks the origin, never for file contents).
 
-mod common;
-
-use common::{Cluster, bytes, cache, curl, director, origin};
+use crate::common::{Cluster, bytes, cache, curl, director, origin};
 use std::process::Command;
 
 fn propfind(url: &str, depth: &str) -> (u16, String) {

@@ -3,9 +3,9 @@
 //! requests join the one fill, and only a source staging for longer than `stage_timeout` is
 //! given up on, without being taken for dead.
 
-mod common;
+use crate::common;
 
-use common::{deliver, drain, fetch_of};
+use crate::common::{deliver, drain, fetch_of};
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::protocol::FetchError;
 use reef_core::{

@@ -1,8 +1,8 @@
 //! Bytes that are always right: a cache releases only blocks checked against the origin's
 //! block list, and a stored copy that goes bad is dropped and fetched again, never served.
 
-mod common;
-use common::*;
+use crate::common;
+use crate::common::*;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,9 +3,9 @@
 //! delay longer than their fetch timeout without failing over (also a child cache behind its
 //! parent), and the metrics show the staging.
 
-mod common;
+use crate::common;
 
-use common::{Cluster, Options, Spec, bytes, cache, header, origin, sha256_b64};
+use crate::common::{Cluster, Options, Spec, bytes, cache, header, origin, sha256_b64};
 
 #[test]
 fn a_nearline_file_is_staged_once_for_twenty_concurrent_cached_reads() {

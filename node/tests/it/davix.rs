@@ -2,8 +2,7 @@
 //! director: whole-file download, a range read, and the checksum request it makes
 //! (`HEAD` with `Want-Digest: adler32`).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

@@ -1,9 +1,9 @@
 //! Metadata-only requests (a `HEAD`): answered from the store without counting an access, from
 //! a fill already in flight, or by the origin (`Response::Describe`), never by a new fill.
 
-mod common;
+use crate::common;
 
-use common::{deliver, fetch_of};
+use crate::common::{deliver, fetch_of};
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::{
     Duration, Event, Failure, Input, NamespaceId, Node, NodeConfig, NodeId, ObjectId, Output, RequestId, RequestKind,

@@ -2,11 +2,9 @@
 //! `reef ingest` daemon, on a real TLS cluster with real tokens, driven by curl and the real
 //! binaries. What the origin publishes is compared byte for byte (sha-256) with what was sent.
 
-mod common;
-
-use common::issuer::Issuer;
-use common::relay::Relay;
-use common::{Cluster, Options, bytes, cache, curl, origin, sha256_b64, wait_until};
+use crate::common::issuer::Issuer;
+use crate::common::relay::Relay;
+use crate::common::{Cluster, Options, bytes, cache, curl, origin, sha256_b64, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

@@ -1,9 +1,7 @@
 //! The director's live view of a running cluster: the caches' load, hit ratios, popular objects
 //! and client sites, as JSON, as HTML, and rendered by headless Chromium (a real browser).
 
-mod common;
-
-use common::{Cluster, bytes, cache, director, origin, wait_until};
+use crate::common::{Cluster, bytes, cache, director, origin, wait_until};
 use std::process::Command;
 
 fn status(c: &Cluster) -> serde_json::Value {

@@ -5,9 +5,7 @@
 //! limit holds a cold object's fill from the origin (and so its streamed download) to its rate.
 //! A range whose `If-Range` no longer matches is charged the whole object it turns into.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 use std::thread;
 
@@ -87,7 +85,8 @@ fn a_limited_namespace_runs_at_its_rate_and_the_other_is_not_slowed() {
     let fast = timed_get(&[c.url(11, "/atlas/big")], &c.dir.path().join("atlas-download"));
     let (status, _, size, seconds) = fast[0];
     assert_eq!((status, size), (200, 20_000_000));
-    assert!(size as f64 / seconds > 5.0 * RATE, "atlas slowed: {seconds:.2} s");
+    // (2.5 times the limit: far from a held fill, with room for a loaded machine's debug build.)
+    assert!(size as f64 / seconds > 2.5 * RATE, "atlas slowed: {seconds:.2} s");
     assert!(std::fs::read(c.dir.path().join("atlas-download.0")).unwrap() == atlas);
 
     let slow = slow.join().unwrap();
@@ -147,7 +146,8 @@ fn a_fill_limit_holds_fills_from_the_origin_to_its_rate() {
     let fast = timed_get(&[c.url(11, "/atlas/cold")], &c.dir.path().join("atlas-fill"));
     let (status, _, size, seconds) = fast[0];
     assert_eq!((status, size), (200, 4_000_000));
-    assert!(size as f64 / seconds > 5.0 * RATE, "atlas slowed: {seconds:.2} s");
+    // (2.5 times the limit: far from a held fill, with room for a loaded machine's debug build.)
+    assert!(size as f64 / seconds > 2.5 * RATE, "atlas slowed: {seconds:.2} s");
     assert!(std::fs::read(c.dir.path().join("atlas-fill.0")).unwrap() == atlas);
     let (status, _, size, seconds) = slow.join().unwrap()[0];
     assert_eq!((status, size), (200, 4_000_000));
@@ -157,7 +157,7 @@ fn a_fill_limit_holds_fills_from_the_origin_to_its_rate() {
     wait_until("the cms object is cached", || c.metric(11, "reef_cache_admitted_total") == 2.0);
     let (status, _, size, seconds) = timed_get(&[c.url(11, "/cms/cold")], &c.dir.path().join("hit"))[0];
     assert_eq!((status, size), (200, 4_000_000));
-    assert!(size as f64 / seconds > 5.0 * RATE, "a hit is not a fill: {seconds:.2} s");
+    assert!(size as f64 / seconds > 2.5 * RATE, "a hit is not a fill: {seconds:.2} s");
 }
 
 #[test]

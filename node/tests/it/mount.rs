@@ -2,9 +2,9 @@
 //! tools (`cat`, `cp`, `md5sum`, `dd`, Python). Needs `/dev/fuse` and root: skipped with a
 //! message elsewhere, never in CI (where both are there).
 
-mod common;
+use crate::common;
 
-use common::{Cluster, bytes, cache, curl, director, origin, sha256_b64, wait_until};
+use crate::common::{Cluster, bytes, cache, curl, director, origin, sha256_b64, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 

@@ -3,9 +3,9 @@
 //! is killed mid-way, then the lead; each range goes on from the first byte not yet verified
 //! to a holder still alive, and the object arrives whole and correct.
 
-mod common;
+use crate::common;
 
-use common::{Cluster, Options, Spec, cache, header, origin, wait_until};
+use crate::common::{Cluster, Options, Spec, cache, header, origin, wait_until};
 
 use std::process::Command;
 

@@ -4,9 +4,9 @@
 //! stale when the origin fails only within `on_error_for`. An `immutable` namespace ignores
 //! the headers.
 
-mod common;
+use crate::common;
 
-use common::{drain, fetch_of};
+use crate::common::{drain, fetch_of};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::http_caching::Validity;
 use reef_core::node::ThirdParty;

@@ -1,9 +1,7 @@
 //! The director's DNS face, asked with `dig` (package dnsutils) on a port on 127.0.0.1: answers
 //! follow the client's site (its EDNS Client Subnet) and the caches' health.
 
-mod common;
-
-use common::{Cluster, Options, Spec, cache, director, origin, wait_until};
+use crate::common::{Cluster, Options, Spec, cache, director, origin, wait_until};
 use std::process::Command;
 
 /// `dig` against the director: (status, answers as (ttl, address)).

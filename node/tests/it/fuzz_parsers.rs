@@ -3,9 +3,9 @@
 //! tokens into the verifier. Nothing may panic; no mutated token may verify as anything but
 //! itself; no message may teach the node a member.
 
-mod common;
+use crate::common;
 
-use common::issuer::Issuer;
+use crate::common::issuer::Issuer;
 use proptest::prelude::*;
 use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::{Input, Message, NamespaceId, Node, NodeConfig, NodeId, PeerInfo, Role, SiteId, Time};

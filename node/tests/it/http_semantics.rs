@@ -1,8 +1,7 @@
 //! HTTP done properly, on a cache and on the origin: ranges, multi-ranges, digests, validators,
 //! HEAD, HTTP/2, and bad input that gets a 4xx without hurting the node.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn semantics(c: &Cluster, node: u32, data: &[u8]) {
     let url = c.url(node, "/atlas/obj.bin");

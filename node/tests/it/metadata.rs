@@ -2,9 +2,7 @@
 //! answered by one `HEAD` to the origin (the core's `Describe`), never by a fill. Checked from
 //! the origin's access log: a `HEAD` on a cold 1 GiB object moves no body byte.
 
-mod common;
-
-use common::{Cluster, bytes, cache, director, header, origin, sha256_b64};
+use crate::common::{Cluster, bytes, cache, director, header, origin, sha256_b64};
 
 /// The origin's access log: (method, body bytes) per request.
 fn origin_requests(c: &Cluster) -> Vec<(String, u64)> {

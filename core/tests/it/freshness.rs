@@ -4,9 +4,9 @@
 //! answering, the stale copy is served rather than nothing. Write-once namespaces keep
 //! today's behaviour.
 
-mod common;
+use crate::common;
 
-use common::fetch_of;
+use crate::common::fetch_of;
 use reef_core::cache::{CacheConfig, EvictReason, PolicyKind};
 use reef_core::protocol::{Failure, FetchError};
 use reef_core::{

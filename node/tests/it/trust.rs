@@ -1,12 +1,12 @@
 //! Trust between nodes and with users, on a real cluster with real TLS (certificates from
 //! `reef-node ca`) and real tokens from a test issuer: every way an outsider or a wrong peer
 //! could speak for a node is refused, and private objects reach only holders of a token that
-//! grants them. The decision rules themselves are tested in core/tests/access.rs.
+//! grants them. The decision rules themselves are tested in core/tests/it/access.rs.
 
-mod common;
+use crate::common;
 
-use common::issuer::{Issuer, now};
-use common::{Cluster, Options, Spec, bytes, cache, curl, director, origin, wait_until};
+use crate::common::issuer::{Issuer, now};
+use crate::common::{Cluster, Options, Spec, bytes, cache, curl, director, origin, wait_until};
 use serde_json::json;
 
 /// Origin 1, caches 2 (site-a) and 3 (site-b), director 9; namespace `atlas` public, `cms`

@@ -1,7 +1,6 @@
 //! Origin, two sites and a director as real processes, read with curl and `reef get`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

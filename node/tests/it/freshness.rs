@@ -2,9 +2,7 @@
 //! fetch, then fetches the object again, so a replaced object reaches clients whole, in its new
 //! version; a write-once namespace keeps its copy.
 
-mod common;
-
-use common::{Cluster, Options, bytes, cache, header, origin, sha256_b64, wait_until};
+use crate::common::{Cluster, Options, bytes, cache, header, origin, sha256_b64, wait_until};
 use std::time::{Duration, Instant};
 
 #[test]

@@ -4,9 +4,9 @@
 //! `immutable = true` keeps write-once data whatever the headers say. The origin is a small
 //! HTTP server scripted by each test, which also records every request it gets.
 
-mod common;
+use crate::common;
 
-use common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
+use crate::common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
 use reef_core::http_caching::format_http_date;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,7 @@
 //! Connection limits on a real node: silent and idle connections are closed within their
 //! timeouts while other clients are served, and connections beyond the cap are refused at once.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

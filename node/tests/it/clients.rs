@@ -3,9 +3,9 @@
 //! its ADLER32 check, `gfal-sum`), each downloading through the director and checked byte for
 //! byte.
 
-mod common;
+use crate::common;
 
-use common::{Cluster, adler32_hex, bytes, cache, director, origin, sha256_b64};
+use crate::common::{Cluster, adler32_hex, bytes, cache, director, origin, sha256_b64};
 use std::process::Command;
 
 fn installed(tool: &str) -> bool {

@@ -1,8 +1,7 @@
 //! `reef get` resumes a transfer that broke, with a range on the same representation, and
 //! verifies the result; it refuses a file whose checksum does not match.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,7 @@
 //! a partial or corrupt object, now or later. The "origin" here is a small HTTP server run by
 //! the test, so the failure is exact instead of timed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,9 +3,9 @@
 //! a range whose holder fails or stalls, from the first byte not yet verified, is shared out
 //! among the holders left; the fill fails only when every holder has.
 
-mod common;
+use crate::common;
 
-use common::{drain, fetch_of};
+use crate::common::{drain, fetch_of};
 use reef_core::node::MultiSource;
 use reef_core::protocol::{Failure, FetchError};
 use reef_core::{

@@ -2,9 +2,7 @@
 //! copy of the folder, `cluster.sh start` read through a pipe (it must return: the nodes are
 //! detached and hold no pipe open), a download through the director, `cluster.sh stop`.
 
-mod common;
-
-use common::curl;
+use crate::common::curl;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
