@@ -191,6 +191,8 @@ pub struct Summary {
     pub transfers: u64,
     pub transfers_broken: u64,
     pub events: u64,
+    /// `events` by kind (`World::events_by_kind`).
+    pub events_by_kind: BTreeMap<&'static str, u64>,
     pub simulated_seconds: f64,
     pub tiers: BTreeMap<String, TierSummary>,
     /// The same counts by namespace (those with requests): with storage quotas, whose hits
@@ -337,6 +339,7 @@ fn summarize(scenario: &Scenario, seed: u64, world: &World) -> Summary {
         transfers: s.transfers,
         transfers_broken: s.transfers_broken,
         events: world.events(),
+        events_by_kind: world.events_by_kind().collect(),
         simulated_seconds: world.now().as_secs_f64(),
         tiers: s.per_tier().map(|(t, c)| (t.to_string(), TierSummary::from(c))).collect(),
         namespaces: (s.namespaces.iter().enumerate())
@@ -497,5 +500,8 @@ fn print_summary(s: &Summary, wall: f64, out: &Path) {
         );
     }
     println!("{} events in {:.2} s ({:.1}M events/s)", s.events, wall, s.events as f64 / wall.max(1e-9) / 1e6);
+    let kinds: Vec<String> =
+        s.events_by_kind.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  by kind: {}", kinds.join(", "));
     println!("results in {}", out.display());
 }

@@ -77,6 +77,50 @@ enum Ev {
     Tape(u32),
 }
 
+/// The kinds of events a run counts (`World::events_by_kind`); a `Deliver` counts as its input.
+const EVENT_KINDS: [&str; 15] = [
+    "request",
+    "message",
+    "fetch_receiving",
+    "fetch_done",
+    "fetch_progress",
+    "serve_done",
+    "peer_unreachable",
+    "other_input",
+    "tick",
+    "network",
+    "progress_sweep",
+    "arrival",
+    "job_next",
+    "downloaded",
+    "fault",
+];
+
+impl Ev {
+    /// Its index in [`EVENT_KINDS`].
+    fn kind(self, inputs: &[Option<(u32, Input)>]) -> usize {
+        match self {
+            Ev::Deliver(slot) => match inputs[slot as usize].as_ref().map(|(_, input)| input) {
+                Some(Input::Request(_)) => 0,
+                Some(Input::Message { .. }) => 1,
+                Some(Input::FetchReceiving { .. }) => 2,
+                Some(Input::FetchDone { .. }) => 3,
+                Some(Input::FetchProgress { .. }) => 4,
+                Some(Input::ServeDone { .. }) => 5,
+                Some(Input::PeerUnreachable { .. }) => 6,
+                Some(_) | None => 7,
+            },
+            Ev::Tick(_) => 8,
+            Ev::Net(_) => 9,
+            Ev::ProgressSweep => 10,
+            Ev::Arrival => 11,
+            Ev::JobNext(_) => 12,
+            Ev::Downloaded { .. } => 13,
+            Ev::Outage { .. } | Ev::Tape(_) => 14,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SimNode {
     core: reef_core::Node,
@@ -282,6 +326,8 @@ pub struct World {
     fill_links: FastMap<(u32, u16), LinkIdx>,
     wakeups: Vec<(Time, Wakeup)>,
     ended: Vec<Ended<Transfer>>,
+    /// Events handled, by kind (see `EVENT_KINDS`).
+    kinds: [u64; EVENT_KINDS.len()],
 }
 
 impl World {
@@ -388,6 +434,7 @@ impl World {
             route: Vec::new(),
             wakeups: Vec::new(),
             ended: Vec::new(),
+            kinds: [0; EVENT_KINDS.len()],
             topo,
             layout,
         };
@@ -411,6 +458,12 @@ impl World {
 
     pub fn events(&self) -> u64 {
         self.engine.processed()
+    }
+
+    /// Events handled so far by kind (a delivered input by the input's kind; "fault": outages
+    /// and tape recalls): where a run's events come from.
+    pub fn events_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        EVENT_KINDS.iter().copied().zip(self.kinds.iter().copied())
     }
 
     /// Requests not yet issued.
@@ -480,6 +533,7 @@ impl World {
     }
 
     fn dispatch(&mut self, ev: Ev) {
+        self.kinds[ev.kind(&self.inputs)] += 1;
         match ev {
             Ev::Deliver(slot) => {
                 let (node, input) = self.inputs[slot as usize].take().expect("queued input");
