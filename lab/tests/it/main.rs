@@ -4,4 +4,3 @@
 mod agreement;
 mod cluster;
 mod netns;
-mod relay;

@@ -9,7 +9,6 @@ mod common;
 mod connections;
 mod davix;
 mod dns;
-mod egress;
 mod example_cluster;
 mod freshness;
 mod fuzz_parsers;

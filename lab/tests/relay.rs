@@ -3,6 +3,9 @@
 //! link carries 25 MB within 2% of 100 Mbit/s. These are checks of the emulator's model (its
 //! release times), not of this machine's speed: medians and long transfers keep scheduling
 //! noise out.
+//!
+//! Latencies measured on the wall clock: a binary of its own, so that the lab's other tests
+//! (real clusters in tests/it) do not load the machine while it measures.
 
 use reef_lab::relay::{Link, Path, Relay};
 use std::time::{Duration, Instant};
