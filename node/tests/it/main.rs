@@ -20,7 +20,6 @@ mod mount;
 mod multi_source;
 mod nearline;
 mod reef_get;
-mod third_party_origin;
 mod trust;
 mod upload;
 mod verified_bytes;

@@ -4,9 +4,13 @@
 //! `immutable = true` keeps write-once data whatever the headers say. The origin is a small
 //! HTTP server scripted by each test, which also records every request it gets.
 
-use crate::common;
+// A binary of its own: `a_304_updates_the_stored_rules_for_the_next_revalidation` failed twice
+// (a stale copy served after a must-revalidate 304) when this file shared the integration
+// binary's threads with the heavy transfer tests. Cause not yet found: see the notes.
+#[path = "it/common/mod.rs"]
+mod common;
 
-use crate::common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
+use common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
 use reef_core::http_caching::format_http_date;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
