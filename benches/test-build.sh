@@ -13,7 +13,10 @@ export CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never
 for i in $(seq "$runs"); do
   target=$(mktemp -d)
   start=$(date +%s)
-  CARGO_TARGET_DIR=$target cargo test --all-features --no-run --timings -q 2>/dev/null
+  if ! CARGO_TARGET_DIR=$target cargo test --all-features --no-run --timings -q 2>"/tmp/reef-test-build-$i.log"; then
+    echo "run $i: the build failed (see /tmp/reef-test-build-$i.log)" >&2
+    exit 1
+  fi
   built=$(date +%s)
   cp "$target"/cargo-timings/cargo-timing.html "/tmp/reef-test-build-$i.html"
   status=passed

@@ -78,45 +78,88 @@ enum Ev {
 }
 
 /// The kinds of events a run counts (`World::events_by_kind`); a `Deliver` counts as its input.
-const EVENT_KINDS: [&str; 15] = [
-    "request",
-    "message",
-    "fetch_receiving",
-    "fetch_done",
-    "fetch_progress",
-    "serve_done",
-    "peer_unreachable",
-    "other_input",
-    "tick",
-    "network",
-    "progress_sweep",
-    "arrival",
-    "job_next",
-    "downloaded",
-    "fault",
-];
+#[derive(Clone, Copy, Debug)]
+enum EventKind {
+    Request,
+    Message,
+    FetchReceiving,
+    FetchDone,
+    FetchProgress,
+    ServeDone,
+    PeerUnreachable,
+    OtherInput,
+    Tick,
+    Network,
+    ProgressSweep,
+    Arrival,
+    JobNext,
+    Downloaded,
+    Fault,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 15] = {
+        use EventKind::*;
+        [
+            Request,
+            Message,
+            FetchReceiving,
+            FetchDone,
+            FetchProgress,
+            ServeDone,
+            PeerUnreachable,
+            OtherInput,
+            Tick,
+            Network,
+            ProgressSweep,
+            Arrival,
+            JobNext,
+            Downloaded,
+            Fault,
+        ]
+    };
+
+    fn name(self) -> &'static str {
+        match self {
+            EventKind::Request => "request",
+            EventKind::Message => "message",
+            EventKind::FetchReceiving => "fetch_receiving",
+            EventKind::FetchDone => "fetch_done",
+            EventKind::FetchProgress => "fetch_progress",
+            EventKind::ServeDone => "serve_done",
+            EventKind::PeerUnreachable => "peer_unreachable",
+            EventKind::OtherInput => "other_input",
+            EventKind::Tick => "tick",
+            EventKind::Network => "network",
+            EventKind::ProgressSweep => "progress_sweep",
+            EventKind::Arrival => "arrival",
+            EventKind::JobNext => "job_next",
+            EventKind::Downloaded => "downloaded",
+            EventKind::Fault => "fault",
+        }
+    }
+}
 
 impl Ev {
-    /// Its index in [`EVENT_KINDS`].
-    fn kind(self, inputs: &[Option<(u32, Input)>]) -> usize {
+    fn kind(self, inputs: &[Option<(u32, Input)>]) -> EventKind {
         match self {
             Ev::Deliver(slot) => match inputs[slot as usize].as_ref().map(|(_, input)| input) {
-                Some(Input::Request(_)) => 0,
-                Some(Input::Message { .. }) => 1,
-                Some(Input::FetchReceiving { .. }) => 2,
-                Some(Input::FetchDone { .. }) => 3,
-                Some(Input::FetchProgress { .. }) => 4,
-                Some(Input::ServeDone { .. }) => 5,
-                Some(Input::PeerUnreachable { .. }) => 6,
-                Some(_) | None => 7,
+                Some(Input::Request(_)) => EventKind::Request,
+                Some(Input::Message { .. }) => EventKind::Message,
+                Some(Input::FetchReceiving { .. }) => EventKind::FetchReceiving,
+                Some(Input::FetchDone { .. }) => EventKind::FetchDone,
+                Some(Input::FetchProgress { .. }) => EventKind::FetchProgress,
+                Some(Input::ServeDone { .. }) => EventKind::ServeDone,
+                Some(Input::PeerUnreachable { .. }) => EventKind::PeerUnreachable,
+                Some(_) | None => EventKind::OtherInput,
             },
-            Ev::Tick(_) => 8,
-            Ev::Net(_) => 9,
-            Ev::ProgressSweep => 10,
-            Ev::Arrival => 11,
-            Ev::JobNext(_) => 12,
-            Ev::Downloaded { .. } => 13,
-            Ev::Outage { .. } | Ev::Tape(_) => 14,
+            Ev::Tick(_) => EventKind::Tick,
+            Ev::Net(_) => EventKind::Network,
+            Ev::ProgressSweep => EventKind::ProgressSweep,
+            Ev::Arrival => EventKind::Arrival,
+            Ev::JobNext(_) => EventKind::JobNext,
+            Ev::Downloaded { .. } => EventKind::Downloaded,
+            Ev::Outage { .. } | Ev::Tape(_) => EventKind::Fault,
         }
     }
 }
@@ -326,8 +369,8 @@ pub struct World {
     fill_links: FastMap<(u32, u16), LinkIdx>,
     wakeups: Vec<(Time, Wakeup)>,
     ended: Vec<Ended<Transfer>>,
-    /// Events handled, by kind (see `EVENT_KINDS`).
-    kinds: [u64; EVENT_KINDS.len()],
+    /// Events handled, by kind (indexed by `EventKind as usize`).
+    kinds: [u64; EventKind::ALL.len()],
 }
 
 impl World {
@@ -434,7 +477,7 @@ impl World {
             route: Vec::new(),
             wakeups: Vec::new(),
             ended: Vec::new(),
-            kinds: [0; EVENT_KINDS.len()],
+            kinds: [0; EventKind::ALL.len()],
             topo,
             layout,
         };
@@ -463,7 +506,7 @@ impl World {
     /// Events handled so far by kind (a delivered input by the input's kind; "fault": outages
     /// and tape recalls): where a run's events come from.
     pub fn events_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        EVENT_KINDS.iter().copied().zip(self.kinds.iter().copied())
+        EventKind::ALL.iter().map(|&k| (k.name(), self.kinds[k as usize]))
     }
 
     /// Requests not yet issued.
@@ -533,7 +576,7 @@ impl World {
     }
 
     fn dispatch(&mut self, ev: Ev) {
-        self.kinds[ev.kind(&self.inputs)] += 1;
+        self.kinds[ev.kind(&self.inputs) as usize] += 1;
         match ev {
             Ev::Deliver(slot) => {
                 let (node, input) = self.inputs[slot as usize].take().expect("queued input");

@@ -176,49 +176,26 @@ fn the_quickstart_eviction_comparison_is_not_vacuous() {
     assert!((max - min) * 100 >= *max, "policies within 1% of each other: {fetches:?}");
 }
 
-/// One Tier-2 cache in front of a Tier-0 origin, one request at a time: every request is a hit
-/// or a single fill from the origin, so each kind of event can be counted from the summary.
-const EVENT_COUNTS: &str = r#"
-name = "events"
-
-[topology]
-[[topology.site]]
-name = "A"
-tier = "T0"
-
-[[topology.site]]
-name = "B"
-tier = "T2"
-cache = "1TB"
-
-[[topology.link]]
-a = "A"
-b = "B"
-bandwidth = "10Gbit/s"
-latency = "10ms"
-
-[workload]
-requests = 300
-duration = "1h"
-objects = 50
-sequential = true
-"#;
-
 #[test]
 fn events_by_kind_add_up_and_follow_the_requests() {
-    let scenario = parse(Path::new("events.toml"), EVENT_COUNTS, &[]).unwrap();
+    // RANDOM without its outages, one request at a time: every request is a hit or fills
+    // its cache from the origin or another cache, so each kind of event follows from the summary.
+    let overrides = ["workload.requests=300", "workload.objects=50", "workload.sequential=true"].map(String::from);
+    let text = RANDOM.split("[[random_outage]]").next().unwrap();
+    let scenario = parse(Path::new("random.toml"), text, &overrides).unwrap();
     let s = reef_sim::run::simulate(&scenario, 1, &mut |_| {}).unwrap().summary;
     let kind = |k: &str| s.events_by_kind[k];
     assert_eq!(s.events_by_kind.values().sum::<u64>(), s.events);
     assert_eq!((s.requests, s.completed, s.failed), (300, 300, 0));
-    assert!(s.origin_fetches > 0 && s.origin_fetches < 300, "hits and misses: {}", s.origin_fetches);
-    // A request reaches the cache once, and the origin once per fill.
-    assert_eq!(kind("request"), s.requests + s.origin_fetches);
-    // Each fill's transfer: its first block, its end at the cache, the origin's release.
-    assert_eq!(s.transfers, s.origin_fetches);
+    let fills = s.origin_fetches + s.peer_fetches;
+    assert!(s.origin_fetches > 0 && fills < 300, "hits and misses: {fills} fills");
+    // A request reaches its cache once, and each fill's source once.
+    assert_eq!(kind("request"), s.requests + fills);
+    // Each fill's transfer: its first block, its end at the cache, the source's release.
+    assert_eq!(s.transfers, fills);
     for k in ["fetch_receiving", "fetch_done", "serve_done"] {
         assert_eq!(kind(k), s.transfers, "{k}");
     }
-    // One arrival per request, and each download's end.
-    assert_eq!((kind("arrival"), kind("downloaded")), (300, 300));
+    // One arrival per request, and each download's end; no faults.
+    assert_eq!((kind("arrival"), kind("downloaded"), kind("fault")), (300, 300, 0));
 }
