@@ -585,6 +585,9 @@ impl Actor {
                             && let Some(ops) = &self.store_ops
                         {
                             self.committing.insert(object, live.fill.clone());
+                            if let Some(store) = &self.store {
+                                store.stage(object, meta.clone());
+                            }
                             let _ = ops.send(StoreOp::Commit { object, temp, meta });
                         }
                         // The core holds the object now: readers may have the last byte.

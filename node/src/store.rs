@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What the store knows about a complete object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,10 @@ pub struct Store {
     next_temp: AtomicU64,
     /// Sidecars of the objects on disk, so a hit costs one `open` and no JSON parsing.
     metas: RwLock<HashMap<ObjectId, Arc<ObjectMeta>>>,
+    /// Sidecars of objects the cache holds whose commit has not yet reached the disk (the
+    /// commit runs on another thread, after fsyncs): a revalidation meanwhile still knows the
+    /// copy's validators, and a `304`'s update is the sidecar the commit writes.
+    staged: Mutex<HashMap<ObjectId, Arc<ObjectMeta>>>,
     /// For each object whose every block was checked since it last changed on disk: the data
     /// file's stamp then. A hit whose file still has that stamp is not checked again (only a
     /// write changes the stamp; silent decay is the scrub's to find).
@@ -85,7 +89,14 @@ impl Store {
             fs::remove_dir_all(&tmp)?;
         }
         fs::create_dir_all(&tmp)?;
-        Ok(Store { objects, tmp, next_temp: AtomicU64::new(0), metas: RwLock::default(), checked: RwLock::default() })
+        Ok(Store {
+            objects,
+            tmp,
+            next_temp: AtomicU64::new(0),
+            metas: RwLock::default(),
+            staged: Mutex::default(),
+            checked: RwLock::default(),
+        })
     }
 
     /// Scans `objects/`: returns every complete object and deletes the debris of a crash
@@ -148,33 +159,74 @@ impl Store {
         Ok((path, file))
     }
 
-    /// Makes the complete fill at `temp` the object `id`.
+    /// Announces the metadata of the object `id` before its commit runs (see `staged`).
+    pub fn stage(&self, id: ObjectId, meta: Arc<ObjectMeta>) {
+        self.staged.lock().expect("staged").insert(id, meta);
+    }
+
+    /// Makes the complete fill at `temp` the object `id`, with its staged metadata if a `304`
+    /// updated that meanwhile, else `meta`.
     pub fn commit(&self, id: ObjectId, temp: &Path, meta: &ObjectMeta) -> io::Result<()> {
-        File::open(temp)?.sync_all()?;
-        let meta_temp = self.tmp.join(format!("{id}.meta"));
-        {
-            let mut f = File::create(&meta_temp)?;
-            f.write_all(&serde_json::to_vec(meta).map_err(io::Error::other)?)?;
-            f.sync_all()?;
+        let result = self.commit_staged(id, temp, meta);
+        if result.is_err() {
+            self.staged.lock().expect("staged").remove(&id);
         }
+        result
+    }
+
+    fn commit_staged(&self, id: ObjectId, temp: &Path, meta: &ObjectMeta) -> io::Result<()> {
+        File::open(temp)?.sync_all()?;
+        let mut written =
+            self.staged.lock().expect("staged").entry(id).or_insert_with(|| Arc::new(meta.clone())).clone();
+        let mut sidecar = self.write_meta(id, &written, true)?;
         fs::rename(temp, self.data_path(id))?;
-        fs::rename(&meta_temp, self.meta_path(id))?;
+        loop {
+            fs::rename(&sidecar, self.meta_path(id))?;
+            {
+                let mut staged = self.staged.lock().expect("staged");
+                let latest = staged.get(&id).cloned().unwrap_or_else(|| written.clone());
+                if Arc::ptr_eq(&latest, &written) {
+                    staged.remove(&id);
+                    self.metas.write().expect("metas").insert(id, written);
+                    break;
+                }
+                // A `304` updated the staged sidecar while this one was written: write that.
+                written = latest;
+            }
+            sidecar = self.write_meta(id, &written, true)?;
+        }
         File::open(&self.objects)?.sync_all()?;
-        self.metas.write().expect("metas").insert(id, Arc::new(meta.clone()));
         // Every block was checked as it arrived.
         self.mark_checked(id, Stamp::of(&File::open(self.data_path(id))?)?);
         Ok(())
     }
 
+    /// Writes `meta` to the temporary sidecar `tmp/<id>.meta`, which a rename then puts in place.
+    fn write_meta(&self, id: ObjectId, meta: &ObjectMeta, sync: bool) -> io::Result<PathBuf> {
+        let temp = self.tmp.join(format!("{id}.meta"));
+        let mut f = File::create(&temp)?;
+        f.write_all(&serde_json::to_vec(meta).map_err(io::Error::other)?)?;
+        if sync {
+            f.sync_all()?;
+        }
+        Ok(temp)
+    }
+
     /// Replaces a stored object's third-party caching fields (a `304` updated them, RFC 9111
     /// 4.3.4): a new sidecar renamed over the old one, so a crash leaves one or the other whole.
+    /// A copy whose commit is still pending has its staged sidecar updated instead.
     pub fn update_caching(&self, id: ObjectId, caching: crate::third_party::CachingFields) -> io::Result<()> {
+        let updated = |old: &ObjectMeta| Arc::new(ObjectMeta { caching: Some(caching.clone()), ..old.clone() });
+        if let Some(staged) = self.staged.lock().expect("staged").get_mut(&id) {
+            *staged = updated(staged);
+            return Ok(());
+        }
         let Some(old) = self.meta(id) else { return Ok(()) };
-        let meta = ObjectMeta { caching: Some(caching), ..(*old).clone() };
-        let temp = self.tmp.join(format!("{id}.meta-update"));
-        fs::write(&temp, serde_json::to_vec(&meta).map_err(io::Error::other)?)?;
-        fs::rename(&temp, self.meta_path(id))?;
-        self.metas.write().expect("metas").insert(id, Arc::new(meta));
+        let meta = updated(&old);
+        // (No fsync: a crash loses at most the update, and a copy found on disk after a
+        // restart is revalidated before use anyway.)
+        fs::rename(self.write_meta(id, &meta, false)?, self.meta_path(id))?;
+        self.metas.write().expect("metas").insert(id, meta);
         Ok(())
     }
 
@@ -193,6 +245,7 @@ impl Store {
     /// with another object's metadata.
     pub fn remove(&self, id: ObjectId) -> io::Result<()> {
         self.metas.write().expect("metas").remove(&id);
+        self.staged.lock().expect("staged").remove(&id);
         self.checked.write().expect("checked").remove(&id);
         let meta = fs::remove_file(self.meta_path(id));
         let data = fs::remove_file(self.data_path(id));
@@ -203,9 +256,10 @@ impl Store {
         }
     }
 
-    /// The metadata of a stored object.
+    /// The metadata of a stored object, or of one whose commit is pending.
     pub fn meta(&self, id: ObjectId) -> Option<Arc<ObjectMeta>> {
-        self.metas.read().expect("metas").get(&id).cloned()
+        let stored = self.metas.read().expect("metas").get(&id).cloned();
+        stored.or_else(|| self.staged.lock().expect("staged").get(&id).cloned())
     }
 
     /// Every stored object (for the scrub).
@@ -294,5 +348,35 @@ mod tests {
         store.remove(id).unwrap();
         assert!(store.open_object(id).is_err());
         assert!(store.remove(id).is_ok());
+    }
+
+    #[test]
+    fn a_304_before_the_commit_reaches_the_disk_is_what_the_commit_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = ObjectId::of("web", "f");
+        let (temp, mut f) = store.temp_file().unwrap();
+        f.write_all(b"hello").unwrap();
+        let fetched = meta("web", "f", b"hello");
+        store.stage(id, Arc::new(fetched.clone()));
+        // Before the commit runs, a revalidation still finds the copy's validators ...
+        assert_eq!(store.meta(id).map(|m| m.etag.clone()), Some(fetched.etag.clone()));
+        // ... and a 304's new rules are not lost.
+        let rules = crate::third_party::CachingFields {
+            cache_control: Some("max-age=0, must-revalidate".into()),
+            ..Default::default()
+        };
+        store.update_caching(id, rules.clone()).unwrap();
+        store.commit(id, &temp, &fetched).unwrap();
+        assert_eq!(store.meta(id).unwrap().caching.as_ref(), Some(&rules));
+        let reopened = Store::open(dir.path()).unwrap();
+        let found = reopened.recover().unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1.caching.as_ref(), Some(&rules));
+        // Once committed, an update rewrites the sidecar on disk.
+        let later =
+            crate::third_party::CachingFields { cache_control: Some("max-age=60".into()), ..Default::default() };
+        store.update_caching(id, later.clone()).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().recover().unwrap()[0].1.caching.as_ref(), Some(&later));
     }
 }

@@ -20,6 +20,7 @@ mod mount;
 mod multi_source;
 mod nearline;
 mod reef_get;
+mod third_party_origin;
 mod trust;
 mod upload;
 mod verified_bytes;

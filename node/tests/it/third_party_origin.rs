@@ -4,13 +4,7 @@
 //! `immutable = true` keeps write-once data whatever the headers say. The origin is a small
 //! HTTP server scripted by each test, which also records every request it gets.
 
-// A binary of its own: `a_304_updates_the_stored_rules_for_the_next_revalidation` failed twice
-// (a stale copy served after a must-revalidate 304) when this file shared the integration
-// binary's threads with the heavy transfer tests. Cause not yet found: see the issue's notes.
-#[path = "it/common/mod.rs"]
-mod common;
-
-use common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
+use crate::common::{Cluster, Options, bytes, cache, fake_server, header, sha256_b64};
 use reef_core::http_caching::format_http_date;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -310,7 +304,7 @@ fn redirects_are_followed_and_metadata_comes_from_the_origin() {
     assert_eq!(lines, ["get /store/door/f http/1.1", "get /pool7/f http/1.1"]);
     // A HEAD of an object not held is answered from the origin's HEAD, nothing fetched.
     let url = s.cluster.url(2, "/web/other");
-    let out = common::curl(&["-s", "-I", &url]);
+    let out = crate::common::curl(&["-s", "-I", &url]);
     let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(s.requests().last().unwrap().0, "head /store/other http/1.1");
@@ -347,8 +341,8 @@ server.serve_forever()
 fn https_server() -> HttpsServer {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
-    common::reef_node_cmd(&["ca", "init", "--dir", ca.to_str().unwrap()]);
-    common::reef_node_cmd(&["ca", "issue", "--dir", ca.to_str().unwrap(), "--id", "99", "--host", "127.0.0.1"]);
+    crate::common::reef_node_cmd(&["ca", "init", "--dir", ca.to_str().unwrap()]);
+    crate::common::reef_node_cmd(&["ca", "issue", "--dir", ca.to_str().unwrap(), "--id", "99", "--host", "127.0.0.1"]);
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     let port_file = dir.path().join("port");
@@ -360,7 +354,7 @@ fn https_server() -> HttpsServer {
         .spawn()
         .expect("python3 is installed");
     let mut port = 0;
-    common::wait_until("the HTTPS server listens", || {
+    crate::common::wait_until("the HTTPS server listens", || {
         port = std::fs::read_to_string(&port_file).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
         port != 0
     });
