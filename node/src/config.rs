@@ -39,6 +39,8 @@ pub struct Config {
     /// Cache and worker-node peer: where objects live on disk.
     pub store: Option<PathBuf>,
     pub capacity: u64,
+    /// Bytes of small objects' verified copies a cache keeps in memory (0: none).
+    pub memory_cache: u64,
     /// `[policy]`: the same type, keys and defaults as a scenario's `[policy]`.
     pub policy: Policy,
     pub connections: Limits,
@@ -111,6 +113,9 @@ pub fn third_party_origin_id(index: usize) -> NodeId {
 }
 
 /// Node ids from here up stand for third-party origins.
+/// `node.memory_cache` unless set: room for at least a thousand small hot objects.
+pub const DEFAULT_MEMORY_CACHE: u64 = 64 << 20;
+
 const FIRST_RESERVED_ID: u32 = u32::MAX - u16::MAX as u32;
 
 /// An origin namespace whose files are nearline: a read of a file not yet online is answered
@@ -194,6 +199,8 @@ struct RawNode {
     store: Option<PathBuf>,
     #[serde(default, deserialize_with = "opt_size")]
     capacity: Option<u64>,
+    #[serde(default, deserialize_with = "opt_size")]
+    memory_cache: Option<u64>,
     #[serde(default, deserialize_with = "header_timeout_range")]
     header_timeout: Option<Span>,
     #[serde(default, deserialize_with = "idle_timeout_range")]
@@ -579,6 +586,7 @@ impl Config {
             seed: n.seed.unwrap_or(u64::from(n.id)),
             store: n.store.clone(),
             capacity: n.capacity.unwrap_or(0),
+            memory_cache: n.memory_cache.unwrap_or(DEFAULT_MEMORY_CACHE),
             policy: raw.policy.clone(),
             scrub_rate: n.scrub_rate.map_or(reef_core::BitRate(100_000_000), |r| r.0),
             scrub_interval: n.scrub_interval.map_or(std::time::Duration::from_secs(3600), |s| s.0.into()),

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod driver;
 pub mod federation_file;
 pub mod fill;
+pub mod hot_copies;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -46,8 +47,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub async fn run(mut config: config::Config, source: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let (store, recovered) = match &config.store {
         Some(dir) => {
-            let store =
-                store::Store::open(dir).map_err(|e| anyhow::anyhow!("`node.store` ({}): {e}", dir.display()))?;
+            let store = store::Store::open(dir)
+                .map_err(|e| anyhow::anyhow!("`node.store` ({}): {e}", dir.display()))?
+                .with_memory_cache(config.memory_cache);
             let recovered = store.recover()?;
             (Some(Arc::new(store)), recovered)
         }

@@ -56,6 +56,7 @@ fn help(name: &str) -> &'static str {
         }
         "reef_namespace_throttle_wait_seconds_total" => "Seconds delayed responses waited for their egress limit.",
         "reef_fills_no_room_total" => "Fills that found no room on the disk, even passing through (answered 507).",
+        "reef_memory_cache_bytes" => "Bytes of small objects' verified copies held in memory (node.memory_cache).",
         "reef_store_lost_total" => "Stored copies found missing, truncated or corrupt (dropped and fetched again).",
         "reef_scrubbed_objects_total" => "Stored objects the scrub read and found intact.",
         "reef_scrub_next_pass_timestamp_seconds" => {

@@ -7,7 +7,7 @@
 //! refusals (401, 403, 409 on an existing object, 413, a checksum mismatch) end it.
 
 use crate::client::hash_file;
-use crate::http::body::{self, Body, Content, OnFinish, Part};
+use crate::http::body::{self, Body, Content, Data, OnFinish, Part};
 use crate::http::digest::{Algorithm, Digests, Expected};
 use crate::tls::connector::NodeConnector;
 use crate::upload::UPLOAD_OFFSET;
@@ -208,7 +208,7 @@ impl Upload<'_> {
         let body = match self.size {
             0 => body::empty(),
             size => {
-                let content = Content { file: Arc::new(file), filling: None, checked: None };
+                let content = Content { data: Data::File(Arc::new(file)), filling: None, checked: None };
                 body::from_parts(content, vec![Part::File { first: offset, last: size - 1 }], 0, None, Box::new(Ignore))
             }
         };

@@ -9,7 +9,8 @@ use crate::blocks::BLOCKS_PATH;
 use crate::config::{Config, role_name};
 use crate::driver::{Answer, Driver, ServeFrom};
 use crate::fill::{Fill, FillWatch, Head, State};
-use crate::http::body::{self, Body, Checked, Content, LostHook, OnFinish};
+use crate::hot_copies::HotCopy;
+use crate::http::body::{self, Body, Checked, Content, Data, LostHook, OnFinish};
 use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::connection::{self, AcceptBackoff, Activity, Limits, Watched};
 use crate::http::digest::{self, Algorithm};
@@ -283,6 +284,9 @@ impl App {
                 ),
             ),
             (&Method::GET, "/metrics") => {
+                if let Some(store) = &self.store {
+                    self.metrics.set("reef_memory_cache_bytes", &[], store.memory_used() as f64);
+                }
                 let mut resp = text_response(StatusCode::OK, self.metrics.render().trim_end());
                 resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
                 resp
@@ -863,7 +867,7 @@ impl App {
             Some(exports.digests(&exported).await.map_err(|e| OriginError::Io(e.to_string()))?.as_ref().clone())
         };
         Ok(Representation {
-            content: Content { file: exported.file.clone(), filling: None, checked: None },
+            content: Content { data: Data::File(exported.file.clone()), filling: None, checked: None },
             size: exported.size,
             validators: exported.validators.clone(),
             digests,
@@ -877,6 +881,9 @@ impl App {
     /// The store is a local disk: its opens run inline; reads go to the blocking pool.
     async fn stored(&self, id: reef_core::ObjectId) -> Result<Representation, OriginError> {
         let store = self.store.clone().ok_or(OriginError::NotFound)?;
+        if let Some(copy) = store.hot_copy(id) {
+            return Ok(memory_representation(copy));
+        }
         let (file, meta, stamp) = store.open_object(id).map_err(|e| OriginError::Lost(e.to_string()))?;
         let file = Arc::new(file);
         let unchecked = meta.blocks.is_some() && !store.still_checked(id, stamp);
@@ -884,11 +891,22 @@ impl App {
             let (f, m) = (file.clone(), meta.clone());
             let read = tokio::task::spawn_blocking(move || {
                 let stamp = Stamp::of(&f)?;
-                m.blocks.as_ref().expect("checked above").read_checked(&f, 0).map(|_| stamp)
+                m.blocks.as_ref().expect("checked above").read_checked(&f, 0).map(|bytes| (bytes, stamp))
             });
-            let stamp = read.await.map_err(|e| OriginError::Io(e.to_string()))?;
-            store.mark_checked(id, stamp.map_err(|e| OriginError::Lost(e.to_string()))?);
+            let read = read.await.map_err(|e| OriginError::Io(e.to_string()))?;
+            let (bytes, stamp) = read.map_err(|e| OriginError::Lost(e.to_string()))?;
+            store.mark_checked(id, stamp);
+            if store.keeps_hot(meta.size) {
+                return Ok(keep_hot(&store, id, meta, bytes.into(), stamp));
+            }
             return Ok(complete_representation(file, &meta, None));
+        }
+        if !unchecked && store.keeps_hot(meta.size) {
+            // (What the body would read at once anyway: a small object is one read.)
+            let mut bytes = vec![0; meta.size as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&*file, &mut bytes, 0)
+                .map_err(|e| OriginError::Lost(e.to_string()))?;
+            return Ok(keep_hot(&store, id, meta, bytes.into(), stamp));
         }
         let lost = unchecked.then(|| {
             let driver = self.driver.clone();
@@ -898,11 +916,34 @@ impl App {
     }
 }
 
+/// Keeps the verified `bytes` of a small stored object in memory, and represents them.
+fn keep_hot(
+    store: &Store,
+    id: reef_core::ObjectId,
+    meta: Arc<ObjectMeta>,
+    bytes: bytes::Bytes,
+    stamp: Stamp,
+) -> Representation {
+    let copy = HotCopy { meta, bytes, stamp };
+    store.keep_hot(id, copy.clone());
+    memory_representation(copy)
+}
+
+/// A small stored object's verified copy, served from memory.
+fn memory_representation(copy: HotCopy) -> Representation {
+    complete_representation_of(Data::Memory(copy.bytes), &copy.meta)
+}
+
 /// A complete object; with `lost`, its blocks are checked as they are sent.
 fn complete_representation(file: Arc<File>, meta: &ObjectMeta, lost: Option<LostHook>) -> Representation {
-    let checked = lost.and_then(|lost| Some(Checked { blocks: Arc::new(meta.blocks.clone()?), lost }));
+    let mut rep = complete_representation_of(Data::File(file), meta);
+    rep.content.checked = lost.and_then(|lost| Some(Checked { blocks: Arc::new(meta.blocks.clone()?), lost }));
+    rep
+}
+
+fn complete_representation_of(data: Data, meta: &ObjectMeta) -> Representation {
     Representation {
-        content: Content { file, filling: None, checked },
+        content: Content { data, filling: None, checked: None },
         size: meta.size,
         validators: Validators {
             etag: meta.etag.clone(),
@@ -937,7 +978,7 @@ fn complete_fill(fill: &Fill) -> Option<Representation> {
 
 fn filling_representation(head: &Head, file: Arc<File>, watch: FillWatch) -> Representation {
     Representation {
-        content: Content { file, filling: Some(watch), checked: None },
+        content: Content { data: Data::File(file), filling: Some(watch), checked: None },
         size: head.size,
         validators: Validators {
             etag: head.etag.clone(),

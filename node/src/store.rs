@@ -7,8 +7,10 @@
 //! rest is swept on start.
 
 use crate::blocks::BlockList;
+use crate::hot_copies::{HotCopies, HotCopy};
 use crate::http::digest::Digests;
 use reef_core::ObjectId;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -42,6 +44,8 @@ pub struct ObjectMeta {
 #[derive(Debug)]
 pub struct Store {
     objects: PathBuf,
+    /// `objects` opened, so a hit's `statx` walks one path component, not the whole path.
+    objects_dir: std::os::fd::OwnedFd,
     tmp: PathBuf,
     next_temp: AtomicU64,
     /// Sidecars of the objects on disk, so a hit costs one `open` and no JSON parsing.
@@ -54,6 +58,8 @@ pub struct Store {
     /// file's stamp then. A hit whose file still has that stamp is not checked again (only a
     /// write changes the stamp; silent decay is the scrub's to find).
     checked: RwLock<HashMap<ObjectId, Stamp>>,
+    /// Small objects' verified bytes, so a hit on one reads no file (see `hot_copies`).
+    hot: HotCopies,
 }
 
 /// What changes when a file is written, truncated or replaced.
@@ -67,15 +73,28 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn of(file: &File) -> io::Result<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = file.metadata()?;
+        Ok(Stamp::from(&file.metadata()?))
+    }
+
+    fn of_stat(s: &rustix::fs::Stat) -> Stamp {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Ok(Stamp {
+        Stamp {
+            inode: s.st_ino,
+            len: s.st_size as u64,
+            mtime_ns: ns(s.st_mtime, s.st_mtime_nsec as i64),
+            ctime_ns: ns(s.st_ctime, s.st_ctime_nsec as i64),
+        }
+    }
+
+    fn from(m: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Stamp {
             inode: m.ino(),
             len: m.len(),
             mtime_ns: ns(m.mtime(), m.mtime_nsec()),
             ctime_ns: ns(m.ctime(), m.ctime_nsec()),
-        })
+        }
     }
 }
 
@@ -89,13 +108,17 @@ impl Store {
             fs::remove_dir_all(&tmp)?;
         }
         fs::create_dir_all(&tmp)?;
+        let objects_dir =
+            rustix::fs::open(&objects, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
         Ok(Store {
+            objects_dir,
             objects,
             tmp,
             next_temp: AtomicU64::new(0),
             metas: RwLock::default(),
             staged: Mutex::default(),
             checked: RwLock::default(),
+            hot: HotCopies::new(0),
         })
     }
 
@@ -159,6 +182,44 @@ impl Store {
         Ok((path, file))
     }
 
+    /// Keeps verified copies of small objects in memory, `budget` bytes in all.
+    pub fn with_memory_cache(mut self, budget: u64) -> Store {
+        self.hot = HotCopies::new(budget);
+        self
+    }
+
+    /// The verified copy of object `id` in memory, if there is one and its file still has the
+    /// stamp it was read under (one `statx`; a changed file is read from disk and checked).
+    pub fn hot_copy(&self, id: ObjectId) -> Option<HotCopy> {
+        let copy = self.hot.get(id)?;
+        match rustix::fs::statat(&self.objects_dir, id.to_string(), AtFlags::empty()) {
+            Ok(s) if Stamp::of_stat(&s) == copy.stamp => Some(copy),
+            _ => {
+                self.hot.remove(id);
+                None
+            }
+        }
+    }
+
+    /// Keeps `copy` of object `id` in memory, unless the object changed since `copy.meta` was
+    /// its metadata (a new version or its removal drops the copy after updating `metas`).
+    pub fn keep_hot(&self, id: ObjectId, copy: HotCopy) {
+        let metas = self.metas.read().expect("metas");
+        if metas.get(&id).is_some_and(|m| Arc::ptr_eq(m, &copy.meta)) {
+            self.hot.insert(id, copy);
+        }
+    }
+
+    /// Whether a verified copy of an object of `size` bytes would be kept in memory.
+    pub fn keeps_hot(&self, size: u64) -> bool {
+        self.hot.keeps(size)
+    }
+
+    /// Bytes of verified copies held in memory.
+    pub fn memory_used(&self) -> u64 {
+        self.hot.used()
+    }
+
     /// Announces the metadata of the object `id` before its commit runs (see `staged`).
     pub fn stage(&self, id: ObjectId, meta: Arc<ObjectMeta>) {
         self.staged.lock().expect("staged").insert(id, meta);
@@ -188,6 +249,7 @@ impl Store {
                 if Arc::ptr_eq(&latest, &written) {
                     staged.remove(&id);
                     self.metas.write().expect("metas").insert(id, written);
+                    self.hot.remove(id);
                     break;
                 }
                 // A `304` updated the staged sidecar while this one was written: write that.
@@ -227,6 +289,7 @@ impl Store {
         // restart is revalidated before use anyway.)
         fs::rename(self.write_meta(id, &meta, false)?, self.meta_path(id))?;
         self.metas.write().expect("metas").insert(id, meta);
+        self.hot.remove(id);
         Ok(())
     }
 
@@ -246,6 +309,7 @@ impl Store {
     pub fn remove(&self, id: ObjectId) -> io::Result<()> {
         self.metas.write().expect("metas").remove(&id);
         self.staged.lock().expect("staged").remove(&id);
+        self.hot.remove(id);
         self.checked.write().expect("checked").remove(&id);
         let meta = fs::remove_file(self.meta_path(id));
         let data = fs::remove_file(self.data_path(id));
@@ -301,6 +365,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::http::digest::Hasher;
+    use bytes::Bytes;
 
     fn meta(ns: &str, path: &str, body: &[u8]) -> ObjectMeta {
         let mut h = Hasher::default();
@@ -378,5 +443,51 @@ mod tests {
             crate::third_party::CachingFields { cache_control: Some("max-age=60".into()), ..Default::default() };
         store.update_caching(id, later.clone()).unwrap();
         assert_eq!(Store::open(dir.path()).unwrap().recover().unwrap()[0].1.caching.as_ref(), Some(&later));
+    }
+
+    #[test]
+    fn a_copy_in_memory_is_served_only_while_its_file_and_object_are_unchanged() {
+        use crate::hot_copies::HotCopy;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_memory_cache(1 << 20);
+        let id = ObjectId::of("atlas", "a");
+        let commit = |body: &[u8]| {
+            let (temp, mut f) = store.temp_file().unwrap();
+            f.write_all(body).unwrap();
+            store.commit(id, &temp, &meta("atlas", "a", body)).unwrap();
+        };
+        let keep = || {
+            let (_, meta, stamp) = store.open_object(id).unwrap();
+            store.keep_hot(id, HotCopy { bytes: Bytes::from_static(b"hello"), meta, stamp });
+        };
+        commit(b"hello");
+        keep();
+        assert_eq!(store.hot_copy(id).map(|c| c.bytes), Some(Bytes::from_static(b"hello")));
+        assert_eq!(store.memory_used(), 5);
+        // A write to the file changes its stamp (here its length: a write's new mtime may fall in
+        // the same clock tick): the copy is dropped, and the file is read instead.
+        let data = dir.path().join(format!("objects/{id}"));
+        fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(4).unwrap();
+        assert!(store.hot_copy(id).is_none());
+        assert_eq!(store.memory_used(), 0);
+        // A new version, a 304's update and a removal drop it too.
+        commit(b"hello");
+        keep();
+        assert!(store.hot_copy(id).is_some());
+        commit(b"world");
+        assert!(store.hot_copy(id).is_none());
+        keep();
+        store.update_caching(id, Default::default()).unwrap();
+        assert!(store.hot_copy(id).is_none());
+        keep();
+        assert!(store.hot_copy(id).is_some());
+        store.remove(id).unwrap();
+        assert!(store.hot_copy(id).is_none());
+        // A copy read under metadata that is no longer the object's is not kept.
+        commit(b"hello");
+        let (_, old, stamp) = store.open_object(id).unwrap();
+        commit(b"hello");
+        store.keep_hot(id, HotCopy { bytes: Bytes::from_static(b"hello"), meta: old, stamp });
+        assert_eq!(store.memory_used(), 0);
     }
 }

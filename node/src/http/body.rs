@@ -50,14 +50,27 @@ impl Part {
     }
 }
 
-/// The file behind a body and how much of it can be read.
+/// Where a body's bytes are: a file, or (a small stored object's verified copy) memory.
+#[derive(Debug, Clone)]
+pub enum Data {
+    File(Arc<File>),
+    Memory(Bytes),
+}
+
+impl From<Arc<File>> for Data {
+    fn from(file: Arc<File>) -> Data {
+        Data::File(file)
+    }
+}
+
+/// The bytes behind a body and how much of them can be read.
 #[derive(Debug)]
 pub struct Content {
-    pub file: Arc<File>,
-    /// `None` when complete; otherwise the fill to wait on (and read from: `file` is then the
-    /// first attempt's, and a failover moves on to the next attempt's).
+    pub data: Data,
+    /// `None` when complete; otherwise the fill to wait on (and read from: `data` is then the
+    /// first attempt's file, and a failover moves on to the next attempt's).
     pub filling: Option<FillWatch>,
-    /// A stored copy: every block sent is checked first.
+    /// A stored copy read from its file: every block sent is checked first.
     pub checked: Option<Checked>,
 }
 
@@ -97,7 +110,7 @@ pub fn from_parts(
         && pacer.is_none_or(|p| p.allows_now(total))
         && content.filling.is_none()
         && content.checked.as_ref().is_none_or(|c| c.blocks.hashes.len() <= 1)
-        && let Ok(bytes) = read_parts_now(&content.file, &parts)
+        && let Ok(bytes) = read_parts_now(&content.data, &parts)
     {
         on_finish.finish(status, total, true);
         return full(bytes);
@@ -110,12 +123,18 @@ pub fn from_parts(
     ChannelBody { rx, remaining: total }.boxed()
 }
 
-fn read_parts_now(file: &File, parts: &[Part]) -> io::Result<Bytes> {
+fn read_parts_now(data: &Data, parts: &[Part]) -> io::Result<Bytes> {
+    if let ([Part::File { first, last }], Data::Memory(bytes)) = (parts, data) {
+        return Ok(bytes.slice(*first as usize..=*last as usize));
+    }
     let mut out = Vec::new();
     for part in parts {
-        match part {
-            Part::Literal(b) => out.extend_from_slice(b),
-            Part::File { first, last } => {
+        match (part, data) {
+            (Part::Literal(b), _) => out.extend_from_slice(b),
+            (Part::File { first, last }, Data::Memory(bytes)) => {
+                out.extend_from_slice(&bytes[*first as usize..=*last as usize]);
+            }
+            (Part::File { first, last }, Data::File(file)) => {
                 let start = out.len();
                 out.resize(start + (last - first + 1) as usize, 0);
                 file.read_exact_at(&mut out[start..], *first)?;
@@ -131,6 +150,10 @@ async fn produce(
     tx: &mpsc::Sender<io::Result<Bytes>>,
     pacer: &mut Option<Pacer>,
 ) -> (u64, bool) {
+    let file = match &content.data {
+        Data::File(file) => file.clone(),
+        Data::Memory(bytes) => return produce_from_memory(bytes, parts, tx, pacer).await,
+    };
     let mut sent = 0;
     // The lowest byte the parts after each one still need: a fill passing through must keep
     // it (ranges may come in any order); within a part, the reader's position counts.
@@ -151,9 +174,9 @@ async fn produce(
                 }
                 sent += n;
             }
-            Part::File { first, last } if content.checked.is_some() => {
-                let checked = content.checked.clone().expect("guarded");
-                match produce_checked(&content.file, &checked, (first, last), tx, pacer).await {
+            Part::File { first, last } if let Some(checked) = &content.checked => {
+                let checked = checked.clone();
+                match produce_checked(&file, &checked, (first, last), tx, pacer).await {
                     Ok(n) => sent += n,
                     Err((n, e)) => {
                         if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
@@ -169,7 +192,7 @@ async fn produce(
                 let mut pos = first;
                 while pos <= last {
                     let (file, available) = match &mut content.filling {
-                        None => (content.file.clone(), u64::MAX),
+                        None => (file.clone(), u64::MAX),
                         Some(fill) => match fill.wait_for(pos).await {
                             Ok(at) => at,
                             Err(e) => {
@@ -207,6 +230,33 @@ async fn produce(
                     }
                 }
             }
+        }
+    }
+    (sent, true)
+}
+
+/// Sends `parts` of a verified copy held in memory.
+async fn produce_from_memory(
+    bytes: &Bytes,
+    parts: Vec<Part>,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    pacer: &mut Option<Pacer>,
+) -> (u64, bool) {
+    let mut sent = 0;
+    for part in parts {
+        let pieces: Vec<Bytes> = match part {
+            Part::Literal(b) => vec![b],
+            Part::File { first, last } => (first..=last)
+                .step_by(CHUNK as usize)
+                .map(|pos| bytes.slice(pos as usize..=(pos + CHUNK - 1).min(last) as usize))
+                .collect(),
+        };
+        for piece in pieces {
+            let n = piece.len() as u64;
+            if !pacing::send(pacer, tx, piece).await {
+                return (sent, false);
+            }
+            sent += n;
         }
     }
     (sent, true)

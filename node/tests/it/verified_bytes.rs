@@ -98,7 +98,7 @@ fn stored_file(c: &Cluster) -> std::path::PathBuf {
 fn a_stored_copy_that_is_flipped_truncated_or_deleted_is_fetched_again() {
     let c = Cluster::start(&[origin(1), cache(11, "site-a")]);
     let url = c.url(11, "/atlas/f.bin");
-    for (round, size) in [(1, 3 << 20), (2, 3 << 20), (3, 3 << 20), (4, 5000)] {
+    for (round, size) in [(1, 3 << 20), (2, 3 << 20), (3, 3 << 20), (4, 5000), (5, 5000)] {
         let body = c.put("f.bin", bytes(size, round));
         // (A new version at the origin is a new object for the cache only once the old copy
         // is gone, so each round starts from an empty cache.)
@@ -108,9 +108,16 @@ fn a_stored_copy_that_is_flipped_truncated_or_deleted_is_fetched_again() {
         assert!(status == 200 && got == body, "round {round}: first fetch");
         wait_until("committed", || stored_file_exists(&c));
         let file = stored_file(&c);
+        if round == 5 {
+            // A hit first: the small object's verified copy is now also in memory, and the
+            // flipped byte below must still be found (its file's stamp changed).
+            let (status, head, got) = get(&url, &[]);
+            assert!(status == 200 && got == body && head.contains("; hit"), "round 5: a hit");
+            assert_eq!(c.metric(11, "reef_memory_cache_bytes"), size as f64);
+        }
         let before = c.origin_served(1);
         match round {
-            1 | 4 => {
+            1 | 4 | 5 => {
                 // Flip one byte in place (the last block; or the only one).
                 let mut data = std::fs::read(&file).unwrap();
                 let at = data.len() - 7;
