@@ -44,7 +44,7 @@ pub struct ObjectMeta {
 #[derive(Debug)]
 pub struct Store {
     objects: PathBuf,
-    /// `objects` opened, so a hit's `statx` walks one path component, not the whole path.
+    /// `objects` opened, so a hit's `fstatat` walks one path component, not the whole path.
     objects_dir: std::os::fd::OwnedFd,
     tmp: PathBuf,
     next_temp: AtomicU64,
@@ -189,7 +189,7 @@ impl Store {
     }
 
     /// The verified copy of object `id` in memory, if there is one and its file still has the
-    /// stamp it was read under (one `statx`; a changed file is read from disk and checked).
+    /// stamp it was read under (one `fstatat`; a changed file is read from disk and checked).
     pub fn hot_copy(&self, id: ObjectId) -> Option<HotCopy> {
         let copy = self.hot.get(id)?;
         match rustix::fs::statat(&self.objects_dir, id.to_string(), AtFlags::empty()) {
