@@ -44,6 +44,8 @@ struct Transfer {
     source: NodeId,
     source_request: RequestId,
     size: u64,
+    /// The requester's attempt this answers (see `Harness::attempts`).
+    attempt: u32,
     /// A `Stream` answer: the source's fill it reads (it cannot end before that fill does).
     fill: Option<FetchId>,
 }
@@ -71,15 +73,22 @@ pub struct Harness {
     pub first_block: u64,
     down: BTreeSet<NodeId>,
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Paths where everything sent is lost without a word (no refusal): only timers end a wait.
+    black_holes: BTreeSet<(NodeId, NodeId)>,
     /// Each node's one pending tick (a later or repeated one is not queued).
     tick_at: BTreeMap<NodeId, Time>,
     next_request: u64,
     /// Requests the harness made on another node's behalf, to play a fetch.
-    peer_requests: Map<(NodeId, RequestId), (NodeId, FetchId)>,
+    peer_requests: Map<(NodeId, RequestId), (NodeId, FetchId, u32)>,
+    /// Each fill's current attempt, as the node driver counts them: an answer to an earlier
+    /// (timed out, cancelled) attempt is dropped, never taken for the next one's, which keeps
+    /// the fetch id.
+    attempts: Map<(NodeId, FetchId), u32>,
+    /// The fetch and attempt a queued input answers, by its key.
+    answers: Map<u64, (FetchId, u32)>,
     transfers: BTreeMap<u64, Transfer>,
     /// Readers waiting for the fill (node, fetch) they stream from to complete.
     waiting_on_fill: BTreeMap<(NodeId, FetchId), Vec<Reader>>,
-    cancelled: BTreeSet<(NodeId, FetchId)>,
     /// Every output of every node, in order.
     pub log: Vec<Record>,
     /// Client responses: (when, node, request, response).
@@ -114,12 +123,14 @@ impl Harness {
             first_block: crate::Policy::default().block_size.0,
             down: BTreeSet::new(),
             cut: BTreeSet::new(),
+            black_holes: BTreeSet::new(),
             tick_at: BTreeMap::new(),
             next_request: 1 << 32,
             peer_requests: Map::default(),
             transfers: BTreeMap::new(),
             waiting_on_fill: BTreeMap::new(),
-            cancelled: BTreeSet::new(),
+            attempts: Map::default(),
+            answers: Map::default(),
             log: Vec::new(),
             responses: Vec::new(),
             completed: BTreeSet::new(),
@@ -168,7 +179,7 @@ impl Harness {
         for k in broken {
             let t = self.transfers.remove(&k).expect("listed transfer");
             let done = Input::FetchDone { fetch: t.fetch, result: FetchResult::Failed(FetchError::Broken) };
-            self.push_input(self.now, t.requester, done);
+            self.push_answer(self.now, t.requester, (t.fetch, t.attempt), done);
             self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
         }
     }
@@ -181,13 +192,13 @@ impl Harness {
 
     /// Cuts (or heals) the path between two nodes, both ways.
     pub fn set_cut(&mut self, a: NodeId, b: NodeId, cut: bool) {
-        for pair in [(a, b), (b, a)] {
-            if cut {
-                self.cut.insert(pair);
-            } else {
-                self.cut.remove(&pair);
-            }
-        }
+        set_both_ways(&mut self.cut, a, b, cut);
+    }
+
+    /// Makes (or stops making) the path between two nodes a black hole, both ways: fetches
+    /// and messages across it get no answer at all, as across a cut link of the simulator.
+    pub fn set_black_hole(&mut self, a: NodeId, b: NodeId, on: bool) {
+        set_both_ways(&mut self.black_holes, a, b, on);
     }
 
     fn reachable(&self, from: NodeId, to: NodeId) -> bool {
@@ -203,11 +214,19 @@ impl Harness {
         self.queue.push(Reverse((at, self.seq, action)));
     }
 
-    fn push_input(&mut self, at: Time, node: NodeId, input: Input) {
+    fn push_input(&mut self, at: Time, node: NodeId, input: Input) -> u64 {
         self.seq += 1;
         let key = self.seq;
         self.inputs.insert(key, input);
         self.push(at, Action::Deliver(node, DeliverKey(key)));
+        key
+    }
+
+    /// Queues an answer to attempt `attempt` of `node`'s fetch: delivered only if that attempt
+    /// is still the fetch's current one then.
+    fn push_answer(&mut self, at: Time, node: NodeId, attempt: (FetchId, u32), input: Input) {
+        let key = self.push_input(at, node, input);
+        self.answers.insert(key, attempt);
     }
 
     fn schedule_tick(&mut self, id: NodeId) {
@@ -242,6 +261,11 @@ impl Harness {
         match action {
             Action::Deliver(node, DeliverKey(key)) => {
                 let input = self.inputs.remove(&key).expect("queued input");
+                if let Some((fetch, attempt)) = self.answers.remove(&key)
+                    && self.attempts.get(&(node, fetch)) != Some(&attempt)
+                {
+                    return; // an earlier attempt's answer: that attempt was given up
+                }
                 // A down node receives nothing, but for the end of its own uploads (it keeps its
                 // state, and the bytes it sent are done with, as in the simulator).
                 if self.down.contains(&node) && !matches!(input, Input::ServeDone { .. }) {
@@ -282,20 +306,20 @@ impl Harness {
     fn end_transfer(&mut self, k: u64, error: Option<FetchError>) {
         let Some(t) = self.transfers.remove(&k) else { return };
         self.push_input(self.now, t.source, Input::ServeDone { request: t.source_request });
-        if !self.cancelled.remove(&(t.requester, t.fetch)) {
-            let result = match error {
-                None => FetchResult::Complete { size: t.size, validity: None },
-                Some(e) => FetchResult::Failed(e),
-            };
-            self.push_input(self.now, t.requester, Input::FetchDone { fetch: t.fetch, result });
-        }
+        let result = match error {
+            None => FetchResult::Complete { size: t.size, validity: None },
+            Some(e) => FetchResult::Failed(e),
+        };
+        self.push_answer(self.now, t.requester, (t.fetch, t.attempt), Input::FetchDone { fetch: t.fetch, result });
     }
 
     /// Fill `fetch` of `node` completed: the readers that were waiting for it end.
     fn fill_completed(&mut self, node: NodeId, fetch: FetchId) {
         for reader in self.waiting_on_fill.remove(&(node, fetch)).unwrap_or_default() {
             match reader {
-                Reader::Client(request) => self.push_input(self.now, node, Input::ServeDone { request }),
+                Reader::Client(request) => {
+                    self.push_input(self.now, node, Input::ServeDone { request });
+                }
                 Reader::Transfer(k) => self.end_transfer(k, None),
             }
         }
@@ -323,6 +347,7 @@ impl Harness {
         while let Some(output) = self.nodes.get_mut(&node).expect("known node").poll() {
             self.log.push(Record { at: self.now, node, output: output.clone() });
             match output {
+                Output::Send { to, .. } if self.black_holes.contains(&(node, to)) => {}
                 Output::Send { to, msg } => {
                     if self.reachable(node, to) {
                         let at = self.now + (self.latency)(node, to);
@@ -335,7 +360,8 @@ impl Harness {
                 // (A revalidation is played as a whole fetch here: the harness has no versions.)
                 Output::Fetch { fetch, object, from, kind, .. } => self.start_fetch(node, fetch, object, from, kind),
                 Output::CancelFetch { fetch } => {
-                    self.cancelled.insert((node, fetch));
+                    // Its answer, if one still comes, belongs to no attempt now.
+                    *self.attempts.entry((node, fetch)).or_default() += 1;
                 }
                 Output::Respond { request, response } => self.on_respond(node, request, response),
                 Output::FetchParts { .. } | Output::FetchPart { .. } | Output::CancelPart { .. } => {
@@ -352,15 +378,23 @@ impl Harness {
     }
 
     fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind) {
+        if self.black_holes.contains(&(node, from)) {
+            return;
+        }
+        let attempt = {
+            let a = self.attempts.entry((node, fetch)).or_default();
+            *a += 1;
+            *a
+        };
         let one_way = (self.latency)(node, from);
         if !self.reachable(node, from) {
             let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Unreachable) };
-            self.push_input(self.now + one_way + one_way, node, done);
+            self.push_answer(self.now + one_way + one_way, node, (fetch, attempt), done);
             return;
         }
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        self.peer_requests.insert((from, id), (node, fetch));
+        self.peer_requests.insert((from, id), (node, fetch, attempt));
         let input = Input::Request(Request {
             id,
             object,
@@ -373,14 +407,14 @@ impl Harness {
     }
 
     fn on_respond(&mut self, node: NodeId, request: RequestId, response: Response) {
-        let Some((requester, fetch)) = self.peer_requests.remove(&(node, request)) else {
+        let Some((requester, fetch, attempt)) = self.peer_requests.remove(&(node, request)) else {
             self.responses.push((self.now, node, request, response));
             match response {
                 // A client takes its bytes at once here (or at its namespace's egress pace):
                 // then the object's pin is released.
                 Response::Serve { pace, .. } => {
                     let sent = pace.map_or(self.now, |p| p.end().max(self.now));
-                    self.push_input(sent, node, Input::ServeDone { request })
+                    self.push_input(sent, node, Input::ServeDone { request });
                 }
                 // ... or, streaming, once the fill has all of them.
                 Response::Stream { fetch, .. } => {
@@ -401,24 +435,25 @@ impl Harness {
             Response::Stream { size, fetch: upstream, .. } => (size, Some(upstream)),
             Response::Fail(failure) => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(failure.fetch_error()) };
-                return self.push_input(self.now + one_way, requester, done);
+                return self.push_answer(self.now + one_way, requester, (fetch, attempt), done);
             }
             Response::Staging { retry_after } => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Staging { retry_after } };
-                return self.push_input(self.now + one_way, requester, done);
+                return self.push_answer(self.now + one_way, requester, (fetch, attempt), done);
             }
             // (A fetch wants the object's bytes: never answered with `Describe`.)
             Response::Redirect { .. } | Response::Throttled { .. } | Response::Describe { .. } => {
                 let done = Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::Refused) };
-                return self.push_input(self.now + one_way, requester, done);
+                return self.push_answer(self.now + one_way, requester, (fetch, attempt), done);
             }
         };
         let first = self.bandwidth.transfer_time(size.min(self.first_block));
-        self.push_input(self.now + one_way + first, requester, Input::FetchReceiving { fetch, size });
+        let receiving = Input::FetchReceiving { fetch, size };
+        self.push_answer(self.now + one_way + first, requester, (fetch, attempt), receiving);
         let at = self.now + one_way + self.bandwidth.transfer_time(size);
         self.seq += 1;
         let k = self.seq;
-        let t = Transfer { requester, fetch, source: node, source_request: request, size, fill };
+        let t = Transfer { requester, fetch, source: node, source_request: request, size, attempt, fill };
         self.transfers.insert(k, t);
         self.push(at, Action::TransferDone(k));
     }
@@ -442,5 +477,16 @@ impl Harness {
             .iter()
             .filter(|r| matches!(&r.output, Output::Fetch { object: o, from, .. } if o.id == object && *from == source))
             .count()
+    }
+}
+
+/// Adds (or removes) the path between `a` and `b` to `paths`, both ways.
+fn set_both_ways(paths: &mut BTreeSet<(NodeId, NodeId)>, a: NodeId, b: NodeId, on: bool) {
+    for pair in [(a, b), (b, a)] {
+        if on {
+            paths.insert(pair);
+        } else {
+            paths.remove(&pair);
+        }
     }
 }

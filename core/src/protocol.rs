@@ -118,6 +118,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Whether this failure of a fetch from `from` says that `from` itself is unreachable. A
+    /// cache that took the request but did not answer in time may be waiting on its own
+    /// source (a cut link upstream): its timer, set a moment later, fires a moment later, and
+    /// it answers a failure then. Blaming it would make its children bypass a healthy cache,
+    /// and what it holds, until it is heard from again; an origin has no source to wait on.
+    pub fn blames_source(self, from_origin: bool) -> bool {
+        match self {
+            FetchError::Unreachable => true,
+            FetchError::TimedOut => from_origin,
+            _ => false,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FetchError::NotFound => "not_found",

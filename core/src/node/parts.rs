@@ -181,8 +181,10 @@ impl Node {
         if !split.failed.contains(&from) {
             split.failed.push(from);
         }
-        let object = fill.object.id;
-        if matches!(reason, FetchError::Unreachable | FetchError::TimedOut) {
+        let object = fill.object;
+        let from_origin = self.config.origins.get(&object.namespace).is_some_and(|o| o.contains(&from));
+        let object = object.id;
+        if reason.blames_source(from_origin) {
             self.membership.unreachable(now, from, &mut self.outputs);
         }
         self.emit(Event::PartFailover { object, from, reason });

@@ -585,8 +585,9 @@ impl Node {
 
     fn failover(&mut self, now: Time, fetch: FetchId, reason: FetchError) {
         let fill = &self.fills[&fetch];
-        let (object, from) = (fill.object.id, fill.current.expect("an attempt in progress").node);
-        if matches!(reason, FetchError::Unreachable | FetchError::TimedOut) {
+        let source = fill.current.expect("an attempt in progress");
+        let (object, from) = (fill.object.id, source.node);
+        if reason.blames_source(source.kind == FetchKind::Origin) {
             self.membership.unreachable(now, from, &mut self.outputs);
         }
         self.emit(Event::Failover { object, from, reason });

@@ -136,9 +136,8 @@ fn dsht_finds_the_closest_holder_first() {
     assert_eq!(w.h.fetches_from(ORIGIN, ObjectId(7)), 1);
 }
 
-#[test]
-fn parent_hierarchy_cascades_up_and_serves_siblings() {
-    // Worker nodes below a site cache: the parent fetches from the origin once for all.
+/// An origin, a site cache and worker nodes 3 and 4 with the site cache as their parent.
+fn site_with_worker_nodes(fetch_timeout: Duration) -> (Harness, NodeId) {
     let mut nodes = Vec::new();
     let mut origin = NodeConfig::new(ORIGIN, SiteId(0), Role::Origin, 1);
     origin.serves = vec![NS];
@@ -148,15 +147,25 @@ fn parent_hierarchy_cascades_up_and_serves_siblings() {
     c.cache = Some(CacheConfig::new(10_000_000, PolicyKind::Lru));
     c.origins.insert(NS, vec![ORIGIN]);
     c.discovery = DiscoveryConfig::Parent { parents: Vec::new() };
+    c.fetch_timeout = fetch_timeout;
     nodes.push(Node::new(c));
     for wn in [3, 4] {
         let mut c = NodeConfig::new(NodeId(wn), SiteId(1), Role::WorkerPeer, u64::from(wn));
         c.cache = Some(CacheConfig::new(10_000_000, PolicyKind::Lru));
         c.origins.insert(NS, vec![ORIGIN]);
         c.discovery = DiscoveryConfig::Parent { parents: vec![site_cache] };
+        c.fetch_timeout = fetch_timeout;
+        c.peers =
+            vec![PeerInfo::new(ORIGIN, SiteId(0), Role::Origin), PeerInfo::new(site_cache, SiteId(1), Role::Cache)];
         nodes.push(Node::new(c));
     }
-    let mut h = Harness::new(nodes, Duration::from_millis(1), BitRate(80_000_000));
+    (Harness::new(nodes, Duration::from_millis(1), BitRate(80_000_000)), site_cache)
+}
+
+#[test]
+fn parent_hierarchy_cascades_up_and_serves_siblings() {
+    // Worker nodes below a site cache: the parent fetches from the origin once for all.
+    let (mut h, site_cache) = site_with_worker_nodes(Duration::from_secs(30));
     let first = h.request(Time::ZERO, NodeId(3), object(5, 1000));
     h.run_for(Duration::from_secs(1));
     let second = h.request(h.now(), NodeId(4), object(5, 1000));
@@ -165,6 +174,36 @@ fn parent_hierarchy_cascades_up_and_serves_siblings() {
     assert_eq!(source(&h, second), Source::Peer { node: site_cache, level: 2 });
     assert_eq!(h.fetches_from(ORIGIN, ObjectId(5)), 1);
     assert_eq!(h.fetches_from(site_cache, ObjectId(5)), 2);
+}
+
+#[test]
+fn a_black_hole_above_the_site_cache_does_not_make_its_worker_nodes_bypass_it() {
+    // The worker node's fetch from the site cache and the site cache's own from the origin
+    // have the same timeout; the worker node's started first, so it fires first. The site
+    // cache is alive and holds object 5: it must not be taken for dead (without probes,
+    // nothing would bring it back, and every later read would skip it).
+    let (mut h, site_cache) = site_with_worker_nodes(Duration::from_secs(2));
+    let first = h.request(Time::ZERO, NodeId(3), object(5, 1000));
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(source(&h, first), Source::Peer { node: site_cache, level: 2 });
+    h.set_black_hole(site_cache, ORIGIN, true);
+    let across = h.request(h.now(), NodeId(3), object(6, 1000));
+    // Just past the worker node's timer, before the site cache's (and before any message from
+    // the site cache could count as a sign of life).
+    h.run_for(Duration::from_micros(2_000_500));
+    assert_eq!(h.node(NodeId(3)).peer_alive(site_cache), Some(true), "the site cache is not blamed");
+    h.run_for(Duration::from_secs(10));
+    // The worker node gave up on the site cache and read the origin itself.
+    assert_eq!(source(&h, across), Source::Origin { node: ORIGIN });
+    // The other worker node's view is its own; the first one still counts on the site cache:
+    // an object the site cache holds comes from there.
+    assert_eq!(h.node(NodeId(3)).peer_alive(site_cache), Some(true));
+    let again = h.request(h.now(), NodeId(4), object(5, 1000));
+    let moved = h.request(h.now(), NodeId(3), object(6, 1000));
+    h.run_for(Duration::from_secs(10));
+    assert_eq!(source(&h, again), Source::Peer { node: site_cache, level: 2 });
+    assert_eq!(source(&h, moved), Source::Local);
+    assert_eq!(h.fetches_from(ORIGIN, ObjectId(5)), 1, "what the site cache holds is not fetched again");
 }
 
 #[test]
