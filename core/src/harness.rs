@@ -11,7 +11,7 @@ use crate::event::Event;
 use crate::ids::{NodeId, ObjectId};
 use crate::node::Node;
 use crate::protocol::{
-    FetchError, FetchId, FetchKind, FetchResult, Input, ObjectRef, Output, Request, RequestId, RequestKind, Response,
+    FetchError, FetchId, FetchResult, Input, ObjectRef, Output, Request, RequestId, RequestKind, Response,
 };
 use crate::units::{BitRate, Duration, Time};
 use std::cmp::Reverse;
@@ -358,7 +358,9 @@ impl Harness {
                     }
                 }
                 // (A revalidation is played as a whole fetch here: the harness has no versions.)
-                Output::Fetch { fetch, object, from, kind, .. } => self.start_fetch(node, fetch, object, from, kind),
+                Output::Fetch { fetch, object, from, kind, patience, .. } => {
+                    self.start_fetch(node, fetch, object, from, kind.request_kind(node, patience))
+                }
                 Output::CancelFetch { fetch } => {
                     // Its answer, if one still comes, belongs to no attempt now.
                     *self.attempts.entry((node, fetch)).or_default() += 1;
@@ -377,7 +379,7 @@ impl Harness {
         }
     }
 
-    fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind) {
+    fn start_fetch(&mut self, node: NodeId, fetch: FetchId, object: ObjectRef, from: NodeId, kind: RequestKind) {
         if self.black_holes.contains(&(node, from)) {
             return;
         }
@@ -395,14 +397,7 @@ impl Harness {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         self.peer_requests.insert((from, id), (node, fetch, attempt));
-        let input = Input::Request(Request {
-            id,
-            object,
-            kind: kind.request_kind(node),
-            client_site: None,
-            length: None,
-            metadata_only: false,
-        });
+        let input = Input::Request(Request { id, object, kind, client_site: None, length: None, metadata_only: false });
         self.push_input(self.now + one_way, from, input);
     }
 

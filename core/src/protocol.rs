@@ -52,7 +52,9 @@ pub enum RequestKind {
     Peer { from: NodeId },
     /// A child in a hierarchy (a worker node below its site cache, a cache asking an object's
     /// rendezvous home): run the request path, but never hand the request back down to `from`.
-    Child { from: NodeId },
+    /// `patience`: how long the child waits without progress before it gives up on us
+    /// ([`patience_for_child`] bounds how long we wait on our own sources for it).
+    Child { from: NodeId, patience: Duration },
 }
 
 /// How a fetch asks its source, which decides the `RequestKind` the source's core sees.
@@ -69,13 +71,27 @@ pub enum FetchKind {
 impl FetchKind {
     /// The contract between two cores: what the source's core sees when `requester` fetches
     /// with this kind. Every driver and the harness call this; none re-derives it.
-    pub fn request_kind(self, requester: NodeId) -> RequestKind {
+    /// `patience`: the requester's fetch timeout for this attempt (`Output::Fetch`).
+    pub fn request_kind(self, requester: NodeId, patience: Duration) -> RequestKind {
         match self {
-            FetchKind::Parent => RequestKind::Child { from: requester },
+            FetchKind::Parent => RequestKind::Child { from: requester, patience },
             FetchKind::Peer | FetchKind::Origin => RequestKind::Peer { from: requester },
         }
     }
 }
+
+/// How long a node waits without progress on its own source for a child that waits
+/// `child` on it: at most its own `fetch_timeout`, and a tenth less than the child. Of two
+/// nested timers the inner one then fires first, with time left to fail over and answer,
+/// whatever order two equal timers would fire in on real machines (where each runs late by up
+/// to a scheduler tick). Equal timers made the drivers disagree: the simulator fired the inner
+/// one first, real nodes either one, and a child gave up on a parent that was about to answer.
+pub fn patience_for_child(own: Duration, child: Duration) -> Duration {
+    own.min(Duration(child.0 / 10 * 9)).max(MIN_PATIENCE)
+}
+
+/// The least patience a node accepts from a child (the policy's lowest `fetch_timeout`).
+pub const MIN_PATIENCE: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -154,6 +170,8 @@ pub struct Part {
     /// Bytes `start..end` of the object (whole blocks, but for the object's last).
     pub start: u64,
     pub end: u64,
+    /// How long without progress before the part is handed on (its fill's patience).
+    pub patience: Duration,
 }
 
 /// What a driver reports about a fetch it ran.
@@ -419,7 +437,9 @@ pub enum Output {
     /// `revalidate`, the store holds a copy past its freshness: ask the origin
     /// conditionally (the stored copy's ETag), so that an unchanged object moves no bytes
     /// (`FetchResult::NotModified`).
-    Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool },
+    /// `patience`: how long without progress before this attempt is given up (the fetch
+    /// timeout), which a `Parent` source is told (`RequestKind::Child`).
+    Fetch { fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool, patience: Duration },
     /// Abandon a fetch (its result, if any arrives, is ignored).
     CancelFetch { fetch: FetchId },
     /// Split fill `fetch` across holders: its running attempt (the lead, part 0) stops at
@@ -444,4 +464,22 @@ pub enum Output {
     Respond { request: RequestId, response: Response },
     /// A metrics event: one for every decision.
     Event(Event),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_waits_a_tenth_less_than_its_child_within_its_own_timeout_and_the_floor() {
+        let s = Duration::from_secs;
+        assert_eq!(patience_for_child(s(30), s(30)), s(27));
+        // Three hops below a 30 s client: 27, 24.3, 21.87 s.
+        let (a, b, c) = (s(30), patience_for_child(s(30), s(30)), Duration::from_millis(24_300));
+        assert_eq!((patience_for_child(a, b), patience_for_child(a, c)), (c, Duration::from_millis(21_870)));
+        // Never longer than the node's own timeout, never below the least a node accepts.
+        assert_eq!(patience_for_child(s(5), s(60)), s(5));
+        assert_eq!(patience_for_child(s(5), Duration::from_millis(50)), MIN_PATIENCE);
+        assert_eq!(patience_for_child(s(5), Duration(u64::MAX)), s(5));
+    }
 }

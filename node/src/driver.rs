@@ -443,6 +443,7 @@ impl Actor {
 
     fn handle(&mut self, input: Input) {
         let now = self.now();
+        tracing::trace!(?now, ?input, "input");
         self.node.handle(now, input);
         self.drain();
     }
@@ -539,6 +540,8 @@ impl Actor {
         let mut finished: HashMap<FetchId, Arc<Fill>> = HashMap::new();
         let mut contents_changed = false;
         while let Some(out) = self.node.poll() {
+            // The core's inputs and decisions, one line each: `RUST_LOG=reef_node::driver=trace`.
+            tracing::trace!(?out, "output");
             match out {
                 Output::Send { to, msg } => {
                     let (transport, tx) = (self.transport.clone(), self.tx.clone());
@@ -549,8 +552,8 @@ impl Actor {
                         }
                     });
                 }
-                Output::Fetch { fetch, object, from, kind, revalidate } => {
-                    self.start_fetch(fetch, object, from, kind, revalidate)
+                Output::Fetch { fetch, object, from, kind, revalidate, patience } => {
+                    self.start_fetch(fetch, object, from, kind, revalidate, patience)
                 }
                 Output::CancelFetch { fetch } => {
                     if let Some(live) = self.fills.get(&fetch) {
@@ -669,7 +672,15 @@ impl Actor {
         Some(live)
     }
 
-    fn start_fetch(&mut self, fetch: FetchId, object: ObjectRef, from: NodeId, kind: FetchKind, revalidate: bool) {
+    fn start_fetch(
+        &mut self,
+        fetch: FetchId,
+        object: ObjectRef,
+        from: NodeId,
+        kind: FetchKind,
+        revalidate: bool,
+        patience: reef_core::Duration,
+    ) {
         let attempt = match self.fills.get_mut(&fetch) {
             Some(live) => {
                 live.attempt += 1;
@@ -728,6 +739,7 @@ impl Actor {
                 number: attempt,
                 from,
                 kind,
+                patience,
                 source,
                 reference_from: &reference_from,
                 origins: &origins,

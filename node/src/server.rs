@@ -21,7 +21,9 @@ use crate::http::respond::{Representation, respond};
 use crate::metrics::{Metrics, source_label};
 use crate::nearline::{REEF_STAGING, Staged};
 use crate::origin::{Exports, LIST_PATH, OriginError};
-use crate::peer_transport::{MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport};
+use crate::peer_transport::{
+    MESSAGE_PATH, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PATIENCE, REEF_PEER, Transport,
+};
 use crate::store::{ObjectMeta, Stamp, Store};
 use crate::tls::seal::REEF_SEAL;
 use crate::tls::{NodeTls, node_id_of};
@@ -248,6 +250,20 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
 }
 
 /// Adds `Retry-After`: whole seconds, rounded up (a retry then is admitted), at least one.
+/// A child's patience (`Reef-Patience`, milliseconds), at least the core's `MIN_PATIENCE`;
+/// a child that does not say waits as long as this node does (the core caps it there).
+fn child_patience(headers: &HeaderMap) -> Result<reef_core::Duration, (StatusCode, &'static str)> {
+    let Some(v) = headers.get(REEF_PATIENCE) else {
+        return Ok(reef_core::Duration(u64::MAX));
+    };
+    let ms: u64 = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or((StatusCode::BAD_REQUEST, "Reef-Patience must be a whole number of milliseconds"))?;
+    Ok(reef_core::Duration::from_millis(ms.min(u64::MAX / 1_000_000)).max(reef_core::MIN_PATIENCE))
+}
+
 fn with_retry_after(mut resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {
     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
@@ -403,7 +419,7 @@ impl App {
         // Built only when a rule needs it: a public read costs no allocation.
         let scoped = || format!("/{}", path.segments.join("/"));
         let (claims, skew) = match kind {
-            RequestKind::Peer { from } | RequestKind::Child { from } => {
+            RequestKind::Peer { from } | RequestKind::Child { from, .. } => {
                 let d = access::decide(now, 0, rules, &scoped(), operation, Asker::Node(from));
                 return self.verdict(d, None);
             }
@@ -445,7 +461,7 @@ impl App {
             return Ok(RequestKind::Peer { from });
         }
         Ok(match self.node_header(headers, REEF_CHILD, client)? {
-            Some(from) => RequestKind::Child { from },
+            Some(from) => RequestKind::Child { from, patience: child_patience(headers)? },
             None => RequestKind::Client,
         })
     }

@@ -111,17 +111,18 @@ impl Node {
             return;
         }
         let holders = std::iter::once(lead).chain(helpers.iter().copied());
+        let patience = fill.patience;
         let parts: Vec<Part> = holders
             .zip(&ranges)
             .enumerate()
-            .map(|(id, (c, &(start, end)))| Part { id: id as u32, from: c.node, kind: c.kind, start, end })
+            .map(|(id, (c, &(start, end)))| Part { id: id as u32, from: c.node, kind: c.kind, start, end, patience })
             .collect();
         // (Holders left over by a short plan stay spares.)
         fill.sources.extend(helpers.into_iter().skip(ranges.len() - 1));
         let mut split = Split::default();
         for &part in &parts {
             split.parts.push(PartState { part, reached: part.start, progress_at: now, state: PartPhase::Running });
-            self.timers.set(now + self.config.fetch_timeout, Timer::Part { fetch, part: part.id });
+            self.timers.set(now + patience, Timer::Part { fetch, part: part.id });
         }
         fill.split = Some(split);
         let object = fill.object.id;
@@ -157,11 +158,11 @@ impl Node {
         }
     }
 
-    /// A part's timer fired: if it has not progressed for `fetch_timeout`, its range is handed on.
+    /// A part's timer fired: if it has not progressed for its patience (the fill's), its range
+    /// is handed on.
     pub(super) fn part_overdue(&mut self, now: Time, fetch: FetchId, part: u32) {
-        let timeout = self.config.fetch_timeout;
         let Some(p) = self.part_mut(fetch, part).filter(|p| p.state == PartPhase::Running) else { return };
-        let deadline = p.progress_at + timeout;
+        let deadline = p.progress_at + p.part.patience;
         if now < deadline {
             self.timers.set(deadline, Timer::Part { fetch, part });
             return;
@@ -201,12 +202,13 @@ impl Node {
         }
         // The rest is shared out again among the holders left, in whole blocks.
         let block = self.config.multi_source.map_or(1, |m| m.block_size);
+        let patience = fill.patience;
         let split = fill.split.as_mut().expect("a split fill");
         for (c, (a, b)) in next.iter().zip(plan(end - start, block, next.len())) {
-            let part =
-                Part { id: split.parts.len() as u32, from: c.node, kind: c.kind, start: start + a, end: start + b };
+            let (id, from, kind) = (split.parts.len() as u32, c.node, c.kind);
+            let part = Part { id, from, kind, start: start + a, end: start + b, patience };
             split.parts.push(PartState { part, reached: part.start, progress_at: now, state: PartPhase::Running });
-            self.timers.set(now + self.config.fetch_timeout, Timer::Part { fetch, part: part.id });
+            self.timers.set(now + patience, Timer::Part { fetch, part: part.id });
             self.outputs.push_back(Output::FetchPart { fetch, part });
         }
     }

@@ -20,11 +20,28 @@ use crate::ids::{NodeId, ObjectId};
 use crate::membership::Health;
 use crate::protocol::{
     Failure, FetchError, FetchId, FetchKind, FetchResult, ObjectRef, Output, Request, RequestId, RequestKind, Response,
-    Source,
+    Source, patience_for_child,
 };
 use crate::shaper::{Admission, Pace};
 use crate::units::{Duration, Time};
 use std::collections::VecDeque;
+
+/// Who a new fill is for: the requests waiting on it (`node_waiters`: other nodes' among them),
+/// the child it must never fetch from, and how long an attempt may go without progress.
+struct Waiting {
+    waiters: Vec<RequestId>,
+    node_waiters: Vec<RequestId>,
+    exclude: Option<NodeId>,
+    patience: Duration,
+}
+
+impl Waiting {
+    /// The requests an ended fill leaves waiting, for a fill of their own.
+    fn left_by(fill: Fill) -> Waiting {
+        let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
+        Waiting { waiters: fill.waiters, node_waiters, exclude: fill.exclude, patience: fill.patience }
+    }
+}
 
 /// An upstream fetch and the requests waiting on it (coalesced misses).
 #[derive(Debug)]
@@ -37,6 +54,9 @@ pub(super) struct Fill {
     pub(super) attempt: u32,
     /// When the current attempt started or last reported progress.
     pub(super) progress_at: Time,
+    /// How long an attempt may go without progress: `fetch_timeout`, less for a child that
+    /// waits less ([`patience_for_child`]).
+    pub(super) patience: Duration,
     pub(super) waiters: Vec<RequestId>,
     /// The size the current source announced (`FetchReceiving`); `None` until it answers.
     pub(super) receiving: Option<u64>,
@@ -140,18 +160,21 @@ impl Node {
             }
             (RequestKind::Peer { .. }, Some((fetch, true)))
             | (RequestKind::Client | RequestKind::Child { .. }, Some((fetch, _))) => {
+                let patience = self.patience_for(req.kind);
                 let fill = self.fills.get_mut(&fetch).expect("indexed fill");
                 fill.waiters.push(req.id);
                 if req.kind != RequestKind::Client {
                     fill.node_waiters.push(req.id);
                 }
+                // (A less patient child shortens the fill's next wait, not the one running.)
+                fill.patience = fill.patience.min(patience);
                 self.emit(Event::Coalesced { request: req.id, object });
                 self.stream_waiters(now, fetch);
             }
             (RequestKind::Peer { .. }, _) => self.respond(req.id, object, Response::Fail(Failure::NotCached)),
             (RequestKind::Client | RequestKind::Child { .. }, None) if req.metadata_only => self.describe(req),
             (RequestKind::Client, None) => self.start_fill(now, req, None, stale),
-            (RequestKind::Child { from }, None) => self.start_fill(now, req, Some(from), stale),
+            (RequestKind::Child { from, .. }, None) => self.start_fill(now, req, Some(from), stale),
         }
     }
 
@@ -263,20 +286,22 @@ impl Node {
         }
         // (A child's request is the only other node's request that starts a fill.)
         let node_waiters = if exclude.is_some() { vec![req.id] } else { Vec::new() };
-        self.start_fill_for(now, req.object, vec![req.id], node_waiters, exclude, stale);
+        let waiting = Waiting { waiters: vec![req.id], node_waiters, exclude, patience: self.patience_for(req.kind) };
+        self.start_fill_for(now, req.object, waiting, stale);
+    }
+
+    /// How long a fill for a request of `kind` waits on each source without progress.
+    fn patience_for(&self, kind: RequestKind) -> Duration {
+        match kind {
+            RequestKind::Child { patience, .. } => patience_for_child(self.config.fetch_timeout, patience),
+            RequestKind::Client | RequestKind::Peer { .. } => self.config.fetch_timeout,
+        }
     }
 
     /// A new fill; `revalidate`: of a stale copy held here, asked of its origins only and
     /// conditionally.
-    fn start_fill_for(
-        &mut self,
-        now: Time,
-        object: ObjectRef,
-        waiters: Vec<RequestId>,
-        node_waiters: Vec<RequestId>,
-        exclude: Option<NodeId>,
-        revalidate: bool,
-    ) {
+    fn start_fill_for(&mut self, now: Time, object: ObjectRef, waiting: Waiting, revalidate: bool) {
+        let Waiting { waiters, node_waiters, exclude, patience } = waiting;
         let fetch = FetchId(self.next_fetch);
         self.next_fetch += 1;
         let child_role = exclude.map(|child| self.membership.info(child).map(|p| p.role));
@@ -291,6 +316,7 @@ impl Node {
             current: None,
             attempt: 0,
             progress_at: now,
+            patience,
             waiters,
             receiving: None,
             readers: Vec::new(),
@@ -386,9 +412,16 @@ impl Node {
         fill.attempt += 1;
         fill.progress_at = now;
         let (object, attempt) = (fill.object, fill.attempt);
-        let revalidate = fill.revalidate;
-        self.outputs.push_back(Output::Fetch { fetch, object, from: source.node, kind: source.kind, revalidate });
-        self.timers.set(now + self.config.fetch_timeout, Timer::Fetch { fetch, attempt });
+        let (revalidate, patience) = (fill.revalidate, fill.patience);
+        self.outputs.push_back(Output::Fetch {
+            fetch,
+            object,
+            from: source.node,
+            kind: source.kind,
+            revalidate,
+            patience,
+        });
+        self.timers.set(now + patience, Timer::Fetch { fetch, attempt });
     }
 
     /// The current source is bringing the object online: ask it again later, unless it has
@@ -536,7 +569,7 @@ impl Node {
             return; // (A split fill's parts have timers of their own.)
         };
         // Progress since the timer was set: one timer per attempt, moved on when it fires.
-        let deadline = fill.progress_at + self.config.fetch_timeout;
+        let deadline = fill.progress_at + fill.patience;
         if now < deadline {
             self.timers.set(deadline, Timer::Fetch { fetch, attempt });
             return;
@@ -685,8 +718,8 @@ impl Node {
         }
         if fill.passing && !fill.waiters.is_empty() {
             // They came after the start had passed through: a fill of their own.
-            let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
-            return self.start_fill_for(now, fill.object, fill.waiters, node_waiters, fill.exclude, false);
+            let object = fill.object;
+            return self.start_fill_for(now, object, Waiting::left_by(fill), false);
         }
         for request in fill.waiters {
             let response = match self.admit(now, request, size) {
@@ -736,8 +769,7 @@ impl Node {
         let fill = self.take_fill(fetch);
         let object = fill.object;
         if !(fill.revalidate && self.cache.as_ref().is_some_and(|c| c.contains(object.id))) {
-            let node_waiters = fill.node_waiters.into_iter().filter(|r| fill.waiters.contains(r)).collect();
-            return self.start_fill_for(now, object, fill.waiters, node_waiters, fill.exclude, false);
+            return self.start_fill_for(now, object, Waiting::left_by(fill), false);
         }
         self.track_freshness(now, object, validity, true);
         self.emit(Event::Revalidated { object: object.id, modified: false });

@@ -5,7 +5,7 @@ use reef_core::cache::{CacheConfig, PolicyKind};
 use reef_core::discovery::DiscoveryConfig;
 use reef_core::harness::Harness;
 use reef_core::{
-    BitRate, Duration, Event, Failure, FetchError, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef,
+    BitRate, Duration, Event, Failure, FetchError, NamespaceId, Node, NodeConfig, NodeId, ObjectId, ObjectRef, Output,
     PeerInfo, RequestId, Response, Role, SiteId, Source, Time,
 };
 
@@ -177,19 +177,42 @@ fn parent_hierarchy_cascades_up_and_serves_siblings() {
 }
 
 #[test]
+fn each_hop_waits_a_tenth_less_than_the_one_below_so_the_inner_timer_fires_first() {
+    // Two equal timers, nested, fire in either order on real machines (each a scheduler tick
+    // late): the outer one first made a worker node give up on a site cache that was about to
+    // answer. The child tells its patience; the parent waits a tenth less upstream.
+    let (mut h, site_cache) = site_with_worker_nodes(Duration::from_secs(2));
+    h.set_black_hole(site_cache, ORIGIN, true);
+    let r = h.request(Time::ZERO, NodeId(3), object(6, 1000));
+    h.run_for(Duration::from_secs(10));
+    let patience = |from: NodeId| {
+        h.log.iter().find_map(|rec| match rec.output {
+            Output::Fetch { from: f, patience, .. } if f == from => Some((rec.node, patience)),
+            _ => None,
+        })
+    };
+    assert_eq!(patience(site_cache), Some((NodeId(3), Duration::from_secs(2))));
+    assert_eq!(patience(ORIGIN), Some((site_cache, Duration::from_millis(1_800))));
+    // The site cache gave up on the origin at 1.801 s and said so; the worker node then read
+    // the origin itself (a few 1 ms hops), before its own 2 s were out, and does not blame
+    // the site cache, which answered.
+    let (at, _) = h.response(r).expect("answered");
+    assert!(at >= Time::ZERO + Duration::from_millis(1_801) && at < Time::ZERO + Duration::from_secs(2), "{at:?}");
+    assert_eq!(source(&h, r), Source::Origin { node: ORIGIN });
+    assert_eq!(h.node(NodeId(3)).peer_alive(site_cache), Some(true));
+}
+
+#[test]
 fn a_black_hole_above_the_site_cache_does_not_make_its_worker_nodes_bypass_it() {
-    // The worker node's fetch from the site cache and the site cache's own from the origin
-    // have the same timeout; the worker node's started first, so it fires first. The site
-    // cache is alive and holds object 5: it must not be taken for dead (without probes,
-    // nothing would bring it back, and every later read would skip it).
+    // The site cache is alive and holds object 5 while its path to the origin is a black
+    // hole: it must not be taken for dead (without probes, nothing would bring it back, and
+    // every later read would skip it), whichever timer fires first.
     let (mut h, site_cache) = site_with_worker_nodes(Duration::from_secs(2));
     let first = h.request(Time::ZERO, NodeId(3), object(5, 1000));
     h.run_for(Duration::from_secs(1));
     assert_eq!(source(&h, first), Source::Peer { node: site_cache, level: 2 });
     h.set_black_hole(site_cache, ORIGIN, true);
     let across = h.request(h.now(), NodeId(3), object(6, 1000));
-    // Just past the worker node's timer, before the site cache's (and before any message from
-    // the site cache could count as a sign of life).
     h.run_for(Duration::from_micros(2_000_500));
     assert_eq!(h.node(NodeId(3)).peer_alive(site_cache), Some(true), "the site cache is not blamed");
     h.run_for(Duration::from_secs(10));

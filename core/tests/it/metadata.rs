@@ -58,7 +58,7 @@ fn a_cold_head_is_described_by_the_origin_without_a_fill() {
     );
     // A child (a worker node below this cache) is described the same way; a peer's
     // only-if-cached request is refused as for a GET.
-    let child = RequestKind::Child { from: NodeId(9) };
+    let child = RequestKind::Child { from: NodeId(9), patience: Duration::from_secs(30) };
     assert!(matches!(response(&ask(&mut node, 2, 1, child, true)), Some(Response::Describe { .. })));
     let peer = RequestKind::Peer { from: NodeId(9) };
     assert_eq!(response(&ask(&mut node, 3, 1, peer, true)), Some(Response::Fail(Failure::NotCached)));

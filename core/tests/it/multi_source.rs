@@ -39,8 +39,9 @@ fn receiving(node: &mut Node, size: u64) -> (FetchId, Vec<Output>) {
     (fetch, drain(node))
 }
 
+/// A part as a client's fill hands it out (patience: the node's `fetch_timeout`, 3 s).
 fn part(id: u32, from: NodeId, start: u64, end: u64) -> Part {
-    Part { id, from, kind: FetchKind::Origin, start, end }
+    Part { id, from, kind: FetchKind::Origin, start, end, patience: Duration::from_secs(3) }
 }
 
 fn handed_on(out: &[Output]) -> Vec<Part> {

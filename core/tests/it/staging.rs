@@ -138,7 +138,7 @@ fn staging_answers(out: &[Output]) -> Vec<(u64, Duration)> {
 #[test]
 fn other_caches_waiting_on_a_staging_fill_are_told_to_ask_again_and_clients_wait() {
     let mut node = cache(Duration::from_secs(3600));
-    let child = RequestKind::Child { from: NodeId(9) };
+    let child = RequestKind::Child { from: NodeId(9), patience: Duration::from_secs(30) };
     // A child cache's fetch starts the fill; a client joins it.
     let fetch = fetch_of(&common::ask(&mut node, secs(0.0), (1, 1, NS), child, false)).unwrap();
     ask(&mut node, secs(0.0), 2);

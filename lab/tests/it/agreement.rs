@@ -72,8 +72,9 @@ fn one_request_at_a_time_both_drivers_agree_exactly() {
 /// The Tier-2 cache's disk fills for 4 s: its misses find no room, fail with `no_space` after
 /// the core's NO_ROOM_WAIT, and its worker nodes go elsewhere; what it holds is still served.
 /// Then the link between the Tier-1 and Tier-2 sites is cut for 20 s: a black hole in both
-/// drivers (requests across it get no answer until the core's fetch timeout, 30 s here, fails
-/// them over or fails them).
+/// drivers (requests across it get no answer until the core's fetch timeout fails them over or
+/// fails them). The timeout is 15 s here: a worker node's 15 s leaves its site cache 12.15 s
+/// or more, still longer than the wait for room (10 s), so the full disk is what fails fills.
 const DISK_AND_LINK: &str = r#"outage=[
     { kind = "disk_full", node = "T2/cache", at = "15s", duration = "4s" },
     { kind = "link", a = "T1", b = "T2", at = "25s", duration = "20s" },
@@ -81,7 +82,8 @@ const DISK_AND_LINK: &str = r#"outage=[
 
 #[test]
 fn a_cut_link_and_a_full_disk_agree_exactly() {
-    let (opts, out) = options("lk", true, &["workload.requests=400", "workload.duration=60s", DISK_AND_LINK]);
+    let overrides = ["workload.requests=400", "workload.duration=60s", "policy.fetch_timeout=15s", DISK_AND_LINK];
+    let (opts, out) = options("lk", true, &overrides);
     let c = run(&opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     eprintln!("{report}");

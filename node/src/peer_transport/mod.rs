@@ -46,6 +46,9 @@ pub fn fetch_error(status: StatusCode, reef_failure: Option<&str>) -> FetchError
 /// Marks a request from a child in a hierarchy (`RequestKind::Child`: the parent may fetch
 /// upstream, but never back down to the child).
 pub const REEF_CHILD: &str = "reef-child";
+/// On a child's request: how long, in milliseconds, the child waits without progress before
+/// it gives up (`RequestKind::Child::patience`); the parent waits a tenth less upstream.
+pub const REEF_PATIENCE: &str = "reef-patience";
 /// The sender's own URL (for operators' logs: receivers reach only their configured peers).
 pub const REEF_NODE_URL: &str = "reef-node-url";
 /// Why a node refused a peer request (`not_cached`: try elsewhere, it is not a real 404).
@@ -257,20 +260,25 @@ impl Transport {
         })
     }
 
+    /// The request kind the source's core sees, by the core's contract, on the wire: who asks
+    /// (this node, authenticated by TLS where configured) and, from a child, its patience.
+    fn asking(&self, req: http::request::Builder, kind: RequestKind) -> http::request::Builder {
+        let req = req.header(REEF_NODE_URL, &self.my_url);
+        match kind {
+            RequestKind::Child { patience, .. } => req
+                .header(REEF_CHILD, self.me.0.to_string())
+                .header(REEF_PATIENCE, (patience.as_nanos() / 1_000_000).to_string()),
+            RequestKind::Peer { .. } | RequestKind::Client => req.header(REEF_PEER, self.me.0.to_string()),
+        }
+    }
+
     /// Asks a Reef node (a peer, a parent or an origin) and, at the same time, the origin's
     /// block list for the object.
     async fn open_reef(&self, a: &Attempt<'_>) -> Result<Answer, FetchResult> {
-        let Attempt { fill, from, kind, source, reference_from, origins, private, held, .. } = *a;
+        let Attempt { fill, from, kind, patience, source, reference_from, origins, private, held, .. } = *a;
         let url = self.url_of(from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
-        // The request kind the source's core sees, by the core's contract, on the wire.
-        let marker = match kind.request_kind(self.me) {
-            RequestKind::Child { .. } => REEF_CHILD,
-            RequestKind::Peer { .. } | RequestKind::Client => REEF_PEER,
-        };
-        let mut req = Request::get(format!("{url}{path}"))
-            .header(marker, self.me.0.to_string())
-            .header(REEF_NODE_URL, &self.my_url);
+        let mut req = self.asking(Request::get(format!("{url}{path}")), kind.request_kind(self.me, patience));
         if let Some(held) = held {
             req = req.header(http::header::IF_NONE_MATCH, held.etag);
         }
@@ -554,6 +562,8 @@ pub struct Attempt<'a> {
     pub number: u32,
     pub from: NodeId,
     pub kind: FetchKind,
+    /// How long the core waits on this attempt without progress (`Output::Fetch::patience`).
+    pub patience: reef_core::Duration,
     pub source: Source,
     /// Where to ask for the origin's block list, in order: the namespace's origins, then the
     /// source itself (a federation member) when no origin answers.

@@ -3,9 +3,7 @@
 //! it into the fill's shared file (`Assembly`), and reports how far it got. Whichever part
 //! verifies the last block finishes the object.
 
-use super::{
-    FillReport, PROGRESS_EVERY, REEF_ACCESS, REEF_CHILD, REEF_FAILURE, REEF_NODE_URL, REEF_PEER, Transport, fetch_error,
-};
+use super::{FillReport, PROGRESS_EVERY, REEF_ACCESS, REEF_FAILURE, Transport, fetch_error};
 use crate::assembly::Assembly;
 use crate::fill::{Fill, State};
 use crate::http::object_path;
@@ -13,7 +11,7 @@ use crate::store::ObjectMeta;
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use reef_core::{FetchError, FetchKind, FetchResult, Part, RequestKind};
+use reef_core::{FetchError, FetchKind, FetchResult, Part};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -50,13 +48,8 @@ impl Transport {
         }
         let url = self.url_of(part.from).ok_or(FetchError::Unreachable)?;
         let path = object_path::encode(&fill.name.namespace, &fill.name.path);
-        let marker = match part.kind.request_kind(self.me) {
-            RequestKind::Child { .. } => REEF_CHILD,
-            RequestKind::Peer { .. } | RequestKind::Client => REEF_PEER,
-        };
-        let req = Request::get(format!("{url}{path}"))
-            .header(marker, self.me.0.to_string())
-            .header(REEF_NODE_URL, &self.my_url)
+        let req = self
+            .asking(Request::get(format!("{url}{path}")), part.kind.request_kind(self.me, part.patience))
             .header(header::RANGE, format!("bytes={}-{}", part.start, part.end.saturating_sub(1)))
             .body(Full::new(Bytes::new()))
             .map_err(|_| FetchError::Refused)?;

@@ -145,6 +145,17 @@ fn bad_input_gets_4xx_and_the_node_keeps_serving() {
         // A malformed message from a peer of the node (node 1 and node 11 know each other).
         let junk = "{\"Ping\":17}";
         let peer = if node == 1 { 11 } else { 1 };
+        // A child's patience is a whole number of milliseconds; a child's request with one is
+        // served (a tiny one is raised to the core's least).
+        let child = |patience: &str| {
+            let head =
+                format!("GET /atlas/ok.txt HTTP/1.1\r\nHost: x\r\nReef-Child: {peer}\r\nReef-Patience: {patience}");
+            http_status(port, &format!("{head}\r\nConnection: close\r\n\r\n"))
+        };
+        assert_eq!(child("soon"), Some(400), "n{node}");
+        assert_eq!(child("-5"), Some(400), "n{node}");
+        assert_eq!(child("5000"), Some(200), "n{node}");
+        assert_eq!(child("1"), Some(200), "n{node}");
         let msg = format!(
             "POST /.reef/v1/message HTTP/1.1\r\nHost: x\r\nReef-Peer: {peer}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{junk}",
             junk.len()

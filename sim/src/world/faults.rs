@@ -99,6 +99,16 @@ impl World {
                 self.no_room(n, fetch);
                 None
             }
+            Input::FetchDone { fetch, result: FetchResult::Failed(FetchError::NoSpace) }
+                if self.no_room_cancelled.contains_key(&(n, fetch.0)) =>
+            {
+                let stale = self.no_room_cancelled.get_mut(&(n, fetch.0)).expect("checked");
+                *stale -= 1;
+                if *stale == 0 {
+                    self.no_room_cancelled.remove(&(n, fetch.0));
+                }
+                None
+            }
             Input::FetchDone { fetch, result } if self.no_room.contains(&(n, fetch.0)) => {
                 let gave_up = result == FetchResult::Failed(FetchError::NoSpace);
                 if gave_up {
@@ -107,6 +117,15 @@ impl World {
                 gave_up.then_some(input)
             }
             _ => Some(input),
+        }
+    }
+
+    /// The core gave up a fetch (its timeout) while the node waited for room: as reef-node
+    /// stops that wait, the `no_space` answer it would have given is never seen (nor taken for
+    /// a later attempt's answer: the core's fetch ids last across attempts).
+    pub(super) fn forget_no_room(&mut self, n: u32, fetch: FetchId) {
+        if self.no_room.remove(&(n, fetch.0)) {
+            *self.no_room_cancelled.entry((n, fetch.0)).or_default() += 1;
         }
     }
 

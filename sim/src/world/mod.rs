@@ -36,9 +36,9 @@ use crate::stats::{BytesFrom, Stats};
 use crate::topology::Topology;
 use crate::workload::{Demand, Workload};
 use reef_core::{
-    BLOCK_LIST_TIMEOUT, BitRate, Duration, Event, Failure, FetchError, FetchId, FetchKind, FetchResult, Input,
-    MESSAGE_TIMEOUT, NO_ROOM_WAIT, NamespaceId, NodeId, ObjectRef, Output, Request, RequestId, RequestKind, Response,
-    Role, SiteId, Source, Tier, Time,
+    BLOCK_LIST_TIMEOUT, BitRate, Duration, Event, Failure, FetchError, FetchId, FetchResult, Input, MESSAGE_TIMEOUT,
+    NO_ROOM_WAIT, NamespaceId, NodeId, ObjectRef, Output, Request, RequestId, RequestKind, Response, Role, SiteId,
+    Source, Tier, Time,
 };
 use std::collections::HashMap;
 
@@ -353,6 +353,8 @@ pub struct World {
     /// Fills, by (node, fetch), whose node found its disk full: they read nothing more and
     /// fail with `no_space` when the wait for room is over.
     no_room: std::collections::BTreeSet<(u32, u64)>,
+    /// Of those, the ones the core gave up first: how many `no_space` answers to drop.
+    no_room_cancelled: std::collections::BTreeMap<(u32, u64), u32>,
     max_time: Time,
     /// The tape library behind each origin whose namespace has one (by node).
     pub tapes: Vec<Option<crate::tape::TapeLibrary>>,
@@ -469,6 +471,7 @@ impl World {
             log: None,
             corrupt: Default::default(),
             no_room: Default::default(),
+            no_room_cancelled: Default::default(),
             deferred: Vec::new(),
             max_time,
             tapes,
@@ -735,10 +738,11 @@ impl World {
                     self.deliver(now + MESSAGE_TIMEOUT, n, Input::PeerUnreachable { peer: NodeId(to) });
                 }
             }
-            Output::Fetch { fetch, object, from, kind, revalidate } => {
-                self.start_fetch(n, fetch, object, from.0, kind, revalidate)
+            Output::Fetch { fetch, object, from, kind, revalidate, patience } => {
+                self.start_fetch(n, fetch, object, from.0, kind.request_kind(NodeId(n), patience), revalidate)
             }
             Output::CancelFetch { fetch } => {
+                self.forget_no_room(n, fetch);
                 self.cancel_parts(n, fetch);
                 self.cancel_fetch(n, fetch)
             }

@@ -99,7 +99,8 @@ impl World {
     pub(super) fn start_part(&mut self, n: u32, fetch: FetchId, p: Part, object: ObjectRef) {
         if let Some(split) = self.splits.get_mut(&(n, fetch.0)) {
             split.parts.insert(p.id, PartRange::new(p.start, p.end));
-            self.start_fetch(n, FetchId(part_key(fetch.0, p.id)), object, p.from.0, p.kind, false);
+            let kind = p.kind.request_kind(NodeId(n), p.patience);
+            self.start_fetch(n, FetchId(part_key(fetch.0, p.id)), object, p.from.0, kind, false);
         }
     }
 

@@ -30,7 +30,7 @@ impl World {
         fetch: FetchId,
         object: ObjectRef,
         src: u32,
-        kind: FetchKind,
+        kind: RequestKind,
         revalidate: bool,
     ) {
         let now = self.now();
@@ -41,14 +41,8 @@ impl World {
         }
         let id = self.next_request;
         self.next_request += 1;
-        let request = Request {
-            id: RequestId(id),
-            object,
-            kind: kind.request_kind(NodeId(n)),
-            client_site: None,
-            length: None,
-            metadata_only: false,
-        };
+        let request =
+            Request { id: RequestId(id), object, kind, client_site: None, length: None, metadata_only: false };
         self.peer_reqs.insert(id, PeerReq { requester: n, fetch, request, revalidate });
         let list_at = now + self.block_list_delay(n, object, src);
         let state = FetchState { object, source: src, request: RequestId(id), flow: None, list_at };
