@@ -44,9 +44,17 @@ const FAULTS: &str = r#"outage=[
     { kind = "corrupt", node = "T1/cache", at = "100s" },
 ]"#;
 
+/// The scenario's WAN links at a fifth of their latency (1 and 2 ms instead of 5 and 10):
+/// 2,000 requests one after another wait out every round trip (107 s alone at full latency,
+/// 61 s at this). The timed test keeps the scenario's latencies.
+const SHORT_LINKS: &str = r#"topology.link=[
+    { a = "T0", b = "T1", bandwidth = "200Mbit/s", latency = "1ms" },
+    { a = "T1", b = "T2", bandwidth = "100Mbit/s", latency = "2ms" },
+]"#;
+
 #[test]
 fn one_request_at_a_time_both_drivers_agree_exactly() {
-    let (opts, out) = options("ag", true, &[FAULTS]);
+    let (opts, out) = options("ag", true, &[FAULTS, SHORT_LINKS]);
     let c = run(&opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     eprintln!("{report}");
