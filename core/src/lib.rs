@@ -25,9 +25,8 @@ pub use node::{Node, NodeConfig};
 pub use peer::{PeerInfo, Role};
 pub use policy::Policy;
 pub use protocol::{
-    BLOCK_LIST_TIMEOUT, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, MESSAGE_TIMEOUT, MIN_PATIENCE,
-    Message, NO_ROOM_WAIT, ObjectRef, Output, Part, Request, RequestId, RequestKind, Response, Source,
-    patience_for_child,
+    BLOCK_LIST_TIMEOUT, Failure, FetchError, FetchId, FetchKind, FetchResult, Input, MESSAGE_TIMEOUT, Message,
+    NO_ROOM_WAIT, ObjectRef, Output, Part, Request, RequestId, RequestKind, Response, Source, patience_for_child,
 };
 pub use units::{BitRate, Duration, Time};
 

@@ -81,17 +81,16 @@ impl FetchKind {
 }
 
 /// How long a node waits without progress on its own source for a child that waits
-/// `child` on it: at most its own `fetch_timeout`, and a tenth less than the child. Of two
+/// `child` on it: at most its own `fetch_timeout`, and a tenth less than the child, but never
+/// under half its own (a child, misconfigured or hostile, cannot make a parent judge its
+/// sources, origins included, on a much shorter wait than its operator chose). Of two
 /// nested timers the inner one then fires first, with time left to fail over and answer,
 /// whatever order two equal timers would fire in on real machines (where each runs late by up
 /// to a scheduler tick). Equal timers made the drivers disagree: the simulator fired the inner
 /// one first, real nodes either one, and a child gave up on a parent that was about to answer.
 pub fn patience_for_child(own: Duration, child: Duration) -> Duration {
-    own.min(Duration(child.0 / 10 * 9)).max(MIN_PATIENCE)
+    own.min(Duration(child.0 / 10 * 9)).max(Duration(own.0 / 2))
 }
-
-/// The least patience a node accepts from a child (the policy's lowest `fetch_timeout`).
-pub const MIN_PATIENCE: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -136,8 +135,8 @@ pub enum FetchError {
 impl FetchError {
     /// Whether this failure of a fetch from `from` says that `from` itself is unreachable. A
     /// cache that took the request but did not answer in time may be waiting on its own
-    /// source (a cut link upstream): its timer, set a moment later, fires a moment later, and
-    /// it answers a failure then. Blaming it would make its children bypass a healthy cache,
+    /// source (a cut link upstream, a stalled transfer; its shorter patience,
+    /// [`patience_for_child`], makes it answer first in most cases, not all). Blaming it would make its children bypass a healthy cache,
     /// and what it holds, until it is heard from again; an origin has no source to wait on.
     pub fn blames_source(self, from_origin: bool) -> bool {
         match self {
@@ -477,9 +476,19 @@ mod tests {
         // Three hops below a 30 s client: 27, 24.3, 21.87 s.
         let (a, b, c) = (s(30), patience_for_child(s(30), s(30)), Duration::from_millis(24_300));
         assert_eq!((patience_for_child(a, b), patience_for_child(a, c)), (c, Duration::from_millis(21_870)));
-        // Never longer than the node's own timeout, never below the least a node accepts.
+        // Never longer than the node's own timeout, never under half of it.
         assert_eq!(patience_for_child(s(5), s(60)), s(5));
-        assert_eq!(patience_for_child(s(5), Duration::from_millis(50)), MIN_PATIENCE);
+        assert_eq!(patience_for_child(s(5), Duration::from_millis(50)), Duration::from_millis(2_500));
+        assert_eq!(patience_for_child(s(5), Duration::ZERO), Duration::from_millis(2_500));
         assert_eq!(patience_for_child(s(5), Duration(u64::MAX)), s(5));
+    }
+
+    #[test]
+    fn only_an_origin_that_times_out_or_a_source_that_cannot_be_reached_is_blamed() {
+        // A cache that does not answer in time may be waiting on its own source.
+        assert!(!FetchError::TimedOut.blames_source(false));
+        assert!(FetchError::TimedOut.blames_source(true));
+        assert!(FetchError::Unreachable.blames_source(false) && FetchError::Unreachable.blames_source(true));
+        assert!(!FetchError::NotFound.blames_source(true));
     }
 }

@@ -250,8 +250,8 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
 }
 
 /// Adds `Retry-After`: whole seconds, rounded up (a retry then is admitted), at least one.
-/// A child's patience (`Reef-Patience`, milliseconds), at least the core's `MIN_PATIENCE`;
-/// a child that does not say waits as long as this node does (the core caps it there).
+/// A child's patience (`Reef-Patience`, milliseconds; the core bounds what it makes of it);
+/// a child that does not say waits as long as this node does.
 fn child_patience(headers: &HeaderMap) -> Result<reef_core::Duration, (StatusCode, &'static str)> {
     let Some(v) = headers.get(REEF_PATIENCE) else {
         return Ok(reef_core::Duration(u64::MAX));
@@ -261,7 +261,7 @@ fn child_patience(headers: &HeaderMap) -> Result<reef_core::Duration, (StatusCod
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or((StatusCode::BAD_REQUEST, "Reef-Patience must be a whole number of milliseconds"))?;
-    Ok(reef_core::Duration::from_millis(ms.min(u64::MAX / 1_000_000)).max(reef_core::MIN_PATIENCE))
+    Ok(reef_core::Duration::from_millis(ms.min(u64::MAX / 1_000_000)))
 }
 
 fn with_retry_after(mut resp: Response<Body>, retry_after: std::time::Duration) -> Response<Body> {

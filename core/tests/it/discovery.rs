@@ -206,7 +206,9 @@ fn each_hop_waits_a_tenth_less_than_the_one_below_so_the_inner_timer_fires_first
 fn a_black_hole_above_the_site_cache_does_not_make_its_worker_nodes_bypass_it() {
     // The site cache is alive and holds object 5 while its path to the origin is a black
     // hole: it must not be taken for dead (without probes, nothing would bring it back, and
-    // every later read would skip it), whichever timer fires first.
+    // every later read would skip it). (Its shorter patience makes it answer before the
+    // worker node's timer here; the rule for a timer that fires first anyway,
+    // `FetchError::blames_source`, has its own unit test.)
     let (mut h, site_cache) = site_with_worker_nodes(Duration::from_secs(2));
     let first = h.request(Time::ZERO, NodeId(3), object(5, 1000));
     h.run_for(Duration::from_secs(1));

@@ -146,7 +146,7 @@ fn bad_input_gets_4xx_and_the_node_keeps_serving() {
         let junk = "{\"Ping\":17}";
         let peer = if node == 1 { 11 } else { 1 };
         // A child's patience is a whole number of milliseconds; a child's request with one is
-        // served (a tiny one is raised to the core's least).
+        // served (however small: the core waits at least half its own timeout).
         let child = |patience: &str| {
             let head =
                 format!("GET /atlas/ok.txt HTTP/1.1\r\nHost: x\r\nReef-Child: {peer}\r\nReef-Patience: {patience}");
