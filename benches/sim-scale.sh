@@ -11,6 +11,9 @@
 # a wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in /usr/bin/time taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install time util-linux)" >&2; exit 1; }
+done
 target="${CARGO_TARGET_DIR:-target}"
 sims=("${REEF_SIM:-$target/release/reef-sim}")
 [ -n "${REEF_SIM_B:-}" ] && sims+=("$REEF_SIM_B")
@@ -27,8 +30,12 @@ for requests in "${sizes[@]}"; do
   for round in $(seq "$rounds"); do
     for sim in "${sims[@]}"; do
       log="$out/log"
-      /usr/bin/time -f "%e %M" -o "$out/time" taskset -c "$core" "$sim" run scenarios/wlcg.toml \
-        --set workload.requests="$requests" --set workload.duration="$duration" --out "$out/run" >"$log" 2>&1
+      if ! /usr/bin/time -f "%e %M" -o "$out/time" taskset -c "$core" "$sim" run scenarios/wlcg.toml \
+        --set workload.requests="$requests" --set workload.duration="$duration" --out "$out/run" >"$log" 2>&1; then
+        echo "$sim failed at $requests requests, round $round:" >&2
+        tail -5 "$log" >&2
+        exit 1
+      fi
       read -r wall rss <"$out/time"
       events=$(grep -oE '^[0-9]+ events' "$log" | cut -d' ' -f1)
       origin=$(grep -oE 'origin fetches +[0-9]+' "$log" | grep -oE '[0-9]+$')
